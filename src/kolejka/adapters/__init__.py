@@ -1,0 +1,1 @@
+"""Adapters: the ports' implementations for real storage engines, protocols and servers."""

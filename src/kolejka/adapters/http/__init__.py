@@ -1,0 +1,1 @@
+"""The HTTP adapter: a thin ASGI application serving Thulium's REST contract."""

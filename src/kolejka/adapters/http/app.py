@@ -1,0 +1,277 @@
+"""The ASGI application: Thulium's queue API, the ingest API, OpenAPI and health.
+
+Every answer is JSON (clients send `Accept: text/html` and still expect JSON), carries an
+`X-Request-Id`, and every error comes in Thulium's envelope. Nothing a client sends can make it
+answer 500: unexpected exceptions are logged with the request id and answered as 500001, which the
+tests treat as a bug.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from kolejka.adapters.http.errors import (
+    AUTH_FAILED,
+    AUTH_REQUIRED,
+    FORBIDDEN,
+    INTERNAL,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    ApiError,
+    envelope,
+    from_domain,
+    preferred_language,
+)
+from kolejka.adapters.http.request import (
+    Receive,
+    Reply,
+    Request,
+    Scope,
+    Send,
+    instant_field,
+    only_fields,
+    text_field,
+)
+from kolejka.adapters.http.routing import Route, Router
+from kolejka.auth import Authenticator, Principal
+from kolejka.domain.errors import DomainError, InvalidField
+from kolejka.domain.phone import MAX_PHONE_INPUT
+from kolejka.domain.queues import MAX_CALL_ID, MAX_CALLER_NAME, Outcome
+from kolejka.ports import Task
+from kolejka.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
+
+
+class KolejkaApp:
+    """The ASGI callable. Handlers are methods; `routes` lists them with their paths."""
+
+    def __init__(
+        self,
+        lists: WaitingLists,
+        view: WaitingListView,
+        auth: Authenticator,
+        time_zone: ZoneInfo,
+        background: list[Task] | None = None,
+        max_body_bytes: int = 65536,
+        routes: Sequence[Route] = (),
+    ) -> None:
+        self.lists = lists
+        self.view = view
+        self.auth = auth
+        self.time_zone = time_zone
+        self.background = background or []
+        self.max_body_bytes = max_body_bytes
+        self._request_ids = (f"{_PREFIX}{n:07x}" for n in itertools.count())
+        self.router = Router(
+            [
+                Route("GET", "/api/queues/{id}/waiting_list", self.waiting_list),
+                Route("GET", "/api/queues/{id}/waiting_stats", self.waiting_stats),
+                Route("GET", "/api/queues", self.queues),
+                Route("POST", "/api/queues/{id}/callers", self.caller_joins),
+                Route("POST", "/api/queues/{id}/callers/{call_id}/leave", self.caller_leaves),
+                Route("GET", "/api/openapi.json", self.openapi, public=True),
+                Route("GET", "/health", self.health, public=True),
+                *routes,
+            ]
+        )
+        self._openapi: bytes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = next(self._request_ids)
+        try:
+            reply = await self._dispatch(scope, receive)
+        except ApiError as error:
+            reply = self._error_reply(scope, request_id, error)
+        except DomainError as error:
+            reply = self._error_reply(scope, request_id, from_domain(error))
+        except Exception:
+            log.exception("unexpected error", extra={"request_id": request_id})
+            reply = self._error_reply(scope, request_id, ApiError(INTERNAL))
+        headers = [
+            JSON_TYPE,
+            (b"content-length", str(len(reply.body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *reply.headers,
+        ]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Reply:
+        route, params, allowed = self.router.match(scope["method"], scope["path"])
+        if route is None:
+            if allowed:
+                error = ApiError(
+                    METHOD_NOT_ALLOWED, method=scope["method"][:16], allowed=", ".join(allowed)
+                )
+                error.headers.append((b"allow", ", ".join(allowed).encode()))
+                raise error
+            raise ApiError(NOT_FOUND)
+        principal = None
+        if not route.public:
+            principal = await self._principal(scope)
+            if not principal.may(route.permission):
+                raise ApiError(FORBIDDEN, user=principal.username, permission=route.permission)
+        request = Request(scope, receive, params, principal, self.max_body_bytes)
+        reply: Reply = await route.handler(request)
+        return reply
+
+    async def _principal(self, scope: Scope) -> Principal:
+        header = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                header = bytes(value)
+                break
+        if header is None:
+            raise _challenge(ApiError(AUTH_REQUIRED))
+        principal = await self.auth.authenticate(header)
+        if principal is None:
+            raise _challenge(ApiError(AUTH_FAILED))
+        return principal
+
+    def _error_reply(self, scope: Scope, request_id: str, error: ApiError) -> Reply:
+        language = "en"
+        for key, value in scope.get("headers", ()):
+            if key == b"accept-language":
+                language = preferred_language(bytes(value))
+        body = envelope(request_id, [error], language)
+        return Reply(body, error.kind.status, tuple(error.headers))
+
+    # Thulium's queue API -----------------------------------------------------------------
+
+    async def waiting_list(self, request: Request) -> Reply:
+        return Reply(await self.view.waiting_list_json(request.path_id("id")))
+
+    async def waiting_stats(self, request: Request) -> Reply:
+        stats = await self.lists.stats(request.path_id("id"))
+        return Reply(to_json(stats.as_wire()))
+
+    async def queues(self, request: Request) -> Reply:
+        queues = await self.lists.queues.all()
+        return Reply(to_json([{"queue_id": q.queue_id, "name": q.name} for q in queues]))
+
+    # The ingest API, for PBXs without an adapter -----------------------------------------
+
+    async def caller_joins(self, request: Request) -> Reply:
+        queue_id = request.path_id("id")
+        body = await request.json_object()
+        only_fields(body, {"call_id", "phone_number", "caller_name", "started_at"})
+        call_id = text_field(body, "call_id", MAX_CALL_ID, required=True)
+        if not call_id:
+            raise InvalidField("call_id", "is required.")
+        phone_number = text_field(body, "phone_number", MAX_PHONE_INPUT)
+        caller_name = text_field(body, "caller_name", MAX_CALLER_NAME)
+        started_at = instant_field(body, "started_at", self.time_zone)
+        before = await self.lists.callers.find(call_id)
+        caller = await self.lists.join(queue_id, call_id, phone_number, caller_name, started_at)
+        created = before is None
+        return Reply(
+            to_json(
+                {
+                    "call_id": caller.call_id,
+                    "queue_id": caller.queue_id,
+                    "phone_number": self.lists.phones.display(caller.phone_number),
+                    "started_at": caller.started_at.astimezone(self.time_zone).strftime(WIRE_DATE),
+                }
+            ),
+            201 if created else 200,
+        )
+
+    async def caller_leaves(self, request: Request) -> Reply:
+        queue_id = request.path_id("id")
+        call_id = request.params["call_id"]
+        body = await request.json_object()
+        only_fields(body, {"outcome", "hold_time"})
+        outcome_text = body.get("outcome")
+        if outcome_text is None:
+            raise InvalidField("outcome", "is required.")
+        if outcome_text not in ("answered", "abandoned"):
+            raise InvalidField("outcome", "must be 'answered' or 'abandoned'.")
+        hold = body.get("hold_time")
+        if hold is not None and (not isinstance(hold, int) or isinstance(hold, bool) or hold < 0):
+            raise InvalidField("hold_time", "must be a non-negative integer.")
+        if hold is not None and hold > 10**7:
+            raise InvalidField("hold_time", "is too long.")
+        gone = await self.lists.leave(
+            call_id,
+            Outcome(outcome_text),
+            timedelta(seconds=hold) if hold is not None else None,
+            queue_id=queue_id,
+        )
+        return Reply(
+            to_json(
+                {
+                    "call_id": gone.call_id,
+                    "queue_id": gone.queue_id,
+                    "outcome": gone.outcome.value,
+                    "hold_time": int(gone.hold_time.total_seconds()),
+                }
+            )
+        )
+
+    # Service endpoints ---------------------------------------------------------------------
+
+    async def openapi(self, request: Request) -> Reply:
+        if self._openapi is None:
+            self._openapi = to_json(openapi_document())
+        return Reply(self._openapi)
+
+    async def health(self, request: Request) -> Reply:
+        return Reply(to_json({"status": "ok"}))
+
+    # Helpers -------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        import asyncio
+
+        tasks: list[asyncio.Task[None]] = []
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                tasks = [asyncio.create_task(_logged(job)) for job in self.background]
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+_PREFIX = os.urandom(3).hex()
+
+
+async def _logged(job: Task) -> None:
+    try:
+        await job()
+    except Exception:
+        log.exception("background task %s stopped", getattr(job, "__qualname__", job))
+        raise
+
+
+def _challenge(error: ApiError) -> ApiError:
+    error.headers.append((b"www-authenticate", b'Basic realm="kolejka", charset="UTF-8"'))
+    return error
+
+
+def openapi_document() -> dict[str, Any]:
+    text = (resources.files("kolejka.adapters.http") / "openapi.yaml").read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document

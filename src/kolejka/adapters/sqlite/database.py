@@ -1,0 +1,95 @@
+"""One SQLite database file: connection settings, migrations, and cross-process change polling.
+
+The service runs on one event loop, and its queries are index lookups that take microseconds, so
+they run on the loop's thread rather than paying a thread hop each time. Long work (a CRM import)
+runs in its own process and commits in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+from kolejka.ports import Change, ChangeFeed
+
+log = logging.getLogger(__name__)
+
+# Each engine's spelling of the few things SQL dialects disagree on.
+SQLITE_DIALECT = {"identity": "INTEGER PRIMARY KEY"}
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, SQL template) of every migration shipped with the package, in order."""
+    folder = resources.files("kolejka.adapters.sqlite") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def path_from_url(url: str) -> str:
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db` or `sqlite://:memory:`."""
+    if not url.startswith("sqlite://"):
+        raise ValueError(f"not an SQLite URL: {url!r}")
+    rest = url.removeprefix("sqlite://")
+    if rest in (":memory:", "/:memory:"):
+        return ":memory:"
+    return rest.removeprefix("/") or "kolejka.db"
+
+
+class Database:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.connection.execute("PRAGMA busy_timeout = 5000")
+        if path != ":memory:":
+            self.connection.execute("PRAGMA journal_mode = WAL")
+        self.connection.execute("PRAGMA synchronous = NORMAL")
+        self.connection.execute("PRAGMA foreign_keys = ON")
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(path_from_url(url))
+
+    def migrate(self) -> list[int]:
+        """Applies the migrations this database lacks, each in its own transaction."""
+        current = self.connection.execute("PRAGMA user_version").fetchone()[0]
+        applied = []
+        for version, template in migrations():
+            if version <= current:
+                continue
+            script = template.format(**SQLITE_DIALECT)
+            # executescript commits first; BEGIN inside the script keeps the migration atomic.
+            self.connection.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+            applied.append(version)
+            log.info("applied migration %04d", version)
+        return applied
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) commits to the file."""
+        return int(self.connection.execute("PRAGMA data_version").fetchone()[0])
+
+    async def watch(self, changes: ChangeFeed, interval: float = 0.25) -> None:
+        """Publishes Change("all") when another process wrote (e.g. `kolejka crm import`)."""
+        seen = self.data_version()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                version = self.data_version()
+            except sqlite3.Error:
+                log.exception("cannot read the SQLite data version")
+                continue
+            if version != seen:
+                seen = version
+                await changes.publish(Change("all"))
+
+    def close(self) -> None:
+        self.connection.close()

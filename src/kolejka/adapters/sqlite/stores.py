@@ -1,0 +1,202 @@
+"""SQLite implementations of the storage ports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from kolejka.adapters.sqlite.database import Database
+from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
+from kolejka.domain.queues import Departure, Queue, WaitingCaller
+from kolejka.ports import StoredApiUser
+
+
+def to_micros(instant: datetime) -> int:
+    delta = instant - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+class SqliteQueues:
+    def __init__(self, db: Database) -> None:
+        self.sql = db.connection
+
+    async def get(self, queue_id: int) -> Queue | None:
+        row = self.sql.execute(
+            "SELECT queue_id, name FROM queues WHERE queue_id = ?", (queue_id,)
+        ).fetchone()
+        return Queue(row[0], row[1]) if row else None
+
+    async def all(self) -> Sequence[Queue]:
+        rows = self.sql.execute("SELECT queue_id, name FROM queues ORDER BY queue_id")
+        return [Queue(queue_id, name) for queue_id, name in rows]
+
+    async def put(self, queue: Queue) -> None:
+        self.sql.execute(
+            "INSERT INTO queues (queue_id, name) VALUES (?, ?)"
+            " ON CONFLICT (queue_id) DO UPDATE SET name = excluded.name",
+            (queue.queue_id, queue.name),
+        )
+
+    async def remove(self, queue_id: int) -> bool:
+        return self.sql.execute("DELETE FROM queues WHERE queue_id = ?", (queue_id,)).rowcount > 0
+
+
+_CALLER_COLUMNS = "call_id, queue_id, phone_number, caller_name, started_at"
+
+
+def _caller(row: tuple[str, int, str, str, int]) -> WaitingCaller:
+    return WaitingCaller(row[0], row[1], row[2], row[3], from_micros(row[4]))
+
+
+class SqliteWaitingCallers:
+    def __init__(self, db: Database) -> None:
+        self.sql = db.connection
+
+    async def join(self, caller: WaitingCaller) -> WaitingCaller:
+        self.sql.execute(
+            f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
+            " SELECT ?, ?, ?, ?, ?, COALESCE(MAX(join_seq), 0) + 1 FROM waiting_callers"
+            " WHERE true ON CONFLICT (call_id) DO NOTHING",
+            (
+                caller.call_id,
+                caller.queue_id,
+                caller.phone_number,
+                caller.caller_name,
+                to_micros(caller.started_at),
+            ),
+        )
+        stored = await self.find(caller.call_id)
+        assert stored is not None
+        return stored
+
+    async def find(self, call_id: str) -> WaitingCaller | None:
+        row = self.sql.execute(
+            f"SELECT {_CALLER_COLUMNS} FROM waiting_callers WHERE call_id = ?",  # noqa: S608
+            (call_id,),
+        ).fetchone()
+        return _caller(row) if row else None
+
+    async def leave(self, departure: Departure) -> bool:
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            gone = self.sql.execute(
+                "DELETE FROM waiting_callers WHERE call_id = ?", (departure.call_id,)
+            ).rowcount
+            if gone:
+                self.sql.execute(
+                    "INSERT INTO departures (call_id, queue_id, outcome, hold_seconds,"
+                    " started_at, left_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        departure.call_id,
+                        departure.queue_id,
+                        departure.outcome.value,
+                        departure.hold_time.total_seconds(),
+                        to_micros(departure.started_at),
+                        to_micros(departure.left_at),
+                    ),
+                )
+        return gone > 0
+
+    async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:
+        rows = self.sql.execute(
+            f"SELECT {_CALLER_COLUMNS}, join_seq FROM waiting_callers"  # noqa: S608
+            " WHERE queue_id = ?",
+            (queue_id,),
+        )
+        return [(row[5], _caller(row[:5])) for row in rows]
+
+    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
+        rows = self.sql.execute(
+            "SELECT hold_seconds FROM departures WHERE queue_id = ? AND outcome = 'answered'"
+            " AND left_at >= ? ORDER BY left_at DESC LIMIT ?",
+            (queue_id, to_micros(since), limit),
+        )
+        return [timedelta(seconds=seconds) for (seconds,) in rows]
+
+
+class SqliteCustomers:
+    """The built-in CRM's phone book, as far as the waiting list needs it."""
+
+    def __init__(self, db: Database) -> None:
+        self.sql = db.connection
+
+    async def owners(self, e164: str, limit: int = 2) -> Sequence[CustomerMatch]:
+        rows = self.sql.execute(
+            "SELECT DISTINCT c.customer_id, c.kind, c.name, c.surname, c.company_name"
+            " FROM customer_phone_numbers p JOIN customers c ON c.customer_id = p.customer_id"
+            " WHERE p.normalized = ? LIMIT ?",
+            (e164, limit),
+        )
+        return [
+            CustomerMatch(row[0], customer_label(CustomerKind(row[1]), row[2], row[3], row[4]))
+            for row in rows
+        ]
+
+    def add(
+        self,
+        kind: CustomerKind,
+        numbers: Iterable[tuple[str, str | None]],
+        *,
+        name: str = "",
+        surname: str = "",
+        company_name: str = "",
+        customer_id: int | None = None,
+        updated_at: datetime,
+    ) -> int:
+        """Adds a customer with its (raw, normalised) numbers; returns its id."""
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            cursor = self.sql.execute(
+                "INSERT INTO customers (customer_id, kind, name, surname, company_name,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (customer_id, kind.value, name, surname, company_name, to_micros(updated_at)),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            self.sql.executemany(
+                "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
+                " VALUES (?, ?, ?, ?)",
+                [(new_id, index, raw, e164) for index, (raw, e164) in enumerate(numbers)],
+            )
+        return new_id
+
+    def count(self) -> int:
+        return int(self.sql.execute("SELECT count(*) FROM customers").fetchone()[0])
+
+
+class SqliteApiUsers:
+    def __init__(self, db: Database) -> None:
+        self.sql = db.connection
+
+    async def get(self, username: str) -> StoredApiUser | None:
+        row = self.sql.execute(
+            "SELECT username, password_hash, permissions FROM api_users WHERE username = ?",
+            (username,),
+        ).fetchone()
+        return _user(row) if row else None
+
+    async def all(self) -> Sequence[StoredApiUser]:
+        rows = self.sql.execute(
+            "SELECT username, password_hash, permissions FROM api_users ORDER BY username"
+        )
+        return [_user(row) for row in rows]
+
+    async def put(self, user: StoredApiUser) -> None:
+        self.sql.execute(
+            "INSERT INTO api_users (username, password_hash, permissions) VALUES (?, ?, ?)"
+            " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
+            " permissions = excluded.permissions",
+            (user.username, user.password_hash, json.dumps(list(user.permissions))),
+        )
+
+    async def remove(self, username: str) -> bool:
+        deleted = self.sql.execute("DELETE FROM api_users WHERE username = ?", (username,))
+        return deleted.rowcount > 0
+
+
+def _user(row: tuple[str, str, str]) -> StoredApiUser:
+    return StoredApiUser(row[0], row[1], tuple(json.loads(row[2])))

@@ -1,0 +1,165 @@
+"""API users: HTTP Basic credentials checked against argon2 hashes, with a cache.
+
+An argon2 check costs tens of milliseconds by design; a wallboard polling every second must not
+pay it each time. Verified credentials are kept (keyed by the exact header value) for
+`cache_seconds`, and dropped at once when any API user changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from kolejka.domain.permissions import Permissions
+from kolejka.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser
+
+MAX_USERNAME = 64
+MAX_PASSWORD = 256
+# A hash of a password nobody has: unknown users cost as much as known ones, so timing
+# does not tell which user names exist.
+_DUMMY_PASSWORD = "kolejka: no such user"  # noqa: S105
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    username: str
+    permissions: Permissions
+
+    def may(self, permission: str) -> bool:
+        return self.permissions.allows(permission)
+
+
+def parse_basic(header: bytes) -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic ...` value, or None if it is not one."""
+    scheme, _, encoded = header.strip().partition(b" ")
+    if scheme.lower() != b"basic" or not encoded or len(encoded) > 1024:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    if not colon or not username or len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
+        return None
+    return username, password
+
+
+class Authenticator:
+    def __init__(
+        self,
+        users: ApiUserStore,
+        changes: ChangeFeed,
+        hasher: PasswordHasher | None = None,
+        cache_seconds: float = 60.0,
+        cache_size: int = 4096,
+    ) -> None:
+        self.users = users
+        self.hasher = hasher or PasswordHasher()
+        self.cache_seconds = cache_seconds
+        self.cache_size = cache_size
+        self._verified: dict[bytes, tuple[Principal, float]] = {}
+        self._dummy_hash = self.hasher.hash(_DUMMY_PASSWORD)
+        changes.subscribe(self._forget)
+
+    def _forget(self, change: Change) -> None:
+        if change.topic in ("users", "all"):
+            self._verified.clear()
+
+    def cached(self, header: bytes) -> Principal | None:
+        """The principal for a header verified recently; no I/O, for the hot path."""
+        entry = self._verified.get(header)
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():
+            del self._verified[header]
+            return None
+        return entry[0]
+
+    async def authenticate(self, header: bytes | None) -> Principal | None:
+        """The API user the header proves, or None when it is missing or wrong."""
+        if not header:
+            return None
+        principal = self.cached(header)
+        if principal is not None:
+            return principal
+        credentials = parse_basic(header)
+        if credentials is None:
+            return None
+        username, password = credentials
+        user = await self.users.get(username)
+        stored_hash = user.password_hash if user else self._dummy_hash
+        if not await asyncio.to_thread(self._verify, stored_hash, password) or user is None:
+            return None
+        principal = Principal(user.username, Permissions.of(user.permissions))
+        if len(self._verified) >= self.cache_size:
+            self._verified.clear()
+        self._verified[header] = (principal, time.monotonic() + self.cache_seconds)
+        return principal
+
+    def _verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+class ApiUsers:
+    """Administration of API users (the `kolejka users` commands)."""
+
+    def __init__(self, users: ApiUserStore, changes: ChangeFeed, hasher: PasswordHasher) -> None:
+        self.users = users
+        self.changes = changes
+        self.hasher = hasher
+
+    async def add(self, username: str, password: str, permissions: Iterable[str]) -> None:
+        _check_username(username)
+        _check_password(password)
+        if await self.users.get(username) is not None:
+            raise ValueError(f"API user {username!r} exists already")
+        granted = Permissions.of(permissions).as_list()
+        await self.users.put(StoredApiUser(username, self.hasher.hash(password), tuple(granted)))
+        await self.changes.publish(Change("users"))
+
+    async def set_password(self, username: str, password: str) -> None:
+        _check_password(password)
+        user = await self._existing(username)
+        await self.users.put(StoredApiUser(username, self.hasher.hash(password), user.permissions))
+        await self.changes.publish(Change("users"))
+
+    async def set_permissions(self, username: str, permissions: Iterable[str]) -> None:
+        granted = tuple(Permissions.of(permissions).as_list())
+        user = await self._existing(username)
+        await self.users.put(StoredApiUser(username, user.password_hash, granted))
+        await self.changes.publish(Change("users"))
+
+    async def remove(self, username: str) -> None:
+        if not await self.users.remove(username):
+            raise ValueError(f"no API user {username!r}")
+        await self.changes.publish(Change("users"))
+
+    async def all(self) -> Sequence[StoredApiUser]:
+        return await self.users.all()
+
+    async def _existing(self, username: str) -> StoredApiUser:
+        user = await self.users.get(username)
+        if user is None:
+            raise ValueError(f"no API user {username!r}")
+        return user
+
+
+def _check_username(username: str) -> None:
+    too_long = len(username) > MAX_USERNAME
+    if not username or too_long or ":" in username or not username.isprintable():
+        raise ValueError("a user name is 1-64 printable characters without ':'")
+
+
+def _check_password(password: str) -> None:
+    if not password or len(password) > MAX_PASSWORD:
+        raise ValueError(f"a password is 1-{MAX_PASSWORD} characters")

@@ -1,0 +1,209 @@
+"""The `kolejka` command: run the service, and administer queues and API users."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from kolejka import logs
+from kolejka.bootstrap import build, create_app
+from kolejka.domain.permissions import InvalidPermission
+from kolejka.domain.queues import Queue, parse_id
+from kolejka.settings import Settings
+
+log = logging.getLogger("kolejka")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except (ValueError, OSError) as error:
+        print(f"kolejka: bad configuration: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        result: int = args.run(args, settings)
+    except (ValueError, InvalidPermission) as error:
+        print(f"kolejka: {error}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kolejka", description=__doc__)
+    verbs = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = verbs.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--demo", action="store_true", help="seed demo data and simulate callers")
+    serve.add_argument("--host", help="listen address (default: KOLEJKA_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default: KOLEJKA_PORT)")
+    serve.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    serve.set_defaults(run=_serve)
+
+    migrate = verbs.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(run=_migrate)
+
+    users = verbs.add_parser("users", help="administer API users").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    add = users.add_parser("add", help="add an API user (password from stdin or a prompt)")
+    add.add_argument("username")
+    add.add_argument(
+        "-p",
+        "--permission",
+        action="append",
+        default=[],
+        help="'*' or e.g. 'GET queues/:id/waiting_list'; repeat for more",
+    )
+    add.set_defaults(run=_users_add)
+    users.add_parser("list", help="list API users and their permissions").set_defaults(
+        run=_users_list
+    )
+    passwd = users.add_parser("passwd", help="set a new password")
+    passwd.add_argument("username")
+    passwd.set_defaults(run=_users_passwd)
+    perms = users.add_parser("permissions", help="replace an API user's permissions")
+    perms.add_argument("username")
+    perms.add_argument("permission", nargs="*")
+    perms.set_defaults(run=_users_permissions)
+    remove = users.add_parser("remove", help="remove an API user")
+    remove.add_argument("username")
+    remove.set_defaults(run=_users_remove)
+
+    queues = verbs.add_parser("queues", help="administer queues").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    qadd = queues.add_parser("add", help="add or rename a queue")
+    qadd.add_argument("queue_id")
+    qadd.add_argument("name")
+    qadd.set_defaults(run=_queues_add)
+    queues.add_parser("list", help="list queues").set_defaults(run=_queues_list)
+    qremove = queues.add_parser("remove", help="remove a queue and its waiting callers")
+    qremove.add_argument("queue_id")
+    qremove.set_defaults(run=_queues_remove)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from kolejka import demo
+
+    components = build(settings)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if args.demo:
+        asyncio.run(demo.seed(components))
+        components.background.append(lambda: demo.simulate(components))
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"kolejka serving on {scheme}://{host}:{port}/api/queues/2/waiting_list", flush=True)
+    if args.demo:
+        print(f"demo API user: {demo.DEMO_USER} / {demo.DEMO_PASSWORD}", flush=True)
+        print(
+            f"try: curl -u {demo.DEMO_USER}:{demo.DEMO_PASSWORD} "
+            f"{scheme}://{host}:{port}/api/queues/2/waiting_list",
+            flush=True,
+        )
+    uvicorn.run(
+        create_app(components),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        server_header=False,
+    )
+    components.close()
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    components.close()
+    print("migrations applied")
+    return 0
+
+
+def _read_password(prompt: str) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the passwords differ")
+    return first
+
+
+def _users_add(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    password = _read_password(f"password for {args.username}: ")
+    asyncio.run(components.api_users.add(args.username, password, args.permission))
+    print(f"added API user {args.username}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    for user in asyncio.run(components.api_users.all()):
+        print(f"{user.username}\t{', '.join(user.permissions) or '(no permissions)'}")
+    return 0
+
+
+def _users_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    password = _read_password(f"new password for {args.username}: ")
+    asyncio.run(components.api_users.set_password(args.username, password))
+    print(f"changed the password of {args.username}")
+    return 0
+
+
+def _users_permissions(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    asyncio.run(components.api_users.set_permissions(args.username, args.permission))
+    print(f"{args.username}: {', '.join(args.permission) or '(no permissions)'}")
+    return 0
+
+
+def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    asyncio.run(components.api_users.remove(args.username))
+    print(f"removed API user {args.username}")
+    return 0
+
+
+def _queue_id(text: str) -> int:
+    queue_id = parse_id(text)
+    if queue_id is None:
+        raise ValueError(f"a queue id is a positive integer, not {text!r}")
+    return queue_id
+
+
+def _queues_add(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    name = args.name.strip()
+    if not name:
+        raise ValueError("a queue needs a name")
+    asyncio.run(components.lists.queues.put(Queue(_queue_id(args.queue_id), name)))
+    print(f"queue {args.queue_id}: {name}")
+    return 0
+
+
+def _queues_list(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    for queue in asyncio.run(components.lists.queues.all()):
+        print(f"{queue.queue_id}\t{queue.name}")
+    return 0
+
+
+def _queues_remove(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    if not asyncio.run(components.lists.queues.remove(_queue_id(args.queue_id))):
+        raise ValueError(f"no queue {args.queue_id}")
+    print(f"removed queue {args.queue_id}")
+    return 0

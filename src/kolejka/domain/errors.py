@@ -1,0 +1,41 @@
+"""What can go wrong in the trade's terms. The HTTP adapter maps each class to a status and code."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of the errors a client can cause; never a bug."""
+
+
+class UnknownQueue(DomainError):
+    def __init__(self, queue_id: int) -> None:
+        super().__init__(f"queue {queue_id} does not exist")
+        self.queue_id = queue_id
+
+
+class UnknownCaller(DomainError):
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"call {call_id!r} is not waiting")
+        self.call_id = call_id
+
+
+class CallerAlreadyWaiting(DomainError):
+    """The call waits in another queue; it must leave that one first."""
+
+    def __init__(self, call_id: str, queue_id: int) -> None:
+        super().__init__(f"call {call_id!r} is already waiting in queue {queue_id}")
+        self.call_id = call_id
+        self.queue_id = queue_id
+
+
+class InvalidField(DomainError):
+    """A field of a request is missing or malformed; `field` names it for the client."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class StoreUnavailable(DomainError):
+    """A backing store (database, cache) cannot be reached right now."""

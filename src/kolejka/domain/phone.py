@@ -1,0 +1,86 @@
+"""Phone numbers: one normal form for matching, one display form for the wire.
+
+Matching uses E.164 (`+48613459851`), so every spelling of a number finds the same customer.
+Display follows Thulium's example: numbers of the home region in national digits (`613459851`),
+others in international form with `+` (`+4915110000001`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+# Longer input is never a phone number; refusing it early keeps the parser's work bounded.
+MAX_PHONE_INPUT = 64
+_ALLOWED = frozenset("0123456789+-() ./\t")
+# What Asterisk and other PBXs put in the caller id when there is none.
+_NO_CALLER_ID = frozenset({"", "unknown", "<unknown>", "anonymous", "<anonymous>", "restricted"})
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumbers:
+    """Normalises and displays phone numbers for one home region (e.g. `PL`)."""
+
+    default_region: str = "PL"
+
+    def __post_init__(self) -> None:
+        if phonenumbers.country_code_for_region(self.default_region) == 0:
+            raise ValueError(f"unknown phone region: {self.default_region!r}")
+
+    def normalise(self, raw: str) -> str | None:
+        """E.164 form of `raw`, or None when it is not a possible phone number. Never raises."""
+        return _normalise(raw, self.default_region)
+
+    def display(self, raw: str) -> str:
+        """The number as the waiting list shows it; `""` when the caller has no caller id."""
+        text = raw.strip()
+        if text.lower() in _NO_CALLER_ID:
+            return ""
+        e164 = self.normalise(text)
+        if e164 is None:
+            return text[:MAX_PHONE_INPUT]
+        return _display(e164, self.default_region)
+
+
+def is_caller_id_missing(raw: str) -> bool:
+    return raw.strip().lower() in _NO_CALLER_ID
+
+
+@lru_cache(maxsize=65536)
+def _normalise(raw: str, region: str) -> str | None:
+    text = raw.strip()
+    if not text or len(text) > MAX_PHONE_INPUT or not set(text) <= _ALLOWED:
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not digits or len(digits) > 17:  # E.164 allows 15; some room for a trunk prefix
+        return None
+    number = _parse(text, region)
+    if number is not None and phonenumbers.is_possible_number(number):
+        return _e164(number)
+    # PBXs often send international numbers without `+` or `00` (Asterisk: `4915110000001`).
+    if not text.startswith("+") and len(digits) >= 8:
+        number = _parse("+" + digits, region)
+        if number is not None and phonenumbers.is_valid_number(number):
+            return _e164(number)
+    return None
+
+
+def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+@lru_cache(maxsize=65536)
+def _display(e164: str, region: str) -> str:
+    number = phonenumbers.parse(e164, None)
+    if number.country_code == phonenumbers.country_code_for_region(region):
+        return str(phonenumbers.national_significant_number(number))
+    return e164

@@ -1,0 +1,192 @@
+"""The waiting-list use cases: callers join and leave; clients read the list and its stats.
+
+PBX adapters (AMI, the HTTP ingest API, the demo) call `join`/`leave`; the HTTP API reads the
+lists through `WaitingListView`, which keeps each queue's answer ready until something changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from kolejka.domain.customers import unambiguous
+from kolejka.domain.errors import CallerAlreadyWaiting, UnknownCaller, UnknownQueue
+from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.queues import (
+    Departure,
+    Outcome,
+    Queue,
+    WaitingCaller,
+    departure,
+    newest_first,
+)
+from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time, format_hms
+from kolejka.ports import (
+    Change,
+    ChangeFeed,
+    Clock,
+    CustomerDirectory,
+    QueueDirectory,
+    WaitingCallerStore,
+)
+
+WIRE_DATE = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingListEntry:
+    """One row of `GET /api/queues/:id/waiting_list`, exactly Thulium's four fields."""
+
+    phone_number: str
+    started_at: str
+    customer_id: int | None
+    customer_label: str | None
+
+    def as_wire(self) -> dict[str, object]:
+        return {
+            "phone_number": self.phone_number,
+            "started_at": self.started_at,
+            "customer_id": self.customer_id,
+            "customer_label": self.customer_label,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingStats:
+    in_queue: int
+    approx_wait_time: timedelta
+
+    def as_wire(self) -> dict[str, object]:
+        return {"in_queue": self.in_queue, "approx_wait_time": format_hms(self.approx_wait_time)}
+
+
+class WaitingLists:
+    """Callers joining and leaving queues, and what the lists look like to a client."""
+
+    def __init__(
+        self,
+        queues: QueueDirectory,
+        callers: WaitingCallerStore,
+        customers: CustomerDirectory,
+        phones: PhoneNumbers,
+        clock: Clock,
+        changes: ChangeFeed,
+        time_zone: ZoneInfo,
+    ) -> None:
+        self.queues = queues
+        self.callers = callers
+        self.customers = customers
+        self.phones = phones
+        self.clock = clock
+        self.changes = changes
+        self.time_zone = time_zone
+
+    async def queue(self, queue_id: int) -> Queue:
+        queue = await self.queues.get(queue_id)
+        if queue is None:
+            raise UnknownQueue(queue_id)
+        return queue
+
+    async def join(
+        self,
+        queue_id: int,
+        call_id: str,
+        phone_number: str,
+        caller_name: str = "",
+        started_at: datetime | None = None,
+    ) -> WaitingCaller:
+        """A call joins a queue. Joining again with the same call id changes nothing."""
+        await self.queue(queue_id)
+        caller = WaitingCaller(
+            call_id=call_id,
+            queue_id=queue_id,
+            phone_number=phone_number.strip(),
+            caller_name=caller_name.strip(),
+            started_at=started_at or self.clock.now(),
+        )
+        stored = await self.callers.join(caller)
+        if stored.queue_id != queue_id:
+            raise CallerAlreadyWaiting(call_id, stored.queue_id)
+        if stored == caller:
+            await self.changes.publish(Change("queue", queue_id))
+        return stored
+
+    async def leave(
+        self,
+        call_id: str,
+        outcome: Outcome,
+        hold_time: timedelta | None = None,
+        queue_id: int | None = None,
+    ) -> Departure:
+        """A call leaves its queue, answered or abandoned; the departure is recorded."""
+        caller = await self.callers.find(call_id)
+        if caller is None or (queue_id is not None and caller.queue_id != queue_id):
+            raise UnknownCaller(call_id)
+        gone = departure(caller, outcome, self.clock.now(), hold_time)
+        if not await self.callers.leave(gone):
+            raise UnknownCaller(call_id)
+        await self.changes.publish(Change("queue", caller.queue_id))
+        return gone
+
+    async def waiting_list(self, queue_id: int) -> list[WaitingListEntry]:
+        await self.queue(queue_id)
+        ordered = newest_first(await self.callers.waiting(queue_id))
+        return [await self._entry(caller) for caller in ordered]
+
+    async def stats(self, queue_id: int) -> WaitingStats:
+        await self.queue(queue_id)
+        now = self.clock.now()
+        waiting = await self.callers.waiting(queue_id)
+        holds = await self.callers.answered_holds(queue_id, now - WINDOW, SAMPLE)
+        waits = [caller.waited(now) for _, caller in waiting]
+        return WaitingStats(len(waiting), approx_wait_time(holds, waits))
+
+    async def _entry(self, caller: WaitingCaller) -> WaitingListEntry:
+        started = caller.started_at.astimezone(self.time_zone).strftime(WIRE_DATE)
+        e164 = self.phones.normalise(caller.phone_number)
+        match = unambiguous(await self.customers.owners(e164)) if e164 else None
+        return WaitingListEntry(
+            phone_number=self.phones.display(caller.phone_number),
+            started_at=started,
+            customer_id=match.customer_id if match else None,
+            customer_label=match.label if match else None,
+        )
+
+
+class WaitingListView:
+    """Each queue's waiting list as ready JSON bytes, dropped when the queue or the CRM changes.
+
+    Reads vastly outnumber changes (a wallboard polls every second; a caller joins every few),
+    so a read is a dict lookup and the rendering cost is paid once per change.
+    """
+
+    def __init__(self, lists: WaitingLists, changes: ChangeFeed) -> None:
+        self.lists = lists
+        self._ready: dict[int, bytes] = {}
+        self._generation = 0
+        changes.subscribe(self._forget)
+
+    def _forget(self, change: Change) -> None:
+        self._generation += 1
+        if change.topic == "queue" and change.queue_id is not None:
+            self._ready.pop(change.queue_id, None)
+        elif change.topic in ("queue", "crm", "all"):
+            self._ready.clear()
+
+    async def waiting_list_json(self, queue_id: int) -> bytes:
+        ready = self._ready.get(queue_id)
+        if ready is not None:
+            return ready
+        generation = self._generation
+        entries = await self.lists.waiting_list(queue_id)
+        body = to_json([entry.as_wire() for entry in entries])
+        # A change may have landed while we awaited the store: then this body may be stale.
+        if generation == self._generation:
+            self._ready[queue_id] = body
+        return body
+
+
+def to_json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
