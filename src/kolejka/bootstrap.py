@@ -40,7 +40,9 @@ class Components:
         self.database.close()
 
 
-def build(settings: Settings, clock: Clock | None = None) -> Components:
+def build(
+    settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None
+) -> Components:
     if not settings.database_url.startswith("sqlite:"):
         raise ValueError(f"unsupported KOLEJKA_DATABASE_URL: {settings.database_url.split(':')[0]}")
     database = Database.from_url(settings.database_url)
@@ -57,7 +59,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Components:
         changes=changes,
         time_zone=ZoneInfo(settings.time_zone),
     )
-    hasher = PasswordHasher()
+    hasher = hasher or PasswordHasher()
     users = SqliteApiUsers(database)
     components = Components(
         settings=settings,

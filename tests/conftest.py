@@ -1,0 +1,135 @@
+"""Shared fixtures: settings on a temporary SQLite file, the components, the app, personas."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from kolejka.adapters.http.app import KolejkaApp
+from kolejka.bootstrap import Components, build, create_app
+from kolejka.domain.customers import CustomerKind
+from kolejka.settings import Settings
+from tests.support import FrozenClock, basic
+
+# Cheap hashes keep the suite fast; production uses argon2-cffi's defaults.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+PERSONAS = {
+    "admin": ["*"],
+    "reader": ["GET queues", "GET queues/:id/waiting_list", "GET queues/:id/waiting_stats"],
+    "ingest": ["POST queues/:id/callers", "POST queues/:id/callers/:call_id/leave"],
+}
+
+
+@pytest.fixture
+def database_path(tmp_path: Path) -> Path:
+    return tmp_path / "kolejka.db"
+
+
+@pytest.fixture
+def settings(database_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{database_path}")
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def components(settings: Settings, clock: FrozenClock) -> Iterator[Components]:
+    built = build(settings, clock=clock, hasher=FAST_HASHER)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+async def personas(components: Components) -> dict[str, str]:
+    """Authorization header values for an admin, a reader and an ingest-only API user."""
+    headers = {}
+    for name, permissions in PERSONAS.items():
+        await components.api_users.add(name, f"{name}-secret", permissions)
+        headers[name] = basic(name, f"{name}-secret")
+    headers["stranger"] = basic("stranger", "guess")
+    return headers
+
+
+@pytest.fixture
+def app(components: Components) -> KolejkaApp:
+    return create_app(components)
+
+
+@pytest.fixture
+async def queue_2(components: Components) -> int:
+    from kolejka.domain.queues import Queue
+
+    await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+    return 2
+
+
+def add_person(components: Components, name: str, surname: str, *numbers: str) -> int:
+    return components.customers.add(
+        CustomerKind.PERSON,
+        [(n, components.phones.normalise(n)) for n in numbers],
+        name=name,
+        surname=surname,
+        updated_at=components.lists.clock.now(),
+    )
+
+
+def add_company(components: Components, company_name: str, *numbers: str) -> int:
+    return components.customers.add(
+        CustomerKind.COMPANY,
+        [(n, components.phones.normalise(n)) for n in numbers],
+        company_name=company_name,
+        updated_at=components.lists.clock.now(),
+    )
+
+
+REQUIRE_SERVICES = os.environ.get("KOLEJKA_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(what: str) -> None:
+    """Skips the test because `what` is missing here; under CI (.ci/run) that is a failure."""
+    message = f"{what} is not available on this machine; CI runs this test"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required in CI but missing", pytrace=False)
+    pytest.skip(message)
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"the {name!r} command")
+    assert path is not None
+    return path
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("KOLEJKA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    if not _reachable("127.0.0.1", 5432):
+        unavailable("PostgreSQL at 127.0.0.1:5432")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("KOLEJKA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    if not _reachable("127.0.0.1", 6379):
+        unavailable("Redis at 127.0.0.1:6379")
+    return url

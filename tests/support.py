@@ -1,0 +1,154 @@
+"""Test helpers: a frozen clock, an in-process ASGI caller, and a real server in a subprocess."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kolejka.adapters.http.app import KolejkaApp
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@dataclass
+class FrozenClock:
+    instant: datetime = field(default_factory=lambda: datetime(2014, 8, 6, 12, 30, 35, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.instant
+
+    def advance(self, seconds: float) -> None:
+        self.instant += timedelta(seconds=seconds)
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def call(
+    app: KolejkaApp,
+    method: str,
+    path: str,
+    *,
+    auth: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    json_body: object = None,
+) -> Answer:
+    """Calls the ASGI app as a server would, without a socket."""
+    if json_body is not None:
+        body = json.dumps(json_body).encode()
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if auth is not None:
+        raw_headers.append((b"authorization", auth.encode()))
+    if body is not None:
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": raw_headers,
+    }
+    chunks = [body or b""]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {
+            "type": "http.request",
+            "body": chunks.pop(0) if chunks else b"",
+            "more_body": False,
+        }
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    answer_headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return Answer(start["status"], answer_headers, b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """`kolejka serve` in its own process, on a real socket."""
+
+    def __init__(
+        self,
+        database: Path,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        args: list[str] | None = None,
+        scheme: str = "http",
+    ) -> None:
+        self.port = free_port()
+        self.scheme = scheme
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.log_path = database.with_suffix(f".{self.port}.log")
+        self.env = {
+            **os.environ,
+            "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+            "KOLEJKA_PORT": str(self.port),
+            "KOLEJKA_CHANGE_POLL_SECONDS": "0.02",
+            **(extra_env or {}),
+        }
+        self.args = args or []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LiveServer:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kolejka", "serve", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start in 20 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
