@@ -65,11 +65,15 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
         self._verified: dict[bytes, tuple[Principal, float]] = {}
+        # Checks under way: thirty clients presenting the same new credential pay one hash.
+        self._checking: dict[bytes, asyncio.Future[Principal | None]] = {}
+        self._generation = 0
         self._dummy_hash = self.hasher.hash(_DUMMY_PASSWORD)
         changes.subscribe(self._forget)
 
     def _forget(self, change: Change) -> None:
         if change.topic in ("users", "all"):
+            self._generation += 1
             self._verified.clear()
 
     def cached(self, header: bytes) -> Principal | None:
@@ -89,15 +93,26 @@ class Authenticator:
         principal = self.cached(header)
         if principal is not None:
             return principal
+        checking = self._checking.get(header)
+        if checking is None:
+            checking = asyncio.ensure_future(self._check(header))
+            self._checking[header] = checking
+            checking.add_done_callback(lambda _: self._checking.pop(header, None))
+        return await asyncio.shield(checking)
+
+    async def _check(self, header: bytes) -> Principal | None:
         credentials = parse_basic(header)
         if credentials is None:
             return None
         username, password = credentials
+        generation = self._generation
         user = await self.users.get(username)
         stored_hash = user.password_hash if user else self._dummy_hash
         if not await asyncio.to_thread(self._verify, stored_hash, password) or user is None:
             return None
         principal = Principal(user.username, Permissions.of(user.permissions))
+        if generation != self._generation:
+            return principal  # API users changed meanwhile: answer, but do not remember it
         if len(self._verified) >= self.cache_size:
             self._verified.clear()
         self._verified[header] = (principal, time.monotonic() + self.cache_seconds)

@@ -1,0 +1,126 @@
+"""Shared pieces of the benchmark scripts: servers under uvicorn, wrk runs, and tables."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CEILING_DIR = ROOT.parent / "shared" / "bench"
+UVICORN_FLAGS = ["--no-access-log", "--loop", "uvloop", "--http", "httptools", "--workers", "1"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {seconds} s")
+
+
+@contextmanager
+def uvicorn(
+    target: list[str], env: Mapping[str, str], app_dir: Path | None = None
+) -> Iterator[str]:
+    """Runs `uvicorn TARGET` with the benchmark flags; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", *target, "--port", str(port), *UVICORN_FLAGS]
+    if app_dir is not None:
+        command += ["--app-dir", str(app_dir)]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+    def row(self, name: str) -> str:
+        return (
+            f"| {name} | {self.requests_per_second:,.0f} | {self.p50_ms:.2f} | {self.p99_ms:.2f} "
+            f"| {self.non_2xx} |"
+        )
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def warm_up(url: str, authorization: str) -> None:
+    """One request first, so the run measures the steady state, not the first password check."""
+    request = urllib.request.Request(url, headers={"Authorization": authorization})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def wrk(url: str, authorization: str, seconds: int, connections: int = 32) -> WrkResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    warm_up(url, authorization)
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Authorization: {authorization}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return WrkResult(rps, p50, p99, int(bad.group(1)) if bad else 0)
+
+
+def ceiling(body: bytes, authorization: str, workdir: Path) -> Iterator[str]:
+    """The shared yardstick serving `body`, under the same server and flags."""
+    body_file = workdir / "ceiling-body.json"
+    body_file.write_bytes(body)
+    return uvicorn(
+        ["ceiling:app"],
+        {"CEILING_BODY_FILE": str(body_file), "CEILING_AUTH": authorization},
+        app_dir=CEILING_DIR,
+    )

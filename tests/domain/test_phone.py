@@ -1,0 +1,72 @@
+"""Phone normalisation: every spelling of a number matches; nothing ever raises."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kolejka.domain.phone import PhoneNumbers
+
+phones = PhoneNumbers("PL")
+
+SAME_NUMBER = ["613459851", "+48 613 459 851", "0048613459851", "+48-613-459-851", "613 45 98 51"]
+
+
+@pytest.mark.parametrize("spelling", SAME_NUMBER)
+def test_every_spelling_of_a_polish_number_normalises_to_one_form(spelling: str) -> None:
+    assert phones.normalise(spelling) == "+48613459851"
+
+
+def test_a_german_number_stays_german() -> None:
+    assert phones.normalise("+4915110000001") == "+4915110000001"
+    assert phones.display("+4915110000001") == "+4915110000001"
+
+
+def test_an_international_number_without_plus_from_a_pbx_is_recognised() -> None:
+    # Asterisk's CallerIDNum in the captures: 4915110000001
+    assert phones.normalise("4915110000001") == "+4915110000001"
+
+
+@pytest.mark.parametrize(
+    "garbage", ["", "   ", "abc", "61345985a", "1-800-FLOWERS", "1" * 40, "+" * 10, "٦١٣٤٥٩٨٥١"]
+)
+def test_letters_empty_and_absurd_input_never_match(garbage: str) -> None:
+    assert phones.normalise(garbage) is None
+
+
+def test_domestic_numbers_display_as_national_digits() -> None:
+    assert phones.display("+48 613 459 851") == "613459851"
+    assert phones.display("0048613459851") == "613459851"
+
+
+@pytest.mark.parametrize("missing", ["", "unknown", "<unknown>", "anonymous", "Anonymous"])
+def test_a_caller_without_caller_id_displays_as_empty(missing: str) -> None:
+    assert phones.display(missing) == ""
+
+
+def test_an_internal_extension_displays_as_received() -> None:
+    assert phones.normalise("101") is None
+    assert phones.display("101") == "101"
+
+
+def test_an_unknown_region_is_refused_at_configuration() -> None:
+    with pytest.raises(ValueError, match="unknown phone region"):
+        PhoneNumbers("XX")
+
+
+@given(st.text(max_size=200))
+def test_normalise_never_raises_and_is_idempotent(text: str) -> None:
+    first = phones.normalise(text)
+    if first is not None:
+        assert first.startswith("+")
+        assert phones.normalise(first) == first
+    phones.display(text)
+
+
+@given(st.from_regex(r"\+?[0-9 ()\-]{0,30}", fullmatch=True))
+def test_normalise_is_idempotent_on_number_like_input(text: str) -> None:
+    first = phones.normalise(text)
+    if first is not None:
+        assert phones.normalise(first) == first
+        assert phones.normalise(phones.display(text)) == first

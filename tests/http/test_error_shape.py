@@ -1,0 +1,112 @@
+"""The error envelope, pinned: Thulium's shape, a stable code, a request id, two languages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.http.errors import ALL_KINDS
+from tests.support import ROOT, Answer, call
+
+pytestmark = pytest.mark.usefixtures("queue_2")
+
+
+def assert_envelope(answer: Answer, status: int, code: int) -> None:
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json; charset=utf-8"
+    body = answer.json()
+    assert list(body) == ["request_id", "errors"]
+    assert body["request_id"] == answer.headers["x-request-id"]
+    assert isinstance(body["request_id"], str)
+    assert len(body["errors"]) == 1
+    (error,) = body["errors"]
+    assert list(error) == ["message", "code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert error["code"] == code
+    assert "Traceback" not in answer.body.decode()
+
+
+async def test_an_unknown_queue_is_404_in_the_envelope(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    answer = await call(app, "GET", "/api/queues/7/waiting_list", auth=personas["admin"])
+    assert_envelope(answer, 404, 404002)
+    assert answer.json()["errors"][0]["message"] == "Queue 7 does not exist."
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["abc", "-1", "0", "1e3", "99999999999999999999999", "\x00", "٣", "٢", "1.5", "+2", " 2"],
+)
+async def test_an_id_that_is_not_a_positive_integer_is_400(
+    app: KolejkaApp, personas: dict[str, str], bad_id: str
+) -> None:
+    # The server hands ASGI the percent-decoded path: %00 arrives as NUL, %D9%A3 as ٣.
+    answer = await call(app, "GET", f"/api/queues/{bad_id}/waiting_list", auth=personas["admin"])
+    assert_envelope(answer, 400, 400001)
+
+
+@pytest.mark.parametrize("path", ["/", "/api", "/api/queue/2/waiting_list", "/api/queues/2/x"])
+async def test_an_unknown_path_is_404_in_the_envelope(
+    app: KolejkaApp, personas: dict[str, str], path: str
+) -> None:
+    assert_envelope(await call(app, "GET", path, auth=personas["admin"]), 404, 404001)
+
+
+async def test_a_wrong_method_is_405_with_allow(app: KolejkaApp, personas: dict[str, str]) -> None:
+    answer = await call(app, "DELETE", "/api/queues/2/waiting_list", auth=personas["admin"])
+    assert_envelope(answer, 405, 405001)
+    assert answer.headers["allow"] == "GET"
+
+
+async def test_messages_are_polish_when_the_client_prefers_polish(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    answer = await call(
+        app,
+        "GET",
+        "/api/queues/7/waiting_list",
+        auth=personas["admin"],
+        headers={"Accept-Language": "pl-PL,pl;q=0.9,en;q=0.5"},
+    )
+    assert_envelope(answer, 404, 404002)
+    assert answer.json()["errors"][0]["message"] == "Kolejka 7 nie istnieje."
+
+
+async def test_english_wins_when_preferred_over_polish(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    answer = await call(
+        app,
+        "GET",
+        "/api/queues/7/waiting_list",
+        auth=personas["admin"],
+        headers={"Accept-Language": "en;q=1, pl;q=0.3"},
+    )
+    assert answer.json()["errors"][0]["message"] == "Queue 7 does not exist."
+
+
+async def test_every_response_carries_a_unique_request_id(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    ids = {
+        (await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])).headers[
+            "x-request-id"
+        ]
+        for _ in range(5)
+    }
+    assert len(ids) == 5
+
+
+def test_codes_are_unique_follow_their_status_and_are_all_documented() -> None:
+    codes = [kind.code for kind in ALL_KINDS]
+    assert len(codes) == len(set(codes))
+    documented = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    for kind in ALL_KINDS:
+        assert kind.code // 1000 == kind.status
+        assert re.search(rf"\b{kind.code}\b", documented), f"{kind.code} missing from docs/api.md"
+        assert kind.pl
+        assert kind.en

@@ -1,0 +1,177 @@
+"""The ingest API: callers join and leave through HTTP, for PBXs without an adapter."""
+
+from __future__ import annotations
+
+import pytest
+
+from kolejka.adapters.http.app import KolejkaApp
+from kolejka.bootstrap import Components
+from kolejka.domain.queues import Queue
+from tests.http.test_error_shape import assert_envelope
+from tests.support import FrozenClock, call
+
+pytestmark = pytest.mark.usefixtures("queue_2")
+JOIN = "/api/queues/2/callers"
+
+
+async def test_a_caller_joins_and_shows_in_the_waiting_list(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    answer = await call(
+        app,
+        "POST",
+        JOIN,
+        auth=personas["ingest"],
+        json_body={"call_id": "1795705470.0", "phone_number": "+48 613 459 851"},
+    )
+    assert answer.status == 201
+    assert answer.json() == {
+        "call_id": "1795705470.0",
+        "queue_id": 2,
+        "phone_number": "613459851",
+        "started_at": "2014-08-06 14:30:35",
+    }
+    listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+    assert [e["phone_number"] for e in listed.json()] == ["613459851"]
+
+
+async def test_joining_twice_changes_nothing(
+    app: KolejkaApp, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    body = {"call_id": "c1", "phone_number": "613459851"}
+    first = await call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
+    clock.advance(10)
+    second = await call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
+    assert (first.status, second.status) == (201, 200)
+    assert first.json() == second.json()
+
+
+async def test_a_call_waiting_in_one_queue_cannot_join_another(
+    app: KolejkaApp, components: Components, personas: dict[str, str]
+) -> None:
+    await components.lists.queues.put(Queue(3, "Reklamacje"))
+    await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
+    answer = await call(
+        app, "POST", "/api/queues/3/callers", auth=personas["ingest"], json_body={"call_id": "c1"}
+    )
+    assert_envelope(answer, 409, 409001)
+
+
+async def test_a_caller_reported_late_keeps_the_time_already_waited(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    body = {"call_id": "late", "waited": 65}
+    answer = await call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
+    assert answer.json()["started_at"] == "2014-08-06 14:29:30"
+
+
+async def test_leaving_records_the_outcome_and_hold_time(
+    app: KolejkaApp, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
+    clock.advance(42)
+    answer = await call(
+        app,
+        "POST",
+        "/api/queues/2/callers/c1/leave",
+        auth=personas["ingest"],
+        json_body={"outcome": "answered"},
+    )
+    assert answer.status == 200
+    assert answer.json() == {"call_id": "c1", "queue_id": 2, "outcome": "answered", "hold_time": 42}
+    stats = await call(app, "GET", "/api/queues/2/waiting_stats", auth=personas["admin"])
+    assert stats.json() == {"in_queue": 0, "approx_wait_time": "00:00:42"}
+
+
+async def test_the_pbxs_hold_time_wins_for_an_abandon(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
+    answer = await call(
+        app,
+        "POST",
+        "/api/queues/2/callers/c1/leave",
+        auth=personas["ingest"],
+        json_body={"outcome": "abandoned", "hold_time": 19},
+    )
+    assert answer.json()["hold_time"] == 19
+
+
+async def test_leaving_an_unknown_call_is_404(app: KolejkaApp, personas: dict[str, str]) -> None:
+    answer = await call(
+        app,
+        "POST",
+        "/api/queues/2/callers/nope/leave",
+        auth=personas["ingest"],
+        json_body={"outcome": "answered"},
+    )
+    assert_envelope(answer, 404, 404003)
+
+
+async def test_joining_an_unknown_queue_is_404(app: KolejkaApp, personas: dict[str, str]) -> None:
+    answer = await call(
+        app, "POST", "/api/queues/9/callers", auth=personas["ingest"], json_body={"call_id": "c"}
+    )
+    assert_envelope(answer, 404, 404002)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "call_id"),
+        ({"call_id": ""}, "call_id"),
+        ({"call_id": 5}, "call_id"),
+        ({"call_id": "x" * 129}, "call_id"),
+        ({"call_id": "a\x00b"}, "call_id"),
+        ({"call_id": "c", "phone_number": ["1"]}, "phone_number"),
+        ({"call_id": "c", "waited": "10"}, "waited"),
+        ({"call_id": "c", "waited": -1}, "waited"),
+        ({"call_id": "c", "waited": 10**8}, "waited"),
+        ({"call_id": "c", "colour": "red"}, "colour"),
+    ],
+)
+async def test_a_malformed_join_names_the_field(
+    app: KolejkaApp, personas: dict[str, str], body: dict[str, object], field: str
+) -> None:
+    answer = await call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
+    assert_envelope(answer, 400, 400003)
+    assert field in answer.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "outcome"),
+        ({"outcome": "transferred"}, "outcome"),
+        ({"outcome": "answered", "hold_time": -1}, "hold_time"),
+        ({"outcome": "answered", "hold_time": True}, "hold_time"),
+        ({"outcome": "answered", "hold_time": 1.5}, "hold_time"),
+        ({"outcome": "answered", "hold_time": 10**12}, "hold_time"),
+    ],
+)
+async def test_a_malformed_leave_names_the_field(
+    app: KolejkaApp, personas: dict[str, str], body: dict[str, object], field: str
+) -> None:
+    await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
+    answer = await call(
+        app, "POST", "/api/queues/2/callers/c1/leave", auth=personas["ingest"], json_body=body
+    )
+    assert_envelope(answer, 400, 400003)
+    assert field in answer.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{", b"not json", b"[1,2]", b'"text"', b"[" * 50_000, b'{"call_id": 1' + b"0" * 5000 + b"}"],
+)
+async def test_a_body_that_is_not_a_json_object_is_400(
+    app: KolejkaApp, personas: dict[str, str], raw: bytes
+) -> None:
+    answer = await call(app, "POST", JOIN, auth=personas["ingest"], body=raw)
+    assert answer.status == 400
+    assert answer.json()["errors"][0]["code"] in (400002, 400003)
+
+
+async def test_a_body_over_the_limit_is_413(app: KolejkaApp, personas: dict[str, str]) -> None:
+    answer = await call(app, "POST", JOIN, auth=personas["ingest"], body=b" " * 70_000)
+    assert_envelope(answer, 413, 413001)
