@@ -1,0 +1,321 @@
+"""Benchmark: the AMI listener, from bytes on a socket to callers in the SQLite waiting lists.
+
+1. Throughput: events parsed and applied per second. A minimal Asterisk in this process sends a
+   stream of queue events (Asterisk 22's packets from ../shared/ami/transcripts, with fresh call
+   ids) over a real TCP socket to the real listener (parser, event table, PbxSync, WaitingLists,
+   SQLite file in WAL mode), as fast as the socket takes them. Timed from the first byte sent to
+   the last event applied. Bar: >= 20,000 events/s.
+2. Latency: time from an event reaching the socket to the change being visible in
+   GET /api/queues/2/waiting_list. `kolejka serve` runs in its own process with the listener
+   configured; this process plays Asterisk at a steady 1,000 events/s and polls the waiting list
+   over HTTP keep-alive as fast as it answers. A join counts as visible at the first poll answer
+   that lists its number, a departure at the first that no longer does (so the figure includes
+   up to one poll round trip). Bar: p99 <= 10 ms.
+
+    flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.ami_events [--events 60000]
+        [--rounds 3] [--rate 1000] [--seconds 30] [--no-batch] [--no-latency]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import re
+import statistics
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from bench.common import ROOT, free_port, kolejka_serve
+from kolejka.adapters.ami.queue_names import QueueNames
+from kolejka.bootstrap import build
+from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.queues import Queue
+from kolejka.settings import Settings
+
+CAPTURE = ROOT.parent / "shared" / "ami" / "transcripts" / "queue_caller_events.txt"
+USER, PASSWORD = "bench", "bench-password"
+AMI_USER, AMI_SECRET = "kolejka", "bench-secret"
+WAITING = 20  # callers waiting at any moment: each leaves once 20 more have joined
+
+
+# The event stream ------------------------------------------------------------------------------
+
+
+def templates() -> dict[str, str]:
+    """The first captured packet of each queue event, with CRLF line ends."""
+    found: dict[str, str] = {}
+    for block in CAPTURE.read_text(encoding="utf-8").split("\n\n"):
+        name = block.split("\n", 1)[0].removeprefix("Event: ")
+        found.setdefault(name, block.strip("\n").replace("\n", "\r\n") + "\r\n\r\n")
+    return found
+
+
+def caller_packet(template: str, index: int, queue: str) -> bytes:
+    text = re.sub(r"Uniqueid: \S+", f"Uniqueid: 1795800000.{index}", template)
+    text = re.sub(r"Linkedid: \S+", f"Linkedid: 1795800000.{index}", text)
+    text = re.sub(r"Channel: \S+", f"Channel: PJSIP/trunk-{index:08x}", text)
+    text = re.sub(r"CallerIDNum: \S+", f"CallerIDNum: {number(index)}", text)
+    text = re.sub(r"CallerIDName: [^\r]+", f"CallerIDName: Caller {index}", text)
+    return re.sub(r"Queue: \S+", f"Queue: {queue}", text).encode()
+
+
+def number(index: int) -> str:
+    return f"48{600000000 + index}"
+
+
+def stream(count: int, queue: str) -> list[tuple[str, int, bytes]]:
+    """`count` queue events: joins, and departures (every other one abandoned) of earlier joiners.
+
+    Each item is (kind, caller index, packet); kind is "join", "leave" or "" (an abandon, whose
+    departure its QueueCallerLeave completes).
+    """
+    packets = templates()
+    events: list[tuple[str, int, bytes]] = []
+    joined = left = 0
+    while len(events) < count:
+        events.append(("join", joined, caller_packet(packets["QueueCallerJoin"], joined, queue)))
+        joined += 1
+        if joined - left > WAITING:
+            if left % 2:
+                events.append(("", left, caller_packet(packets["QueueCallerAbandon"], left, queue)))
+            events.append(("leave", left, caller_packet(packets["QueueCallerLeave"], left, queue)))
+            left += 1
+    return events[:count]
+
+
+# A minimal Asterisk ----------------------------------------------------------------------------
+
+
+class BenchAsterisk:
+    """Banner, Login, Ping and an empty QueueStatus; then whatever the benchmark sends."""
+
+    def __init__(self) -> None:
+        self.writer: asyncio.StreamWriter | None = None
+        self.ready = asyncio.Event()
+        self.port = free_port()
+
+    async def start(self) -> asyncio.Server:
+        return await asyncio.start_server(self.serve, "127.0.0.1", self.port)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        try:
+            while True:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                fields = dict(
+                    line.split(": ", 1) for line in raw.decode().split("\r\n") if ": " in line
+                )
+                action, action_id = fields.get("Action", ""), fields.get("ActionID", "")
+                head = f"Response: Success\r\nActionID: {action_id}\r\n"
+                if action == "Login":
+                    writer.write(f"{head}Message: Authentication accepted\r\n\r\n".encode())
+                    writer.write(b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n")
+                elif action == "QueueStatus":
+                    writer.write(f"{head}EventList: start\r\n\r\n".encode())
+                    writer.write(
+                        f"Event: QueueStatusComplete\r\nActionID: {action_id}\r\n"
+                        "EventList: Complete\r\nListItems: 0\r\n\r\n".encode()
+                    )
+                    self.writer = writer
+                    self.ready.set()
+                else:  # Ping
+                    writer.write(f"{head}Ping: Pong\r\n\r\n".encode())
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+# 1. Throughput -------------------------------------------------------------------------------
+
+
+async def throughput_round(count: int, batch: bool) -> float:
+    """The listener exactly as bootstrap wires it (metrics included), fed `count` events."""
+    events = stream(count, "support")
+    data = b"".join(packet for _, _, packet in events)
+    departures = sum(1 for kind, _, _ in events if kind == "leave")
+    asterisk = BenchAsterisk()
+    server = await asterisk.start()
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(
+            database_url=f"sqlite:///{folder}/kolejka.db",
+            ami_host="127.0.0.1",
+            ami_port=asterisk.port,
+            ami_username=AMI_USER,
+            ami_secret=AMI_SECRET,
+            ami_auth="plain",
+            ami_queues="support=7",
+        )
+        components = build(settings)
+        listener = components.ami
+        assert listener is not None
+        if not batch:
+            listener.sync.transaction = nullcontext
+        task = asyncio.create_task(listener.run())
+        await asterisk.ready.wait()
+        while not listener.link.up:
+            await asyncio.sleep(0.001)
+        sql = components.database.connection
+        assert asterisk.writer is not None
+        started = time.perf_counter()
+        asterisk.writer.write(data)
+        # The stream ends with a departure: done when the last one is recorded.
+        while (sql.execute("SELECT max(rowid) FROM departures").fetchone()[0] or 0) < departures:
+            await asyncio.sleep(0.002)
+        elapsed = time.perf_counter() - started
+        waiting = len(await components.lists.callers.waiting(7))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0.1)  # the fake Asterisk sees the hang-up and ends its session
+        components.close()
+    server.close()
+    joins = sum(1 for kind, _, _ in events if kind == "join")
+    assert waiting + departures == joins, (waiting, departures, joins)
+    return count / elapsed
+
+
+def parse_only(count: int) -> float:
+    from kolejka.adapters.ami.events import translate
+    from kolejka.adapters.ami.protocol import PacketParser
+
+    data = b"Asterisk Call Manager/11.0.0\r\n" + b"".join(p for _, _, p in stream(count, "2"))
+    names = QueueNames()
+    parser = PacketParser()
+    started = time.perf_counter()
+    for offset in range(0, len(data), 65536):
+        for packet in parser.feed(data[offset : offset + 65536]):
+            translate(packet, names)
+    return count / (time.perf_counter() - started)
+
+
+# 2. Latency ----------------------------------------------------------------------------------
+
+
+class Poller:
+    """GET waiting_list over one keep-alive connection, again and again; notes what it sees."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.port = port
+        auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Basic {auth}\r\n\r\n"
+        ).encode()
+        self.seen: dict[str, float] = {}  # number -> first instant listed
+        self.gone: dict[str, float] = {}  # number -> first instant no longer listed
+        self.polls = 0
+
+    async def run(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        present: set[str] = set()
+        while True:
+            writer.write(self.request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
+            body = await reader.readexactly(length)
+            now = time.perf_counter()
+            self.polls += 1
+            listed = {entry["phone_number"] for entry in json.loads(body)}
+            for phone in listed - present:
+                self.seen.setdefault(phone, now)
+            for phone in present - listed:
+                self.gone.setdefault(phone, now)
+            present = listed
+
+
+async def latency(seconds: float, rate: float) -> dict[str, object]:
+    count = int(seconds * rate)
+    events = stream(count, "2")
+    phones = PhoneNumbers("PL")
+    with tempfile.TemporaryDirectory() as folder:
+        database = Path(folder) / "kolejka.db"
+        components = build(Settings(database_url=f"sqlite:///{database}"))
+        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.api_users.add(USER, PASSWORD, ["*"])
+        components.close()
+        asterisk = BenchAsterisk()
+        server = await asterisk.start()
+        env = {
+            "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+            "KOLEJKA_AMI_HOST": "127.0.0.1",
+            "KOLEJKA_AMI_PORT": str(asterisk.port),
+            "KOLEJKA_AMI_USERNAME": AMI_USER,
+            "KOLEJKA_AMI_SECRET": AMI_SECRET,
+            "KOLEJKA_AMI_AUTH": "plain",
+        }
+        with kolejka_serve(env) as url:
+            await asyncio.wait_for(asterisk.ready.wait(), 30)
+            await asyncio.sleep(0.5)  # the listener reconciles with the empty QueueStatus
+            poller = Poller(int(url.rsplit(":", 1)[1]), "/api/queues/2/waiting_list")
+            polling = asyncio.create_task(poller.run())
+            await asyncio.sleep(0.5)
+            assert asterisk.writer is not None
+            sent: list[tuple[str, str, float]] = []
+            started = time.perf_counter()
+            for index, (kind, caller, packet) in enumerate(events):
+                due = started + index / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                asterisk.writer.write(packet)  # the kernel has the bytes when write returns
+                if kind:
+                    sent.append((kind, phones.display(number(caller)), time.perf_counter()))
+            achieved = count / (time.perf_counter() - started)
+            await asyncio.sleep(1.0)
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
+        await asyncio.sleep(0.1)  # the fake Asterisk sees kolejka go and ends its session
+        server.close()
+    delays, missed = [], 0
+    for kind, phone, at in sent:
+        observed = (poller.seen if kind == "join" else poller.gone).get(phone)
+        if observed is None:
+            missed += 1
+        else:
+            delays.append((observed - at) * 1000)
+    delays.sort()
+    return {
+        "events": count,
+        "rate": achieved,
+        "measured": len(delays),
+        "missed": missed,
+        "polls": poller.polls,
+        "p50": statistics.median(delays),
+        "p90": delays[int(len(delays) * 0.90)],
+        "p99": delays[int(len(delays) * 0.99)],
+        "max": delays[-1],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=60_000, help="events per throughput round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=1000.0, help="events/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the latency run")
+    parser.add_argument("--no-batch", action="store_true", help="one transaction per event")
+    parser.add_argument("--no-latency", action="store_true", help="measure throughput only")
+    args = parser.parse_args()
+
+    print(f"parse + translate only: {parse_only(args.events):,.0f} events/s")
+    rates = [
+        asyncio.run(throughput_round(args.events, batch=not args.no_batch))
+        for _ in range(args.rounds)
+    ]
+    shown = ", ".join(f"{r:,.0f}" for r in rates)
+    median = statistics.median(rates)
+    print(f"parsed and applied (socket -> SQLite): {shown} events/s; median {median:,.0f}")
+    if args.no_latency:
+        return
+    result = asyncio.run(latency(args.seconds, args.rate))
+    print(
+        f"event on the socket -> visible in waiting_list at {result['rate']:,.0f} events/s: "
+        f"p50 {result['p50']:.2f} ms, p90 {result['p90']:.2f} ms, p99 {result['p99']:.2f} ms, "
+        f"max {result['max']:.2f} ms ({result['measured']} changes measured, "
+        f"{result['missed']} missed, {result['polls']} polls)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Asterisk Manager Interface adapter: Asterisk's call queues, followed live."""

@@ -1,0 +1,106 @@
+"""One connection to the Asterisk Manager Interface, over asyncio streams (TCP or TLS).
+
+It sends actions, matches each response to its action by `ActionID`, and hands every other packet
+(events, and the lines of list answers such as `QueueStatus`) to a callback, in the order they
+came. Parsing is `protocol.PacketParser`'s; what the packets mean is the listener's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+
+from kolejka.adapters.ami.protocol import MAX_PACKET_BYTES, Packet, PacketParser, action
+
+log = logging.getLogger(__name__)
+
+_READ_BYTES = 65_536
+
+
+class ConnectionLost(ConnectionError):
+    """Asterisk closed the connection."""
+
+
+class AmiConnection:
+    """Actions out, packets in; `read_forever` must run for responses to arrive."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_packets: Callable[[list[Packet]], Awaitable[None]],
+        max_packet_bytes: int = MAX_PACKET_BYTES,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.on_packets = on_packets
+        self.parser = PacketParser(max_packet_bytes)
+        self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting: dict[str, asyncio.Future[Packet]] = {}
+        self._ids = (f"kolejka-{n}" for n in itertools.count(1))
+
+    def next_action_id(self) -> str:
+        return next(self._ids)
+
+    async def read_forever(self) -> None:
+        """Reads until the connection ends (raises ConnectionLost) or this task is cancelled."""
+        while True:
+            data = await self.reader.read(_READ_BYTES)
+            if not data:
+                # Let whoever was just handed a response (a refused login, say) act on it first.
+                await asyncio.sleep(0)
+                raise ConnectionLost("Asterisk closed the connection")
+            packets = self.parser.feed(data)
+            for problem in self.parser.take_problems():
+                log.warning("AMI stream: %s: %s", problem.reason, problem.sample)
+            if self.parser.banner is not None and not self.banner.done():
+                self.banner.set_result(self.parser.banner)
+            others = []
+            for packet in packets:
+                waiting = None
+                if "Response" in packet:
+                    waiting = self._waiting.pop(packet.get("ActionID", ""), None)
+                if waiting is None:
+                    others.append(packet)
+                elif not waiting.done():
+                    waiting.set_result(packet)
+            if others:
+                await self.on_packets(others)
+
+    async def send(self, name: str, fields: dict[str, str] | None = None) -> str:
+        """Sends an action without waiting for its response; returns its ActionID."""
+        action_id = self.next_action_id()
+        await self._write(action(name, action_id, fields))
+        return action_id
+
+    async def request(
+        self,
+        name: str,
+        fields: dict[str, str] | None = None,
+        seconds: float = 10.0,
+        action_id: str | None = None,
+    ) -> Packet:
+        """Sends an action and returns its response; TimeoutError if none comes in `seconds`."""
+        action_id = action_id or self.next_action_id()
+        answer: asyncio.Future[Packet] = asyncio.get_running_loop().create_future()
+        self._waiting[action_id] = answer
+        try:
+            async with asyncio.timeout(seconds):
+                await self._write(action(name, action_id, fields))
+                return await answer
+        finally:
+            self._waiting.pop(action_id, None)
+
+    async def _write(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            async with asyncio.timeout(1):
+                await self.writer.wait_closed()
+        except (OSError, TimeoutError):
+            pass

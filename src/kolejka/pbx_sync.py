@@ -1,0 +1,176 @@
+"""Keeping the waiting lists equal to a PBX's queues: live events, and reconciling after a gap.
+
+A PBX adapter (the AMI listener) translates what the PBX says into `kolejka.domain.pbx` events and
+hands them here. Events are applied in the order they came, and applying one twice changes
+nothing, so a duplicate, or an event the snapshot already showed, does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+
+from kolejka.domain.errors import CallerAlreadyWaiting, UnknownCaller, UnknownQueue
+from kolejka.domain.pbx import (
+    CallerAbandoned,
+    CallerJoined,
+    CallerLeft,
+    PbxEvent,
+    QueuedCaller,
+    Reconciliation,
+    reconcile,
+)
+from kolejka.domain.queues import Outcome, Queue, WaitingCaller
+from kolejka.waiting_lists import WaitingLists
+
+log = logging.getLogger(__name__)
+
+Transaction = Callable[[], AbstractContextManager[None]]
+
+# Calls abandoned but whose QueueCallerLeave has not come yet; Asterisk sends it right after.
+_MAX_PENDING_LEAVES = 10_000
+_MAX_QUEUE_NAME = 128
+
+
+class PbxSync:
+    """Applies a PBX's events and snapshots to the waiting lists.
+
+    `transaction` (from bootstrap) lets a burst of events share one store transaction: with a
+    commit per event SQLite stays below 20,000 events a second (docs/benchmarks.md). It must
+    not give the event loop away, which holds for SQLite, the one store that offers it.
+    """
+
+    def __init__(self, lists: WaitingLists, transaction: Transaction = nullcontext) -> None:
+        self.lists = lists
+        self.transaction = transaction
+        self._abandoned: dict[str, None] = {}
+        self._touched: set[str] | None = None
+
+    # Live events -------------------------------------------------------------------------
+
+    async def apply(self, events: Sequence[PbxEvent]) -> int:
+        """Applies `events` in order; returns how many could not be applied (each is logged).
+
+        A failure inside the shared transaction rolls the burst back, and the events are then
+        applied one by one, so one bad event costs only itself.
+        """
+        if len(events) > 1:
+            try:
+                with self.transaction():
+                    for event in events:
+                        await self._apply(event)
+            except Exception:
+                log.warning("a burst of %d PBX events failed; applying them singly", len(events))
+            else:
+                return 0
+        failed = 0
+        for event in events:
+            try:
+                await self._apply(event)
+            except Exception:
+                failed += 1
+                log.exception("could not apply %s", event)
+        return failed
+
+    async def _apply(self, event: PbxEvent) -> None:
+        if self._touched is not None:
+            self._touched.add(event.call_id)
+        if isinstance(event, CallerJoined):
+            await self._join(event)
+        elif isinstance(event, CallerAbandoned):
+            await self._abandon(event)
+        else:
+            await self._leave(event)
+
+    async def _join(self, event: CallerJoined) -> None:
+        self._abandoned.pop(event.call_id, None)
+        caller = WaitingCaller(
+            event.call_id,
+            event.queue_id,
+            event.phone_number,
+            event.caller_name,
+            self.lists.clock.now(),
+        )
+        await self._join_caller(caller, event.queue_name)
+
+    async def _join_caller(self, caller: WaitingCaller, queue_name: str) -> None:
+        args = (caller.queue_id, caller.call_id, caller.phone_number, caller.caller_name)
+        for _ in range(2):
+            try:
+                await self.lists.join(*args, started_at=caller.started_at)
+                return
+            except UnknownQueue:
+                await self.register_queue(caller.queue_id, queue_name)
+            except CallerAlreadyWaiting as moved:
+                # We missed its departure from the other queue; the PBX says where it is now.
+                log.info("call %s moved from queue %d to %d", args[1], moved.queue_id, args[0])
+                await self._depart(caller.call_id, Outcome.ABANDONED, moved.queue_id)
+        await self.lists.join(*args, started_at=caller.started_at)
+
+    async def _abandon(self, event: CallerAbandoned) -> None:
+        await self._depart(event.call_id, Outcome.ABANDONED, event.queue_id, event)
+        # The QueueCallerLeave that follows must not count this call again, as answered.
+        self._abandoned[event.call_id] = None
+        if len(self._abandoned) > _MAX_PENDING_LEAVES:
+            del self._abandoned[next(iter(self._abandoned))]
+
+    async def _leave(self, event: CallerLeft) -> None:
+        if event.call_id in self._abandoned:
+            del self._abandoned[event.call_id]
+            return
+        await self._depart(event.call_id, Outcome.ANSWERED, event.queue_id)
+
+    async def _depart(
+        self,
+        call_id: str,
+        outcome: Outcome,
+        queue_id: int,
+        abandon: CallerAbandoned | None = None,
+    ) -> None:
+        hold = abandon.hold_time if abandon is not None else None
+        try:
+            await self.lists.leave(call_id, outcome, hold, queue_id=queue_id)
+        except UnknownCaller:
+            # A duplicate, or a call that joined before we were listening: nothing to remove.
+            log.debug("call %s was not waiting in queue %d", call_id, queue_id)
+
+    async def register_queue(self, queue_id: int, name: str) -> bool:
+        """Adds a queue the PBX has and we lack, named as the PBX names it; never renames one."""
+        if await self.lists.queues.get(queue_id) is not None:
+            return False
+        await self.lists.queues.put(Queue(queue_id, name[:_MAX_QUEUE_NAME] or str(queue_id)))
+        log.info("registered queue %d (%s) from the PBX", queue_id, name)
+        return True
+
+    # Snapshots ---------------------------------------------------------------------------
+
+    def snapshot_requested(self) -> None:
+        """The PBX was just asked for a snapshot: note which calls live events touch meanwhile."""
+        self._touched = set()
+
+    def snapshot_abandoned(self) -> None:
+        """The snapshot will not come (refused, or the link failed): stop noting calls."""
+        self._touched = None
+
+    async def reconcile(
+        self, queues: Mapping[int, str], snapshot: Iterable[QueuedCaller]
+    ) -> Reconciliation:
+        """Makes our lists of `queues` (id -> the PBX's name) equal to the PBX's `snapshot`."""
+        touched, self._touched = self._touched or set(), None
+        with self.transaction():
+            for queue_id, name in queues.items():
+                await self.register_queue(queue_id, name)
+            ours = [
+                caller
+                for queue_id in queues
+                for _, caller in await self.lists.callers.waiting(queue_id)
+            ]
+            plan = reconcile(ours, snapshot, self.lists.clock.now(), touched)
+            for caller in plan.departures:
+                # Gone while we were not listening: answered or hung up, we cannot know. Counting
+                # it as abandoned keeps an unknown hold time out of the answered-call estimates.
+                await self._depart(caller.call_id, Outcome.ABANDONED, caller.queue_id)
+            for caller in plan.joins:
+                await self._join_caller(caller, queues.get(caller.queue_id, ""))
+        return plan

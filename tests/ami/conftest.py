@@ -1,0 +1,103 @@
+"""AMI fixtures: a fake Asterisk on a real socket, and kolejka (real SQLite) following it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from kolejka.adapters.ami.listener import AmiListener
+from kolejka.bootstrap import Components
+from kolejka.domain.queues import WaitingCaller, newest_first
+from kolejka.settings import Settings
+from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk
+
+SUPPORT = 7  # KOLEJKA_AMI_QUEUES maps Asterisk's queue `support` here; queue `2` is itself
+
+
+def ami_settings(base: Settings, fake: FakeAsterisk, **changes: object) -> Settings:
+    """Settings pointing at `fake`, with short timings so that faults show within a test."""
+    values: dict[str, object] = {
+        "ami_host": "127.0.0.1",
+        "ami_port": fake.port,
+        "ami_username": USERNAME,
+        "ami_secret": SECRET,
+        "ami_queues": f"support={SUPPORT}",
+        "ami_ping_seconds": 0.3,
+        "ami_retry_max_seconds": 0.2,
+        "ami_auth_retry_seconds": 0.6,
+    }
+    values.update(changes)
+    return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def asterisk() -> AsyncIterator[FakeAsterisk]:
+    fake = await FakeAsterisk().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def settings(database_path: Path, asterisk: FakeAsterisk) -> Settings:
+    """The root fixture's settings, with the AMI listener pointed at the fake Asterisk."""
+    return ami_settings(Settings(database_url=f"sqlite:///{database_path}"), asterisk)
+
+
+@pytest.fixture
+async def listener(components: Components) -> AsyncIterator[AmiListener]:
+    """The listener bootstrap built, running as `kolejka serve` runs it."""
+    assert components.ami is not None
+    task = asyncio.create_task(components.ami.run())
+    yield components.ami
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@pytest.fixture
+async def following(listener: AmiListener, asterisk: FakeAsterisk) -> AmiListener:
+    """The listener, logged in and reconciled with the fake Asterisk."""
+    await until(lambda: listener.link.up)
+    return listener
+
+
+async def until(condition: Callable[[], object], seconds: float = 5.0) -> None:
+    """Waits for `condition()` to hold; fails the test if it does not within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still not true after {seconds} s: {condition}")
+        await asyncio.sleep(0.01)
+
+
+async def waiting(components: Components, queue_id: int) -> list[WaitingCaller]:
+    """Who waits in a queue, newest first, as the waiting list orders them."""
+    return newest_first(await components.lists.callers.waiting(queue_id))
+
+
+async def until_waiting(
+    components: Components, queue_id: int, call_ids: set[str], seconds: float = 5.0
+) -> list[WaitingCaller]:
+    """Waits until exactly `call_ids` wait in the queue; returns them, newest first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        callers = await waiting(components, queue_id)
+        if {c.call_id for c in callers} == call_ids:
+            return callers
+        if time.monotonic() > deadline:
+            pytest.fail(f"queue {queue_id} has {[c.call_id for c in callers]}, not {call_ids}")
+        await asyncio.sleep(0.01)
+
+
+def departures(components: Components) -> list[tuple[str, int, str, float]]:
+    """(call id, queue id, outcome, hold seconds) of every recorded departure, oldest first."""
+    rows = components.database.connection.execute(
+        "SELECT call_id, queue_id, outcome, hold_seconds FROM departures ORDER BY rowid"
+    )
+    return [tuple(row) for row in rows]
