@@ -1,0 +1,528 @@
+"""Push updates: waiting lists as Server-Sent Events, and the wallboard's feed.
+
+`GET /api/queues/{id}/waiting_list/stream` sends the queue's waiting list, byte for byte the JSON
+of `GET /api/queues/{id}/waiting_list`, when a client connects and again whenever it changes.
+`GET /api/wallboard/stream` sends every queue with its name, stats and waiting list, for the
+wallboard page. docs/wallboard.md describes both for client writers.
+
+How it holds up under many clients: all streams of one queue share a `Channel`. A change (from
+the ChangeFeed: this instance's writes, or another instance's through a shared feed) makes the
+channel render its event once, as ready bytes; then each client is marked dirty and woken, and
+its own task sends the channel's latest event when it gets to run. A slow client therefore skips
+the versions it had no time for (the updates coalesce) and never holds more than the one event
+being written; a client that has taken no write for `stall_seconds` is dropped.
+
+Event ids name the content (a digest of the data), not a counter: they mean the same on every
+instance and after a restart, so a client that reconnects with `Last-Event-ID`, to any instance,
+is sent the list again only if it changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+from kolejka import wallboard_tokens
+from kolejka.adapters.http.errors import (
+    AUTH_FAILED,
+    AUTH_REQUIRED,
+    BAD_TOKEN,
+    FORBIDDEN,
+    ApiError,
+)
+from kolejka.adapters.http.request import Receive, Request, Send, StreamReply, TextReply
+from kolejka.adapters.http.routing import Route
+from kolejka.auth import Authenticator, Principal
+from kolejka.domain.errors import DomainError, UnknownQueue
+from kolejka.ports import Change, ChangeFeed
+from kolejka.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
+
+log = logging.getLogger(__name__)
+
+EVENT_STREAM = b"text/event-stream"
+STREAM_PERMISSION = "GET queues/:id/waiting_list/stream"
+READ_PERMISSION = "GET queues/:id/waiting_list"
+WALLBOARD_PERMISSION = "GET wallboard/stream"
+HEARTBEAT = b": heartbeat\n\n"
+# How long a browser waits before reconnecting after the stream ends or the server goes away.
+RETRY = b"retry: 2000\n\n"
+STREAM_HEADERS = (
+    (b"cache-control", b"no-store"),
+    # nginx and similar proxies otherwise hold events back to fill their buffers.
+    (b"x-accel-buffering", b"no"),
+)
+MAX_EVENT_ID = 64
+BOARD = "wallboard"
+BOARD_NOW = b'{"now":"'
+# The board reads every queue's stats: under a burst of changes (a PBX reconnecting, say) it is
+# rendered at most this often; a screen does not need more.
+BOARD_PAUSE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A channel's event: its id (a digest of what it shows) and its data line."""
+
+    event_id: str
+    data: bytes
+
+
+def digest(content: bytes) -> str:
+    return hashlib.blake2b(content, digest_size=10).hexdigest()
+
+
+class StreamClient:
+    """One connected stream: what it was sent last, and whether it has something to send."""
+
+    __slots__ = (
+        "channel",
+        "closed",
+        "credentials",
+        "heartbeat",
+        "permissions",
+        "sending_since",
+        "sent",
+        "task",
+        "woken",
+    )
+
+    def __init__(
+        self, channel: Channel, credentials: bytes, permissions: tuple[str, ...], sent: str
+    ) -> None:
+        self.channel = channel
+        self.credentials = credentials
+        self.permissions = permissions
+        self.sent = sent
+        self.woken = asyncio.Event()
+        self.heartbeat = False
+        self.closed = False
+        self.sending_since: float | None = None
+        self.task: asyncio.Task[object] | None = None
+
+    def end(self) -> None:
+        """Finishes the stream cleanly at the next chance (the client may reconnect)."""
+        self.closed = True
+        self.woken.set()
+
+
+class Channel:
+    """The latest event of one source (a queue, the wallboard), rendered once per change."""
+
+    def __init__(
+        self,
+        key: int | str,
+        render: Callable[[], Awaitable[Rendered]],
+        pause_seconds: float = 0.0,
+    ) -> None:
+        self.key = key
+        self.render = render
+        # After a render, further changes wait this long: they are then rendered together.
+        self.pause_seconds = pause_seconds
+        self.clients: set[StreamClient] = set()
+        self.event_id = ""
+        self.frame = b""
+        self.failed = False
+        self.gone = False
+        self._changes = 0
+        self._shown = -1
+        self._stale = False
+        self._refreshing: asyncio.Task[None] | None = None
+
+    async def ready(self) -> None:
+        """Renders the first event, so a stream starts with one (and a bad queue is a 404)."""
+        if not self.frame:
+            await self._render()
+
+    def invalidate(self) -> None:
+        self._changes += 1
+        self._stale = True
+        if self._refreshing is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._refreshing = loop.create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        try:
+            while self._stale:
+                self._stale = False
+                try:
+                    await self._render()
+                except UnknownQueue:
+                    # The queue was removed: end its streams; a reconnect is told 404.
+                    self.gone = True
+                    for client in list(self.clients):
+                        client.end()
+                    return
+                except Exception:
+                    log.exception("cannot render the stream event of %s", self.key)
+                    self.failed = True
+                    return
+                if self.pause_seconds:
+                    await asyncio.sleep(self.pause_seconds)
+        finally:
+            self._refreshing = None
+
+    async def _render(self) -> None:
+        started = self._changes
+        rendered = await self.render()
+        # An older render finishing after a newer one must not put older data back.
+        if started < self._shown:
+            return
+        self._shown = started
+        self.failed = False
+        if rendered.event_id == self.event_id:
+            return
+        self.event_id = rendered.event_id
+        self.frame = b"id: %s\ndata: %s\n\n" % (rendered.event_id.encode(), rendered.data)
+        for client in self.clients:
+            client.woken.set()
+
+
+class EventStreams:
+    """Every open stream of this instance, the channels they share, and their upkeep."""
+
+    def __init__(
+        self,
+        lists: WaitingLists,
+        view: WaitingListView,
+        changes: ChangeFeed,
+        auth: Authenticator,
+        time_zone: ZoneInfo,
+        heartbeat_seconds: float = 15.0,
+        stall_seconds: float = 60.0,
+        board_refresh_seconds: float = 5.0,
+        recheck_seconds: float = 60.0,
+    ) -> None:
+        self.lists = lists
+        self.view = view
+        self.auth = auth
+        self.time_zone = time_zone
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stall_seconds = stall_seconds
+        self.board_refresh_seconds = board_refresh_seconds
+        self.recheck_seconds = recheck_seconds
+        self.channels: dict[int | str, Channel] = {}
+        self.clients = 0
+        self._tick_seconds = min(1.0, heartbeat_seconds, stall_seconds / 4, board_refresh_seconds)
+        self._ticker: asyncio.Task[None] | None = None
+        self._recheck_now = False
+        changes.subscribe(self._changed)
+
+    # Routes ------------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        # Public to the router: these authenticate themselves, because they also take a
+        # wallboard token and let a reader of the waiting list stream it.
+        return [
+            Route(
+                "GET", "/api/queues/{id}/waiting_list/stream", self.waiting_list_stream, public=True
+            ),
+            Route("GET", "/api/wallboard/stream", self.wallboard_stream, public=True),
+        ]
+
+    async def waiting_list_stream(self, request: Request) -> StreamReply:
+        # Streaming shows nothing that polling does not, and costs the server less than a
+        # poll a second: whoever may read the waiting list may stream it.
+        permissions = (STREAM_PERMISSION, READ_PERMISSION)
+        credentials, _ = await self.authorize(request, permissions)
+        queue_id = request.path_id("id")
+        channel = await self._channel(queue_id, lambda: self._render_queue(queue_id))
+        return self._open(channel, request, credentials, permissions)
+
+    async def wallboard_stream(self, request: Request) -> StreamReply:
+        permissions = (WALLBOARD_PERMISSION,)
+        credentials, _ = await self.authorize(request, permissions)
+        channel = await self._channel(BOARD, self._render_board, BOARD_PAUSE)
+        return self._open(channel, request, credentials, permissions)
+
+    async def authorize(
+        self, request: Request, permissions: tuple[str, ...]
+    ) -> tuple[bytes, Principal]:
+        """The credentials and API user of a request that may do any of `permissions`.
+
+        HTTP Basic as everywhere; or, without an Authorization header, `?token=` for the
+        browser's EventSource, which cannot send one.
+        """
+        header = request.header(b"authorization")
+        token = None
+        if header is None:
+            token = query_value(request.scope.get("query_string", b""), "token")
+            if token is None:
+                raise challenge(ApiError(AUTH_REQUIRED))
+            header = wallboard_tokens.credentials(token)
+            if header is None:
+                raise ApiError(BAD_TOKEN)
+        client = request.scope.get("client")
+        principal = await self.auth.authenticate(header, client[0] if client else "")
+        if principal is None:
+            raise ApiError(BAD_TOKEN) if token is not None else challenge(ApiError(AUTH_FAILED))
+        if not any(principal.may(permission) for permission in permissions):
+            raise ApiError(FORBIDDEN, user=principal.username, permission=permissions[0])
+        return header, principal
+
+    # Rendering -------------------------------------------------------------------------------
+
+    async def _render_queue(self, queue_id: int) -> Rendered:
+        body = await self.view.waiting_list_json(queue_id)
+        return Rendered(digest(body), body)
+
+    async def _render_board(self) -> Rendered:
+        parts = []
+        for queue in await self.lists.queues.all():
+            try:
+                waiting = await self.view.waiting_list_json(queue.queue_id)
+                stats = await self.lists.stats(queue.queue_id)
+            except UnknownQueue:
+                continue  # removed while we rendered
+            parts.append(
+                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s}'
+                % (queue.queue_id, to_json(queue.name), to_json(stats.as_wire()), waiting)
+            )
+        queues = b"[" + b",".join(parts) + b"]"
+        # `now` lets the page count waits on the server's clock; it stays out of the id, so an
+        # unchanged board is not sent again.
+        return Rendered(digest(queues), BOARD_NOW + self._now() + b'","queues":%s}' % queues)
+
+    def _now(self) -> bytes:
+        return self.lists.clock.now().astimezone(self.time_zone).strftime(WIRE_DATE).encode()
+
+    def _restamped(self, frame: bytes) -> bytes:
+        """The board's event with `now` as of this moment, for a client that connects later."""
+        marker = b"data: " + BOARD_NOW
+        start = frame.find(marker) + len(marker)
+        now = self._now()
+        return frame[:start] + now + frame[start + len(now) :]
+
+    # Streams ---------------------------------------------------------------------------------
+
+    async def _channel(
+        self, key: int | str, render: Callable[[], Awaitable[Rendered]], pause: float = 0.0
+    ) -> Channel:
+        """The shared channel for `key`, with its first event rendered."""
+        while True:
+            channel = self.channels.get(key)
+            if channel is None or channel.gone:
+                channel = self.channels[key] = Channel(key, render, pause)
+            try:
+                await channel.ready()
+            except BaseException:
+                if not channel.clients and self.channels.get(key) is channel:
+                    del self.channels[key]
+                raise
+            # Another connection may have replaced the channel while this one rendered.
+            if self.channels.get(key) is channel:
+                return channel
+
+    def _open(
+        self,
+        channel: Channel,
+        request: Request,
+        credentials: bytes,
+        permissions: tuple[str, ...],
+    ) -> StreamReply:
+        last = request.header(b"last-event-id")
+        last_id = last.decode("latin-1").strip() if last and len(last) <= MAX_EVENT_ID else ""
+        client = StreamClient(channel, credentials, permissions, last_id)
+        return StreamReply(self._events(client), EVENT_STREAM, headers=STREAM_HEADERS)
+
+    async def _events(self, client: StreamClient) -> AsyncGenerator[bytes, None]:
+        # The client joins its channel only once the stream is being sent, so that a stream the
+        # server never starts holds nothing; `finally` lets go of it however the stream ends.
+        loop = asyncio.get_running_loop()
+        channel = client.channel
+        channel.clients.add(client)
+        self.clients += 1
+        if self._ticker is None:
+            self._ticker = loop.create_task(self._tick())
+        client.task = asyncio.current_task()
+        try:
+            if client.sent == channel.event_id:
+                first = RETRY  # resumed: the client has this list already
+            elif channel.key == BOARD:
+                first = RETRY + self._restamped(channel.frame)
+            else:
+                first = RETRY + channel.frame
+            client.sent = channel.event_id
+            client.sending_since = loop.time()
+            yield first
+            client.sending_since = None
+            while True:
+                await client.woken.wait()
+                client.woken.clear()
+                if client.closed:
+                    return
+                channel = client.channel
+                if client.sent != channel.event_id:
+                    client.sent = channel.event_id
+                    chunk = channel.frame
+                elif client.heartbeat:
+                    chunk = HEARTBEAT
+                else:
+                    continue
+                client.heartbeat = False
+                client.sending_since = loop.time()
+                yield chunk
+                client.sending_since = None
+        finally:
+            self._forget(client)
+
+    def _forget(self, client: StreamClient) -> None:
+        channel = client.channel
+        if client not in channel.clients:
+            return
+        channel.clients.discard(client)
+        self.clients -= 1
+        if not channel.clients and self.channels.get(channel.key) is channel:
+            del self.channels[channel.key]
+
+    def _changed(self, change: Change) -> None:
+        if change.topic == "queue" and change.queue_id is not None:
+            for key in (change.queue_id, BOARD):
+                channel = self.channels.get(key)
+                if channel is not None:
+                    channel.invalidate()
+        elif change.topic in ("queue", "crm", "all"):
+            for channel in list(self.channels.values()):
+                channel.invalidate()
+        if change.topic == "users":
+            self._recheck_now = True
+
+    async def _tick(self) -> None:
+        """Heartbeats, stalled clients, the wallboard's clock-driven stats, revoked access."""
+        loop = asyncio.get_running_loop()
+        next_heartbeat = loop.time() + self.heartbeat_seconds
+        next_board = loop.time() + self.board_refresh_seconds
+        next_recheck = loop.time() + self.recheck_seconds
+        try:
+            while self.clients:
+                await asyncio.sleep(self._tick_seconds)
+                now = loop.time()
+                beat = now >= next_heartbeat
+                if beat:
+                    next_heartbeat = now + self.heartbeat_seconds
+                for channel in list(self.channels.values()):
+                    if channel.failed:
+                        channel.invalidate()
+                    for client in list(channel.clients):
+                        since = client.sending_since
+                        if since is not None and now - since > self.stall_seconds:
+                            self._drop(client)
+                        elif beat:
+                            client.heartbeat = True
+                            client.woken.set()
+                board = self.channels.get(BOARD)
+                if board is not None and now >= next_board:
+                    next_board = now + self.board_refresh_seconds
+                    # approx_wait_time moves with the clock (the longest wait grows).
+                    board.invalidate()
+                if self._recheck_now or now >= next_recheck:
+                    self._recheck_now = False
+                    next_recheck = now + self.recheck_seconds
+                    try:
+                        await self._recheck()
+                    except Exception:
+                        log.exception("cannot check the access of open streams")
+        finally:
+            self._ticker = None
+
+    def _drop(self, client: StreamClient) -> None:
+        log.warning(
+            "dropped a stream client of %s that read nothing for %.0f s",
+            client.channel.key,
+            self.stall_seconds,
+        )
+        client.closed = True
+        self._forget(client)
+        if client.task is not None:
+            client.task.cancel()
+
+    async def _recheck(self) -> None:
+        """Ends the streams of API users and tokens that were removed or lost the permission."""
+        by_credentials: dict[bytes, list[StreamClient]] = {}
+        for channel in list(self.channels.values()):
+            for client in channel.clients:
+                by_credentials.setdefault(client.credentials, []).append(client)
+        for credentials, clients in by_credentials.items():
+            try:
+                principal = await self.auth.authenticate(credentials)
+            except DomainError:
+                continue  # throttled or a store down: judge these again next time
+            for client in clients:
+                if principal is None or not any(principal.may(p) for p in client.permissions):
+                    client.end()
+
+
+def query_value(query_string: bytes, name: str) -> str | None:
+    """One parameter of the query string, or None; long or odd query strings give None."""
+    if len(query_string) > 2048:
+        return None
+    key = name.encode() + b"="
+    for pair in query_string.split(b"&"):
+        if pair.startswith(key):
+            return unquote(pair[len(key) :].decode("latin-1").replace("+", " "))
+    return None
+
+
+def challenge(error: ApiError) -> ApiError:
+    error.headers.append((b"www-authenticate", b'Basic realm="kolejka", charset="UTF-8"'))
+    return error
+
+
+async def send_other_reply(
+    reply: TextReply | StreamReply, request_id: str, receive: Receive, send: Send
+) -> None:
+    """Sends an answer that is not JSON: a whole text body, or a stream until it ends."""
+    if isinstance(reply, TextReply):
+        headers = [
+            (b"content-type", reply.content_type),
+            (b"content-length", str(len(reply.body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *reply.headers,
+        ]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+        return
+    headers = [
+        (b"content-type", reply.content_type),
+        (b"x-request-id", request_id.encode()),
+        *reply.headers,
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    pump = asyncio.ensure_future(_pump(reply.chunks, send))
+    watch = asyncio.ensure_future(_until_disconnect(receive))
+    # The server cancels open answers when it stops (after its grace period). A stream has no
+    # natural end, so that is how it ends: finish the answer properly and return.
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+    stalled = pump.cancelled()
+    disconnected = watch.done() and not watch.cancelled()
+    failure = pump.exception() if pump.done() and not stalled else None
+    pump.cancel()
+    watch.cancel()
+    await asyncio.gather(pump, watch, return_exceptions=True)
+    await reply.chunks.aclose()
+    if disconnected or stalled:
+        # A stalled client would block this write too; returning lets the server close it.
+        return
+    if failure is not None:
+        log.error("a stream failed", exc_info=failure)
+    with contextlib.suppress(TimeoutError, OSError):
+        await asyncio.wait_for(send({"type": "http.response.body", "body": b""}), 1.0)
+
+
+async def _pump(chunks: AsyncGenerator[bytes, None], send: Send) -> None:
+    async for chunk in chunks:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,258 @@
+// The wallboard: one EventSource on /api/wallboard/stream, every event the whole board.
+// Waits are counted here, each second, on the server's clock (each event carries its time).
+"use strict";
+
+(() => {
+  const TEXT = {
+    en: {
+      title: "Waiting callers",
+      waiting: "Waiting",
+      longest: "Longest wait",
+      approx: "Expected wait",
+      phone: "Phone number",
+      customer: "Customer",
+      wait: "Waiting",
+      empty: "Nobody is waiting.",
+      noQueues: "No queues yet.",
+      withheld: "Number withheld",
+      unknown: "—",
+      live: "Live",
+      connecting: "Connecting…",
+      reconnecting: "Reconnecting…",
+      offline: "No connection, retrying…",
+    },
+    pl: {
+      title: "Oczekujący",
+      waiting: "W kolejce",
+      longest: "Najdłużej czeka",
+      approx: "Przewidywane oczekiwanie",
+      phone: "Numer telefonu",
+      customer: "Klient",
+      wait: "Czeka",
+      empty: "Nikt nie czeka.",
+      noQueues: "Nie ma jeszcze kolejek.",
+      withheld: "Numer zastrzeżony",
+      unknown: "—",
+      live: "Na żywo",
+      connecting: "Łączenie…",
+      reconnecting: "Ponowne łączenie…",
+      offline: "Brak połączenia, ponawiam…",
+    },
+  };
+
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  const shown = new Set(
+    (params.get("queues") || "")
+      .split(",")
+      .map((id) => parseInt(id, 10))
+      .filter((id) => id > 0),
+  );
+  const seconds = (name, fallback) => {
+    const value = parseInt(params.get(name) || "", 10);
+    return value > 0 ? value : fallback;
+  };
+  const WARN = seconds("warn", 60) * 1000;
+  const ALERT = seconds("alert", 180) * 1000;
+
+  const board = document.getElementById("board");
+  const tileTemplate = document.getElementById("tile");
+  const statusBox = document.getElementById("status");
+  const statusText = document.getElementById("status-text");
+  const clock = document.getElementById("clock");
+  const nothing = document.getElementById("nothing");
+
+  let language = chooseLanguage();
+  let latest = null; // the last board received
+  let skew = 0; // the browser's clock minus the server's, in ms
+  let state = "connecting";
+  let source = null;
+  let retryDelay = 1000;
+  let retryTimer = 0;
+
+  function chooseLanguage() {
+    const asked = params.get("lang") || safeStorage("get");
+    if (asked === "pl" || asked === "en") return asked;
+    for (const tag of navigator.languages || [navigator.language || "en"]) {
+      const primary = tag.toLowerCase().split("-")[0];
+      if (primary === "pl" || primary === "en") return primary;
+    }
+    return "en";
+  }
+
+  function safeStorage(action, value) {
+    try {
+      if (action === "get") return localStorage.getItem("kolejka.language");
+      localStorage.setItem("kolejka.language", value);
+    } catch (_) {
+      // Private windows and some TV browsers refuse storage; the choice then lasts the visit.
+    }
+    return null;
+  }
+
+  const t = (key) => TEXT[language][key];
+
+  // "YYYY-MM-DD HH:MM:SS" on the service's wall clock, read as if UTC: only differences matter.
+  function wall(text) {
+    const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)$/.exec(text || "");
+    return m ? Date.UTC(+m[1], m[2] - 1, +m[3], +m[4], +m[5], +m[6]) : NaN;
+  }
+
+  const serverNow = () => Date.now() - skew;
+  const two = (n) => String(n).padStart(2, "0");
+
+  function duration(ms) {
+    if (!Number.isFinite(ms)) return "–";
+    const total = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = total % 60;
+    return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
+  }
+
+  // approx_wait_time comes as HH:MM:SS; shown like the waits beside it.
+  function hms(text) {
+    const m = /^(\d+):(\d\d):(\d\d)$/.exec(text || "");
+    return m ? duration(((+m[1] * 60 + +m[2]) * 60 + +m[3]) * 1000) : "–";
+  }
+
+  function setStatus(next) {
+    state = next;
+    statusBox.dataset.state = next;
+    statusText.textContent = t(next);
+    document.body.classList.toggle("stale", next !== "live");
+  }
+
+  function translate() {
+    document.documentElement.lang = language;
+    document.title = `kolejka · ${t("title")}`;
+    for (const node of document.querySelectorAll("[data-text]")) {
+      node.textContent = t(node.dataset.text);
+    }
+    for (const button of document.querySelectorAll("[data-lang]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.lang === language));
+    }
+    statusText.textContent = t(state);
+  }
+
+  function tileFor(queueId) {
+    let tile = board.querySelector(`.tile[data-queue-id="${queueId}"]`);
+    if (!tile) {
+      tile = tileTemplate.content.firstElementChild.cloneNode(true);
+      tile.dataset.queueId = String(queueId);
+      for (const node of tile.querySelectorAll("[data-text]")) {
+        node.textContent = t(node.dataset.text);
+      }
+    }
+    return tile;
+  }
+
+  function callerRow(caller) {
+    const row = document.createElement("tr");
+    row.className = "caller";
+    row.dataset.phone = caller.phone_number;
+    row.dataset.started = String(wall(caller.started_at));
+    const phone = document.createElement("td");
+    phone.className = "phone";
+    if (caller.phone_number) {
+      phone.textContent = caller.phone_number;
+    } else {
+      phone.textContent = t("withheld");
+      phone.classList.add("withheld");
+    }
+    const label = document.createElement("td");
+    label.className = "label";
+    if (caller.customer_label) {
+      label.textContent = caller.customer_label;
+      label.dataset.customerId = String(caller.customer_id);
+    } else {
+      label.textContent = t("unknown");
+      label.classList.add("none");
+    }
+    const wait = document.createElement("td");
+    wait.className = "wait";
+    row.append(phone, label, wait);
+    return row;
+  }
+
+  function render() {
+    if (!latest) return;
+    const queues = latest.queues.filter((q) => shown.size === 0 || shown.has(q.queue_id));
+    const tiles = queues.map((queue) => {
+      const tile = tileFor(queue.queue_id);
+      tile.querySelector(".queue-name").textContent = queue.name;
+      tile.querySelector(".in-queue").textContent = String(queue.waiting_list.length);
+      tile.querySelector(".approx-wait").textContent = hms(queue.waiting_stats.approx_wait_time);
+      // The API lists the newest caller first; the board puts who waits longest on top.
+      const rows = queue.waiting_list.slice().reverse().map(callerRow);
+      tile.querySelector("tbody").replaceChildren(...rows);
+      tile.classList.toggle("idle", rows.length === 0);
+      return tile;
+    });
+    board.replaceChildren(...tiles);
+    nothing.hidden = tiles.length > 0;
+    tick();
+  }
+
+  // Each second: the waits, the longest wait of each queue, and the clock.
+  function tick() {
+    const now = serverNow();
+    if (latest) clock.textContent = new Date(now).toISOString().slice(11, 19);
+    for (const tile of board.children) {
+      let longest = -Infinity;
+      for (const row of tile.querySelectorAll("tr.caller")) {
+        const waited = now - Number(row.dataset.started);
+        longest = Math.max(longest, waited);
+        row.querySelector(".wait").textContent = duration(waited);
+      }
+      const any = Number.isFinite(longest);
+      tile.querySelector(".longest-wait").textContent = any ? duration(longest) : "–";
+      tile.classList.toggle("warn", any && longest >= WARN && longest < ALERT);
+      tile.classList.toggle("alert", any && longest >= ALERT);
+    }
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (source) source.close();
+    const url = `/api/wallboard/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+    source = new EventSource(url);
+    source.onopen = () => {
+      retryDelay = 1000;
+      setStatus("live");
+    };
+    source.onmessage = (event) => {
+      const data = JSON.parse(event.data);
+      const now = wall(data.now);
+      if (Number.isFinite(now)) skew = Date.now() - now;
+      latest = data;
+      render();
+      setStatus("live");
+    };
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (an error answer, or a proxy's page while the server is down):
+        // keep trying, more slowly each time, so the screen comes back by itself.
+        setStatus("offline");
+        retryTimer = setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30000);
+      } else {
+        setStatus("reconnecting");
+      }
+    };
+  }
+
+  for (const button of document.querySelectorAll("[data-lang]")) {
+    button.addEventListener("click", () => {
+      language = button.dataset.lang;
+      safeStorage("set", language);
+      translate();
+      render();
+    });
+  }
+
+  translate();
+  setStatus("connecting");
+  connect();
+  setInterval(tick, 1000);
+})();
