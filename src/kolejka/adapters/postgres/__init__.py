@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: queues, customers, API users, the CRM and (optionally) the live lists."""

@@ -1,0 +1,375 @@
+"""The built-in CRM in PostgreSQL (ports.CrmStore): the SQLite store's tables, rules and answers.
+
+Each write is one transaction. Two instances may write at once, so the checks SQLite makes
+before writing (the company exists, the identifier is free) are backed by the constraints: a
+foreign-key or unique violation that slips between check and write still answers UnknownCompany
+or IdentifierTaken. Text sorts bytewise (`COLLATE "C"`), as SQLite sorts, so a list comes back
+in the same order from either engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+import asyncpg
+
+from kolejka.adapters.postgres.database import Connection, PostgresDatabase
+from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.domain.crm import (
+    Company,
+    CompanyFields,
+    Customer,
+    CustomerFields,
+    ListQuery,
+    PhoneNumber,
+    card_of,
+)
+from kolejka.domain.customers import CustomerKind
+from kolejka.domain.errors import IdentifierTaken, UnknownCompany
+
+_CARD = (
+    "c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email, c.company_id,"
+    " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields, c.updated_at"
+)
+_COMPANY = (
+    "k.company_id, k.customer_id, c.company_name, k.nip, c.type, c.group_name, k.address,"
+    " k.custom_fields"
+)
+_T = TypeVar("_T")
+_Work = Callable[[Connection], Awaitable[_T]]
+_C = ' COLLATE "C"'
+_CUSTOMER_ORDER = {
+    "customer_id": "c.customer_id",
+    "name": f"(CASE WHEN c.kind = 'company' THEN c.company_name ELSE c.name END){_C}",
+    "surname": f"c.surname{_C}",
+    "identifier": f"c.identifier{_C}",
+    "updated_at": "c.updated_at",
+}
+_COMPANY_ORDER = {
+    "company_id": "k.company_id",
+    "name": f"c.company_name{_C}",
+    "nip": f"k.nip{_C}",
+    "customer_id": "k.customer_id",
+}
+_BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = $1"
+
+
+def _order_by(query: ListQuery, columns: dict[str, str], tie: str) -> str:
+    terms = [f"{columns[o.field]} {'DESC' if o.descending else 'ASC'}" for o in query.order]
+    if not any(o.field == tie.split(".")[-1] for o in query.order):
+        terms.append(f"{tie} ASC")
+    return ", ".join(terms)
+
+
+def _custom(text: str) -> dict[str, str]:
+    value = json.loads(text) if text else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _dumps(custom: object) -> str:
+    return json.dumps(custom, ensure_ascii=False, separators=(",", ":"))
+
+
+class PostgresCrm:
+    """Satisfies ports.CrmStore."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    # Customers ---------------------------------------------------------------------------
+
+    async def customer(self, customer_id: int) -> Customer | None:
+        return await self.db.run(lambda sql: _card(sql, customer_id))
+
+    async def customers(self, query: ListQuery) -> Sequence[Customer]:
+        where, args, n = "", [], 1
+        if query.phone_e164 is not None:
+            where, args, n = f" WHERE c.customer_id IN ({_BY_NUMBER})", [query.phone_e164], 2
+        order = _order_by(query, _CUSTOMER_ORDER, "c.customer_id")
+        select = (
+            f"SELECT {_CARD} FROM customers c{where} ORDER BY {order}"  # noqa: S608
+            f" LIMIT ${n} OFFSET ${n + 1}"
+        )
+        return await self.db.run(
+            lambda sql: _cards(sql, select, (*args, query.limit, query.offset))
+        )
+
+    async def add_customers(
+        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    ) -> list[Customer]:
+        async def add(sql: Connection) -> list[Customer]:
+            ids = [await _insert_card(sql, kind, card, updated_at) for card in cards]
+            return [customer for i in ids if (customer := await _card(sql, i)) is not None]
+
+        return await self.db.transaction(_translating(add, cards))
+
+    async def update_customer(
+        self, customer_id: int, card: CustomerFields, updated_at: datetime
+    ) -> Customer | None:
+        async def update(sql: Connection) -> Customer | None:
+            if not await _update_card(sql, customer_id, card, updated_at):
+                return None
+            return await _card(sql, customer_id)
+
+        return await self.db.transaction(_translating(update, [card]))
+
+    async def remove_customer(self, customer_id: int) -> bool:
+        deleted = await self.db.execute("DELETE FROM customers WHERE customer_id = $1", customer_id)
+        return deleted > 0
+
+    async def company_of_card(self, customer_id: int) -> int | None:
+        found = await self.db.fetchval(
+            "SELECT company_id FROM companies WHERE customer_id = $1", customer_id
+        )
+        return int(found) if found is not None else None
+
+    # Companies ---------------------------------------------------------------------------
+
+    async def company(self, company_id: int) -> Company | None:
+        return await self.db.run(lambda sql: _company(sql, company_id))
+
+    async def companies(self, query: ListQuery) -> Sequence[Company]:
+        where, args, n = "", [], 1
+        if query.phone_e164 is not None:
+            where, args, n = f" WHERE k.customer_id IN ({_BY_NUMBER})", [query.phone_e164], 2
+        order = _order_by(query, _COMPANY_ORDER, "k.company_id")
+        select = (
+            f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+            f" ON c.customer_id = k.customer_id{where} ORDER BY {order}"
+            f" LIMIT ${n} OFFSET ${n + 1}"
+        )
+        return await self.db.run(
+            lambda sql: _companies(sql, select, (*args, query.limit, query.offset))
+        )
+
+    async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company:
+        card = card_of(company)
+
+        async def add(sql: Connection) -> Company:
+            card_id = await _insert_card(sql, CustomerKind.COMPANY, card, updated_at)
+            company_id = await sql.fetchval(
+                "INSERT INTO companies (customer_id, nip, address, custom_fields)"
+                " VALUES ($1, $2, $3, $4) RETURNING company_id",
+                card_id,
+                company.nip,
+                company.address,
+                _dumps(company.custom_fields),
+            )
+            found = await _company(sql, int(company_id))
+            assert found is not None
+            return found
+
+        return await self.db.transaction(_translating(add, [card]))
+
+    async def update_company(
+        self, company_id: int, company: CompanyFields, updated_at: datetime
+    ) -> Company | None:
+        async def update(sql: Connection) -> Company | None:
+            card_id = await sql.fetchval(
+                "SELECT customer_id FROM companies WHERE company_id = $1 FOR UPDATE", company_id
+            )
+            if card_id is None:
+                return None
+            card = await _card(sql, int(card_id))
+            assert card is not None
+            await _update_card(sql, card.customer_id, card_of(company, card.fields), updated_at)
+            await sql.execute(
+                "UPDATE companies SET nip = $1, address = $2, custom_fields = $3"
+                " WHERE company_id = $4",
+                company.nip,
+                company.address,
+                _dumps(company.custom_fields),
+                company_id,
+            )
+            return await _company(sql, company_id)
+
+        return await self.db.transaction(_translating(update, [card_of(company)]))
+
+    async def remove_company(self, company_id: int) -> bool:
+        # The card's deletion cascades to the company row, which sets members' company_id NULL.
+        deleted = await self.db.execute(
+            "DELETE FROM customers WHERE customer_id ="
+            " (SELECT customer_id FROM companies WHERE company_id = $1)",
+            company_id,
+        )
+        return deleted > 0
+
+
+# Helpers, on one connection (inside the caller's transaction) ------------------------------
+
+
+def _translating(work: _Work[_T], cards: Sequence[CustomerFields]) -> _Work[_T]:
+    """`work`, with a constraint that another instance's write tripped told in the trade's words."""
+
+    async def translated(sql: Connection) -> _T:
+        try:
+            return await work(sql)
+        except asyncpg.UniqueViolationError:
+            taken = next((c.identifier for c in cards if c.identifier), "")
+            raise IdentifierTaken(taken) from None
+        except asyncpg.ForeignKeyViolationError:
+            missing = next((c.company_id for c in cards if c.company_id is not None), 0)
+            raise UnknownCompany(missing) from None
+
+    return translated
+
+
+async def _check(sql: Connection, card: CustomerFields, customer_id: int | None) -> None:
+    if card.company_id is not None:
+        known = await sql.fetchval("SELECT 1 FROM companies WHERE company_id = $1", card.company_id)
+        if known is None:
+            raise UnknownCompany(card.company_id)
+    if card.identifier:
+        owner = await sql.fetchval(
+            "SELECT customer_id FROM customers WHERE identifier = $1", card.identifier
+        )
+        if owner is not None and owner != customer_id:
+            raise IdentifierTaken(card.identifier)
+
+
+async def _insert_card(
+    sql: Connection, kind: CustomerKind, card: CustomerFields, updated_at: datetime
+) -> int:
+    await _check(sql, card, None)
+    is_company = kind is CustomerKind.COMPANY
+    customer_id = await sql.fetchval(
+        "INSERT INTO customers (kind, name, surname, company_name, email, company_id,"
+        " identifier, type, group_name, account_manager, custom_fields, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING customer_id",
+        kind.value,
+        "" if is_company else card.name,
+        "" if is_company else card.surname,
+        card.name if is_company else "",
+        card.email,
+        card.company_id,
+        card.identifier,
+        card.type,
+        card.group,
+        card.account_manager,
+        _dumps(card.custom_fields),
+        to_micros(updated_at),
+    )
+    await _put_numbers(sql, int(customer_id), card.phone_numbers)
+    return int(customer_id)
+
+
+async def _update_card(
+    sql: Connection, customer_id: int, card: CustomerFields, updated_at: datetime
+) -> bool:
+    kind = await sql.fetchval(
+        "SELECT kind FROM customers WHERE customer_id = $1 FOR UPDATE", customer_id
+    )
+    if kind is None:
+        return False
+    await _check(sql, card, customer_id)
+    is_company = kind == CustomerKind.COMPANY.value
+    await sql.execute(
+        "UPDATE customers SET name = $1, surname = $2, company_name = $3, email = $4,"
+        " company_id = $5, identifier = $6, type = $7, group_name = $8, account_manager = $9,"
+        " custom_fields = $10, updated_at = $11 WHERE customer_id = $12",
+        "" if is_company else card.name,
+        "" if is_company else card.surname,
+        card.name if is_company else "",
+        card.email,
+        card.company_id,
+        card.identifier,
+        card.type,
+        card.group,
+        card.account_manager,
+        _dumps(card.custom_fields),
+        to_micros(updated_at),
+        customer_id,
+    )
+    await sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = $1", customer_id)
+    await _put_numbers(sql, customer_id, card.phone_numbers)
+    return True
+
+
+async def _put_numbers(sql: Connection, customer_id: int, numbers: Iterable[PhoneNumber]) -> None:
+    rows = [(customer_id, i, number.raw, number.e164) for i, number in enumerate(numbers)]
+    if rows:
+        await sql.executemany(
+            "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
+            " VALUES ($1, $2, $3, $4)",
+            rows,
+        )
+
+
+async def _numbers(sql: Connection, customer_ids: Sequence[int]) -> dict[int, list[PhoneNumber]]:
+    found: dict[int, list[PhoneNumber]] = {i: [] for i in customer_ids}
+    if not customer_ids:
+        return found
+    rows = await sql.fetch(
+        "SELECT customer_id, raw, normalized FROM customer_phone_numbers"
+        " WHERE customer_id = ANY($1::bigint[]) ORDER BY customer_id, position",
+        list(customer_ids),
+    )
+    for row in rows:
+        found[row[0]].append(PhoneNumber(row[1], row[2]))
+    return found
+
+
+async def _card(sql: Connection, customer_id: int) -> Customer | None:
+    found = await _cards(
+        sql,
+        f"SELECT {_CARD} FROM customers c WHERE c.customer_id = $1",  # noqa: S608
+        (customer_id,),
+    )
+    return found[0] if found else None
+
+
+async def _cards(sql: Connection, select: str, args: Sequence[object]) -> list[Customer]:
+    rows = await sql.fetch(select, *args)
+    numbers = await _numbers(sql, [row[0] for row in rows])
+    cards = []
+    for row in rows:
+        kind = CustomerKind(row[1])
+        is_company = kind is CustomerKind.COMPANY
+        fields = CustomerFields(
+            name=row[4] if is_company else row[2],
+            surname="" if is_company else row[3],
+            phone_numbers=tuple(numbers[row[0]]),
+            email=row[5],
+            company_id=row[6],
+            identifier=row[7],
+            type=row[8],
+            group=row[9],
+            account_manager=row[10],
+            custom_fields=_custom(row[11]),
+        )
+        cards.append(Customer(row[0], kind, fields, from_micros(row[12])))
+    return cards
+
+
+async def _company(sql: Connection, company_id: int) -> Company | None:
+    found = await _companies(
+        sql,
+        f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+        " ON c.customer_id = k.customer_id WHERE k.company_id = $1",
+        (company_id,),
+    )
+    return found[0] if found else None
+
+
+async def _companies(sql: Connection, select: str, args: Sequence[object]) -> list[Company]:
+    rows = await sql.fetch(select, *args)
+    numbers = await _numbers(sql, [row[1] for row in rows])
+    return [
+        Company(
+            company_id=row[0],
+            customer_id=row[1],
+            fields=CompanyFields(
+                name=row[2],
+                nip=row[3],
+                type=row[4],
+                group=row[5],
+                address=row[6],
+                custom_fields=_custom(row[7]),
+                phone_numbers=tuple(numbers[row[1]]),
+            ),
+        )
+        for row in rows
+    ]

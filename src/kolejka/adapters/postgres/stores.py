@@ -1,0 +1,259 @@
+"""PostgreSQL implementations of the storage ports: queues, waiting callers, customers, API users.
+
+The tables and their meaning are SQLite's (kolejka.adapters.sqlite.stores): instants are
+microseconds since 1970 UTC in BIGINT columns, permissions a JSON list in TEXT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from kolejka.adapters.postgres.database import (
+    JOIN_LOCK,
+    Connection,
+    PostgresDatabase,
+    lock_key,
+    run_blocking,
+)
+from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
+from kolejka.domain.queues import Departure, Queue, WaitingCaller
+from kolejka.ports import StoredApiUser
+
+
+class PostgresQueues:
+    """Satisfies ports.QueueDirectory."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    async def get(self, queue_id: int) -> Queue | None:
+        row = await self.db.fetchrow(
+            "SELECT queue_id, name FROM queues WHERE queue_id = $1", queue_id
+        )
+        return Queue(row[0], row[1]) if row else None
+
+    async def all(self) -> Sequence[Queue]:
+        rows = await self.db.fetch("SELECT queue_id, name FROM queues ORDER BY queue_id")
+        return [Queue(row[0], row[1]) for row in rows]
+
+    async def put(self, queue: Queue) -> None:
+        await self.db.execute(
+            "INSERT INTO queues (queue_id, name) VALUES ($1, $2)"
+            " ON CONFLICT (queue_id) DO UPDATE SET name = excluded.name",
+            queue.queue_id,
+            queue.name,
+        )
+
+    async def remove(self, queue_id: int) -> bool:
+        return await self.db.execute("DELETE FROM queues WHERE queue_id = $1", queue_id) > 0
+
+
+_CALLER_COLUMNS = "call_id, queue_id, phone_number, caller_name, started_at"
+
+
+class PostgresWaitingCallers:
+    """Satisfies ports.WaitingCallerStore, when the live lists stay in the database."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    async def join(self, caller: WaitingCaller) -> WaitingCaller:
+        async def insert(sql: Connection) -> None:
+            # Join numbers order callers who joined in the same microsecond; taking turns keeps
+            # two instances from handing out the same one.
+            await sql.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+                lock_key(JOIN_LOCK),
+            )
+            await sql.execute(
+                f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
+                " SELECT $1, $2, $3, $4, $5, COALESCE(MAX(join_seq), 0) + 1 FROM waiting_callers"
+                " ON CONFLICT (call_id) DO NOTHING",
+                caller.call_id,
+                caller.queue_id,
+                caller.phone_number,
+                caller.caller_name,
+                to_micros(caller.started_at),
+            )
+
+        await self.db.transaction(insert)
+        stored = await self.find(caller.call_id)
+        assert stored is not None
+        return stored
+
+    async def find(self, call_id: str) -> WaitingCaller | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_CALLER_COLUMNS} FROM waiting_callers WHERE call_id = $1",  # noqa: S608
+            call_id,
+        )
+        return WaitingCaller(row[0], row[1], row[2], row[3], from_micros(row[4])) if row else None
+
+    async def leave(self, departure: Departure) -> bool:
+        async def move(sql: Connection) -> bool:
+            gone = await sql.fetchval(
+                "DELETE FROM waiting_callers WHERE call_id = $1 RETURNING call_id",
+                departure.call_id,
+            )
+            if gone is None:
+                return False
+            await sql.execute(
+                "INSERT INTO departures (call_id, queue_id, outcome, hold_seconds, started_at,"
+                " left_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                departure.call_id,
+                departure.queue_id,
+                departure.outcome.value,
+                departure.hold_time.total_seconds(),
+                to_micros(departure.started_at),
+                to_micros(departure.left_at),
+            )
+            return True
+
+        return await self.db.transaction(move)
+
+    async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:
+        rows = await self.db.fetch(
+            f"SELECT {_CALLER_COLUMNS}, join_seq FROM waiting_callers"  # noqa: S608
+            " WHERE queue_id = $1",
+            queue_id,
+        )
+        return [
+            (row[5], WaitingCaller(row[0], row[1], row[2], row[3], from_micros(row[4])))
+            for row in rows
+        ]
+
+    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
+        rows = await self.db.fetch(
+            "SELECT hold_seconds FROM departures WHERE queue_id = $1 AND outcome = 'answered'"
+            " AND left_at >= $2 ORDER BY left_at DESC LIMIT $3",
+            queue_id,
+            to_micros(since),
+            limit,
+        )
+        return [timedelta(seconds=row[0]) for row in rows]
+
+
+class PostgresCustomers:
+    """The built-in CRM's phone book, as far as the waiting list needs it (ports.CustomerDirectory).
+
+    `add` and `count` are synchronous, like SQLite's, for seeding (the demo) and tests; they use
+    a connection of their own and block the calling thread.
+    """
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    async def owners(self, e164: str, limit: int = 2) -> Sequence[CustomerMatch]:
+        rows = await self.db.fetch(
+            "SELECT DISTINCT c.customer_id, c.kind, c.name, c.surname, c.company_name"
+            " FROM customer_phone_numbers p JOIN customers c ON c.customer_id = p.customer_id"
+            " WHERE p.normalized = $1 LIMIT $2",
+            e164,
+            limit,
+        )
+        return [
+            CustomerMatch(row[0], customer_label(CustomerKind(row[1]), row[2], row[3], row[4]))
+            for row in rows
+        ]
+
+    def add(
+        self,
+        kind: CustomerKind,
+        numbers: Iterable[tuple[str, str | None]],
+        *,
+        name: str = "",
+        surname: str = "",
+        company_name: str = "",
+        customer_id: int | None = None,
+        updated_at: datetime,
+    ) -> int:
+        """Adds a customer with its (raw, normalised) numbers; returns its id."""
+        listed = list(numbers)
+
+        async def add() -> int:
+            sql = await self.db.connect()
+            try:
+                async with sql.transaction():
+                    new_id: int = await sql.fetchval(
+                        "INSERT INTO customers (customer_id, kind, name, surname, company_name,"
+                        " updated_at) VALUES (COALESCE($1, nextval(pg_get_serial_sequence("
+                        "'customers', 'customer_id'))), $2, $3, $4, $5, $6) RETURNING customer_id",
+                        customer_id,
+                        kind.value,
+                        name,
+                        surname,
+                        company_name,
+                        to_micros(updated_at),
+                    )
+                    await sql.executemany(
+                        "INSERT INTO customer_phone_numbers (customer_id, position, raw,"
+                        " normalized) VALUES ($1, $2, $3, $4)",
+                        [(new_id, index, raw, e164) for index, (raw, e164) in enumerate(listed)],
+                    )
+                    if customer_id is not None:
+                        await bump_identity(sql, "customers", "customer_id")
+                return new_id
+            finally:
+                await asyncio.shield(sql.close())
+
+        return run_blocking(add)
+
+    def count(self) -> int:
+        async def count() -> int:
+            sql = await self.db.connect()
+            try:
+                return int(await sql.fetchval("SELECT count(*) FROM customers"))
+            finally:
+                await sql.close()
+
+        return run_blocking(count)
+
+
+async def bump_identity(sql: Connection, table: str, column: str) -> None:
+    """Moves an identity past ids given explicitly (seeding), so later inserts do not collide.
+
+    `table` and `column` are names from this package, never input.
+    """
+    highest = f"SELECT GREATEST(MAX({column}), 1) FROM {table}"  # noqa: S608
+    await sql.execute(f"SELECT setval(pg_get_serial_sequence($1, $2), ({highest}))", table, column)
+
+
+class PostgresApiUsers:
+    """Satisfies ports.ApiUserStore."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    async def get(self, username: str) -> StoredApiUser | None:
+        row = await self.db.fetchrow(
+            "SELECT username, password_hash, permissions FROM api_users WHERE username = $1",
+            username,
+        )
+        return _user(row[0], row[1], row[2]) if row else None
+
+    async def all(self) -> Sequence[StoredApiUser]:
+        rows = await self.db.fetch(
+            "SELECT username, password_hash, permissions FROM api_users"
+            ' ORDER BY username COLLATE "C"'  # bytewise, as SQLite orders
+        )
+        return [_user(row[0], row[1], row[2]) for row in rows]
+
+    async def put(self, user: StoredApiUser) -> None:
+        await self.db.execute(
+            "INSERT INTO api_users (username, password_hash, permissions) VALUES ($1, $2, $3)"
+            " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
+            " permissions = excluded.permissions",
+            user.username,
+            user.password_hash,
+            json.dumps(list(user.permissions)),
+        )
+
+    async def remove(self, username: str) -> bool:
+        return await self.db.execute("DELETE FROM api_users WHERE username = $1", username) > 0
+
+
+def _user(username: str, password_hash: str, permissions: str) -> StoredApiUser:
+    return StoredApiUser(username, password_hash, tuple(json.loads(permissions)))

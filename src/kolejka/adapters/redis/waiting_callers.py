@@ -1,0 +1,203 @@
+"""The live waiting lists in Redis, shared by every instance (ports.WaitingCallerStore).
+
+Keys (under the deployment's prefix, see RedisConnection):
+
+- `callers`: a hash, call id -> `[queue_id, phone_number, caller_name, started_at µs]` as JSON;
+- `queue:<id>`: a sorted set of the call ids waiting in a queue, scored by join number;
+- `join_seq`: the join number counter;
+- `answered:<id>`: a sorted set of the hold times of answered calls, scored by when they left,
+  trimmed to a day and 1,000 entries: all the wait estimate reads (its window is an hour, its
+  sample twenty calls). Abandoned calls are not kept: nothing reads them back.
+
+Joining and leaving are Lua scripts, so each is atomic across instances (one caller, one join
+number, never half left), and reading a queue is one round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis.exceptions
+
+from kolejka.adapters.redis.connection import Client, RedisConnection
+from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.domain.queues import Departure, Queue, WaitingCaller
+from kolejka.ports import QueueDirectory
+
+KEEP_ANSWERED = 1000
+KEEP_ANSWERED_MICROS = 86_400 * 1_000_000
+
+# KEYS: callers, join_seq, queue:<id>; ARGV: call_id, record. Returns the stored record.
+_JOIN = """
+local found = redis.call('HGET', KEYS[1], ARGV[1])
+if found then return found end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], seq, ARGV[1])
+return ARGV[2]
+"""
+
+# KEYS: callers, queue:<caller's queue>, answered:<departure's queue>;
+# ARGV: call_id, outcome, left_at µs, member, oldest µs kept, entries kept. Returns 1 if it left.
+_LEAVE = """
+local found = redis.call('HGET', KEYS[1], ARGV[1])
+if not found then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] == 'answered' then
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1 - tonumber(ARGV[6]))
+end
+return 1
+"""
+
+# KEYS: queue:<id>, callers. Returns call_id, join number, record for each caller.
+_WAITING = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local out = {}
+for i = 1, #ids, 2 do
+  local record = redis.call('HGET', KEYS[2], ids[i])
+  if record then
+    out[#out + 1] = ids[i]
+    out[#out + 1] = ids[i + 1]
+    out[#out + 1] = record
+  end
+end
+return out
+"""
+
+
+def _record(caller: WaitingCaller) -> str:
+    return json.dumps(
+        [caller.queue_id, caller.phone_number, caller.caller_name, to_micros(caller.started_at)],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _caller(call_id: str, record: str | bytes) -> WaitingCaller:
+    queue_id, phone_number, caller_name, started = json.loads(record)
+    return WaitingCaller(call_id, queue_id, phone_number, caller_name, from_micros(started))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisWaitingCallers:
+    """Satisfies ports.WaitingCallerStore, in Redis."""
+
+    def __init__(self, connection: RedisConnection) -> None:
+        self.redis = connection
+        self.callers_key = connection.key("callers")
+        self._join = _Script(_JOIN)
+        self._leave = _Script(_LEAVE)
+        self._waiting = _Script(_WAITING)
+
+    async def join(self, caller: WaitingCaller) -> WaitingCaller:
+        keys = [self.callers_key, self.redis.key("join_seq"), self._queue(caller.queue_id)]
+        stored = await self.redis.run(
+            lambda client: self._join(client, keys, [caller.call_id, _record(caller)])
+        )
+        return _caller(caller.call_id, stored)
+
+    async def find(self, call_id: str) -> WaitingCaller | None:
+        record = await self.redis.run(lambda client: client.hget(self.callers_key, call_id))
+        return _caller(call_id, record) if record is not None else None
+
+    async def leave(self, departure: Departure) -> bool:
+        stored = await self.find(departure.call_id)
+        if stored is None:
+            return False
+        left = to_micros(departure.left_at)
+        member = f"{departure.hold_time.total_seconds()!r}|{left}|{departure.call_id}"
+        keys = [
+            self.callers_key,
+            self._queue(stored.queue_id),
+            self.redis.key("answered", departure.queue_id),
+        ]
+        args = [
+            departure.call_id,
+            departure.outcome.value,
+            left,
+            member,
+            left - KEEP_ANSWERED_MICROS,
+            KEEP_ANSWERED,
+        ]
+        gone = await self.redis.run(lambda client: self._leave(client, keys, args))
+        return bool(gone)
+
+    async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:
+        keys = [self._queue(queue_id), self.callers_key]
+        flat = await self.redis.run(lambda client: self._waiting(client, keys, []))
+        return [
+            (int(float(_text(flat[i + 1]))), _caller(_text(flat[i]), flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
+
+    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
+        key = self.redis.key("answered", queue_id)
+        members = await self.redis.run(
+            lambda client: client.zrevrangebyscore(key, "+inf", to_micros(since), 0, limit)
+        )
+        return [timedelta(seconds=float(_text(m).partition("|")[0])) for m in members]
+
+    async def forget_queue(self, queue_id: int) -> None:
+        """Drops a removed queue's callers and estimates (SQL does it by cascade)."""
+
+        async def forget(client: Client) -> None:
+            members = await client.zrange(self._queue(queue_id), 0, -1)
+            async with client.pipeline(transaction=True) as pipe:
+                if members:
+                    pipe.hdel(self.callers_key, *members)
+                pipe.delete(self._queue(queue_id), self.redis.key("answered", queue_id))
+                await pipe.execute()
+
+        await self.redis.run(forget)
+
+    def _queue(self, queue_id: int) -> str:
+        return self.redis.key("queue", queue_id)
+
+
+class _Script:
+    """A Lua script run by its digest (EVALSHA), loaded again whenever the server lacks it
+    (first use, or a restarted server)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, client: Client, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+class QueuesWithRedisLists:
+    """The database's queues (ports.QueueDirectory), where removing a queue also clears its list
+    in Redis, which the database's cascade cannot reach."""
+
+    def __init__(self, queues: QueueDirectory, live: RedisWaitingCallers) -> None:
+        self.queues = queues
+        self.live = live
+
+    async def get(self, queue_id: int) -> Queue | None:
+        return await self.queues.get(queue_id)
+
+    async def all(self) -> Sequence[Queue]:
+        return await self.queues.all()
+
+    async def put(self, queue: Queue) -> None:
+        await self.queues.put(queue)
+
+    async def remove(self, queue_id: int) -> bool:
+        removed = await self.queues.remove(queue_id)
+        await self.live.forget_queue(queue_id)
+        return removed

@@ -1,0 +1,204 @@
+"""One contract suite, every adapter: each storage port's tests run against each engine.
+
+`sql` stands for the database's stores (SQLite, PostgreSQL in a fresh schema); `live` for the
+live waiting lists (SQLite, PostgreSQL, Redis under a fresh key prefix); `feeds` makes change
+feeds of one deployment (PostgreSQL LISTEN/NOTIFY, Redis pub/sub), as several instances hold.
+Without the servers, their cases skip locally and fail under KOLEJKA_REQUIRE_SERVICES=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kolejka.adapters.postgres.changes import PostgresChangeFeed
+from kolejka.adapters.postgres.crm import PostgresCrm
+from kolejka.adapters.postgres.database import PostgresDatabase
+from kolejka.adapters.postgres.lease import PostgresLease
+from kolejka.adapters.postgres.stores import (
+    PostgresApiUsers,
+    PostgresCustomers,
+    PostgresQueues,
+    PostgresWaitingCallers,
+)
+from kolejka.adapters.redis.changes import RedisChangeFeed
+from kolejka.adapters.redis.connection import RedisConnection
+from kolejka.adapters.redis.lease import RedisLease
+from kolejka.adapters.redis.waiting_callers import RedisWaitingCallers
+from kolejka.adapters.shared_feed import SharedFeed
+from kolejka.adapters.sqlite.crm import SqliteCrm
+from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.stores import (
+    SqliteApiUsers,
+    SqliteCustomers,
+    SqliteQueues,
+    SqliteWaitingCallers,
+)
+from kolejka.domain.queues import Queue
+from kolejka.ports import (
+    ApiUserStore,
+    CrmStore,
+    CustomerDirectory,
+    Lease,
+    QueueDirectory,
+    WaitingCallerStore,
+)
+from tests.servers import drop_prefix, fresh_schema, unique_name
+
+
+@dataclass
+class SqlStores:
+    engine: str
+    queues: QueueDirectory
+    users: ApiUserStore
+    crm: CrmStore
+    customers: CustomerDirectory
+
+
+@dataclass
+class LiveLists:
+    engine: str
+    callers: WaitingCallerStore
+    add_queue: Callable[[int], Awaitable[None]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStores]:
+    if request.param == "sqlite":
+        db = Database(str(tmp_path / "contract.db"))
+        db.migrate()
+        yield SqlStores(
+            "sqlite", SqliteQueues(db), SqliteApiUsers(db), SqliteCrm(db), SqliteCustomers(db)
+        )
+        db.close()
+        return
+    async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
+        pg = PostgresDatabase(url)
+        await pg.migrate()
+        yield SqlStores(
+            "postgresql",
+            PostgresQueues(pg),
+            PostgresApiUsers(pg),
+            PostgresCrm(pg),
+            PostgresCustomers(pg),
+        )
+        await pg.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LiveLists]:
+    if request.param == "sqlite":
+        db = Database(str(tmp_path / "live.db"))
+        db.migrate()
+        queues = SqliteQueues(db)
+        yield LiveLists("sqlite", SqliteWaitingCallers(db), lambda q: queues.put(Queue(q, "Q")))
+        db.close()
+    elif request.param == "postgresql":
+        async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
+            pg = PostgresDatabase(url)
+            await pg.migrate()
+            pg_queues = PostgresQueues(pg)
+            yield LiveLists(
+                "postgresql", PostgresWaitingCallers(pg), lambda q: pg_queues.put(Queue(q, "Q"))
+            )
+            await pg.aclose()
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = unique_name("live")
+        connection = RedisConnection(redis_url, prefix)
+
+        async def no_queues_in_redis(queue_id: int) -> None:
+            return None
+
+        yield LiveLists("redis", RedisWaitingCallers(connection), no_queues_in_redis)
+        await connection.aclose()
+        await drop_prefix(redis_url, prefix)
+
+
+FeedFactory = Callable[[], Awaitable[SharedFeed]]
+
+
+@pytest.fixture(params=["postgresql", "redis"])
+async def feeds(request: pytest.FixtureRequest) -> AsyncIterator[FeedFactory]:
+    """Makes change feeds of one deployment, each listening as an instance's would."""
+    tasks: list[asyncio.Task[None]] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def listening(feed: SharedFeed, run: Callable[[], Awaitable[None]]) -> SharedFeed:
+        tasks.append(asyncio.create_task(run()))  # type: ignore[arg-type]
+        for _ in range(500):
+            if feed.connected:
+                return feed
+            await asyncio.sleep(0.01)
+        raise AssertionError("the feed did not connect in 5 s")
+
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "postgresql":
+            url = await stack.enter_async_context(
+                fresh_schema(request.getfixturevalue("postgres_url"))
+            )
+
+            async def make() -> SharedFeed:
+                db = PostgresDatabase(url)
+                closers.append(db.aclose)
+                feed = PostgresChangeFeed(db)
+                return await listening(feed, feed.run)
+
+        else:
+            redis_url = request.getfixturevalue("redis_url")
+            prefix = unique_name("feed")
+            stack.push_async_callback(drop_prefix, redis_url, prefix)
+
+            async def make() -> SharedFeed:
+                connection = RedisConnection(redis_url, prefix)
+                closers.append(connection.aclose)
+                feed = RedisChangeFeed(connection)
+                return await listening(feed, feed.run)
+
+        yield make
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for close in closers:
+            await close()
+
+
+LeaseFactory = Callable[[float], Lease]
+
+
+@pytest.fixture(params=["postgresql", "redis"])
+async def leases(request: pytest.FixtureRequest) -> AsyncIterator[LeaseFactory]:
+    """Makes leases on one and the same job, each as a separate instance would hold it."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "postgresql":
+            url = await stack.enter_async_context(
+                fresh_schema(request.getfixturevalue("postgres_url"))
+            )
+
+            def make(seconds: float) -> Lease:
+                db = PostgresDatabase(url)
+                lease = PostgresLease(db, seconds)
+                closers.extend([lease.release, db.aclose])
+                return lease
+
+        else:
+            redis_url = request.getfixturevalue("redis_url")
+            prefix = unique_name("lease")
+
+            def make(seconds: float) -> Lease:
+                connection = RedisConnection(redis_url, prefix)
+                closers.append(connection.aclose)
+                return RedisLease(connection, "ami", seconds, "test")
+
+            stack.push_async_callback(drop_prefix, redis_url, prefix)
+
+        yield make
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()

@@ -1,0 +1,276 @@
+"""Faults: PostgreSQL or Redis stops, or hangs; kolejka answers 503 in time and recovers alone.
+
+These tests stop servers, so they use private ones (tests.servers: a redis-server and a
+PostgreSQL cluster of their own, on free ports), never the shared 5432 and 6379 that other
+tests use at the same time. Each restarts what it stopped in a `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from kolejka.bootstrap import build
+from kolejka.domain.queues import Queue
+from kolejka.settings import Settings
+from tests.conftest import FAST_HASHER, need_tool, unavailable
+from tests.e2e.client import as_json
+from tests.multi.conftest import ADMIN, call
+from tests.servers import (
+    PrivatePostgres,
+    PrivateRedis,
+    drop_prefix,
+    fresh_schema,
+    postgres_bin_dir,
+    unique_name,
+)
+from tests.support import Answer, LiveServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]
+
+UNAVAILABLE = 503001
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(need_tool("redis-server"), tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        unavailable("PostgreSQL's initdb and pg_ctl")
+    assert bin_dir is not None
+    server = PrivatePostgres(bin_dir).init().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+async def seeded_server(settings: Settings, folder: Path) -> LiveServer:
+    """kolejka serve on `settings`, with an admin, queue 2, Jan Kowalski and his call waiting."""
+
+    async def seed() -> None:
+        components = build(settings, hasher=FAST_HASHER)
+        await components.api_users.add(*ADMIN, ["*"])
+        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.crm.add_customer(
+            {"name": "Jan", "surname": "Kowalski", "phone_number": "746842523"}
+        )
+        await components.lists.join(2, "call-1", "746842523")
+        await components.aclose()
+
+    await asyncio.to_thread(asyncio.run, seed())
+    server = LiveServer(
+        folder / "faults.db",
+        extra_env={
+            "KOLEJKA_DATABASE_URL": settings.database_url,
+            "KOLEJKA_LIVE_URL": settings.live_url,
+            "KOLEJKA_REDIS_PREFIX": settings.redis_prefix,
+        },
+    )
+    await asyncio.to_thread(server.start)
+    return server
+
+
+async def timed(server: LiveServer, path: str, method: str = "GET", body: object = None) -> Answer:
+    """The answer, which must come within 2 s."""
+    started = time.monotonic()
+    answer = await call(server, method, path, body)
+    assert time.monotonic() - started < 2.0, f"{path} took {time.monotonic() - started:.2f} s"
+    return answer
+
+
+def is_unavailable(answer: Answer) -> bool:
+    if answer.status != 503:
+        return False
+    body = as_json(answer)
+    return [error["code"] for error in body["errors"]] == [UNAVAILABLE] and "request_id" in body
+
+
+async def until(check: object, seconds: float = 10.0) -> None:
+    started = time.monotonic()
+    while not await check():  # type: ignore[operator]
+        assert time.monotonic() - started < seconds, f"not within {seconds} s"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def on_private_redis(
+    postgres_url: str, private_redis: PrivateRedis, tmp_path: Path
+) -> AsyncIterator[tuple[LiveServer, PrivateRedis]]:
+    async with fresh_schema(postgres_url) as url:
+        settings = Settings(database_url=url, live_url=private_redis.url, redis_prefix="faults")
+        server = await seeded_server(settings, tmp_path)
+        try:
+            yield server, private_redis
+        finally:
+            await asyncio.to_thread(server.stop)
+
+
+async def test_with_redis_stopped_the_live_lists_answer_503_the_crm_works_and_all_recovers(
+    on_private_redis: tuple[LiveServer, PrivateRedis],
+) -> None:
+    server, redis = on_private_redis
+    assert len(as_json(await timed(server, "/api/queues/2/waiting_list"))) == 1
+    redis.stop()
+
+    async def live_store_down() -> bool:
+        health = as_json(await timed(server, "/health"))
+        return bool(health["stores"]["live"]["state"] == "down")
+
+    await until(live_store_down)
+    assert is_unavailable(await timed(server, "/api/queues/2/waiting_list"))
+    assert is_unavailable(await timed(server, "/api/queues/2/waiting_stats"))
+    joined = await timed(server, "/api/queues/2/callers", "POST", {"call_id": "call-2"})
+    assert is_unavailable(joined)
+    # What does not need Redis keeps working.
+    assert (await timed(server, "/api/customers")).status == 200
+    assert (await timed(server, "/api/queues")).status == 200
+    health = await timed(server, "/health")
+    assert (health.status, as_json(health)["status"]) == (200, "degraded")
+    metrics = (await timed(server, "/metrics")).body.decode()
+    assert 'kolejka_store_up{store="live",engine="redis"} 0' in metrics
+
+    redis.start()  # the same port and data; kolejka is not restarted
+
+    async def served_again() -> bool:
+        answer = await call(server, "GET", "/api/queues/2/waiting_list")
+        return answer.status == 200
+
+    await until(served_again)
+    (entry,) = as_json(await timed(server, "/api/queues/2/waiting_list"))
+    assert (entry["phone_number"], entry["customer_label"]) == ("746842523", "Jan Kowalski")
+    again = await timed(server, "/api/queues/2/callers", "POST", {"call_id": "call-2"})
+    assert again.status == 201
+
+    async def healthy() -> bool:
+        return bool(as_json(await timed(server, "/health"))["status"] == "ok")
+
+    await until(healthy, seconds=5)
+
+
+async def test_with_redis_hung_requests_answer_503_within_2_s_and_recover(
+    on_private_redis: tuple[LiveServer, PrivateRedis],
+) -> None:
+    server, redis = on_private_redis
+    assert redis.process is not None
+    pid = redis.process.pid
+    os.kill(pid, signal.SIGSTOP)  # the server neither answers nor closes its sockets
+    try:
+        assert is_unavailable(await timed(server, "/api/queues/2/waiting_stats"))
+        assert (await timed(server, "/api/customers")).status == 200
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    async def served_again() -> bool:
+        return (await call(server, "GET", "/api/queues/2/waiting_stats")).status == 200
+
+    await until(served_again)
+
+
+async def test_with_postgresql_stopped_the_crm_answers_503_cached_lists_stay_and_all_recovers(
+    private_postgres: PrivatePostgres, redis_url: str, tmp_path: Path
+) -> None:
+    prefix = unique_name("faults")
+    settings = Settings(database_url=private_postgres.url, live_url=redis_url, redis_prefix=prefix)
+    server = await seeded_server(settings, tmp_path)
+    try:
+        assert len(as_json(await timed(server, "/api/queues/2/waiting_list"))) == 1
+        private_postgres.stop()
+        try:
+            assert is_unavailable(await timed(server, "/api/customers"))
+            assert is_unavailable(await timed(server, "/api/queues"))
+            assert is_unavailable(await timed(server, "/api/queues/2/waiting_stats"))
+            # Read from memory, and Redis still has the callers: the wallboard keeps its list.
+            cached = await timed(server, "/api/queues/2/waiting_list")
+            assert cached.status == 200
+            assert as_json(cached)[0]["customer_label"] == "Jan Kowalski"
+            health = as_json(await timed(server, "/health"))
+            assert health["stores"]["database"]["state"] == "down"
+            assert private_postgres.url.split("@")[1] not in str(health)
+        finally:
+            private_postgres.start()
+
+        async def crm_again() -> bool:
+            return (await call(server, "GET", "/api/customers")).status == 200
+
+        await until(crm_again)
+        (jan,) = as_json(await timed(server, "/api/customers"))
+        assert (jan["name"], jan["surname"]) == ("Jan", "Kowalski")
+        assert as_json(await timed(server, "/api/queues/2/waiting_stats"))["in_queue"] == 1
+
+        async def healthy() -> bool:
+            return bool(as_json(await timed(server, "/health"))["status"] == "ok")
+
+        await until(healthy, seconds=5)
+    finally:
+        await asyncio.to_thread(server.stop)
+        await drop_prefix(redis_url, prefix)
+    assert "password" not in server.log().lower()
+
+
+async def test_when_redis_comes_back_empty_the_callers_asterisk_knows_come_back(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from tests.ami.fake_asterisk import FakeAsterisk, events
+    from tests.multi.conftest import SUPPORT, ami_env
+
+    redis = PrivateRedis(need_tool("redis-server"), tmp_path, persistent=False).start()
+    asterisk = await FakeAsterisk().start()
+    server: LiveServer | None = None
+    try:
+        async with fresh_schema(postgres_url) as url:
+            settings = Settings(database_url=url, live_url=redis.url, redis_prefix="faults")
+            await asyncio.to_thread(asyncio.run, _admin_only(settings))
+            server = LiveServer(
+                tmp_path / "empty.db",
+                extra_env={
+                    "KOLEJKA_DATABASE_URL": url,
+                    "KOLEJKA_LIVE_URL": redis.url,
+                    "KOLEJKA_REDIS_PREFIX": "faults",
+                    "KOLEJKA_LEASE_SECONDS": "2",
+                    **ami_env(asterisk),
+                },
+            )
+            await asyncio.to_thread(server.start)
+            stats = f"/api/queues/{SUPPORT}/waiting_stats"  # read from the store, never cached
+
+            async def three_waiting() -> bool:
+                answer = await call(server, "GET", stats)  # type: ignore[arg-type]
+                return answer.status == 200 and as_json(answer)["in_queue"] == 3
+
+            await asterisk.wait_for_login(1, seconds=10)
+            await asterisk.push(*events("queue_caller_events.txt", "QueueCallerJoin"))
+            await until(three_waiting)
+            redis.stop()
+            redis.start()  # empty: it kept nothing
+            emptied = await call(server, "GET", stats)
+            assert emptied.status == 503 or as_json(emptied)["in_queue"] < 3
+            await until(three_waiting, seconds=15)
+            assert asterisk.logins >= 2  # the listener started afresh and reconciled
+            await asyncio.to_thread(server.stop)
+            assert "lost its data" in server.log()
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        await asterisk.stop()
+        redis.stop()
+
+
+async def _admin_only(settings: Settings) -> None:
+    components = build(settings, hasher=FAST_HASHER)
+    await components.api_users.add(*ADMIN, ["*"])
+    await components.aclose()
