@@ -1,0 +1,170 @@
+"""Abuse against a real server: huge headers, slow clients, malformed HTTP and absurd bodies.
+
+Each gets an answer in the error envelope (or a closed connection), never a 500, and none ties
+up the server: ordinary requests keep being answered meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.client import as_json, request
+from tests.e2e.conftest import SEED_PASSWORD, SEED_USER
+from tests.support import CANARY, LiveServer, basic
+
+SEED = (SEED_USER, SEED_PASSWORD)
+
+
+@pytest.fixture
+def guarded(seeded_database: Path) -> Iterator[LiveServer]:
+    live = LiveServer(
+        seeded_database,
+        extra_env={
+            "KOLEJKA_HEADER_TIMEOUT_SECONDS": "3",
+            "KOLEJKA_BODY_TIMEOUT_SECONDS": "3",
+            "KOLEJKA_MAX_BODY_BYTES": "3000000",
+        },
+    ).start()
+    yield live
+    live.stop()
+
+
+def raw_exchange(server: LiveServer, data: bytes, wait: float = 5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as sock:
+        # The server may answer and close before reading everything: then read its answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def envelope_of(response: bytes) -> tuple[int, dict[str, object]]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body)
+
+
+def test_too_many_header_bytes_answer_431_and_close(guarded: LiveServer) -> None:
+    huge = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"
+    status, body = envelope_of(raw_exchange(guarded, huge))
+    assert status == 431
+    assert body["errors"][0]["code"] == 431001  # type: ignore[index]
+
+
+def test_many_small_headers_also_count(guarded: LiveServer) -> None:
+    many = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 5000 + b"\r\n"
+    status, _ = envelope_of(raw_exchange(guarded, many))
+    assert status == 431
+
+
+def test_a_request_trickling_in_is_dropped_and_others_are_served_meanwhile(
+    guarded: LiveServer,
+) -> None:
+    slow = [socket.create_connection(("127.0.0.1", guarded.port)) for _ in range(50)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /api/queues HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        # The server answers others at once while the 50 slow clients hold their connections.
+        assert request(guarded.url, path="/api/queues", user=SEED).status == 200
+        # Well before the 3 s deadline: it was not queued behind the slow ones.
+        assert time.monotonic() - started < 2.0
+        for sock in slow:
+            sock.settimeout(5)
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 ")
+        assert time.monotonic() - started < 6.0
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_silent_connection_is_closed(guarded: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        started = time.monotonic()
+        assert sock.recv(100) == b""
+        assert time.monotonic() - started < 6.0
+
+
+def test_a_body_that_never_finishes_is_dropped(guarded: LiveServer) -> None:
+    head = (
+        "POST /api/queues/2/callers HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {basic(*SEED)}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    )
+    started = time.monotonic()
+    raw_exchange(guarded, head.encode() + b'{"call_id": "', wait=5)
+    assert time.monotonic() - started < 6.0
+    assert request(guarded.url, path="/api/queues/2/waiting_list", user=SEED).status == 200
+
+
+def test_malformed_http_answers_400_in_the_envelope(guarded: LiveServer) -> None:
+    status, body = envelope_of(raw_exchange(guarded, b"GARBAGE\x00\x01 / HTTP/9.9\r\n\r\n"))
+    assert status == 400
+    assert body["errors"][0]["code"] == 400004  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b'{"call_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),  # absurdly deep
+        (b'{"call_id": "' + b"x" * 2_000_000 + b'"}', 400),  # a string of megabytes
+        (b'{"call_id": "c", "waited": 1' + b"0" * 5000 + b"}", 400),  # thousands of digits
+    ],
+)
+def test_absurd_bodies_get_clear_errors(guarded: LiveServer, payload: bytes, status: int) -> None:
+    head = (
+        "POST /api/queues/2/callers HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {basic(*SEED)}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
+    got_status, body = envelope_of(raw_exchange(guarded, head.encode() + payload, wait=20))
+    assert got_status == status
+    assert body["errors"][0]["code"] // 1000 == status  # type: ignore[index]
+    assert as_json(request(guarded.url, path="/api/queues/2/waiting_list", user=SEED)) == []
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(guarded: LiveServer) -> None:
+    head = (
+        "POST /api/queues/2/callers HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {basic(*SEED)}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 4000000\r\n\r\n"
+    )
+    # Only the head and a first slice are sent: the answer must come without the rest.
+    got_status, body = envelope_of(raw_exchange(guarded, head.encode() + b'{"call_id": "xx'))
+    assert got_status == 413
+    assert body["errors"][0]["code"] == 413001  # type: ignore[index]
+
+
+def test_brute_force_through_a_real_server_is_throttled(guarded: LiveServer) -> None:
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 (KOLEJKA_FORWARDED_ALLOW_IPS): a proxy's view.
+    attacker = {"X-Forwarded-For": "203.0.113.50"}
+    for attempt in range(10):
+        wrong = request(
+            guarded.url, path="/api/queues", user=("root", f"{CANARY}{attempt}"), headers=attacker
+        )
+        assert wrong.status == 401
+    throttled = request(guarded.url, path="/api/queues", user=SEED, headers=attacker)
+    assert throttled.status == 429
+    assert int(throttled.headers["retry-after"]) >= 1
+    office = request(
+        guarded.url, path="/api/queues", user=SEED, headers={"X-Forwarded-For": "198.51.100.1"}
+    )
+    assert office.status == 200
