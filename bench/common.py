@@ -62,6 +62,24 @@ def uvicorn(
         process.wait(10)
 
 
+@contextmanager
+def kolejka_serve(env: Mapping[str, str], *args: str) -> Iterator[str]:
+    """`kolejka serve` as operators run it: uvicorn, uvloop, httptools plus kolejka's guards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kolejka", "serve", "--port", str(port), *args],
+        env={**os.environ, "KOLEJKA_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 @dataclass(frozen=True)
 class WrkResult:
     requests_per_second: float

@@ -1,8 +1,9 @@
 """Benchmark: GET /api/queues/2/waiting_list against the shared ceiling, in one run.
 
-Twenty callers wait in queue 2 and the CRM holds 100,000 customers. kolejka and
-../shared/bench/ceiling.py (serving the very same bytes) run in turn under uvicorn with the same
-flags and the same wrk load, alternating ROUNDS times; the ratio app/ceiling is what we report.
+Twenty callers wait in queue 2 and the CRM holds 100,000 customers. `kolejka serve` (uvicorn with
+uvloop and httptools, one worker, plus kolejka's connection guards) and ../shared/bench/ceiling.py
+(serving the very same bytes under uvicorn with uvloop and httptools, one worker) take turns under
+the same wrk load, ROUNDS times; the ratio app/ceiling is what we report.
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.waiting_list [--seconds 10] [--rounds 3]
 """
@@ -18,7 +19,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import ceiling, uvicorn, wrk
+from bench.common import ceiling, kolejka_serve, wrk
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
@@ -81,7 +82,7 @@ def main() -> None:
         env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{database}", "KOLEJKA_LOG_LEVEL": "WARNING"}
         path = "/api/queues/2/waiting_list"
 
-        with uvicorn(["--factory", "kolejka.bootstrap:app_from_env"], env) as url:
+        with kolejka_serve(env) as url:
             request = urllib.request.Request(url + path, headers={"Authorization": AUTHORIZATION})
             with urllib.request.urlopen(request) as response:
                 body = response.read()
@@ -91,7 +92,7 @@ def main() -> None:
         for round_number in range(1, args.rounds + 1):
             with ceiling(body, AUTHORIZATION, workdir) as url:
                 top = wrk(url + path, AUTHORIZATION, args.seconds, args.connections)
-            with uvicorn(["--factory", "kolejka.bootstrap:app_from_env"], env) as url:
+            with kolejka_serve(env) as url:
                 app = wrk(url + path, AUTHORIZATION, args.seconds, args.connections)
             ratios.append(app.requests_per_second / top.requests_per_second)
             rows += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -15,7 +16,7 @@ from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components, build, create_app
 from kolejka.domain.customers import CustomerKind
 from kolejka.settings import Settings
-from tests.support import FrozenClock, basic
+from tests.support import CANARY, FrozenClock, basic
 
 # Cheap hashes keep the suite fast; production uses argon2-cffi's defaults.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -54,8 +55,8 @@ async def personas(components: Components) -> dict[str, str]:
     """Authorization header values for an admin, a reader and an ingest-only API user."""
     headers = {}
     for name, permissions in PERSONAS.items():
-        await components.api_users.add(name, f"{name}-secret", permissions)
-        headers[name] = basic(name, f"{name}-secret")
+        await components.api_users.add(name, f"{name}-{CANARY}", permissions)
+        headers[name] = basic(name, f"{name}-{CANARY}")
     headers["stranger"] = basic("stranger", "guess")
     return headers
 
@@ -133,3 +134,46 @@ def redis_url() -> str:
     if not _reachable("127.0.0.1", 6379):
         unavailable("Redis at 127.0.0.1:6379")
     return url
+
+
+# Secrets must never reach a log. Every password and secret the tests use contains CANARY; all
+# log output of the run (this process's records and every server's log file) is kept and
+# searched for it when the run ends. A leak fails the run.
+_LEAK_LOG = "kolejka-test-run.log"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import logging
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"{_LEAK_LOG}.{os.getpid()}"
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(_EverythingFormatter())
+    handler.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    config.stash[_leak_key] = path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import logging
+
+    path = session.config.stash.get(_leak_key, None)
+    if path is None:
+        return
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    logs = [path, *Path(session.config._tmp_path_factory.getbasetemp()).rglob("*.log")]
+    leaks = [str(log) for log in logs if log.exists() and CANARY in log.read_text(errors="replace")]
+    if leaks:
+        print(f"\nSECRET LEAK: {CANARY!r} appears in {leaks}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_leak_key = pytest.StashKey[Path]()
+
+
+class _EverythingFormatter(logging.Formatter):
+    """The message and every attribute of the record: extras and exceptions included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{super().format(record)} {vars(record)!r}"

@@ -18,6 +18,8 @@ from typing import Any
 from kolejka.adapters.http.app import KolejkaApp
 
 ROOT = Path(__file__).resolve().parent.parent
+# Part of every password and secret the tests use; the run fails if it shows up in any log.
+CANARY = "CANARY-7f3a9"
 SHARED = ROOT.parent / "shared"
 
 
@@ -55,6 +57,7 @@ async def call(
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
     json_body: object = None,
+    client: str = "127.0.0.1",
 ) -> Answer:
     """Calls the ASGI app as a server would, without a socket."""
     if json_body is not None:
@@ -71,6 +74,7 @@ async def call(
         "raw_path": path.partition("?")[0].encode(),
         "query_string": path.partition("?")[2].encode(),
         "headers": raw_headers,
+        "client": (client, 50000),
     }
     chunks = [body or b""]
     sent: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,12 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from kolejka.domain.errors import LoginThrottled
 from kolejka.domain.permissions import Permissions
 from kolejka.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser
+from kolejka.throttle import LoginThrottle
+
+log = logging.getLogger(__name__)
 
 MAX_USERNAME = 64
 MAX_PASSWORD = 256
@@ -59,8 +64,10 @@ class Authenticator:
         hasher: PasswordHasher | None = None,
         cache_seconds: float = 60.0,
         cache_size: int = 4096,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.users = users
+        self.throttle = throttle
         self.hasher = hasher or PasswordHasher()
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
@@ -86,19 +93,37 @@ class Authenticator:
             return None
         return entry[0]
 
-    async def authenticate(self, header: bytes | None) -> Principal | None:
-        """The API user the header proves, or None when it is missing or wrong."""
+    async def authenticate(self, header: bytes | None, address: str = "") -> Principal | None:
+        """The API user the header proves, or None when it is missing or wrong.
+
+        Raises LoginThrottled when `address` or the user name failed too often lately.
+        """
         if not header:
             return None
         principal = self.cached(header)
         if principal is not None:
             return principal
+        credentials = parse_basic(header)
+        username = credentials[0] if credentials else None
+        if self.throttle is not None:
+            wait = await self.throttle.wait_for(address, username)
+            if wait:
+                log.warning(
+                    "login throttled", extra={"username": username, "client_address": address}
+                )
+                raise LoginThrottled(wait)
         checking = self._checking.get(header)
         if checking is None:
             checking = asyncio.ensure_future(self._check(header))
             self._checking[header] = checking
             checking.add_done_callback(lambda _: self._checking.pop(header, None))
-        return await asyncio.shield(checking)
+        principal = await asyncio.shield(checking)
+        if principal is None:
+            # Never the password: only who tried, from where.
+            log.warning("failed login", extra={"username": username, "client_address": address})
+            if self.throttle is not None:
+                await self.throttle.failed(address, username)
+        return principal
 
     async def _check(self, header: bytes) -> Principal | None:
         credentials = parse_basic(header)

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 
+from kolejka.adapters.ami.config import AmiConfig
+from kolejka.adapters.ami.listener import AmiListener
+from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.http.crm import CrmApi
+from kolejka.adapters.http.metrics import MetricsApi
+from kolejka.adapters.http.stream import EventStreams
+from kolejka.adapters.http.wallboard import Wallboard
+from kolejka.adapters.postgres.changes import PostgresChangeFeed
+from kolejka.adapters.postgres.crm import PostgresCrm
+from kolejka.adapters.postgres.database import PostgresDatabase
+from kolejka.adapters.postgres.lease import PostgresLease
+from kolejka.adapters.postgres.stores import (
+    PostgresApiUsers,
+    PostgresCustomers,
+    PostgresQueues,
+    PostgresWaitingCallers,
+)
+from kolejka.adapters.redis.changes import RedisChangeFeed
+from kolejka.adapters.redis.connection import RedisConnection
+from kolejka.adapters.redis.failures import RedisFailureCounter
+from kolejka.adapters.redis.lease import RedisLease
+from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
+from kolejka.adapters.sqlite.crm import SqliteCrm
+from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import (
     SqliteApiUsers,
@@ -18,71 +47,294 @@ from kolejka.adapters.sqlite.stores import (
 from kolejka.auth import ApiUsers, Authenticator
 from kolejka.changes import LocalChangeFeed
 from kolejka.clock import SystemClock
+from kolejka.crm import Crm
 from kolejka.domain.phone import PhoneNumbers
-from kolejka.ports import Clock, Task
+from kolejka.health import (
+    FeedCheck,
+    HealthCheck,
+    PbxCheck,
+    StoreCheck,
+    pbx_collector,
+    store_collector,
+)
+from kolejka.leadership import Leadership
+from kolejka.links import LinkState
+from kolejka.metrics import CountingCallers, CountingPbxSync, Metrics, waiting_list_collector
+from kolejka.pbx_sync import Transaction
+from kolejka.ports import (
+    ApiUserStore,
+    ChangeFeed,
+    Clock,
+    CrmImport,
+    CrmStore,
+    CustomerDirectory,
+    FailureCounter,
+    Lease,
+    QueueDirectory,
+    Task,
+    WaitingCallerStore,
+)
 from kolejka.settings import Settings
+from kolejka.throttle import LocalFailureCounter, LoginThrottle
 from kolejka.waiting_lists import WaitingLists, WaitingListView
+
+
+@dataclass
+class Stores:
+    """The adapters chosen for the storage ports, and what they need to run and to stop."""
+
+    database: Database | PostgresDatabase
+    queues: QueueDirectory
+    callers: WaitingCallerStore
+    customers: SqliteCustomers | PostgresCustomers
+    users: ApiUserStore
+    crm: CrmStore
+    changes: ChangeFeed
+    failures: FailureCounter
+    transaction: Transaction = nullcontext
+    lease: Lease | None = None  # only where several instances may run (PostgreSQL, Redis)
+    redis: RedisConnection | None = None
+    background: list[Task] = field(default_factory=list)
+    checks: list[HealthCheck] = field(default_factory=list)
 
 
 @dataclass
 class Components:
     settings: Settings
-    database: Database
-    changes: LocalChangeFeed
+    database: Database | PostgresDatabase
+    changes: ChangeFeed
     lists: WaitingLists
-    customers: SqliteCustomers
+    customers: SqliteCustomers | PostgresCustomers
     api_users: ApiUsers
     authenticator: Authenticator
     phones: PhoneNumbers
+    crm: Crm
     background: list[Task] = field(default_factory=list)
+    ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
+    metrics: Metrics = field(default_factory=Metrics)
+    health_checks: list[HealthCheck] = field(default_factory=list)
+    leadership: Leadership | None = None  # holds the AMI lease when several instances may run
+    redis: RedisConnection | None = None
 
     def close(self) -> None:
         self.database.close()
+        if self.redis is not None:
+            self.redis.close()
+
+    async def aclose(self) -> None:
+        """Closes the server connections made on the running event loop (tests, scripts)."""
+        if isinstance(self.database, PostgresDatabase):
+            await self.database.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.close()
 
 
 def build(
     settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None
 ) -> Components:
-    if not settings.database_url.startswith("sqlite:"):
-        raise ValueError(f"unsupported KOLEJKA_DATABASE_URL: {settings.database_url.split(':')[0]}")
-    database = Database.from_url(settings.database_url)
-    database.migrate()
-    changes = LocalChangeFeed()
+    ami_config = AmiConfig.from_settings(settings)
+    stores = _stores(settings)
+    metrics = Metrics()
+    changes = stores.changes
     phones = PhoneNumbers(settings.phone_region)
-    customers = SqliteCustomers(database)
+    customers = stores.customers
+    # Who names callers: the built-in CRM, or the customer's own system when KOLEJKA_CRM_URL
+    # is set (the built-in CRM and its API stay; the waiting list just asks elsewhere).
+    directory: CustomerDirectory = customers
+    external_crm = None
+    if settings.crm_url:
+        external_crm = ExternalCrm(
+            settings.crm_url,
+            phones,
+            changes,
+            timeout=settings.crm_timeout_seconds,
+            cache_seconds=settings.crm_cache_seconds,
+        )
+        directory = external_crm
     lists = WaitingLists(
-        queues=SqliteQueues(database),
-        callers=SqliteWaitingCallers(database),
-        customers=customers,
+        queues=stores.queues,
+        callers=CountingCallers(stores.callers, metrics),
+        customers=directory,
         phones=phones,
         clock=clock or SystemClock(),
         changes=changes,
         time_zone=ZoneInfo(settings.time_zone),
     )
     hasher = hasher or PasswordHasher()
-    users = SqliteApiUsers(database)
+    users = stores.users
     components = Components(
         settings=settings,
-        database=database,
+        database=stores.database,
         changes=changes,
         lists=lists,
         customers=customers,
         api_users=ApiUsers(users, changes, hasher),
-        authenticator=Authenticator(users, changes, hasher, settings.auth_cache_seconds),
+        authenticator=Authenticator(
+            users,
+            changes,
+            hasher,
+            settings.auth_cache_seconds,
+            throttle=LoginThrottle(stores.failures, settings.login_failures_per_minute),
+        ),
         phones=phones,
+        crm=Crm(stores.crm, phones, lists.clock, changes),
+        metrics=metrics,
+        health_checks=list(stores.checks),
+        redis=stores.redis,
     )
-    components.background.append(lambda: database.watch(changes, settings.change_poll_seconds))
+    components.background.extend(stores.background)
+    if external_crm is not None:
+        components.background.append(external_crm.follow)
+    metrics.collectors.append(waiting_list_collector(lists))
+    if stores.checks:
+        metrics.collectors.append(store_collector(stores.checks))
+    if ami_config is not None:
+        # A burst of AMI events shares one store transaction where the store has them (SQLite).
+        sync = CountingPbxSync(lists, metrics, transaction=stores.transaction)
+        link = LinkState("pbx", lists.clock)
+        components.ami = AmiListener(ami_config, sync, link)
+        if stores.lease is None:
+            components.background.append(components.ami.run)
+        else:
+            # One listener across the instances: whoever holds the lease runs it (and, on
+            # taking over, logs in afresh and reconciles with Asterisk's queues).
+            leadership = Leadership(stores.lease, components.ami.run, name="AMI listener")
+            components.leadership = leadership
+            components.background.append(leadership.run)
+            components.health_checks.append(PbxCheck(link, leadership))
+        metrics.collectors.append(pbx_collector(link, components.leadership))
     return components
 
 
+def _stores(settings: Settings) -> Stores:
+    """The adapters `KOLEJKA_DATABASE_URL` and `KOLEJKA_LIVE_URL` name.
+
+    The database holds queues, customers and API users: SQLite (one host) or PostgreSQL. The
+    live waiting lists stay in it unless KOLEJKA_LIVE_URL names Redis; so do the change feed
+    between instances (PostgreSQL LISTEN/NOTIFY, Redis pub/sub) and the AMI lease (an advisory
+    lock, a Redis key). On SQLite alone there is one host, and a poll of the file's version
+    tells the server what other processes (the `kolejka` commands) wrote.
+    """
+    timeout = settings.store_timeout_seconds
+    if settings.database_url.startswith("sqlite:"):
+        database = Database.from_url(settings.database_url)
+        database.migrate()
+        stores = Stores(
+            database=database,
+            queues=SqliteQueues(database),
+            callers=SqliteWaitingCallers(database),
+            customers=SqliteCustomers(database),
+            users=SqliteApiUsers(database),
+            crm=SqliteCrm(database),
+            changes=LocalChangeFeed(),
+            failures=LocalFailureCounter(),
+            transaction=database.batch,
+        )
+        watched = stores.changes
+        stores.background.append(lambda: database.watch(watched, settings.change_poll_seconds))
+    else:
+        pg = PostgresDatabase(settings.database_url, timeout, settings.database_pool_size)
+        pg.migrate_now()
+        feed = PostgresChangeFeed(pg)
+        stores = Stores(
+            database=pg,
+            queues=PostgresQueues(pg),
+            callers=PostgresWaitingCallers(pg),
+            customers=PostgresCustomers(pg),
+            users=PostgresApiUsers(pg),
+            crm=PostgresCrm(pg),
+            changes=feed,
+            failures=LocalFailureCounter(),
+            lease=PostgresLease(pg, settings.lease_seconds),
+            background=[feed.run],
+            checks=[StoreCheck("database", "postgresql", pg.ping)],
+        )
+    if not settings.live_url:
+        if isinstance(stores.changes, PostgresChangeFeed):
+            pg_feed = stores.changes
+            stores.checks.append(FeedCheck("postgresql", lambda: pg_feed.connected))
+        return stores
+    redis = RedisConnection(settings.live_url, settings.redis_prefix, timeout)
+    live = RedisWaitingCallers(redis)
+    redis_feed = RedisChangeFeed(redis)
+    stores.redis = redis
+    stores.queues = QueuesWithRedisLists(stores.queues, live)
+    stores.callers = live
+    stores.changes = redis_feed
+    stores.failures = RedisFailureCounter(redis)
+    stores.transaction = nullcontext  # the lists are not in the database: nothing to batch
+    holder = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
+    stores.lease = RedisLease(redis, "ami", settings.lease_seconds, holder)
+    # Redis carries the changes now; a SQLite file keeps its watcher (for the commands' writes).
+    stores.background = [redis_feed.run]
+    if isinstance(stores.database, Database):
+        sqlite = stores.database
+        stores.background.append(lambda: sqlite.watch(redis_feed, settings.change_poll_seconds))
+    stores.checks.append(StoreCheck("live", "redis", redis.ping))
+    stores.checks.append(FeedCheck("redis", lambda: redis_feed.connected))
+    return stores
+
+
+def phone_numbers(settings: Settings) -> PhoneNumbers:
+    return PhoneNumbers(settings.phone_region)
+
+
+def crm_import(settings: Settings) -> CrmImport:
+    """A bulk import into the built-in CRM (`kolejka crm import`), on its own connection."""
+    _check_database_url(settings)
+    return SqliteCrmImport(settings.database_url)
+
+
+def crm_export_rows(settings: Settings) -> Iterator[dict[str, object]]:
+    """Every card of the built-in CRM as an import row, from one consistent snapshot."""
+    _check_database_url(settings)
+    database = Database.from_url(settings.database_url)
+    try:
+        database.migrate()
+        yield from export_rows(database)
+    finally:
+        database.close()
+
+
+def _check_database_url(settings: Settings) -> None:
+    if not settings.database_url.startswith("sqlite:"):
+        raise ValueError(f"unsupported KOLEJKA_DATABASE_URL: {settings.database_url.split(':')[0]}")
+
+
 def create_app(components: Components) -> KolejkaApp:
+    settings = components.settings
+    view = WaitingListView(components.lists, components.changes)
+    streams = EventStreams(
+        components.lists,
+        view,
+        components.changes,
+        components.authenticator,
+        ZoneInfo(settings.time_zone),
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+        stall_seconds=settings.stream_stall_seconds,
+    )
     return KolejkaApp(
         lists=components.lists,
-        view=WaitingListView(components.lists, components.changes),
+        view=view,
         auth=components.authenticator,
         time_zone=ZoneInfo(components.settings.time_zone),
         background=components.background,
         max_body_bytes=components.settings.max_body_bytes,
+        # With a lease, the PBX link is reported by its health check (standby or the link).
+        links=[components.ami.link] if components.ami and not components.leadership else [],
+        health_checks=components.health_checks,
+        observe=components.metrics.observe_request,
+        # SQLite's "database is locked" (an import holding the write lock past busy_timeout).
+        outages=(sqlite3.OperationalError,),
+        routes=[
+            *CrmApi(
+                components.crm, components.phones, ZoneInfo(components.settings.time_zone)
+            ).routes(),
+            *streams.routes(),
+            *Wallboard(streams).routes(),
+            *MetricsApi(components.metrics).routes(),
+        ],
     )
 
 

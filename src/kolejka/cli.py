@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import sys
@@ -11,9 +12,11 @@ from collections.abc import Sequence
 
 from kolejka import logs
 from kolejka.bootstrap import build, create_app
+from kolejka.crm_commands import add_crm_verbs
 from kolejka.domain.permissions import InvalidPermission
 from kolejka.domain.queues import Queue, parse_id
 from kolejka.settings import Settings
+from kolejka.wallboard_tokens import WallboardTokens
 
 log = logging.getLogger("kolejka")
 
@@ -45,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
     serve.set_defaults(run=_serve)
+
+    ami = verbs.add_parser(
+        "ami", help="follow Asterisk's queues over AMI, without the HTTP API (KOLEJKA_AMI_*)"
+    )
+    ami.set_defaults(run=_ami)
 
     migrate = verbs.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(run=_migrate)
@@ -87,6 +95,21 @@ def _parser() -> argparse.ArgumentParser:
     qremove = queues.add_parser("remove", help="remove a queue and its waiting callers")
     qremove.add_argument("queue_id")
     qremove.set_defaults(run=_queues_remove)
+
+    add_crm_verbs(verbs)
+
+    wallboard = verbs.add_parser("wallboard", help="wallboard tokens").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    token = wallboard.add_parser("token", help="make a read-only wallboard token for a screen")
+    token.add_argument(
+        "name", nargs="?", default="screen", help="names the screen (default: screen)"
+    )
+    token.set_defaults(run=_wallboard_token)
+    wallboard.add_parser("list", help="list wallboard tokens").set_defaults(run=_wallboard_list)
+    revoke = wallboard.add_parser("revoke", help="revoke a wallboard token")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=_wallboard_revoke)
     return parser
 
 
@@ -94,6 +117,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from kolejka import demo
+    from kolejka.adapters.http.server import GuardedHttpToolsProtocol
 
     components = build(settings)
     host = args.host or settings.host
@@ -103,6 +127,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         components.background.append(lambda: demo.simulate(components))
     scheme = "https" if args.ssl_certfile else "http"
     print(f"kolejka serving on {scheme}://{host}:{port}/api/queues/2/waiting_list", flush=True)
+    print(f"wallboard: {scheme}://{host}:{port}/wallboard", flush=True)
     if args.demo:
         print(f"demo API user: {demo.DEMO_USER} / {demo.DEMO_PASSWORD}", flush=True)
         print(
@@ -119,8 +144,45 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
         server_header=False,
+        http=GuardedHttpToolsProtocol.configured(
+            settings.max_header_bytes,
+            settings.header_timeout_seconds,
+            settings.body_timeout_seconds,
+        ),
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Event streams never end by themselves: on shutdown the server gives them this long,
+        # then cancels them, and each ends its answer cleanly (clients reconnect elsewhere).
+        timeout_graceful_shutdown=1,
     )
     components.close()
+    return 0
+
+
+def _ami(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    components = build(settings)
+    listener = components.ami
+    if listener is None:
+        components.close()
+        raise ValueError("set KOLEJKA_AMI_HOST and the other KOLEJKA_AMI_* settings first")
+    print(f"kolejka following Asterisk's queues at {listener.config.where}", flush=True)
+
+    async def until_stopped() -> None:
+        # With several instances (PostgreSQL, Redis) it takes its turn under the AMI lease, as
+        # `kolejka serve` does, so it never runs beside another instance's listener.
+        job = components.leadership.run if components.leadership else listener.run
+        task = asyncio.ensure_future(job())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(until_stopped())
+    finally:
+        components.close()
     return 0
 
 
@@ -206,4 +268,31 @@ def _queues_remove(args: argparse.Namespace, settings: Settings) -> int:
     if not asyncio.run(components.lists.queues.remove(_queue_id(args.queue_id))):
         raise ValueError(f"no queue {args.queue_id}")
     print(f"removed queue {args.queue_id}")
+    return 0
+
+
+def _wallboard_token(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    token = asyncio.run(WallboardTokens(components.api_users).create(args.name))
+    print(token)
+    print(
+        f"open: http://{settings.host}:{settings.port}/wallboard?token={token}"
+        "  (the token is shown only now; `kolejka wallboard revoke "
+        f"{args.name}` withdraws it)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _wallboard_list(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    for name in asyncio.run(WallboardTokens(components.api_users).names()):
+        print(name)
+    return 0
+
+
+def _wallboard_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    components = build(settings)
+    asyncio.run(WallboardTokens(components.api_users).revoke(args.name))
+    print(f"revoked wallboard token {args.name}")
     return 0

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from kolejka.domain.customers import CustomerMatch
+from kolejka.domain.crm import (
+    Company,
+    CompanyFields,
+    Customer,
+    CustomerFields,
+    ImportCounts,
+    ImportRow,
+    ListQuery,
+)
+from kolejka.domain.customers import CustomerKind, CustomerMatch
 from kolejka.domain.queues import Departure, Queue, WaitingCaller
 
 
@@ -63,6 +72,74 @@ class CustomerDirectory(Protocol):
         ...
 
 
+class CrmStore(Protocol):
+    """The built-in CRM's cards and companies. Writes are atomic; ids are the store's to give.
+
+    Writes raise UnknownCompany for a `company_id` that names no company and IdentifierTaken for
+    an `identifier` another card has.
+    """
+
+    async def customer(self, customer_id: int) -> Customer | None: ...
+
+    async def customers(self, query: ListQuery) -> Sequence[Customer]: ...
+
+    async def add_customers(
+        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    ) -> list[Customer]:
+        """Adds every card or none of them."""
+        ...
+
+    async def update_customer(
+        self, customer_id: int, card: CustomerFields, updated_at: datetime
+    ) -> Customer | None: ...
+
+    async def remove_customer(self, customer_id: int) -> bool: ...
+
+    async def company_of_card(self, customer_id: int) -> int | None:
+        """The company whose card this customer is, if any."""
+        ...
+
+    async def company(self, company_id: int) -> Company | None: ...
+
+    async def companies(self, query: ListQuery) -> Sequence[Company]: ...
+
+    async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company: ...
+
+    async def update_company(
+        self, company_id: int, company: CompanyFields, updated_at: datetime
+    ) -> Company | None: ...
+
+    async def remove_company(self, company_id: int) -> bool:
+        """Removes the company and its card; persons in it stay, without a company."""
+        ...
+
+
+class CrmStaging(Protocol):
+    """Where one process puts checked import rows until the import applies them."""
+
+    def stage(self, rows: Sequence[ImportRow]) -> None:
+        """Keeps the rows (durably, before returning); a later line wins for one identifier."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class CrmImport(Protocol):
+    """A bulk import in progress: rows are staged out of sight, then applied all or none."""
+
+    def staging_opener(self) -> Callable[[], CrmStaging]:
+        """Opens a staging area in the calling process; picklable, so workers can call it."""
+        ...
+
+    def apply(self, updated_at: datetime) -> ImportCounts:
+        """Writes everything staged in one transaction; a rerun of the same rows writes nothing."""
+        ...
+
+    def close(self) -> None:
+        """Ends the import; what was staged and not applied is dropped."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class StoredApiUser:
     username: str
@@ -99,4 +176,36 @@ class ChangeFeed(Protocol):
     async def publish(self, change: Change) -> None: ...
 
 
+class Lease(Protocol):
+    """A lease on a job only one instance may do at a time (following the PBX).
+
+    A hold lasts `seconds` unless renewed; the holder must stop the job before that time has
+    passed without a renewal (kolejka.leadership does), so two holders never overlap.
+    """
+
+    seconds: float
+
+    async def acquire(self) -> bool:
+        """Takes the lease when nobody holds it; True when this instance holds it now."""
+        ...
+
+    async def renew(self) -> bool:
+        """Extends this instance's hold; False when it no longer holds the lease."""
+        ...
+
+    async def release(self) -> None:
+        """Lets the lease go at once, so another instance need not wait for it to expire."""
+        ...
+
+
 Task = Callable[[], Awaitable[None]]
+
+
+class FailureCounter(Protocol):
+    """Counts failed logins per key in numbered time buckets (one process, or shared in Redis)."""
+
+    async def add(self, key: str, bucket: int) -> None: ...
+
+    async def counts(self, key: str, bucket: int) -> tuple[int, int]:
+        """(count in bucket - 1, count in bucket)."""
+        ...

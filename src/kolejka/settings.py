@@ -6,6 +6,7 @@ Docker or Kubernetes secret files). docs/configuration.md lists them all.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -17,7 +18,16 @@ from kolejka.domain.phone import PhoneNumbers
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = "sqlite:///kolejka.db"
+    # repr=False: a PostgreSQL URL may carry a password, and settings get printed.
+    database_url: str = dataclasses.field(default="sqlite:///kolejka.db", repr=False)
+    # Several instances (docs/operations.md): the live waiting lists, the change feed and the
+    # AMI lease in Redis; empty keeps the live lists in the database.
+    live_url: str = dataclasses.field(default="", repr=False)
+    redis_prefix: str = "kolejka"
+    store_timeout_seconds: float = 1.5
+    database_pool_size: int = 10
+    lease_seconds: float = 5.0
+    instance_name: str = ""
     time_zone: str = "Europe/Warsaw"
     phone_region: str = "PL"
     host: str = "127.0.0.1"
@@ -25,8 +35,31 @@ class Settings:
     auth_cache_seconds: float = 60.0
     max_body_bytes: int = 65536
     change_poll_seconds: float = 0.25
+    max_header_bytes: int = 16384
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    login_failures_per_minute: int = 10
+    forwarded_allow_ips: str = "127.0.0.1"
+    stream_heartbeat_seconds: float = 15.0
+    stream_stall_seconds: float = 60.0
     log_format: str = "text"
     log_level: str = "INFO"
+    # An external CRM (docs/crm.md) names callers instead of the built-in one when set.
+    crm_url: str = dataclasses.field(default="", repr=False)
+    crm_timeout_seconds: float = 1.0
+    crm_cache_seconds: float = 60.0
+    # The AMI listener (docs/pbx-asterisk.md); it runs when ami_host is set.
+    ami_host: str = ""
+    ami_port: int = 5038
+    ami_username: str = ""
+    ami_secret: str = dataclasses.field(default="", repr=False)
+    ami_auth: str = "md5"
+    ami_tls: str = "off"
+    ami_tls_ca_path: str = ""
+    ami_queues: str = ""
+    ami_ping_seconds: float = 10.0
+    ami_retry_max_seconds: float = 30.0
+    ami_auth_retry_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,3 +89,39 @@ class Settings:
             raise ValueError("KOLEJKA_LOG_FORMAT is 'text' or 'json'")
         if not 0 < self.port < 65536:
             raise ValueError("KOLEJKA_PORT must be 1-65535")
+        _check_store_urls(self)
+        _check_crm(self)
+        if not 0 < self.stream_heartbeat_seconds < self.stream_stall_seconds:
+            raise ValueError(
+                "KOLEJKA_STREAM_HEARTBEAT_SECONDS must be above 0 and below "
+                "KOLEJKA_STREAM_STALL_SECONDS"
+            )
+
+
+def _check_crm(settings: Settings) -> None:
+    if settings.crm_url and settings.crm_url.partition(":")[0] not in ("http", "https"):
+        raise ValueError("KOLEJKA_CRM_URL must be empty or start with http:// or https://")
+    if not 0.01 <= settings.crm_timeout_seconds <= 30:
+        raise ValueError("KOLEJKA_CRM_TIMEOUT_SECONDS must be between 0.01 and 30")
+    if not 0 <= settings.crm_cache_seconds <= 86400:
+        raise ValueError("KOLEJKA_CRM_CACHE_SECONDS must be between 0 and 86400")
+
+
+def _check_store_urls(settings: Settings) -> None:
+    """Refuses URLs no adapter serves, naming only the scheme (a URL may carry a password)."""
+    database = settings.database_url.partition(":")[0]
+    if database not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(
+            f"KOLEJKA_DATABASE_URL must start with sqlite:// or postgresql://, not {database}:"
+        )
+    live = settings.live_url.partition(":")[0]
+    if settings.live_url and live not in ("redis", "rediss"):
+        raise ValueError(f"KOLEJKA_LIVE_URL must be empty or start with redis://, not {live}:")
+    if not 0.05 <= settings.store_timeout_seconds <= 60:
+        raise ValueError("KOLEJKA_STORE_TIMEOUT_SECONDS must be between 0.05 and 60")
+    if not 1 <= settings.database_pool_size <= 1000:
+        raise ValueError("KOLEJKA_DATABASE_POOL_SIZE must be between 1 and 1000")
+    if not 1 <= settings.lease_seconds <= 300:
+        raise ValueError("KOLEJKA_LEASE_SECONDS must be between 1 and 300")
+    if not settings.redis_prefix or not settings.redis_prefix.isprintable():
+        raise ValueError("KOLEJKA_REDIS_PREFIX must be a non-empty printable name")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
 from importlib import resources
+from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,26 +26,31 @@ from kolejka.adapters.http.errors import (
     INTERNAL,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    UNAVAILABLE,
     ApiError,
     envelope,
     from_domain,
     preferred_language,
 )
 from kolejka.adapters.http.request import (
+    AnyReply,
     Receive,
     Reply,
     Request,
     Scope,
     Send,
-    instant_field,
     only_fields,
+    seconds_field,
     text_field,
 )
 from kolejka.adapters.http.routing import Route, Router
+from kolejka.adapters.http.stream import send_other_reply
 from kolejka.auth import Authenticator, Principal
 from kolejka.domain.errors import DomainError, InvalidField
 from kolejka.domain.phone import MAX_PHONE_INPUT
 from kolejka.domain.queues import MAX_CALL_ID, MAX_CALLER_NAME, Outcome
+from kolejka.health import HealthCheck, run_checks
+from kolejka.links import LinkState
 from kolejka.ports import Task
 from kolejka.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
 
@@ -66,8 +71,19 @@ class KolejkaApp:
         background: list[Task] | None = None,
         max_body_bytes: int = 65536,
         routes: Sequence[Route] = (),
+        links: Sequence[LinkState] = (),
+        health_checks: Sequence[HealthCheck] = (),
+        observe: Callable[[str, int, float], None] | None = None,
+        outages: tuple[type[Exception], ...] = (),
     ) -> None:
+        # A store's own exceptions that mean "busy or broken right now" (SQLite's "database is
+        # locked" while an import commits): answered 503 in the envelope, not 500.
+        self.outages = outages
         self.lists = lists
+        self.links = links
+        self.health_checks = health_checks
+        # Called with (route's permission name, status, seconds) for every request (/metrics).
+        self.observe = observe
         self.view = view
         self.auth = auth
         self.time_zone = time_zone
@@ -95,6 +111,7 @@ class KolejkaApp:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
         request_id = next(self._request_ids)
         try:
             reply = await self._dispatch(scope, receive)
@@ -102,9 +119,19 @@ class KolejkaApp:
             reply = self._error_reply(scope, request_id, error)
         except DomainError as error:
             reply = self._error_reply(scope, request_id, from_domain(error))
-        except Exception:
-            log.exception("unexpected error", extra={"request_id": request_id})
-            reply = self._error_reply(scope, request_id, ApiError(INTERNAL))
+        except Exception as error:
+            if isinstance(error, self.outages):
+                log.warning("store unavailable: %s", error, extra={"request_id": request_id})
+                reply = self._error_reply(scope, request_id, ApiError(UNAVAILABLE))
+            else:
+                log.exception("unexpected error", extra={"request_id": request_id})
+                reply = self._error_reply(scope, request_id, ApiError(INTERNAL))
+        if self.observe is not None:
+            self.observe(scope.get(_ROUTE, "unmatched"), reply.status, perf_counter() - started)
+        if not isinstance(reply, Reply):
+            # HTML and event streams; JSON answers never take this branch.
+            await send_other_reply(reply, request_id, receive, send)
+            return
         headers = [
             JSON_TYPE,
             (b"content-length", str(len(reply.body)).encode()),
@@ -114,7 +141,7 @@ class KolejkaApp:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
 
-    async def _dispatch(self, scope: Scope, receive: Receive) -> Reply:
+    async def _dispatch(self, scope: Scope, receive: Receive) -> AnyReply:
         route, params, allowed = self.router.match(scope["method"], scope["path"])
         if route is None:
             if allowed:
@@ -124,13 +151,14 @@ class KolejkaApp:
                 error.headers.append((b"allow", ", ".join(allowed).encode()))
                 raise error
             raise ApiError(NOT_FOUND)
+        scope[_ROUTE] = route.permission  # names the route in /metrics
         principal = None
         if not route.public:
             principal = await self._principal(scope)
             if not principal.may(route.permission):
                 raise ApiError(FORBIDDEN, user=principal.username, permission=route.permission)
         request = Request(scope, receive, params, principal, self.max_body_bytes)
-        reply: Reply = await route.handler(request)
+        reply: AnyReply = await route.handler(request)
         return reply
 
     async def _principal(self, scope: Scope) -> Principal:
@@ -141,7 +169,11 @@ class KolejkaApp:
                 break
         if header is None:
             raise _challenge(ApiError(AUTH_REQUIRED))
-        principal = await self.auth.authenticate(header)
+        principal = self.auth.cached(header)
+        if principal is not None:
+            return principal
+        client = scope.get("client")
+        principal = await self.auth.authenticate(header, client[0] if client else "")
         if principal is None:
             raise _challenge(ApiError(AUTH_FAILED))
         return principal
@@ -172,13 +204,14 @@ class KolejkaApp:
     async def caller_joins(self, request: Request) -> Reply:
         queue_id = request.path_id("id")
         body = await request.json_object()
-        only_fields(body, {"call_id", "phone_number", "caller_name", "started_at"})
-        call_id = text_field(body, "call_id", MAX_CALL_ID, required=True)
+        only_fields(body, {"call_id", "phone_number", "caller_name", "waited"})
+        call_id = text_field(body, "call_id", MAX_CALL_ID, required=True, strip=False)
         if not call_id:
             raise InvalidField("call_id", "is required.")
         phone_number = text_field(body, "phone_number", MAX_PHONE_INPUT)
         caller_name = text_field(body, "caller_name", MAX_CALLER_NAME)
-        started_at = instant_field(body, "started_at", self.time_zone)
+        waited = seconds_field(body, "waited")
+        started_at = None if waited is None else self.lists.clock.now() - waited
         before = await self.lists.callers.find(call_id)
         caller = await self.lists.join(queue_id, call_id, phone_number, caller_name, started_at)
         created = before is None
@@ -204,17 +237,8 @@ class KolejkaApp:
             raise InvalidField("outcome", "is required.")
         if outcome_text not in ("answered", "abandoned"):
             raise InvalidField("outcome", "must be 'answered' or 'abandoned'.")
-        hold = body.get("hold_time")
-        if hold is not None and (not isinstance(hold, int) or isinstance(hold, bool) or hold < 0):
-            raise InvalidField("hold_time", "must be a non-negative integer.")
-        if hold is not None and hold > 10**7:
-            raise InvalidField("hold_time", "is too long.")
-        gone = await self.lists.leave(
-            call_id,
-            Outcome(outcome_text),
-            timedelta(seconds=hold) if hold is not None else None,
-            queue_id=queue_id,
-        )
+        hold_time = seconds_field(body, "hold_time")
+        gone = await self.lists.leave(call_id, Outcome(outcome_text), hold_time, queue_id=queue_id)
         return Reply(
             to_json(
                 {
@@ -234,7 +258,18 @@ class KolejkaApp:
         return Reply(self._openapi)
 
     async def health(self, request: Request) -> Reply:
-        return Reply(to_json({"status": "ok"}))
+        # Always 200: the API still answers (from the last known state) when the PBX link is
+        # down, so a liveness probe must not restart it; "degraded" tells a human or an alert.
+        healthy = all(link.up for link in self.links)
+        body: dict[str, object] = {"status": "ok" if healthy else "degraded"}
+        body.update((link.name, link.as_wire()) for link in self.links)
+        if self.health_checks:
+            # The stores (and, with several instances, the AMI lease) each say whether they are
+            # well; one that is down makes the service degraded, still 200 (see above).
+            well, report = await run_checks(self.health_checks)
+            body.update(report)
+            body["status"] = "ok" if healthy and well else "degraded"
+        return Reply(to_json(body))
 
     # Helpers -------------------------------------------------------------------------------
 
@@ -256,6 +291,7 @@ class KolejkaApp:
 
 
 _PREFIX = os.urandom(3).hex()
+_ROUTE = "kolejka.route"
 
 
 async def _logged(job: Task) -> None:

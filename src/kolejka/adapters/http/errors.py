@@ -12,10 +12,16 @@ from dataclasses import dataclass
 
 from kolejka.domain.errors import (
     CallerAlreadyWaiting,
+    CompanyCard,
+    ConflictingField,
     DomainError,
+    IdentifierTaken,
     InvalidField,
+    LoginThrottled,
     StoreUnavailable,
     UnknownCaller,
+    UnknownCompany,
+    UnknownCustomer,
     UnknownQueue,
 )
 
@@ -51,6 +57,12 @@ AUTH_FAILED = ErrorKind(
     401,
     "Wrong API user name or password.",
     "Nieprawidłowa nazwa użytkownika API lub hasło.",
+)
+BAD_TOKEN = ErrorKind(
+    401003,
+    401,
+    "The wallboard token is wrong or was revoked.",
+    "Token tablicy jest nieprawidłowy lub został unieważniony.",
 )
 FORBIDDEN = ErrorKind(
     403001,
@@ -92,6 +104,51 @@ INTERNAL = ErrorKind(
     "Internal error; quote the request id when reporting it.",
     "Błąd wewnętrzny; podaj identyfikator żądania, zgłaszając go.",
 )
+UNKNOWN_CUSTOMER = ErrorKind(
+    404004, 404, "Customer {customer_id} does not exist.", "Klient {customer_id} nie istnieje."
+)
+UNKNOWN_COMPANY = ErrorKind(
+    404005, 404, "Company {company_id} does not exist.", "Firma {company_id} nie istnieje."
+)
+IDENTIFIER_TAKEN = ErrorKind(
+    409002,
+    409,
+    "Another customer has the identifier {identifier}.",
+    "Inny klient ma już identyfikator {identifier}.",
+)
+COMPANY_CARD = ErrorKind(
+    409003,
+    409,
+    "Customer {customer_id} stands for company {company_id}; delete the company instead.",
+    "Klient {customer_id} reprezentuje firmę {company_id}; usuń firmę zamiast niego.",
+)
+CONFLICTING_FIELD = ErrorKind(
+    409004,
+    409,
+    "Field {field} conflicts with the stored record: {problem}",
+    "Pole {field} jest sprzeczne z zapisanym rekordem: {problem_pl}",
+)
+BAD_HTTP = ErrorKind(
+    400004, 400, "The request is not valid HTTP.", "Żądanie nie jest poprawnym żądaniem HTTP."
+)
+REQUEST_TIMEOUT = ErrorKind(
+    408001,
+    408,
+    "The request did not arrive in time.",
+    "Żądanie nie dotarło w wyznaczonym czasie.",
+)
+HEADERS_TOO_LARGE = ErrorKind(
+    431001,
+    431,
+    "The request headers are larger than {limit} bytes.",
+    "Nagłówki żądania przekraczają {limit} bajtów.",
+)
+THROTTLED = ErrorKind(
+    429001,
+    429,
+    "Too many failed logins; try again in {seconds} s.",
+    "Zbyt wiele nieudanych logowań; spróbuj ponownie za {seconds} s.",
+)
 UNAVAILABLE = ErrorKind(
     503001,
     503,
@@ -100,11 +157,16 @@ UNAVAILABLE = ErrorKind(
 )
 
 ALL_KINDS = [
+    BAD_HTTP,
+    REQUEST_TIMEOUT,
+    HEADERS_TOO_LARGE,
+    THROTTLED,
     BAD_ID,
     BAD_JSON,
     BAD_FIELD,
     AUTH_REQUIRED,
     AUTH_FAILED,
+    BAD_TOKEN,
     FORBIDDEN,
     NOT_FOUND,
     UNKNOWN_QUEUE,
@@ -114,6 +176,11 @@ ALL_KINDS = [
     TOO_LARGE,
     INTERNAL,
     UNAVAILABLE,
+    UNKNOWN_CUSTOMER,
+    UNKNOWN_COMPANY,
+    IDENTIFIER_TAKEN,
+    COMPANY_CARD,
+    CONFLICTING_FIELD,
 ]
 
 # What InvalidField.problem may say, in both languages.
@@ -124,11 +191,32 @@ PROBLEMS_PL = {
     "must be a non-negative integer.": "musi być nieujemną liczbą całkowitą.",
     "is too long.": "jest za długie.",
     "must be 'answered' or 'abandoned'.": "musi mieć wartość 'answered' lub 'abandoned'.",
-    "must be a date 'YYYY-MM-DD HH:MM:SS' or ISO 8601 with an offset.": (
-        "musi być datą 'RRRR-MM-DD GG:MM:SS' lub ISO 8601 ze strefą."
-    ),
     "must not contain control characters.": "nie może zawierać znaków sterujących.",
     "is not a known field.": "nie jest znanym polem.",
+    # The CRM's (kolejka.domain.crm and the list parameters)
+    "is not a phone number.": "nie jest numerem telefonu.",
+    "has more than 20 phone numbers.": "ma więcej niż 20 numerów telefonu.",
+    "must be a string or a list of strings.": "musi być tekstem lub listą tekstów.",
+    "must be an object of up to 20 text values.": (
+        "musi być obiektem o najwyżej 20 wartościach tekstowych."
+    ),
+    "must be a positive integer id or empty.": "musi być dodatnim identyfikatorem lub puste.",
+    "must be 0 or 1.": "musi mieć wartość 0 lub 1.",
+    "cannot change here: companies are made through /api/companies.": (
+        "nie może się tu zmienić: firmy tworzy się przez /api/companies."
+    ),
+    "must be empty on a company's card.": "musi być puste na karcie firmy.",
+    "cannot be changed.": "nie może być zmienione.",
+    "has more than 1000 items.": "ma więcej niż 1000 elementów.",
+    "must be an array.": "musi być tablicą.",
+    "must name sortable fields.": "musi wymieniać pola, po których można sortować.",
+    "must be an integer from 1 to 1000.": "musi być liczbą całkowitą od 1 do 1000.",
+    "must be an integer from 0 to 2147483647.": "musi być liczbą całkowitą od 0 do 2147483647.",
+    "is not a known parameter.": "nie jest znanym parametrem.",
+    "is required: imports match customers by it.": (
+        "jest wymagane: import dopasowuje klientów po nim."
+    ),
+    "is only for companies (company_flag 1).": "dotyczy tylko firm (company_flag 1).",
 }
 
 
@@ -160,6 +248,22 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(CALLER_ELSEWHERE, call_id=call_id, queue_id=error.queue_id)
     if isinstance(error, InvalidField):
         return ApiError(BAD_FIELD, field=error.field, problem=error.problem)
+    if isinstance(error, UnknownCustomer):
+        return ApiError(UNKNOWN_CUSTOMER, customer_id=error.customer_id)
+    if isinstance(error, UnknownCompany):
+        return ApiError(UNKNOWN_COMPANY, company_id=error.company_id)
+    if isinstance(error, IdentifierTaken):
+        return ApiError(
+            IDENTIFIER_TAKEN, identifier=json.dumps(error.identifier, ensure_ascii=False)
+        )
+    if isinstance(error, ConflictingField):
+        return ApiError(CONFLICTING_FIELD, field=error.field, problem=error.problem)
+    if isinstance(error, CompanyCard):
+        return ApiError(COMPANY_CARD, customer_id=error.customer_id, company_id=error.company_id)
+    if isinstance(error, LoginThrottled):
+        throttled = ApiError(THROTTLED, seconds=error.seconds)
+        throttled.headers.append((b"retry-after", str(error.seconds).encode()))
+        return throttled
     if isinstance(error, StoreUnavailable):
         return ApiError(UNAVAILABLE)
     return ApiError(INTERNAL)

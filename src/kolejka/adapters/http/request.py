@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import timedelta
 from typing import Any
 
 from kolejka.adapters.http.errors import BAD_FIELD, BAD_ID, BAD_JSON, TOO_LARGE, ApiError
 from kolejka.auth import Principal
 from kolejka.domain.errors import InvalidField
 from kolejka.domain.queues import parse_id
-from kolejka.waiting_lists import WIRE_DATE
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,6 +24,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_SECONDS = 10_000_000
 
 
 @dataclass(slots=True)
@@ -92,14 +92,43 @@ class Reply:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
+@dataclass(slots=True)
+class TextReply:
+    """A whole answer that is not JSON (the wallboard's HTML, CSS and script)."""
+
+    body: bytes
+    content_type: bytes
+    status: int = 200
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+@dataclass(slots=True)
+class StreamReply:
+    """An answer sent piece by piece until `chunks` ends or the client goes away.
+
+    The app sends each chunk as it comes and closes `chunks` when the client disconnects, so the
+    generator's `finally` is where a stream lets go of what it holds.
+    """
+
+    chunks: AsyncGenerator[bytes, None]
+    content_type: bytes
+    status: int = 200
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+AnyReply = Reply | TextReply | StreamReply
+
+
 def only_fields(body: dict[str, Any], known: set[str]) -> None:
     for key in body:
         if key not in known:
             raise InvalidField(str(key)[:64], "is not a known field.")
 
 
-def text_field(body: dict[str, Any], field: str, limit: int, *, required: bool = False) -> str:
-    """A string field, stripped; "" when absent and not required."""
+def text_field(
+    body: dict[str, Any], field: str, limit: int, *, required: bool = False, strip: bool = True
+) -> str:
+    """A string field without control characters, stripped unless told; "" when absent."""
     value = body.get(field)
     if value is None:
         if required:
@@ -111,25 +140,16 @@ def text_field(body: dict[str, Any], field: str, limit: int, *, required: bool =
         raise InvalidField(field, "is too long.")
     if _CONTROL.search(value):
         raise InvalidField(field, "must not contain control characters.")
-    return value.strip()
+    return value.strip() if strip else value
 
 
-def instant_field(body: dict[str, Any], field: str, time_zone: tzinfo) -> datetime | None:
-    """`YYYY-MM-DD HH:MM:SS` in the service's time zone, or ISO 8601 with an offset."""
-    text = body.get(field)
-    if text is None:
+def seconds_field(body: dict[str, Any], field: str) -> timedelta | None:
+    """A duration in whole seconds, 0 to 10,000,000 (about 115 days); None when absent."""
+    value = body.get(field)
+    if value is None:
         return None
-    problem = "must be a date 'YYYY-MM-DD HH:MM:SS' or ISO 8601 with an offset."
-    if not isinstance(text, str) or len(text) > 40:
-        raise InvalidField(field, problem)
-    try:
-        return datetime.strptime(text, WIRE_DATE).replace(tzinfo=time_zone)
-    except ValueError:
-        pass
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidField(field, problem) from exc
-    if instant.tzinfo is None:
-        raise InvalidField(field, problem)
-    return instant
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidField(field, "must be a non-negative integer.")
+    if value > MAX_SECONDS:
+        raise InvalidField(field, "is too long.")
+    return timedelta(seconds=value)

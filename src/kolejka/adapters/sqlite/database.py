@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +31,16 @@ def migrations() -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def render(template: str, dialect: dict[str, str]) -> str:
+    """The migration in one engine's SQL: `{identity}` and the like replaced, nothing else.
+
+    Plain replacement, not str.format, so SQL may use braces (JSON literals) freely.
+    """
+    for placeholder, spelling in dialect.items():
+        template = template.replace("{" + placeholder + "}", spelling)
+    return template
 
 
 def path_from_url(url: str) -> str:
@@ -64,7 +76,7 @@ class Database:
         for version, template in migrations():
             if version <= current:
                 continue
-            script = template.format(**SQLITE_DIALECT)
+            script = render(template, SQLITE_DIALECT)
             # executescript commits first; BEGIN inside the script keeps the migration atomic.
             self.connection.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
@@ -90,6 +102,24 @@ class Database:
             if version != seen:
                 seen = version
                 await changes.publish(Change("all"))
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around many writes, so a burst (of AMI events) pays one commit.
+
+        Stores' own transactions join it. Use it only around code that does not give the event
+        loop away: the connection is shared, and another task's writes would land in it.
+        """
+        if self.connection.in_transaction:
+            yield
+            return
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
 
     def close(self) -> None:
         self.connection.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from kolejka.adapters.sqlite.database import Database
@@ -19,6 +21,17 @@ def to_micros(instant: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+@contextmanager
+def atomic(sql: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction of its own, or a part of the open one (Database.batch)."""
+    if sql.in_transaction:
+        yield
+        return
+    with sql:
+        sql.execute("BEGIN IMMEDIATE")
+        yield
 
 
 class SqliteQueues:
@@ -82,8 +95,7 @@ class SqliteWaitingCallers:
         return _caller(row) if row else None
 
     async def leave(self, departure: Departure) -> bool:
-        with self.sql:
-            self.sql.execute("BEGIN IMMEDIATE")
+        with atomic(self.sql):
             gone = self.sql.execute(
                 "DELETE FROM waiting_callers WHERE call_id = ?", (departure.call_id,)
             ).rowcount

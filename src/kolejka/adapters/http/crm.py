@@ -1,0 +1,193 @@
+"""Thulium's CRM endpoints: `/api/customers`, `/api/companies` and `/api/batch/customers`.
+
+The wire follows Thulium: empty values are `""`, never null (a customer without a company has
+`company_id: ""`); `phone_number` is the main number and `phone_numbers` all of them, shown as the
+waiting list shows numbers; lists take `limit` (1-1000, default 100), `offset`, `order` (fields,
+comma-separated, `-` for descending) and `phone_number`, which matches every spelling of a number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+from kolejka.adapters.http.errors import BAD_JSON, ApiError
+from kolejka.adapters.http.request import Reply, Request
+from kolejka.adapters.http.routing import Route
+from kolejka.crm import MAX_BATCH, Crm
+from kolejka.domain import crm as rules
+from kolejka.domain.crm import Company, Customer, ListQuery, PhoneNumber
+from kolejka.domain.errors import InvalidField
+from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.queues import MAX_ID
+from kolejka.waiting_lists import WIRE_DATE, to_json
+
+LIST_PARAMETERS = frozenset({"limit", "offset", "order", "phone_number"})
+# A batch of up to 1000 customers needs more room than one customer.
+BATCH_BODY_FACTOR = 16
+
+
+class CrmApi:
+    """The handlers; `routes()` lists them for KolejkaApp."""
+
+    def __init__(self, crm: Crm, phones: PhoneNumbers, time_zone: ZoneInfo) -> None:
+        self.crm = crm
+        self.phones = phones
+        self.time_zone = time_zone
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/api/customers", self.list_customers),
+            Route("POST", "/api/customers", self.create_customer),
+            Route("GET", "/api/customers/{id}", self.get_customer),
+            Route("PUT", "/api/customers/{id}", self.update_customer),
+            Route("DELETE", "/api/customers/{id}", self.delete_customer),
+            Route("GET", "/api/companies", self.list_companies),
+            Route("POST", "/api/companies", self.create_company),
+            Route("GET", "/api/companies/{id}", self.get_company),
+            Route("PUT", "/api/companies/{id}", self.update_company),
+            Route("DELETE", "/api/companies/{id}", self.delete_company),
+            Route("POST", "/api/batch/customers", self.create_customers),
+        ]
+
+    # Customers ---------------------------------------------------------------------------
+
+    async def list_customers(self, request: Request) -> Reply:
+        query = self._list_query(request, rules.CUSTOMER_ORDER_FIELDS)
+        found = await self.crm.customers(query) if query is not None else []
+        return Reply(to_json([self.customer_wire(c) for c in found]))
+
+    async def create_customer(self, request: Request) -> Reply:
+        added = await self.crm.add_customer(await request.json_object())
+        return Reply(to_json(self.customer_wire(added)), 201)
+
+    async def get_customer(self, request: Request) -> Reply:
+        found = await self.crm.customer(request.path_id("id"))
+        return Reply(to_json(self.customer_wire(found)))
+
+    async def update_customer(self, request: Request) -> Reply:
+        customer_id = request.path_id("id")
+        updated = await self.crm.update_customer(customer_id, await request.json_object())
+        return Reply(to_json(self.customer_wire(updated)))
+
+    async def delete_customer(self, request: Request) -> Reply:
+        removed = await self.crm.remove_customer(request.path_id("id"))
+        return Reply(to_json(self.customer_wire(removed)))
+
+    async def create_customers(self, request: Request) -> Reply:
+        request.max_body_bytes *= BATCH_BODY_FACTOR
+        raw = await request.body()
+        try:
+            batch = json.loads(raw) if raw.strip() else None
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(BAD_JSON) from exc
+        if not isinstance(batch, list):
+            raise InvalidField("body", "must be an array.")
+        if not batch:
+            raise InvalidField("body", "is required.")
+        if len(batch) > MAX_BATCH:
+            raise InvalidField("body", "has more than 1000 items.")
+        for index, item in enumerate(batch):
+            if not isinstance(item, dict):
+                raise InvalidField(f"[{index}]", "must be an object.")
+        added = await self.crm.add_customers(batch)
+        return Reply(to_json([self.customer_wire(c) for c in added]), 201)
+
+    # Companies ---------------------------------------------------------------------------
+
+    async def list_companies(self, request: Request) -> Reply:
+        query = self._list_query(request, rules.COMPANY_ORDER_FIELDS)
+        found = await self.crm.companies(query) if query is not None else []
+        return Reply(to_json([self.company_wire(c) for c in found]))
+
+    async def create_company(self, request: Request) -> Reply:
+        added = await self.crm.add_company(await request.json_object())
+        return Reply(to_json(self.company_wire(added)), 201)
+
+    async def get_company(self, request: Request) -> Reply:
+        found = await self.crm.company(request.path_id("id"))
+        return Reply(to_json(self.company_wire(found)))
+
+    async def update_company(self, request: Request) -> Reply:
+        company_id = request.path_id("id")
+        updated = await self.crm.update_company(company_id, await request.json_object())
+        return Reply(to_json(self.company_wire(updated)))
+
+    async def delete_company(self, request: Request) -> Reply:
+        removed = await self.crm.remove_company(request.path_id("id"))
+        return Reply(to_json(self.company_wire(removed)))
+
+    # The wire ----------------------------------------------------------------------------
+
+    def customer_wire(self, customer: Customer) -> dict[str, object]:
+        fields = customer.fields
+        numbers = self._numbers(fields.phone_numbers)
+        return {
+            "customer_id": customer.customer_id,
+            "name": fields.name,
+            "surname": fields.surname,
+            "phone_number": numbers[0] if numbers else "",
+            "phone_numbers": numbers,
+            "email": fields.email,
+            "company_id": fields.company_id if fields.company_id is not None else "",
+            "identifier": fields.identifier,
+            "type": fields.type,
+            "group": fields.group,
+            "company_flag": customer.company_flag,
+            "account_manager": fields.account_manager,
+            "updated_at": customer.updated_at.astimezone(self.time_zone).strftime(WIRE_DATE),
+            "custom_fields": dict(fields.custom_fields),
+        }
+
+    def company_wire(self, company: Company) -> dict[str, object]:
+        fields = company.fields
+        return {
+            "company_id": company.company_id,
+            "name": fields.name,
+            "nip": fields.nip,
+            "customer_id": company.customer_id,
+            "type": fields.type,
+            "group": fields.group,
+            "address": fields.address,
+            "custom_fields": dict(fields.custom_fields),
+        }
+
+    def _numbers(self, numbers: Sequence[PhoneNumber]) -> list[str]:
+        return [self.phones.display(number.e164 or number.raw) for number in numbers]
+
+    def _list_query(self, request: Request, orderable: frozenset[str]) -> ListQuery | None:
+        """The page asked for; None when the phone_number filter can match nobody."""
+        text = bytes(request.scope.get("query_string", b"")).decode("utf-8", errors="replace")
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
+        except ValueError as exc:
+            raise InvalidField("query", "is too long.") from exc
+        params: dict[str, str] = {}
+        for key, value in pairs:
+            if key not in LIST_PARAMETERS:
+                raise InvalidField(key[:64], "is not a known parameter.")
+            params[key] = value
+        limit = _bounded(params.get("limit"), "limit", 1, rules.MAX_LIMIT, rules.DEFAULT_LIMIT)
+        offset = _bounded(params.get("offset"), "offset", 0, MAX_ID, 0)
+        order: tuple[rules.Order, ...] = ()
+        if "order" in params:
+            order = rules.parse_order(params["order"], orderable)
+        phone_e164 = None
+        if "phone_number" in params:
+            number = rules.phone_number(params["phone_number"], self.phones, "phone_number")
+            if number.e164 is None:
+                return None  # well written, but no number the numbering plan knows
+            phone_e164 = number.e164
+        return ListQuery(limit=limit, offset=offset, order=order, phone_e164=phone_e164)
+
+
+def _bounded(value: str | None, name: str, low: int, high: int, default: int) -> int:
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 10) or not (
+        low <= int(value) <= high
+    ):
+        raise InvalidField(name, f"must be an integer from {low} to {high}.")
+    return int(value)

@@ -1,0 +1,327 @@
+"""The built-in CRM in SQLite: customer cards, their phone numbers, and companies.
+
+Every query is an index lookup or a bounded page, so it runs on the event loop's thread like the
+other SQLite stores. A company's name lives once, in its card's `company_name` (the column the
+waiting list's lookup reads), and is joined in when companies are listed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.domain.crm import (
+    Company,
+    CompanyFields,
+    Customer,
+    CustomerFields,
+    ListQuery,
+    PhoneNumber,
+    card_of,
+)
+from kolejka.domain.customers import CustomerKind
+from kolejka.domain.errors import IdentifierTaken, UnknownCompany
+
+_CARD = (
+    "c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email, c.company_id,"
+    " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields, c.updated_at"
+)
+_COMPANY = (
+    "k.company_id, k.customer_id, c.company_name, k.nip, c.type, c.group_name, k.address,"
+    " k.custom_fields"
+)
+# Sort keys by wire name. A card's wire `name` is the company name on a company's card.
+_CUSTOMER_ORDER = {
+    "customer_id": "c.customer_id",
+    "name": "CASE WHEN c.kind = 'company' THEN c.company_name ELSE c.name END",
+    "surname": "c.surname",
+    "identifier": "c.identifier",
+    "updated_at": "c.updated_at",
+}
+_COMPANY_ORDER = {
+    "company_id": "k.company_id",
+    "name": "c.company_name",
+    "nip": "k.nip",
+    "customer_id": "k.customer_id",
+}
+_BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = ?"
+
+
+def _order_by(query: ListQuery, columns: dict[str, str], tie: str) -> str:
+    terms = [f"{columns[o.field]} {'DESC' if o.descending else 'ASC'}" for o in query.order]
+    if not any(o.field == tie.split(".")[-1] for o in query.order):
+        terms.append(f"{tie} ASC")
+    return ", ".join(terms)
+
+
+def _custom(text: str) -> dict[str, str]:
+    value = json.loads(text) if text else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _dumps(custom: object) -> str:
+    return json.dumps(custom, ensure_ascii=False, separators=(",", ":"))
+
+
+class SqliteCrm:
+    """Satisfies ports.CrmStore."""
+
+    def __init__(self, db: Database) -> None:
+        self.sql = db.connection
+
+    # Customers ---------------------------------------------------------------------------
+
+    async def customer(self, customer_id: int) -> Customer | None:
+        found = self._cards(
+            f"SELECT {_CARD} FROM customers c WHERE c.customer_id = ?",  # noqa: S608
+            (customer_id,),
+        )
+        return found[0] if found else None
+
+    async def customers(self, query: ListQuery) -> Sequence[Customer]:
+        where, args = "", []
+        if query.phone_e164 is not None:
+            where, args = f" WHERE c.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
+        order = _order_by(query, _CUSTOMER_ORDER, "c.customer_id")
+        return self._cards(
+            f"SELECT {_CARD} FROM customers c{where} ORDER BY {order}"  # noqa: S608
+            " LIMIT ? OFFSET ?",
+            (*args, query.limit, query.offset),
+        )
+
+    async def add_customers(
+        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    ) -> list[Customer]:
+        ids = []
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            for card in cards:
+                ids.append(self._insert_card(kind, card, updated_at))
+        return [customer for customer in [await self.customer(i) for i in ids] if customer]
+
+    async def update_customer(
+        self, customer_id: int, card: CustomerFields, updated_at: datetime
+    ) -> Customer | None:
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            if not self._update_card(customer_id, card, updated_at):
+                return None
+        return await self.customer(customer_id)
+
+    async def remove_customer(self, customer_id: int) -> bool:
+        with self.sql:
+            deleted = self.sql.execute(
+                "DELETE FROM customers WHERE customer_id = ?", (customer_id,)
+            ).rowcount
+        return deleted > 0
+
+    async def company_of_card(self, customer_id: int) -> int | None:
+        row = self.sql.execute(
+            "SELECT company_id FROM companies WHERE customer_id = ?", (customer_id,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    # Companies ---------------------------------------------------------------------------
+
+    async def company(self, company_id: int) -> Company | None:
+        found = self._companies(
+            f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+            " ON c.customer_id = k.customer_id WHERE k.company_id = ?",
+            (company_id,),
+        )
+        return found[0] if found else None
+
+    async def companies(self, query: ListQuery) -> Sequence[Company]:
+        where, args = "", []
+        if query.phone_e164 is not None:
+            where, args = f" WHERE k.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
+        order = _order_by(query, _COMPANY_ORDER, "k.company_id")
+        return self._companies(
+            f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+            f" ON c.customer_id = k.customer_id{where} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*args, query.limit, query.offset),
+        )
+
+    async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company:
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            card_id = self._insert_card(CustomerKind.COMPANY, card_of(company), updated_at)
+            cursor = self.sql.execute(
+                "INSERT INTO companies (customer_id, nip, address, custom_fields)"
+                " VALUES (?, ?, ?, ?)",
+                (card_id, company.nip, company.address, _dumps(company.custom_fields)),
+            )
+            company_id = int(cursor.lastrowid or 0)
+        found = await self.company(company_id)
+        assert found is not None
+        return found
+
+    async def update_company(
+        self, company_id: int, company: CompanyFields, updated_at: datetime
+    ) -> Company | None:
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            row = self.sql.execute(
+                "SELECT customer_id FROM companies WHERE company_id = ?", (company_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            card = await self.customer(int(row[0]))
+            assert card is not None
+            self._update_card(card.customer_id, card_of(company, card.fields), updated_at)
+            self.sql.execute(
+                "UPDATE companies SET nip = ?, address = ?, custom_fields = ? WHERE company_id = ?",
+                (company.nip, company.address, _dumps(company.custom_fields), company_id),
+            )
+        return await self.company(company_id)
+
+    async def remove_company(self, company_id: int) -> bool:
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            row = self.sql.execute(
+                "SELECT customer_id FROM companies WHERE company_id = ?", (company_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            # The card's deletion cascades to the company row, which sets members' company_id NULL.
+            self.sql.execute("DELETE FROM customers WHERE customer_id = ?", (row[0],))
+        return True
+
+    # Helpers -----------------------------------------------------------------------------
+
+    def _check(self, card: CustomerFields, customer_id: int | None) -> None:
+        if card.company_id is not None:
+            known = self.sql.execute(
+                "SELECT 1 FROM companies WHERE company_id = ?", (card.company_id,)
+            ).fetchone()
+            if known is None:
+                raise UnknownCompany(card.company_id)
+        if card.identifier:
+            owner = self.sql.execute(
+                "SELECT customer_id FROM customers WHERE identifier = ?", (card.identifier,)
+            ).fetchone()
+            if owner is not None and owner[0] != customer_id:
+                raise IdentifierTaken(card.identifier)
+
+    def _insert_card(self, kind: CustomerKind, card: CustomerFields, updated_at: datetime) -> int:
+        self._check(card, None)
+        is_company = kind is CustomerKind.COMPANY
+        cursor = self.sql.execute(
+            "INSERT INTO customers (kind, name, surname, company_name, email, company_id,"
+            " identifier, type, group_name, account_manager, custom_fields, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind.value,
+                "" if is_company else card.name,
+                "" if is_company else card.surname,
+                card.name if is_company else "",
+                card.email,
+                card.company_id,
+                card.identifier,
+                card.type,
+                card.group,
+                card.account_manager,
+                _dumps(card.custom_fields),
+                to_micros(updated_at),
+            ),
+        )
+        customer_id = int(cursor.lastrowid or 0)
+        self._put_numbers(customer_id, card.phone_numbers)
+        return customer_id
+
+    def _update_card(self, customer_id: int, card: CustomerFields, updated_at: datetime) -> bool:
+        row = self.sql.execute(
+            "SELECT kind FROM customers WHERE customer_id = ?", (customer_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        self._check(card, customer_id)
+        is_company = row[0] == CustomerKind.COMPANY.value
+        self.sql.execute(
+            "UPDATE customers SET name = ?, surname = ?, company_name = ?, email = ?,"
+            " company_id = ?, identifier = ?, type = ?, group_name = ?, account_manager = ?,"
+            " custom_fields = ?, updated_at = ? WHERE customer_id = ?",
+            (
+                "" if is_company else card.name,
+                "" if is_company else card.surname,
+                card.name if is_company else "",
+                card.email,
+                card.company_id,
+                card.identifier,
+                card.type,
+                card.group,
+                card.account_manager,
+                _dumps(card.custom_fields),
+                to_micros(updated_at),
+                customer_id,
+            ),
+        )
+        self.sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = ?", (customer_id,))
+        self._put_numbers(customer_id, card.phone_numbers)
+        return True
+
+    def _put_numbers(self, customer_id: int, numbers: Iterable[PhoneNumber]) -> None:
+        self.sql.executemany(
+            "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
+            " VALUES (?, ?, ?, ?)",
+            [(customer_id, i, number.raw, number.e164) for i, number in enumerate(numbers)],
+        )
+
+    def _numbers(self, customer_ids: Sequence[int]) -> dict[int, list[PhoneNumber]]:
+        found: dict[int, list[PhoneNumber]] = {i: [] for i in customer_ids}
+        if not customer_ids:
+            return found
+        marks = ",".join("?" * len(customer_ids))
+        rows = self.sql.execute(
+            "SELECT customer_id, raw, normalized FROM customer_phone_numbers"  # noqa: S608
+            f" WHERE customer_id IN ({marks}) ORDER BY customer_id, position",
+            tuple(customer_ids),
+        )
+        for customer_id, raw, e164 in rows:
+            found[customer_id].append(PhoneNumber(raw, e164))
+        return found
+
+    def _cards(self, sql: str, args: Sequence[object]) -> list[Customer]:
+        rows = self.sql.execute(sql, tuple(args)).fetchall()
+        numbers = self._numbers([row[0] for row in rows])
+        cards = []
+        for row in rows:
+            kind = CustomerKind(row[1])
+            is_company = kind is CustomerKind.COMPANY
+            fields = CustomerFields(
+                name=row[4] if is_company else row[2],
+                surname="" if is_company else row[3],
+                phone_numbers=tuple(numbers[row[0]]),
+                email=row[5],
+                company_id=row[6],
+                identifier=row[7],
+                type=row[8],
+                group=row[9],
+                account_manager=row[10],
+                custom_fields=_custom(row[11]),
+            )
+            cards.append(Customer(row[0], kind, fields, from_micros(row[12])))
+        return cards
+
+    def _companies(self, sql: str, args: Sequence[object]) -> list[Company]:
+        rows = self.sql.execute(sql, tuple(args)).fetchall()
+        numbers = self._numbers([row[1] for row in rows])
+        return [
+            Company(
+                company_id=row[0],
+                customer_id=row[1],
+                fields=CompanyFields(
+                    name=row[2],
+                    nip=row[3],
+                    type=row[4],
+                    group=row[5],
+                    address=row[6],
+                    custom_fields=_custom(row[7]),
+                    phone_numbers=tuple(numbers[row[1]]),
+                ),
+            )
+            for row in rows
+        ]

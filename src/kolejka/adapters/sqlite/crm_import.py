@@ -1,0 +1,419 @@
+"""Bulk import into the built-in CRM: stage everything, then apply it in one short transaction.
+
+Why this shape: `kolejka crm import` may load a million cards while the service answers from the
+same file. Each process that checks rows stages them in a file of its own in a hidden folder
+beside the database (no lock on the database is taken, and the service never sees them). Then
+the import's connection gathers them in TEMP tables, matches them to existing cards by
+`identifier` and compares them under a read snapshot, and prepares the finished rows. Only then
+does it take the write lock and write every change in one transaction: all of them or none, and
+a rerun of the same file writes nothing. Interrupted before that commit, nothing of the file is
+in the CRM (the folder is removed on the way out; after a hard kill it is left behind, harmless,
+named `.kolejka-import-*`). In WAL mode the service keeps reading during the transaction; its own
+writes wait for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.stores import to_micros
+from kolejka.domain.crm import ImportCounts, ImportRow
+from kolejka.domain.customers import CustomerKind
+from kolejka.ports import CrmStaging
+
+log = logging.getLogger(__name__)
+
+# Each process that checks rows stages them in a file of its own (no locks shared with anyone).
+_STAGED = """
+CREATE TABLE IF NOT EXISTS staged_cards (
+    line INTEGER PRIMARY KEY,
+    identifier TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    surname TEXT NOT NULL,
+    company_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    type TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    account_manager TEXT NOT NULL,
+    custom_fields TEXT NOT NULL,
+    nip TEXT,
+    address TEXT,
+    company_custom_fields TEXT,
+    numbers TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS staged_numbers (
+    line INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    normalized TEXT
+);
+"""
+
+# The import's own connection gathers the staged rows in TEMP tables, private to it.
+_STAGING = (
+    _STAGED.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE")
+    + """
+CREATE TEMP TABLE plan (
+    line INTEGER PRIMARY KEY,
+    identifier TEXT NOT NULL,
+    customer_id INTEGER NOT NULL,
+    action TEXT NOT NULL
+);
+CREATE TEMP TABLE new_cards (
+    customer_id INTEGER PRIMARY KEY,
+    action TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    surname TEXT NOT NULL,
+    company_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    type TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    account_manager TEXT NOT NULL,
+    custom_fields TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TEMP TABLE new_numbers (
+    customer_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    normalized TEXT
+);
+CREATE TEMP TABLE new_companies (
+    customer_id INTEGER PRIMARY KEY,
+    nip TEXT,
+    address TEXT,
+    custom_fields TEXT
+);
+"""
+)
+
+# What each staged card means for the CRM: a new card (with the id it will get, after the
+# largest one now), a changed one, or the same as stored. The last row of an identifier wins.
+_PLAN = """
+INSERT INTO temp.plan (line, identifier, customer_id, action)
+SELECT line, identifier,
+       CASE WHEN customer_id IS NULL
+            THEN :base + row_number() OVER (PARTITION BY customer_id IS NULL ORDER BY line)
+            ELSE customer_id END,
+       action
+FROM (
+  SELECT s.line AS line, s.identifier AS identifier, c.customer_id AS customer_id,
+         CASE
+           WHEN c.customer_id IS NULL THEN 'insert'
+           WHEN c.kind IS NOT s.kind OR c.name IS NOT s.name OR c.surname IS NOT s.surname
+             OR c.company_name IS NOT s.company_name OR c.email IS NOT s.email
+             OR c.type IS NOT s.type OR c.group_name IS NOT s.group_name
+             OR c.account_manager IS NOT s.account_manager
+             OR c.custom_fields IS NOT s.custom_fields
+             OR k.nip IS NOT s.nip OR k.address IS NOT s.address
+             OR k.custom_fields IS NOT s.company_custom_fields
+             OR COALESCE((SELECT group_concat(raw, char(31)) FROM
+                            (SELECT raw FROM main.customer_phone_numbers p
+                             WHERE p.customer_id = c.customer_id ORDER BY p.position)), '')
+                IS NOT s.numbers
+             THEN 'update'
+           ELSE 'same'
+         END AS action
+  FROM temp.staged_cards s
+  LEFT JOIN main.customers c ON c.identifier = s.identifier AND c.identifier <> ''
+  LEFT JOIN main.companies k ON k.customer_id = c.customer_id
+  WHERE s.line = (SELECT max(t.line) FROM temp.staged_cards t WHERE t.identifier = s.identifier)
+)
+"""
+
+_CARD_COLUMNS = (
+    "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields"
+)
+
+
+class SqliteStaging:
+    """Satisfies ports.CrmStaging: one process's staged rows, in a file of its own."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._sql: sqlite3.Connection | None = None
+
+    @property
+    def sql(self) -> sqlite3.Connection:
+        # Opened on first use: a worker that never gets rows leaves no file.
+        if self._sql is None:
+            path = Path(self.folder) / f"staged-{os.getpid()}.db"
+            sql = sqlite3.connect(str(path), isolation_level=None)
+            # A lost staging file only fails its import, which then writes nothing: no journal.
+            sql.execute("PRAGMA journal_mode = OFF")
+            sql.execute("PRAGMA synchronous = OFF")
+            sql.executescript(_STAGED)
+            self._sql = sql
+        return self._sql
+
+    def stage(self, rows: Sequence[ImportRow]) -> None:
+        cards = [
+            (
+                row.line,
+                row.identifier,
+                row.kind,
+                "" if row.kind == "company" else row.name,
+                row.surname,
+                row.name if row.kind == "company" else "",
+                row.email,
+                row.type,
+                row.group,
+                row.account_manager,
+                _dumps(row.custom_fields) if row.custom_fields else "{}",
+                row.nip,
+                row.address,
+                None if row.company_custom_fields is None else _dumps(row.company_custom_fields),
+                "\x1f".join([raw for raw, _ in row.numbers]),
+            )
+            for row in rows
+        ]
+        numbers = [
+            (row.line, position, raw, e164)
+            for row in rows
+            for position, (raw, e164) in enumerate(row.numbers)
+        ]
+        with self.sql:
+            self.sql.execute("BEGIN")
+            self.sql.executemany(
+                f"INSERT INTO staged_cards VALUES ({', '.join('?' * 15)})",  # noqa: S608
+                cards,
+            )
+            self.sql.executemany("INSERT INTO staged_numbers VALUES (?, ?, ?, ?)", numbers)
+
+    def close(self) -> None:
+        if self._sql is not None:
+            self._sql.close()
+
+
+class SqliteCrmImport:
+    """Satisfies ports.CrmImport: staged files gathered, compared, then applied all or none."""
+
+    def __init__(self, url_or_path: str) -> None:
+        # Its own connection: the TEMP tables belong to it and vanish with it.
+        db = Database.from_url(url_or_path) if "://" in url_or_path else Database(url_or_path)
+        db.migrate()
+        self.db = db
+        self.sql = db.connection
+        self.sql.execute("PRAGMA temp_store = FILE")
+        self.sql.execute("PRAGMA cache_size = -65536")
+        self.sql.execute("PRAGMA temp.cache_size = -65536")
+        self.sql.executescript(_STAGING)
+        # Staging files go beside the database (a million rows take ~150 MB), not in /tmp.
+        beside = None if db.path == ":memory:" else str(Path(db.path).resolve().parent)
+        self.folder = tempfile.mkdtemp(prefix=".kolejka-import-", dir=beside)
+
+    def staging_opener(self) -> Callable[[], CrmStaging]:
+        return functools.partial(SqliteStaging, self.folder)
+
+    def _gather(self) -> None:
+        """Copies every process's staged rows into this connection's TEMP tables."""
+        for number, path in enumerate(sorted(Path(self.folder).glob("staged-*.db"))):
+            name = f"staged{number}"
+            self.sql.execute("ATTACH DATABASE ? AS " + name, (str(path),))
+            try:
+                tables = self.sql.execute(
+                    f"SELECT count(*) FROM {name}.sqlite_master"  # noqa: S608
+                    " WHERE name IN ('staged_cards', 'staged_numbers')"
+                ).fetchone()[0]
+                if tables < 2:
+                    continue  # a worker stopped while it created its file, before any row
+                with self.sql:
+                    self.sql.execute("BEGIN")
+                    for table in ("staged_cards", "staged_numbers"):
+                        self.sql.execute(
+                            f"INSERT INTO temp.{table} SELECT * FROM {name}.{table}"  # noqa: S608
+                        )
+            finally:
+                self.sql.execute("DETACH DATABASE " + name)
+
+    def apply(self, updated_at: datetime) -> ImportCounts:
+        """Writes every change in one transaction, or nothing when interrupted.
+
+        The comparison and the rows to write are prepared under a read snapshot first, so the
+        write lock is held only for copying finished rows into place.
+        """
+        micros = to_micros(updated_at)
+        started = time.monotonic()
+        self._gather()
+        with self.sql:
+            self.sql.execute("BEGIN")  # one snapshot for the comparison
+            version, counts = self._prepare(micros)
+        compared = time.monotonic()
+        with self.sql:
+            self.sql.execute("BEGIN IMMEDIATE")
+            if self.db.data_version() != version:
+                # Someone wrote since we compared: compare again, now under the write lock.
+                version, counts = self._prepare(micros)
+            if counts.added or counts.changed:
+                self._write(counts)
+        done = time.monotonic()
+        log.info(
+            "compared %d staged cards in %.1f s; wrote %d new and %d changed in %.1f s",
+            counts.added + counts.changed + counts.unchanged,
+            compared - started,
+            counts.added,
+            counts.changed,
+            done - compared,
+            extra={"write_lock_seconds": round(done - compared, 3)},
+        )
+        return counts
+
+    def close(self) -> None:
+        self.db.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _prepare(self, micros: int) -> tuple[int, ImportCounts]:
+        """Fills temp.plan and the finished rows; returns the data version they reflect."""
+        sql = self.sql
+        sql.execute(
+            "CREATE INDEX IF NOT EXISTS temp.staged_by_identifier"
+            " ON staged_cards (identifier, line)"
+        )
+        version = self.db.data_version()
+        base = sql.execute("SELECT COALESCE(max(customer_id), 0) FROM main.customers").fetchone()
+        for table in ("plan", "new_cards", "new_numbers", "new_companies"):
+            sql.execute(f"DELETE FROM temp.{table}")  # noqa: S608
+        sql.execute(_PLAN, {"base": base[0]})
+        sql.execute(
+            f"INSERT INTO temp.new_cards (customer_id, action, {_CARD_COLUMNS}, identifier,"  # noqa: S608
+            f" updated_at) SELECT p.customer_id, p.action, {_CARD_COLUMNS}, s.identifier, ?"
+            " FROM temp.plan p JOIN temp.staged_cards s ON s.line = p.line"
+            " WHERE p.action <> 'same' ORDER BY p.customer_id",
+            (micros,),
+        )
+        sql.execute(
+            "INSERT INTO temp.new_numbers SELECT p.customer_id, n.position, n.raw, n.normalized"
+            " FROM temp.staged_numbers n JOIN temp.plan p ON p.line = n.line"
+            " WHERE p.action <> 'same' ORDER BY p.customer_id, n.position"
+        )
+        sql.execute(
+            "INSERT INTO temp.new_companies SELECT p.customer_id, s.nip, s.address,"
+            " s.company_custom_fields FROM temp.plan p JOIN temp.staged_cards s ON s.line = p.line"
+            " WHERE p.action <> 'same' AND s.kind = 'company' ORDER BY p.customer_id"
+        )
+        return version, self._counts()
+
+    def _indexes_to_rebuild(self) -> list[tuple[str, str]]:
+        """The number index, when this import adds so many numbers that rebuilding it is faster.
+
+        Index entries for random numbers land all over the index; sorting them once in CREATE
+        INDEX costs a third of that for a million cards. The definitions come from the schema, so
+        the migrations stay the one place that says what the index is. DDL is transactional, and
+        other connections keep reading their snapshot, index and all.
+        """
+        new = self.sql.execute("SELECT count(*) FROM temp.new_numbers").fetchone()[0]
+        existing = self.sql.execute(
+            "SELECT COALESCE(max(rowid), 0) FROM main.customer_phone_numbers"
+        ).fetchone()[0]
+        if new < 100_000 or new < existing // 2:
+            return []
+        rows = self.sql.execute(
+            "SELECT name, sql FROM main.sqlite_master WHERE type = 'index'"
+            " AND tbl_name = 'customer_phone_numbers' AND sql IS NOT NULL"
+        )
+        return [(str(name), str(definition)) for name, definition in rows]
+
+    def _counts(self) -> ImportCounts:
+        found = dict(self.sql.execute("SELECT action, count(*) FROM temp.plan GROUP BY action"))
+        return ImportCounts(found.get("insert", 0), found.get("update", 0), found.get("same", 0))
+
+    def _write(self, counts: ImportCounts) -> None:
+        sql = self.sql
+        if counts.changed:
+            changed = "SELECT customer_id FROM temp.new_cards WHERE action = 'update'"
+            sql.execute(
+                f"DELETE FROM main.customer_phone_numbers WHERE customer_id IN ({changed})"  # noqa: S608
+            )
+            sql.execute(
+                f"UPDATE main.customers SET ({_CARD_COLUMNS}, updated_at) ="  # noqa: S608
+                f" (SELECT {_CARD_COLUMNS}, updated_at FROM temp.new_cards n"
+                f"  WHERE n.customer_id = customers.customer_id) WHERE customer_id IN ({changed})"
+            )
+            # Cards that stopped being a company's lose the company row (members keep none).
+            sql.execute(
+                f"DELETE FROM main.companies WHERE customer_id IN ({changed} AND kind = 'person')"  # noqa: S608
+            )
+        if counts.added:
+            # New ids follow the largest one in the file's order: the table grows at its end.
+            sql.execute(
+                f"INSERT INTO main.customers (customer_id, {_CARD_COLUMNS}, identifier,"  # noqa: S608
+                f" updated_at) SELECT customer_id, {_CARD_COLUMNS}, identifier, updated_at"
+                " FROM temp.new_cards WHERE action = 'insert' ORDER BY customer_id"
+            )
+        rebuilt = self._indexes_to_rebuild()
+        for name, _ in rebuilt:
+            sql.execute(f'DROP INDEX main."{name}"')
+        sql.execute(
+            "INSERT INTO main.customer_phone_numbers (customer_id, position, raw, normalized)"
+            " SELECT customer_id, position, raw, normalized FROM temp.new_numbers"
+        )
+        for _, definition in rebuilt:
+            sql.execute(definition)
+        sql.execute(
+            "INSERT INTO main.companies (customer_id, nip, address, custom_fields)"
+            " SELECT customer_id, nip, address, custom_fields FROM temp.new_companies WHERE true"
+            " ON CONFLICT (customer_id) DO UPDATE SET nip = excluded.nip,"
+            " address = excluded.address, custom_fields = excluded.custom_fields"
+        )
+
+
+def export_rows(db: Database) -> Iterator[dict[str, object]]:
+    """Every card as an import row (persons and companies), by customer_id, from one snapshot."""
+    sql = db.connection
+    cards = sql.cursor()
+    numbers = sql.cursor()
+    sql.execute("BEGIN")
+    try:
+        cards.execute(
+            "SELECT c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email,"
+            " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields,"
+            " k.nip, k.address, k.custom_fields"
+            " FROM customers c LEFT JOIN companies k ON k.customer_id = c.customer_id"
+            " ORDER BY c.customer_id"
+        )
+        numbers.execute(
+            "SELECT customer_id, raw FROM customer_phone_numbers ORDER BY customer_id, position"
+        )
+        pending = numbers.fetchone()
+        for row in cards:
+            owned = []
+            while pending is not None and pending[0] < row[0]:
+                pending = numbers.fetchone()
+            while pending is not None and pending[0] == row[0]:
+                owned.append(pending[1])
+                pending = numbers.fetchone()
+            is_company = row[1] == CustomerKind.COMPANY.value
+            yield {
+                "identifier": row[6],
+                "company_flag": 1 if is_company else 0,
+                "name": row[4] if is_company else row[2],
+                "surname": "" if is_company else row[3],
+                "phone_number": owned,
+                "email": row[5],
+                "type": row[7],
+                "group": row[8],
+                "account_manager": row[9],
+                "nip": row[11] or "",
+                "address": row[12] or "",
+                "custom_fields": json.loads(row[13] if is_company else row[10] or "{}"),
+            }
+    finally:
+        sql.execute("COMMIT")
+
+
+def _dumps(custom: object) -> str:
+    return json.dumps(custom, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,143 @@
+"""The CRM use cases: customers and companies as Thulium's API manages them.
+
+Every write tells the change feed (`Change("crm")`), so the very next waiting list names callers
+by what the CRM says now. The rules on fields live in `kolejka.domain.crm`; storage behind the
+`CrmStore` port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kolejka.domain import crm as rules
+from kolejka.domain.crm import Company, Customer, ListQuery
+from kolejka.domain.customers import CustomerKind
+from kolejka.domain.errors import (
+    CompanyCard,
+    ConflictingField,
+    InvalidField,
+    UnknownCompany,
+    UnknownCustomer,
+)
+from kolejka.domain.phone import PhoneNumbers
+from kolejka.ports import Change, ChangeFeed, Clock, CrmStore
+
+MAX_BATCH = 1000
+
+
+class Crm:
+    """Reads and changes the built-in CRM from wire-shaped values (JSON objects, import rows)."""
+
+    def __init__(
+        self, store: CrmStore, phones: PhoneNumbers, clock: Clock, changes: ChangeFeed
+    ) -> None:
+        self.store = store
+        self.phones = phones
+        self.clock = clock
+        self.changes = changes
+
+    # Customers ---------------------------------------------------------------------------
+
+    async def customer(self, customer_id: int) -> Customer:
+        found = await self.store.customer(customer_id)
+        if found is None:
+            raise UnknownCustomer(customer_id)
+        return found
+
+    async def customers(self, query: ListQuery) -> Sequence[Customer]:
+        return await self.store.customers(query)
+
+    async def add_customer(self, values: Mapping[str, Any]) -> Customer:
+        return (await self.add_customers([values]))[0]
+
+    async def add_customers(self, batch: Sequence[Mapping[str, Any]]) -> list[Customer]:
+        """Adds every customer or, when one is refused, none; the error names its position."""
+        if len(batch) > MAX_BATCH:
+            raise InvalidField("customers", "has more than 1000 items.")
+        cards = []
+        for index, values in enumerate(batch):
+            prefix = f"[{index}]." if len(batch) > 1 else ""
+            try:
+                cards.append(self._new_person(values))
+            except InvalidField as error:
+                raise InvalidField(prefix + error.field, error.problem) from error
+        added = await self.store.add_customers(CustomerKind.PERSON, cards, self.clock.now())
+        await self.changes.publish(Change("crm"))
+        return added
+
+    async def update_customer(self, customer_id: int, values: Mapping[str, Any]) -> Customer:
+        """Changes the fields `values` carries; numbers, when sent, replace all numbers."""
+        current = await self.customer(customer_id)
+        _refuse_unknown(values, rules.CUSTOMER_UPDATE_FIELDS)
+        rules.read_only_id(values, "customer_id", customer_id)
+        company_flag = rules.flag(values, "company_flag")
+        if company_flag is not None and company_flag != current.company_flag:
+            raise ConflictingField("company_flag", rules.COMPANY_FLAG_HERE)
+        if values.get("updated_at") is not None and not isinstance(values["updated_at"], str):
+            raise InvalidField("updated_at", rules.NOT_A_STRING)
+        card = rules.customer_fields(values, self.phones, kind=current.kind, base=current.fields)
+        updated = await self.store.update_customer(customer_id, card, self.clock.now())
+        if updated is None:
+            raise UnknownCustomer(customer_id)
+        await self.changes.publish(Change("crm"))
+        return updated
+
+    async def remove_customer(self, customer_id: int) -> Customer:
+        current = await self.customer(customer_id)
+        company_id = await self.store.company_of_card(customer_id)
+        if company_id is not None:
+            raise CompanyCard(customer_id, company_id)
+        if not await self.store.remove_customer(customer_id):
+            raise UnknownCustomer(customer_id)
+        await self.changes.publish(Change("crm"))
+        return current
+
+    # Companies ---------------------------------------------------------------------------
+
+    async def company(self, company_id: int) -> Company:
+        found = await self.store.company(company_id)
+        if found is None:
+            raise UnknownCompany(company_id)
+        return found
+
+    async def companies(self, query: ListQuery) -> Sequence[Company]:
+        return await self.store.companies(query)
+
+    async def add_company(self, values: Mapping[str, Any]) -> Company:
+        _refuse_unknown(values, rules.COMPANY_FIELDS)
+        fields = rules.company_fields(values, self.phones)
+        added = await self.store.add_company(fields, self.clock.now())
+        await self.changes.publish(Change("crm"))
+        return added
+
+    async def update_company(self, company_id: int, values: Mapping[str, Any]) -> Company:
+        current = await self.company(company_id)
+        _refuse_unknown(values, rules.COMPANY_UPDATE_FIELDS)
+        rules.read_only_id(values, "company_id", company_id)
+        rules.read_only_id(values, "customer_id", current.customer_id)
+        fields = rules.company_fields(values, self.phones, base=current.fields)
+        updated = await self.store.update_company(company_id, fields, self.clock.now())
+        if updated is None:
+            raise UnknownCompany(company_id)
+        await self.changes.publish(Change("crm"))
+        return updated
+
+    async def remove_company(self, company_id: int) -> Company:
+        current = await self.company(company_id)
+        if not await self.store.remove_company(company_id):
+            raise UnknownCompany(company_id)
+        await self.changes.publish(Change("crm"))
+        return current
+
+    def _new_person(self, values: Mapping[str, Any]) -> rules.CustomerFields:
+        _refuse_unknown(values, rules.CUSTOMER_FIELDS)
+        if rules.flag(values, "company_flag") == 1:
+            raise InvalidField("company_flag", rules.COMPANY_FLAG_HERE)
+        return rules.customer_fields(values, self.phones)
+
+
+def _refuse_unknown(values: Mapping[str, Any], known: frozenset[str]) -> None:
+    unknown = rules.unknown_field(values, known)
+    if unknown is not None:
+        raise InvalidField(unknown, "is not a known field.")

@@ -1,0 +1,202 @@
+"""`kolejka crm import FILE` and `kolejka crm export [FILE]`: the CRM's command-line verbs.
+
+Exit status of an import: 0 when every row was imported, 3 when some rows were refused (the rest
+were imported; the report lists them), 130 when interrupted (nothing was imported), 1 when the
+file cannot be imported at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from kolejka.crm_files import (
+    BadFile,
+    ImportReport,
+    Rejection,
+    default_workers,
+    file_format,
+    import_chunks,
+    read_chunks,
+    read_layout,
+    write_export,
+)
+from kolejka.settings import Settings
+
+SHOWN_REJECTIONS = 50
+INTERRUPTED = 130
+SOME_REJECTED = 3
+
+
+def add_crm_verbs(verbs: Any) -> None:
+    """Adds `crm import` and `crm export` to the `kolejka` parser's sub-commands."""
+    crm = verbs.add_parser("crm", help="import and export the built-in CRM").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    load = crm.add_parser("import", help="add or update customers from a CSV or JSON-lines file")
+    load.add_argument("file", type=Path)
+    load.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
+    load.add_argument(
+        "--rejects", type=Path, help="write every refused row (line, reason) to this CSV file"
+    )
+    load.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes that check rows (default: one per core, at most 4)",
+    )
+    load.set_defaults(run=run_import)
+    dump = crm.add_parser("export", help="write every customer and company in the import format")
+    dump.add_argument("file", nargs="?", type=Path, help="default: standard output")
+    dump.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl, or from FILE")
+    dump.set_defaults(run=run_export)
+
+
+def run_import(args: argparse.Namespace, settings: Settings) -> int:
+    from kolejka.bootstrap import crm_import, phone_numbers
+    from kolejka.clock import SystemClock
+
+    path: Path = args.file
+    try:
+        fmt = file_format(path, args.format)
+        stream = path.open("rb")
+    except (BadFile, OSError) as error:
+        print(f"kolejka: cannot import {path}: {error}", file=sys.stderr)
+        return 1
+    size = max(path.stat().st_size, 1)
+    console = Console(stderr=True)
+    rejects = args.rejects.open("w", encoding="utf-8", newline="") if args.rejects else None
+    rejects_csv = csv.writer(rejects, lineterminator="\n") if rejects is not None else None
+    importer = crm_import(settings)
+    started = time.monotonic()
+    try:
+        with stream, _Progress(console, size, path.name) as progress:
+
+            def advance() -> None:
+                progress.update(stream.tell())
+
+            def refused(rejection: Rejection) -> None:
+                if rejects_csv is not None:
+                    rejects_csv.writerow([rejection.line, rejection.reason])
+
+            if rejects_csv is not None:
+                rejects_csv.writerow(["line", "reason"])
+            layout = read_layout(stream, fmt)
+            report = import_chunks(
+                read_chunks(stream, layout),
+                layout,
+                importer,
+                phone_numbers(settings),
+                SystemClock(),
+                progress=advance,
+                rejected=refused,
+                workers=args.workers,
+                applying=progress.applying,
+            )
+    except KeyboardInterrupt:
+        print("kolejka: import interrupted; nothing was imported", file=sys.stderr)
+        return INTERRUPTED
+    except BadFile as error:
+        print(f"kolejka: cannot import {path}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        importer.close()
+        if rejects is not None:
+            rejects.close()
+    _print_report(path, report, time.monotonic() - started)
+    return SOME_REJECTED if report.rejected else 0
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    from kolejka.bootstrap import crm_export_rows
+
+    path: Path | None = args.file
+    fmt = args.format or (file_format(path) if path is not None else "jsonl")
+    out = path.open("w", encoding="utf-8", newline="") if path is not None else sys.stdout
+    try:
+        count = write_export(crm_export_rows(settings), out, fmt)
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): not an error, but nothing more can be written.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        if path is not None:
+            out.close()
+    print(f"exported {count} customers", file=sys.stderr)
+    return 0
+
+
+def _print_report(path: Path, report: ImportReport, seconds: float) -> None:
+    counts = report.counts
+    assert counts is not None
+    print(
+        f"imported {path.name}: {report.rows} rows in {seconds:.1f} s; {counts.added} added,"
+        f" {counts.changed} changed, {counts.unchanged} unchanged, {report.rejected} refused"
+    )
+    for rejection in report.rejections[:SHOWN_REJECTIONS]:
+        print(f"line {rejection.line}: {rejection.reason}")
+    if report.rejected > SHOWN_REJECTIONS:
+        print(f"... and {report.rejected - SHOWN_REJECTIONS} more (--rejects FILE lists them all)")
+
+
+class _Progress:
+    """A rich progress bar on a terminal; elsewhere (logs, CI) a line at every tenth of the file."""
+
+    def __init__(self, console: Console, size: int, name: str) -> None:
+        self.console = console
+        self.size = size
+        self.name = name
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.tenth = 0
+
+    def __enter__(self) -> _Progress:
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.bar.__enter__()
+            self.task = self.bar.add_task(f"importing {self.name}", total=self.size)
+        return self
+
+    def update(self, position: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=position)
+            return
+        tenth = position * 10 // self.size
+        if tenth > self.tenth:
+            self.tenth = tenth
+            print(f"read {tenth * 10}% of {self.name}", file=sys.stderr, flush=True)
+
+    def applying(self) -> None:
+        """The file is read; comparing and writing take a few seconds more for a large one."""
+        if self.bar is not None:
+            self.bar.update(self.task, description="comparing and writing")
+        else:
+            print(f"read all of {self.name}; comparing and writing", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)

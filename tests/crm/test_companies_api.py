@@ -1,0 +1,163 @@
+"""/api/companies on the wire: Thulium's company fields, and the company's customer card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kolejka.adapters.http.app import KolejkaApp
+from tests.support import call
+
+COMPANY_KEYS = [
+    "company_id", "name", "nip", "customer_id", "type", "group", "address", "custom_fields",
+]  # fmt: skip
+
+
+async def create(app: KolejkaApp, auth: str, **body: Any) -> dict[str, Any]:
+    answer = await call(app, "POST", "/api/companies", auth=auth, json_body=body)
+    assert answer.status == 201, answer.body
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+async def test_creating_a_company_answers_201_with_its_company_id_and_thuliums_fields(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    created = await create(
+        app, personas["admin"], name="Kwiaciarnia Róża", nip="779-000-00-00", address="Poznań"
+    )
+
+    fetched = await call(
+        app, "GET", f"/api/companies/{created['company_id']}", auth=personas["admin"]
+    )
+
+    assert list(fetched.json()) == COMPANY_KEYS
+    assert fetched.json() == created
+    assert created["name"] == "Kwiaciarnia Róża"
+    assert (created["nip"], created["address"], created["group"]) == ("779-000-00-00", "Poznań", "")
+    assert isinstance(created["company_id"], int)
+    assert isinstance(created["customer_id"], int)
+
+
+async def test_a_companys_customer_card_carries_its_name_and_numbers_with_company_flag_1(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    company = await create(app, personas["admin"], name="ACME", phone_number="+48 61 345 98 52")
+
+    card = await call(
+        app, "GET", f"/api/customers/{company['customer_id']}", auth=personas["admin"]
+    )
+
+    assert card.json()["company_flag"] == 1
+    assert (card.json()["name"], card.json()["surname"]) == ("ACME", "")
+    assert card.json()["phone_numbers"] == ["613459852"]
+
+
+async def test_a_company_needs_a_name(app: KolejkaApp, personas: dict[str, str]) -> None:
+    answer = await call(
+        app, "POST", "/api/companies", auth=personas["admin"], json_body={"nip": "1"}
+    )
+
+    assert answer.status == 400
+    assert answer.json()["errors"][0]["message"] == "Invalid field name: is required."
+
+
+async def test_put_renames_a_company_and_its_card(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    company = await create(app, personas["admin"], name="ACME", nip="1")
+
+    answer = await call(
+        app, "PUT", f"/api/companies/{company['company_id']}", auth=personas["admin"],
+        json_body={"name": "ACME S.A."},
+    )  # fmt: skip
+    card = await call(
+        app, "GET", f"/api/customers/{company['customer_id']}", auth=personas["admin"]
+    )
+
+    assert answer.status == 200
+    assert (answer.json()["name"], answer.json()["nip"]) == ("ACME S.A.", "1")
+    assert card.json()["name"] == "ACME S.A."
+
+
+async def test_deleting_a_company_removes_its_card_and_frees_its_members(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    company = await create(app, personas["admin"], name="ACME")
+    member = await call(
+        app, "POST", "/api/customers", auth=personas["admin"],
+        json_body={"surname": "Nowak", "company_id": company["company_id"]},
+    )  # fmt: skip
+
+    removed = await call(
+        app, "DELETE", f"/api/companies/{company['company_id']}", auth=personas["admin"]
+    )
+    card = await call(
+        app, "GET", f"/api/customers/{company['customer_id']}", auth=personas["admin"]
+    )
+    still = await call(
+        app, "GET", f"/api/customers/{member.json()['customer_id']}", auth=personas["admin"]
+    )
+
+    assert removed.status == 200
+    assert removed.json() == company
+    assert card.status == 404
+    assert still.status == 200
+    assert still.json()["company_id"] == ""
+
+
+async def test_a_companys_card_is_deleted_through_the_company(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    company = await create(app, personas["admin"], name="ACME")
+
+    answer = await call(
+        app, "DELETE", f"/api/customers/{company['customer_id']}", auth=personas["admin"]
+    )
+
+    assert answer.status == 409
+    assert answer.json()["errors"][0]["code"] == 409003
+
+
+async def test_unknown_companies_are_404(app: KolejkaApp, personas: dict[str, str]) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        body = {"name": "X"} if method == "PUT" else None
+        answer = await call(
+            app, method, "/api/companies/77", auth=personas["admin"], json_body=body
+        )
+        assert answer.status == 404
+        assert answer.json()["errors"] == [
+            {"message": "Company 77 does not exist.", "code": 404005}
+        ]
+
+
+async def test_companies_list_with_pagination_order_and_phone_filter(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    acme = await create(app, personas["admin"], name="ACME", phone_number="613459852")
+    await create(app, personas["admin"], name="Zeta")
+    await create(app, personas["admin"], name="Beta")
+
+    by_name = await call(app, "GET", "/api/companies?order=-name&limit=2", auth=personas["admin"])
+    by_number = await call(
+        app, "GET", "/api/companies?phone_number=%2B48613459852", auth=personas["admin"]
+    )
+
+    assert [c["name"] for c in by_name.json()] == ["Zeta", "Beta"]
+    assert [c["company_id"] for c in by_number.json()] == [acme["company_id"]]
+
+
+async def test_a_companys_card_takes_no_surname(app: KolejkaApp, personas: dict[str, str]) -> None:
+    company = await create(app, personas["admin"], name="ACME")
+
+    answer = await call(
+        app, "PUT", f"/api/customers/{company['customer_id']}", auth=personas["admin"],
+        json_body={"surname": "Kowalski"},
+    )  # fmt: skip
+
+    assert answer.status == 409
+    assert answer.json()["errors"][0] == {
+        "message": (
+            "Field surname conflicts with the stored record: must be empty on a company's card."
+        ),
+        "code": 409004,
+    }

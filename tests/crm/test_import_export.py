@@ -1,0 +1,215 @@
+"""`kolejka crm import` and `kolejka crm export`, run as the real command on a real file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import kolejka
+
+CSV = """identifier,name,surname,phone_number,email,company_flag,nip
+C1,Jan,Kowalski,746842523,jan@example.com,,
+C2,Anna,Nowak,"+48 601 100 200; 22 123 45 67",,,
+F1,ACME Sp. z o.o.,,613459852,,1,779-000-00-00
+"""
+
+
+def table(database: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def cards(database: Path) -> list[tuple[object, ...]]:
+    return table(
+        database,
+        "SELECT identifier, kind, name, surname, company_name, email, updated_at"
+        " FROM customers ORDER BY identifier",
+    )
+
+
+def test_a_csv_file_adds_persons_and_companies_with_their_numbers(
+    tmp_path: Path, database_path: Path
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(CSV, encoding="utf-8")
+
+    result = kolejka(database_path, "crm", "import", str(source))
+
+    assert result.returncode == 0, result.stderr
+    assert "3 added, 0 changed, 0 unchanged, 0 refused" in result.stdout
+    assert [row[:5] for row in cards(database_path)] == [
+        ("C1", "person", "Jan", "Kowalski", ""),
+        ("C2", "person", "Anna", "Nowak", ""),
+        ("F1", "company", "", "", "ACME Sp. z o.o."),
+    ]
+    assert table(database_path, "SELECT raw, normalized FROM customer_phone_numbers"
+                 " ORDER BY customer_id, position") == [
+        ("746842523", "+48746842523"),
+        ("+48 601 100 200", "+48601100200"),
+        ("22 123 45 67", "+48221234567"),
+        ("613459852", "+48613459852"),
+    ]  # fmt: skip
+    assert table(database_path, "SELECT nip FROM companies") == [("779-000-00-00",)]
+
+
+def test_importing_the_same_file_again_changes_nothing(tmp_path: Path, database_path: Path) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(CSV, encoding="utf-8")
+    assert kolejka(database_path, "crm", "import", str(source)).returncode == 0
+    before = (cards(database_path), table(database_path, "SELECT * FROM customer_phone_numbers"))
+
+    again = kolejka(database_path, "crm", "import", str(source))
+
+    assert again.returncode == 0
+    assert "0 added, 0 changed, 3 unchanged" in again.stdout
+    after = (cards(database_path), table(database_path, "SELECT * FROM customer_phone_numbers"))
+    assert after == before
+
+
+def test_a_changed_row_updates_its_customer_by_identifier(
+    tmp_path: Path, database_path: Path
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(CSV, encoding="utf-8")
+    assert kolejka(database_path, "crm", "import", str(source)).returncode == 0
+    ids = dict(table(database_path, "SELECT identifier, customer_id FROM customers"))
+    source.write_text(
+        CSV.replace("C1,Jan,Kowalski,746842523", "C1,Jan,Nowak,500600700"), encoding="utf-8"
+    )
+
+    result = kolejka(database_path, "crm", "import", str(source))
+
+    assert "0 added, 1 changed, 2 unchanged" in result.stdout
+    assert dict(table(database_path, "SELECT identifier, customer_id FROM customers")) == ids
+    assert table(
+        database_path,
+        "SELECT c.surname, p.raw FROM customers c JOIN customer_phone_numbers p"
+        " USING (customer_id) WHERE c.identifier = 'C1'",
+    ) == [("Nowak", "500600700")]
+
+
+def test_refused_rows_are_reported_by_line_and_reason_and_the_rest_are_imported(
+    tmp_path: Path, database_path: Path
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(
+        "identifier,name,surname,phone_number\n"
+        "C1,Jan,Kowalski,746842523\n"
+        "C2,No,,601100200\n"
+        ',"multi\nline",Lis,601100201\n'
+        "C4,Ewa,Kot,call me\n"
+        "C5,too,many,cells,here\n"
+        "C6,Ola,Sowa,500600700\n",
+        encoding="utf-8",
+    )
+    rejects = tmp_path / "rejects.csv"
+
+    result = kolejka(database_path, "crm", "import", str(source), "--rejects", str(rejects))
+
+    assert result.returncode == 3
+    assert "2 added, 0 changed, 0 unchanged, 4 refused" in result.stdout
+    assert "line 3: surname: is required." in result.stdout
+    assert "line 4: identifier: is required: imports match customers by it." in result.stdout
+    assert "line 6: phone_number: is not a phone number." in result.stdout
+    assert "line 7: row: has 5 cells; the header has 4." in result.stdout
+    assert rejects.read_text(encoding="utf-8").splitlines()[:2] == [
+        "line,reason",
+        "3,surname: is required.",
+    ]
+    assert [row[0] for row in cards(database_path)] == ["C1", "C6"]
+
+
+def test_json_lines_are_imported_with_bad_lines_refused(
+    tmp_path: Path, database_path: Path
+) -> None:
+    source = tmp_path / "crm.jsonl"
+    source.write_text(
+        json.dumps({"identifier": "J1", "surname": "Kowalski", "phone_number": ["746842523"]})
+        + "\n{not json\n[1, 2]\n\n"
+        + json.dumps({"identifier": "J2", "company_flag": 1, "name": "ACME", "nip": "1"})
+        + "\n",
+        encoding="utf-8",
+    )
+
+    result = kolejka(database_path, "crm", "import", str(source))
+
+    assert result.returncode == 3
+    assert "line 2: row: is not valid JSON." in result.stdout
+    assert "line 3: row: is not a JSON object." in result.stdout
+    assert [row[:2] for row in cards(database_path)] == [("J1", "person"), ("J2", "company")]
+
+
+def test_a_file_with_an_unknown_column_is_refused_whole(
+    tmp_path: Path, database_path: Path
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text("identifier,surname,shoe_size\nC1,Kowalski,44\n", encoding="utf-8")
+
+    result = kolejka(database_path, "crm", "import", str(source))
+
+    assert result.returncode == 1
+    assert "unknown CSV column 'shoe_size'" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_imports_back_unchanged(tmp_path: Path, database_path: Path, fmt: str) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(CSV, encoding="utf-8")
+    assert kolejka(database_path, "crm", "import", str(source)).returncode == 0
+    exported = tmp_path / f"export.{fmt}"
+
+    result = kolejka(database_path, "crm", "export", str(exported))
+    again = kolejka(database_path, "crm", "import", str(exported))
+    fresh = tmp_path / "fresh.db"
+    copied = kolejka(fresh, "crm", "import", str(exported))
+
+    assert result.returncode == 0, result.stderr
+    assert "0 added, 0 changed, 3 unchanged" in again.stdout
+    assert "3 added" in copied.stdout
+    assert [row[:6] for row in cards(fresh)] == [row[:6] for row in cards(database_path)]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_import_interrupted_halfway_leaves_the_crm_as_it_was(
+    tmp_path: Path, database_path: Path, workers: str
+) -> None:
+    seed = tmp_path / "seed.csv"
+    seed.write_text(CSV, encoding="utf-8")
+    assert kolejka(database_path, "crm", "import", str(seed)).returncode == 0
+    before = cards(database_path)
+    big = tmp_path / "big.csv"
+    with big.open("w", encoding="utf-8") as out:
+        out.write("identifier,name,surname,phone_number\n")
+        out.write("C1,Jan,Changed,746842523\n")  # an update that must not land either
+        for i in range(150_000):
+            out.write(f"B{i},Imię,Nazwisko{i},{500_000_000 + i};{600_000_000 + i}\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kolejka", "crm", "import", str(big), "--workers", workers],
+        env={"KOLEJKA_DATABASE_URL": f"sqlite:///{database_path}", "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # halfway through reading the file
+        line = process.stderr.readline()
+        if "read 50%" in line:
+            break
+        assert line, "the import ended before reading half the file"
+
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130, out + err
+    assert "nothing was imported" in err
+    assert cards(database_path) == before
+    assert table(database_path, "SELECT count(*) FROM customer_phone_numbers") == [(4,)]
+    assert not list(database_path.parent.glob(".kolejka-import-*"))  # staging files are gone
