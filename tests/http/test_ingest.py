@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import Queue
 from tests.http.test_error_shape import assert_envelope
@@ -175,3 +179,30 @@ async def test_a_body_that_is_not_a_json_object_is_400(
 async def test_a_body_over_the_limit_is_413(app: KolejkaApp, personas: dict[str, str]) -> None:
     answer = await call(app, "POST", JOIN, auth=personas["ingest"], body=b" " * 70_000)
     assert_envelope(answer, 413, 413001)
+
+
+async def test_a_join_while_another_process_holds_the_write_lock_is_a_503_and_loses_nothing(
+    app: KolejkaApp, components: Components, database_path: Path, personas: dict[str, str]
+) -> None:
+    assert isinstance(components.database, Database)
+    # 5 s in production; the test waits 50 ms for the lock instead.
+    components.database.connection.execute("PRAGMA busy_timeout = 50")
+    importer = sqlite3.connect(database_path, isolation_level=None)
+    importer.execute("BEGIN IMMEDIATE")
+    try:
+        locked = await call(
+            app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "1795705470.0"}
+        )
+        assert_envelope(locked, 503, 503001)
+        listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+        assert listed.status == 200
+        assert listed.json() == []
+    finally:
+        importer.execute("ROLLBACK")
+        importer.close()
+    retried = await call(
+        app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "1795705470.0"}
+    )
+    assert retried.status == 201
+    listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+    assert len(listed.json()) == 1
