@@ -93,7 +93,7 @@ class FakeAsterisk:
         while self.running:
             due = started + self.sent / self.rate
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            if len(self.waiting) < 20 or random.random() < 0.5:
+            if len(self.waiting) < 20 or (len(self.waiting) < 60 and random.random() < 0.5):
                 n = next(serial)
                 uniqueid, number = f"1795{n:06d}.{n}", f"48700{n:06d}"
                 self.waiting[uniqueid] = number
@@ -180,7 +180,10 @@ async def client(
         sent += 1
         roll = rng.random()
         waiting = sorted(tally.joined - tally.left)
-        if roll < 0.08 or (roll < 0.15 and len(waiting) < 10):
+        # 15% writes; the queue does a bounded random walk between 20 and 60 waiting callers,
+        # as a real queue does, so its size does not grow with the soak's length.
+        joins = len(waiting) < 20 or (len(waiting) < 60 and rng.random() < 0.5)
+        if roll < 0.15 and joins:
             call = f"http-{next(serial)}"
             method, path = "POST", f"/api/queues/{HTTP_QUEUE}/callers"
             body: object = {"call_id": call, "phone_number": f"6{int(call[5:]):08d}"}
@@ -211,6 +214,15 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+async def sample_rss(pid: int, until: float, every: float = 10.0) -> list[int]:
+    """The server's RSS (KiB) every EVERY seconds until UNTIL: a leak shows as a steady climb."""
+    series = []
+    while time.monotonic() + every <= until + 0.5:
+        await asyncio.sleep(every)
+        series.append(rss_kib(pid))
+    return series
 
 
 async def soak(args: argparse.Namespace, workdir: Path) -> int:
@@ -244,14 +256,26 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
         wait_for_port(port, server)  # type: ignore[arg-type]
         tally, serial = Tally(), itertools.count()
         await asyncio.sleep(1)
-        start_rss = rss_kib(server.pid)
-        until = time.monotonic() + args.duration
+        cold_rss = rss_kib(server.pid)
         per_client = args.rate / args.connections
+        # The warm-up is the same load, unmeasured: it fills what a server fills once (SQLite's
+        # page cache, the verified-credential cache, allocator arenas), so that start-to-end
+        # growth measures what the soak itself keeps.
+        warm_until = time.monotonic() + args.warmup
+        await asyncio.gather(
+            *(client(port, per_client, warm_until, tally, serial) for _ in range(args.connections))
+        )
+        start_rss = rss_kib(server.pid)
+        measured_from, ami_from = sum(tally.statuses.values()), asterisk.sent
+        until = time.monotonic() + args.duration
         load = [client(port, per_client, until, tally, serial) for _ in range(args.connections)]
+        samples = asyncio.create_task(sample_rss(server.pid, until))
         await asyncio.gather(*load)
+        ami_sent = asterisk.sent - ami_from
         asterisk.running = False
         await asyncio.sleep(1)  # let the last events land
         end_rss = rss_kib(server.pid)
+        series = await samples
 
         audit = Connection(port)
         _, http_body = await audit.request("GET", f"/api/queues/{HTTP_QUEUE}/waiting_list")
@@ -267,7 +291,7 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
     http_expected = sorted(phones.display(f"6{int(c[5:]):08d}") for c in tally.joined - tally.left)
     ami_visible = [e["phone_number"] for e in json.loads(ami_body)]
     ami_expected = sorted(phones.display(n) for n in asterisk.waiting.values())
-    total = sum(tally.statuses.values())
+    total = sum(tally.statuses.values()) - measured_from
     server_errors = sum(n for status, n in tally.statuses.items() if status >= 500)
     latencies = sorted(tally.latencies)
     p50 = statistics.median(latencies) * 1000
@@ -301,11 +325,18 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
             "growth <= 10%",
             growth <= 10,
         ),
+        (
+            "server RSS cold / every 10 s",
+            f"{cold_rss / 1024:.1f} / " + ", ".join(f"{kib / 1024:.1f}" for kib in series) + " MiB",
+            "",
+            True,
+        ),
         ("latency p50 / p99", f"{p50:.2f} / {p99:.2f} ms", "", True),
     ]
     print(
-        f"duration {args.duration:.0f} s, {total:,} requests ({total / args.duration:,.0f}/s), "
-        f"{asterisk.sent:,} AMI events ({asterisk.sent / args.duration:,.0f}/s)"
+        f"warm-up {args.warmup:.0f} s, then {args.duration:.0f} s: "
+        f"{total:,} requests ({total / args.duration:,.0f}/s), "
+        f"{ami_sent:,} AMI events ({ami_sent / args.duration:,.0f}/s)"
     )
     print("| measure | value | bar |\n| --- | --- | --- |")
     for name, value, bar, ok in rows:
@@ -317,6 +348,7 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--ami-rate", type=float, default=200)
     parser.add_argument("--connections", type=int, default=20)
