@@ -29,8 +29,8 @@ PERSONS = [
     (126, "Hans", "Müller", ["+49 151 10000001"]),
 ]
 COMPANIES = [
-    (200, "Zieliński Transport Sp. z o.o.", ["0048 602 300 400"]),
-    (201, "Kwiaciarnia Róża", ["+48-61-345-98-52"]),
+    ("Zieliński Transport Sp. z o.o.", "5213017228", ["0048 602 300 400"]),
+    ("Kwiaciarnia Róża", "7770003274", ["+48-61-345-98-52"]),
 ]
 # Numbers the simulated callers ring from: known customers, the shared number, strangers.
 CALLERS = [
@@ -66,13 +66,10 @@ async def seed(components: Components) -> None:
                 customer_id=customer_id,
                 updated_at=now,
             )
-        for customer_id, company, numbers in COMPANIES:
-            components.customers.add(
-                CustomerKind.COMPANY,
-                [(n, phones.normalise(n)) for n in numbers],
-                company_name=company,
-                customer_id=customer_id,
-                updated_at=now,
+        # Through the CRM, as POST /api/companies does: a company and its customer card.
+        for company, nip, numbers in COMPANIES:
+            await components.crm.add_company(
+                {"name": company, "nip": nip, "phone_numbers": numbers}
             )
     if not await lists.callers.waiting(2):
         start = lists.clock.now() - timedelta(seconds=40)

@@ -116,6 +116,8 @@ def test_the_demo_prints_its_url_and_credentials_and_serves_live_data(database_p
 
         time.sleep(0.3)
         entries = as_json(request(demo.url, path="/api/queues/2/waiting_list", user=SEED))
+        companies = as_json(request(demo.url, path="/api/companies", user=SEED))
+        shared = as_json(request(demo.url, path="/api/customers?phone_number=602300400", user=SEED))
         log = demo.log()
     finally:
         demo.stop()
@@ -126,3 +128,6 @@ def test_the_demo_prints_its_url_and_credentials_and_serves_live_data(database_p
         "customer_id": 123,
         "customer_label": "Jan Kowalski",
     }.items() <= next(e for e in entries if e["phone_number"] == "746842523").items()
+    assert [c["name"] for c in companies] == ["Zieliński Transport Sp. z o.o.", "Kwiaciarnia Róża"]
+    # The ambiguous case: a person and a company's card share this number.
+    assert sorted(c["company_flag"] for c in shared) == [0, 1]
