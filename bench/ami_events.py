@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench.common import ROOT, free_port, kolejka_serve
 from kolejka.adapters.ami.queue_names import QueueNames
+from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Queue
@@ -157,6 +158,7 @@ async def throughput_round(count: int, batch: bool) -> float:
         await asterisk.ready.wait()
         while not listener.link.up:
             await asyncio.sleep(0.001)
+        assert isinstance(components.database, Database)
         sql = components.database.connection
         assert asterisk.writer is not None
         started = time.perf_counter()

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +133,7 @@ def wrk(url: str, authorization: str, seconds: int, connections: int = 32) -> Wr
     return WrkResult(rps, p50, p99, int(bad.group(1)) if bad else 0)
 
 
-def ceiling(body: bytes, authorization: str, workdir: Path) -> Iterator[str]:
+def ceiling(body: bytes, authorization: str, workdir: Path) -> AbstractContextManager[str]:
     """The shared yardstick serving `body`, under the same server and flags."""
     body_file = workdir / "ceiling-body.json"
     body_file.write_bytes(body)

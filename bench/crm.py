@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -178,7 +179,7 @@ async def paced_lookups(
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            number = urllib.request.quote(rng.choice(numbers))
+            number = urllib.parse.quote(rng.choice(numbers))
             writer.write(
                 f"GET /api/customers?phone_number={number} HTTP/1.1\r\nHost: {host}\r\n"
                 f"Authorization: {AUTHORIZATION}\r\n\r\n".encode()

@@ -253,7 +253,7 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
         server = subprocess.Popen([sys.executable, "-m", "kolejka", "serve", "--port", str(port)],
                                   env=server_env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        wait_for_port(port, server)  # type: ignore[arg-type]
+        wait_for_port(port, server)
         tally, serial = Tally(), itertools.count()
         await asyncio.sleep(1)
         cold_rss = rss_kib(server.pid)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import ceiling, kolejka_serve, wrk
+from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
@@ -35,6 +36,7 @@ def customer_number(index: int) -> str:
 def prepare(database: Path, customers: int, callers: int) -> None:
     """A database with `customers` CRM customers and `callers` callers waiting in queue 2."""
     components = build(Settings(database_url=f"sqlite:///{database}"))
+    assert isinstance(components.database, Database)
     sql = components.database.connection
     now = datetime.now(UTC)
     micros = int(now.timestamp() * 1_000_000)

@@ -162,7 +162,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     for handler in logging.getLogger().handlers:
         handler.flush()
-    logs = [path, *Path(session.config._tmp_path_factory.getbasetemp()).rglob("*.log")]
+    base_temp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    logs = [path, *Path(base_temp).rglob("*.log")]
     leaks = [str(log) for log in logs if log.exists() and CANARY in log.read_text(errors="replace")]
     if leaks:
         print(f"\nSECRET LEAK: {CANARY!r} appears in {leaks}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kolejka.adapters.ami.listener import AmiListener
+from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import WaitingCaller, newest_first
 from kolejka.settings import Settings
@@ -97,6 +98,7 @@ async def until_waiting(
 
 def departures(components: Components) -> list[tuple[str, int, str, float]]:
     """(call id, queue id, outcome, hold seconds) of every recorded departure, oldest first."""
+    assert isinstance(components.database, Database)
     rows = components.database.connection.execute(
         "SELECT call_id, queue_id, outcome, hold_seconds FROM departures ORDER BY rowid"
     )

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
@@ -20,6 +21,7 @@ class RefusingOne(SqliteWaitingCallers):
     """The SQLite store, unable to store one particular call (say, a corrupt page)."""
 
     def __init__(self, components: Components, call_id: str) -> None:
+        assert isinstance(components.database, Database)
         super().__init__(components.database)
         self.call_id = call_id
 
@@ -35,6 +37,7 @@ def joined(call_id: str, queue_id: int = 7) -> CallerJoined:
 
 @pytest.fixture
 def sync(components: Components) -> PbxSync:
+    assert isinstance(components.database, Database)
     return PbxSync(components.lists, transaction=components.database.batch)
 
 
@@ -72,6 +75,7 @@ async def test_a_rolled_back_burst_leaves_nothing_half_done(
     await sync.apply([joined("a"), joined("b")])
     # "a" was written twice over (in the burst, rolled back, then alone): still once.
     assert [c.call_id for c in await waiting(components, 7)] == ["a"]
+    assert isinstance(components.database, Database)
     rows = components.database.connection.execute("SELECT count(*) FROM waiting_callers")
     assert rows.fetchone()[0] == 1
     assert not components.database.connection.in_transaction

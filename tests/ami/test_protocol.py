@@ -9,14 +9,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kolejka.adapters.ami.protocol import PacketParser, action, ami_version, md5_key
+from kolejka.adapters.ami.protocol import Packet, PacketParser, action, ami_version, md5_key
 from tests.ami.fake_asterisk import TRANSCRIPTS, captured_packets
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 SESSION = BANNER + b"".join(captured_packets("ami_session_sip.txt"))
 
 
-def parse_all(data: bytes, chunk: int | None = None, parser: PacketParser | None = None) -> list:
+def parse_all(
+    data: bytes, chunk: int | None = None, parser: PacketParser | None = None
+) -> list[Packet]:
     parser = parser or PacketParser()
     if chunk is None:
         return parser.feed(data)

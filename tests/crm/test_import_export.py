@@ -26,6 +26,10 @@ def table(database: Path, sql: str) -> list[tuple[object, ...]]:
         return connection.execute(sql).fetchall()
 
 
+def pairs(database: Path, sql: str) -> dict[object, object]:
+    return {row[0]: row[1] for row in table(database, sql)}
+
+
 def cards(database: Path) -> list[tuple[object, ...]]:
     return table(
         database,
@@ -79,7 +83,7 @@ def test_a_changed_row_updates_its_customer_by_identifier(
     source = tmp_path / "crm.csv"
     source.write_text(CSV, encoding="utf-8")
     assert kolejka(database_path, "crm", "import", str(source)).returncode == 0
-    ids = dict(table(database_path, "SELECT identifier, customer_id FROM customers"))
+    ids = pairs(database_path, "SELECT identifier, customer_id FROM customers")
     source.write_text(
         CSV.replace("C1,Jan,Kowalski,746842523", "C1,Jan,Nowak,500600700"), encoding="utf-8"
     )
@@ -87,7 +91,7 @@ def test_a_changed_row_updates_its_customer_by_identifier(
     result = kolejka(database_path, "crm", "import", str(source))
 
     assert "0 added, 1 changed, 2 unchanged" in result.stdout
-    assert dict(table(database_path, "SELECT identifier, customer_id FROM customers")) == ids
+    assert pairs(database_path, "SELECT identifier, customer_id FROM customers") == ids
     assert table(
         database_path,
         "SELECT c.surname, p.raw FROM customers c JOIN customer_phone_numbers p"
@@ -185,11 +189,11 @@ def test_an_import_interrupted_halfway_leaves_the_crm_as_it_was(
     assert kolejka(database_path, "crm", "import", str(seed)).returncode == 0
     before = cards(database_path)
     big = tmp_path / "big.csv"
-    with big.open("w", encoding="utf-8") as out:
-        out.write("identifier,name,surname,phone_number\n")
-        out.write("C1,Jan,Changed,746842523\n")  # an update that must not land either
+    with big.open("w", encoding="utf-8") as file:
+        file.write("identifier,name,surname,phone_number\n")
+        file.write("C1,Jan,Changed,746842523\n")  # an update that must not land either
         for i in range(150_000):
-            out.write(f"B{i},Imię,Nazwisko{i},{500_000_000 + i};{600_000_000 + i}\n")
+            file.write(f"B{i},Imię,Nazwisko{i},{500_000_000 + i};{600_000_000 + i}\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "kolejka", "crm", "import", str(big), "--workers", workers],
         env={"KOLEJKA_DATABASE_URL": f"sqlite:///{database_path}", "PATH": "/usr/bin:/bin"},

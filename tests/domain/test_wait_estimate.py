@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from kolejka.domain.wait_estimate import SAMPLE, approx_wait_time, format_hms
 
-s = lambda n: timedelta(seconds=n)  # noqa: E731
+
+def s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
 
 
 def test_it_is_the_mean_of_recent_answered_hold_times() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,5 @@ def add_customer_directly(database: Path, name: str, surname: str, number: str, 
         components.close()
 
 
-async def _now(components: object) -> object:
-    from datetime import UTC, datetime
-
+async def _now(components: object) -> datetime:
     return datetime.now(UTC)

@@ -16,6 +16,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.core.result import Err
 
 from kolejka.adapters.http.app import openapi_document
 from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, kolejka
@@ -69,6 +70,8 @@ def fuzz(live_api: LiveServer, headers: dict[str, str]) -> int:
     api = schemathesis.openapi.from_url(f"{live_api.url}/api/openapi.json")
     checked = 0
     for result in api.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         for mode in MODES:
 

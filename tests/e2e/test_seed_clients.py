@@ -18,7 +18,7 @@ from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, add_customer_directly
 from tests.support import SHARED, LiveServer
 
 SEED_HOST = "your-system-name.thulium.com"
-EXPECTED = [
+EXPECTED: list[dict[str, object]] = [
     {"phone_number": "+4915110000001", "customer_id": None, "customer_label": None},
     {"phone_number": "613459851", "customer_id": None, "customer_label": None},
     {"phone_number": "746842523", "customer_id": 123, "customer_label": "Jan Kowalski"},

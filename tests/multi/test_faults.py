@@ -249,7 +249,7 @@ async def test_when_redis_comes_back_empty_the_callers_asterisk_knows_come_back(
             stats = f"/api/queues/{SUPPORT}/waiting_stats"  # read from the store, never cached
 
             async def three_waiting() -> bool:
-                answer = await call(server, "GET", stats)  # type: ignore[arg-type]
+                answer = await call(server, "GET", stats)
                 return answer.status == 200 and as_json(answer)["in_queue"] == 3
 
             await asterisk.wait_for_login(1, seconds=10)
