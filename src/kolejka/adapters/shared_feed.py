@@ -11,6 +11,7 @@ send is made up for with a `Change("all")` to everyone as soon as it can send ag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -46,6 +47,8 @@ def new_origin() -> str:
 class SharedFeed:
     """The local half of a shared change feed; subclasses carry changes to other instances."""
 
+    server = "the server"  # named in the log when the link drops
+
     def __init__(self, origin: str | None = None) -> None:
         self.origin = origin or new_origin()
         self.local = LocalChangeFeed()
@@ -71,6 +74,27 @@ class SharedFeed:
 
     async def send(self, message: str) -> None:
         raise NotImplementedError
+
+    async def listen(self) -> None:
+        """Hears other instances' messages (`heard`) until the link fails."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Listens for other instances' changes until cancelled, reconnecting with backoff."""
+        backoff = 0.05
+        while True:
+            try:
+                await self.listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as failure:
+                if self.connected:
+                    reason = type(failure).__name__
+                    log.warning("change feed: lost %s (%s); reconnecting", self.server, reason)
+                backoff = 0.05 if self.connected else min(backoff * 2, 1.0)
+            finally:
+                self.unlinked()
+            await asyncio.sleep(backoff)
 
     def heard(self, message: str) -> None:
         decoded = decode(message)

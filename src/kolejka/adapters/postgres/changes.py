@@ -30,6 +30,8 @@ ECHO_SECONDS = 0.5
 class PostgresChangeFeed(SharedFeed):
     """Satisfies ports.ChangeFeed across the instances of one PostgreSQL schema."""
 
+    server = "PostgreSQL"
+
     def __init__(self, db: PostgresDatabase, origin: str | None = None) -> None:
         super().__init__(origin)
         self.db = db
@@ -70,25 +72,7 @@ class PostgresChangeFeed(SharedFeed):
             return
         super().heard(message)
 
-    async def run(self) -> None:
-        """Listens for other instances' changes until cancelled."""
-        backoff = 0.05
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as failure:
-                if self.connected:
-                    log.warning(
-                        "change feed: lost PostgreSQL (%s); reconnecting", type(failure).__name__
-                    )
-                backoff = 0.05 if self.connected else min(backoff * 2, 1.0)
-            finally:
-                self.unlinked()
-            await asyncio.sleep(backoff)
-
-    async def _listen(self) -> None:
+    async def listen(self) -> None:
         connection = await self.db.connect()
         lost = asyncio.get_running_loop().create_future()
 

@@ -32,6 +32,8 @@ QUIET_SECONDS = 1.0
 class RedisChangeFeed(SharedFeed):
     """Satisfies ports.ChangeFeed across the instances of one Redis key prefix."""
 
+    server = "Redis"
+
     def __init__(self, connection: RedisConnection, origin: str | None = None) -> None:
         super().__init__(origin)
         self.redis = connection
@@ -42,24 +44,6 @@ class RedisChangeFeed(SharedFeed):
 
     async def send(self, message: str) -> None:
         await self.redis.run(lambda client: client.publish(self.channel, message))
-
-    async def run(self) -> None:
-        """Listens for other instances' changes until cancelled."""
-        backoff = 0.05
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as failure:
-                if self.connected:
-                    log.warning(
-                        "change feed: lost Redis (%s); reconnecting", type(failure).__name__
-                    )
-                backoff = 0.05 if self.connected else min(backoff * 2, 1.0)
-            finally:
-                self.unlinked()
-            await asyncio.sleep(backoff)
 
     async def _check_epoch(self) -> None:
         async def check(client: Client) -> bytes | str | None:
@@ -79,7 +63,7 @@ class RedisChangeFeed(SharedFeed):
             )
         self.epoch = epoch
 
-    async def _listen(self) -> None:
+    async def listen(self) -> None:
         timeout = self.redis.timeout
         link = await Subscription.open(self.redis.url, self._message, timeout)
         try:
