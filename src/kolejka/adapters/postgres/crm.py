@@ -9,15 +9,24 @@ in the same order from either engine.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 import asyncpg
 
+from kolejka.adapters.crm_rows import (
+    CARD_COLUMNS,
+    COMPANY_COLUMNS,
+    company_from_row,
+    company_order,
+    customer_from_row,
+    customer_order,
+    dumps,
+    order_by,
+)
 from kolejka.adapters.postgres.database import Connection, PostgresDatabase
-from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import (
     Company,
     CompanyFields,
@@ -30,47 +39,12 @@ from kolejka.domain.crm import (
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 
-_CARD = (
-    "c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email, c.company_id,"
-    " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields, c.updated_at"
-)
-_COMPANY = (
-    "k.company_id, k.customer_id, c.company_name, k.nip, c.type, c.group_name, k.address,"
-    " k.custom_fields"
-)
 _T = TypeVar("_T")
 _Work = Callable[[Connection], Awaitable[_T]]
-_C = ' COLLATE "C"'
-_CUSTOMER_ORDER = {
-    "customer_id": "c.customer_id",
-    "name": f"(CASE WHEN c.kind = 'company' THEN c.company_name ELSE c.name END){_C}",
-    "surname": f"c.surname{_C}",
-    "identifier": f"c.identifier{_C}",
-    "updated_at": "c.updated_at",
-}
-_COMPANY_ORDER = {
-    "company_id": "k.company_id",
-    "name": f"c.company_name{_C}",
-    "nip": f"k.nip{_C}",
-    "customer_id": "k.customer_id",
-}
+_C = ' COLLATE "C"'  # text sorts bytewise, as SQLite sorts
+_CUSTOMER_ORDER = customer_order(_C)
+_COMPANY_ORDER = company_order(_C)
 _BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = $1"
-
-
-def _order_by(query: ListQuery, columns: dict[str, str], tie: str) -> str:
-    terms = [f"{columns[o.field]} {'DESC' if o.descending else 'ASC'}" for o in query.order]
-    if not any(o.field == tie.split(".")[-1] for o in query.order):
-        terms.append(f"{tie} ASC")
-    return ", ".join(terms)
-
-
-def _custom(text: str) -> dict[str, str]:
-    value = json.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}
-
-
-def _dumps(custom: object) -> str:
-    return json.dumps(custom, ensure_ascii=False, separators=(",", ":"))
 
 
 class PostgresCrm:
@@ -88,9 +62,9 @@ class PostgresCrm:
         where, args, n = "", [], 1
         if query.phone_e164 is not None:
             where, args, n = f" WHERE c.customer_id IN ({_BY_NUMBER})", [query.phone_e164], 2
-        order = _order_by(query, _CUSTOMER_ORDER, "c.customer_id")
+        order = order_by(query, _CUSTOMER_ORDER, "c.customer_id")
         select = (
-            f"SELECT {_CARD} FROM customers c{where} ORDER BY {order}"  # noqa: S608
+            f"SELECT {CARD_COLUMNS} FROM customers c{where} ORDER BY {order}"  # noqa: S608
             f" LIMIT ${n} OFFSET ${n + 1}"
         )
         return await self.db.run(
@@ -135,9 +109,9 @@ class PostgresCrm:
         where, args, n = "", [], 1
         if query.phone_e164 is not None:
             where, args, n = f" WHERE k.customer_id IN ({_BY_NUMBER})", [query.phone_e164], 2
-        order = _order_by(query, _COMPANY_ORDER, "k.company_id")
+        order = order_by(query, _COMPANY_ORDER, "k.company_id")
         select = (
-            f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+            f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
             f" ON c.customer_id = k.customer_id{where} ORDER BY {order}"
             f" LIMIT ${n} OFFSET ${n + 1}"
         )
@@ -156,7 +130,7 @@ class PostgresCrm:
                 card_id,
                 company.nip,
                 company.address,
-                _dumps(company.custom_fields),
+                dumps(company.custom_fields),
             )
             found = await _company(sql, int(company_id))
             assert found is not None
@@ -181,7 +155,7 @@ class PostgresCrm:
                 " WHERE company_id = $4",
                 company.nip,
                 company.address,
-                _dumps(company.custom_fields),
+                dumps(company.custom_fields),
                 company_id,
             )
             return await _company(sql, company_id)
@@ -249,7 +223,7 @@ async def _insert_card(
         card.type,
         card.group,
         card.account_manager,
-        _dumps(card.custom_fields),
+        dumps(card.custom_fields),
         to_micros(updated_at),
     )
     await _put_numbers(sql, int(customer_id), card.phone_numbers)
@@ -279,7 +253,7 @@ async def _update_card(
         card.type,
         card.group,
         card.account_manager,
-        _dumps(card.custom_fields),
+        dumps(card.custom_fields),
         to_micros(updated_at),
         customer_id,
     )
@@ -315,7 +289,7 @@ async def _numbers(sql: Connection, customer_ids: Sequence[int]) -> dict[int, li
 async def _card(sql: Connection, customer_id: int) -> Customer | None:
     found = await _cards(
         sql,
-        f"SELECT {_CARD} FROM customers c WHERE c.customer_id = $1",  # noqa: S608
+        f"SELECT {CARD_COLUMNS} FROM customers c WHERE c.customer_id = $1",  # noqa: S608
         (customer_id,),
     )
     return found[0] if found else None
@@ -324,30 +298,13 @@ async def _card(sql: Connection, customer_id: int) -> Customer | None:
 async def _cards(sql: Connection, select: str, args: Sequence[object]) -> list[Customer]:
     rows = await sql.fetch(select, *args)
     numbers = await _numbers(sql, [row[0] for row in rows])
-    cards = []
-    for row in rows:
-        kind = CustomerKind(row[1])
-        is_company = kind is CustomerKind.COMPANY
-        fields = CustomerFields(
-            name=row[4] if is_company else row[2],
-            surname="" if is_company else row[3],
-            phone_numbers=tuple(numbers[row[0]]),
-            email=row[5],
-            company_id=row[6],
-            identifier=row[7],
-            type=row[8],
-            group=row[9],
-            account_manager=row[10],
-            custom_fields=_custom(row[11]),
-        )
-        cards.append(Customer(row[0], kind, fields, from_micros(row[12])))
-    return cards
+    return [customer_from_row(row, numbers[row[0]]) for row in rows]
 
 
 async def _company(sql: Connection, company_id: int) -> Company | None:
     found = await _companies(
         sql,
-        f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+        f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
         " ON c.customer_id = k.customer_id WHERE k.company_id = $1",
         (company_id,),
     )
@@ -357,19 +314,4 @@ async def _company(sql: Connection, company_id: int) -> Company | None:
 async def _companies(sql: Connection, select: str, args: Sequence[object]) -> list[Company]:
     rows = await sql.fetch(select, *args)
     numbers = await _numbers(sql, [row[1] for row in rows])
-    return [
-        Company(
-            company_id=row[0],
-            customer_id=row[1],
-            fields=CompanyFields(
-                name=row[2],
-                nip=row[3],
-                type=row[4],
-                group=row[5],
-                address=row[6],
-                custom_fields=_custom(row[7]),
-                phone_numbers=tuple(numbers[row[1]]),
-            ),
-        )
-        for row in rows
-    ]
+    return [company_from_row(row, numbers[row[1]]) for row in rows]

@@ -7,12 +7,21 @@ waiting list's lookup reads), and is joined in when companies are listed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from kolejka.adapters.crm_rows import (
+    CARD_COLUMNS,
+    COMPANY_COLUMNS,
+    company_from_row,
+    company_order,
+    customer_from_row,
+    customer_order,
+    dumps,
+    order_by,
+)
 from kolejka.adapters.sqlite.database import Database
-from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import (
     Company,
     CompanyFields,
@@ -25,45 +34,9 @@ from kolejka.domain.crm import (
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 
-_CARD = (
-    "c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email, c.company_id,"
-    " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields, c.updated_at"
-)
-_COMPANY = (
-    "k.company_id, k.customer_id, c.company_name, k.nip, c.type, c.group_name, k.address,"
-    " k.custom_fields"
-)
-# Sort keys by wire name. A card's wire `name` is the company name on a company's card.
-_CUSTOMER_ORDER = {
-    "customer_id": "c.customer_id",
-    "name": "CASE WHEN c.kind = 'company' THEN c.company_name ELSE c.name END",
-    "surname": "c.surname",
-    "identifier": "c.identifier",
-    "updated_at": "c.updated_at",
-}
-_COMPANY_ORDER = {
-    "company_id": "k.company_id",
-    "name": "c.company_name",
-    "nip": "k.nip",
-    "customer_id": "k.customer_id",
-}
+_CUSTOMER_ORDER = customer_order()
+_COMPANY_ORDER = company_order()
 _BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = ?"
-
-
-def _order_by(query: ListQuery, columns: dict[str, str], tie: str) -> str:
-    terms = [f"{columns[o.field]} {'DESC' if o.descending else 'ASC'}" for o in query.order]
-    if not any(o.field == tie.split(".")[-1] for o in query.order):
-        terms.append(f"{tie} ASC")
-    return ", ".join(terms)
-
-
-def _custom(text: str) -> dict[str, str]:
-    value = json.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}
-
-
-def _dumps(custom: object) -> str:
-    return json.dumps(custom, ensure_ascii=False, separators=(",", ":"))
 
 
 class SqliteCrm:
@@ -76,7 +49,7 @@ class SqliteCrm:
 
     async def customer(self, customer_id: int) -> Customer | None:
         found = self._cards(
-            f"SELECT {_CARD} FROM customers c WHERE c.customer_id = ?",  # noqa: S608
+            f"SELECT {CARD_COLUMNS} FROM customers c WHERE c.customer_id = ?",  # noqa: S608
             (customer_id,),
         )
         return found[0] if found else None
@@ -85,9 +58,9 @@ class SqliteCrm:
         where, args = "", []
         if query.phone_e164 is not None:
             where, args = f" WHERE c.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
-        order = _order_by(query, _CUSTOMER_ORDER, "c.customer_id")
+        order = order_by(query, _CUSTOMER_ORDER, "c.customer_id")
         return self._cards(
-            f"SELECT {_CARD} FROM customers c{where} ORDER BY {order}"  # noqa: S608
+            f"SELECT {CARD_COLUMNS} FROM customers c{where} ORDER BY {order}"  # noqa: S608
             " LIMIT ? OFFSET ?",
             (*args, query.limit, query.offset),
         )
@@ -128,7 +101,7 @@ class SqliteCrm:
 
     async def company(self, company_id: int) -> Company | None:
         found = self._companies(
-            f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+            f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
             " ON c.customer_id = k.customer_id WHERE k.company_id = ?",
             (company_id,),
         )
@@ -138,9 +111,9 @@ class SqliteCrm:
         where, args = "", []
         if query.phone_e164 is not None:
             where, args = f" WHERE k.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
-        order = _order_by(query, _COMPANY_ORDER, "k.company_id")
+        order = order_by(query, _COMPANY_ORDER, "k.company_id")
         return self._companies(
-            f"SELECT {_COMPANY} FROM companies k JOIN customers c"  # noqa: S608
+            f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
             f" ON c.customer_id = k.customer_id{where} ORDER BY {order} LIMIT ? OFFSET ?",
             (*args, query.limit, query.offset),
         )
@@ -152,7 +125,7 @@ class SqliteCrm:
             cursor = self.sql.execute(
                 "INSERT INTO companies (customer_id, nip, address, custom_fields)"
                 " VALUES (?, ?, ?, ?)",
-                (card_id, company.nip, company.address, _dumps(company.custom_fields)),
+                (card_id, company.nip, company.address, dumps(company.custom_fields)),
             )
             company_id = int(cursor.lastrowid or 0)
         found = await self.company(company_id)
@@ -174,7 +147,7 @@ class SqliteCrm:
             self._update_card(card.customer_id, card_of(company, card.fields), updated_at)
             self.sql.execute(
                 "UPDATE companies SET nip = ?, address = ?, custom_fields = ? WHERE company_id = ?",
-                (company.nip, company.address, _dumps(company.custom_fields), company_id),
+                (company.nip, company.address, dumps(company.custom_fields), company_id),
             )
         return await self.company(company_id)
 
@@ -224,7 +197,7 @@ class SqliteCrm:
                 card.type,
                 card.group,
                 card.account_manager,
-                _dumps(card.custom_fields),
+                dumps(card.custom_fields),
                 to_micros(updated_at),
             ),
         )
@@ -254,7 +227,7 @@ class SqliteCrm:
                 card.type,
                 card.group,
                 card.account_manager,
-                _dumps(card.custom_fields),
+                dumps(card.custom_fields),
                 to_micros(updated_at),
                 customer_id,
             ),
@@ -287,41 +260,9 @@ class SqliteCrm:
     def _cards(self, sql: str, args: Sequence[object]) -> list[Customer]:
         rows = self.sql.execute(sql, tuple(args)).fetchall()
         numbers = self._numbers([row[0] for row in rows])
-        cards = []
-        for row in rows:
-            kind = CustomerKind(row[1])
-            is_company = kind is CustomerKind.COMPANY
-            fields = CustomerFields(
-                name=row[4] if is_company else row[2],
-                surname="" if is_company else row[3],
-                phone_numbers=tuple(numbers[row[0]]),
-                email=row[5],
-                company_id=row[6],
-                identifier=row[7],
-                type=row[8],
-                group=row[9],
-                account_manager=row[10],
-                custom_fields=_custom(row[11]),
-            )
-            cards.append(Customer(row[0], kind, fields, from_micros(row[12])))
-        return cards
+        return [customer_from_row(row, numbers[row[0]]) for row in rows]
 
     def _companies(self, sql: str, args: Sequence[object]) -> list[Company]:
         rows = self.sql.execute(sql, tuple(args)).fetchall()
         numbers = self._numbers([row[1] for row in rows])
-        return [
-            Company(
-                company_id=row[0],
-                customer_id=row[1],
-                fields=CompanyFields(
-                    name=row[2],
-                    nip=row[3],
-                    type=row[4],
-                    group=row[5],
-                    address=row[6],
-                    custom_fields=_custom(row[7]),
-                    phone_numbers=tuple(numbers[row[1]]),
-                ),
-            )
-            for row in rows
-        ]
+        return [company_from_row(row, numbers[row[1]]) for row in rows]
