@@ -87,12 +87,16 @@ def kolejka(database: Path, *args: str, stdin: str = "") -> subprocess.Completed
     )
 
 
-def timed_import(database: Path, source: Path) -> tuple[float, int, str]:
-    """(seconds, peak RSS of the process tree in KiB, the command's report)."""
+def timed_import(database: Path | str, source: Path) -> tuple[float, int, str]:
+    """(seconds, peak RSS of the process tree in KiB, the command's report).
+
+    `database`: a SQLite file, or a database URL (PostgreSQL).
+    """
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "kolejka", "crm", "import", str(source)],
-        env={**os.environ, "KOLEJKA_DATABASE_URL": f"sqlite:///{database}"},
+        env={**os.environ, "KOLEJKA_DATABASE_URL": url},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -105,7 +109,7 @@ def timed_import(database: Path, source: Path) -> tuple[float, int, str]:
     out, err = process.communicate()
     if process.returncode != 0:
         raise SystemExit(f"import failed: {err}")
-    lock = [line for line in err.splitlines() if "compared" in line]
+    lock = [line for line in err.splitlines() if "compared" in line or "applied" in line]
     return seconds, peak, out.strip() + ("\n" + lock[-1].split(": ", 1)[-1] if lock else "")
 
 

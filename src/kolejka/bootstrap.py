@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sqlite3
@@ -22,6 +23,8 @@ from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.wallboard import Wallboard
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
+from kolejka.adapters.postgres.crm_import import PostgresCrmImport
+from kolejka.adapters.postgres.crm_import import export_rows as export_postgres_rows
 from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.lease import PostgresLease
 from kolejka.adapters.postgres.stores import (
@@ -63,6 +66,7 @@ from kolejka.metrics import CountingCallers, CountingPbxSync, Metrics, waiting_l
 from kolejka.pbx_sync import Transaction
 from kolejka.ports import (
     ApiUserStore,
+    Change,
     ChangeFeed,
     Clock,
     CrmImport,
@@ -282,13 +286,19 @@ def phone_numbers(settings: Settings) -> PhoneNumbers:
 
 def crm_import(settings: Settings) -> CrmImport:
     """A bulk import into the built-in CRM (`kolejka crm import`), on its own connection."""
-    _check_database_url(settings)
-    return SqliteCrmImport(settings.database_url)
+    if settings.database_url.startswith("sqlite:"):
+        return SqliteCrmImport(settings.database_url)
+    timeout = settings.store_timeout_seconds
+    return PostgresCrmImport(PostgresDatabase(settings.database_url, timeout))
 
 
 def crm_export_rows(settings: Settings) -> Iterator[dict[str, object]]:
     """Every card of the built-in CRM as an import row, from one consistent snapshot."""
-    _check_database_url(settings)
+    if not settings.database_url.startswith("sqlite:"):
+        pg = PostgresDatabase(settings.database_url, settings.store_timeout_seconds)
+        pg.migrate_now()
+        yield from export_postgres_rows(pg)
+        return
     database = Database.from_url(settings.database_url)
     try:
         database.migrate()
@@ -297,9 +307,23 @@ def crm_export_rows(settings: Settings) -> Iterator[dict[str, object]]:
         database.close()
 
 
-def _check_database_url(settings: Settings) -> None:
-    if not settings.database_url.startswith("sqlite:"):
-        raise ValueError(f"unsupported KOLEJKA_DATABASE_URL: {settings.database_url.split(':')[0]}")
+def announce_crm_change(settings: Settings) -> None:
+    """Tells running instances that the CRM changed under them (after `kolejka crm import`).
+
+    On SQLite alone they notice by themselves (they watch the file's version); on PostgreSQL the
+    change goes out on the instances' change feed (PostgreSQL NOTIFY, or Redis pub/sub).
+    """
+    if settings.database_url.startswith("sqlite:"):
+        return
+    components = build(settings)
+
+    async def announce() -> None:
+        try:
+            await components.changes.publish(Change("crm"))
+        finally:
+            await components.aclose()
+
+    asyncio.run(announce())
 
 
 def create_app(components: Components) -> KolejkaApp:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from kolejka import logs
 from kolejka.bootstrap import build, create_app
 from kolejka.crm_commands import add_crm_verbs
+from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.permissions import InvalidPermission
 from kolejka.domain.queues import Queue, parse_id
 from kolejka.settings import Settings
@@ -33,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.run(args, settings)
     except (ValueError, InvalidPermission) as error:
         print(f"kolejka: {error}", file=sys.stderr)
+        return 1
+    except (StoreUnavailable, OSError) as error:
+        print(f"kolejka: the database or Redis is unreachable: {error}", file=sys.stderr)
         return 1
     return result
 

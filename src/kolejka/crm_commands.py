@@ -69,7 +69,7 @@ def add_crm_verbs(verbs: Any) -> None:
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
-    from kolejka.bootstrap import crm_import, phone_numbers
+    from kolejka.bootstrap import announce_crm_change, crm_import, phone_numbers
     from kolejka.clock import SystemClock
 
     path: Path = args.file
@@ -120,6 +120,15 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         if rejects is not None:
             rejects.close()
     _print_report(path, report, time.monotonic() - started)
+    if report.counts is not None and (report.counts.added or report.counts.changed):
+        try:
+            announce_crm_change(settings)
+        except Exception as error:  # the import has landed; only the news of it is late
+            print(
+                f"kolejka: imported, but could not tell running instances ({error}); each"
+                " queue's list shows it after that queue's next change, or a restart",
+                file=sys.stderr,
+            )
     return SOME_REJECTED if report.rejected else 0
 
 

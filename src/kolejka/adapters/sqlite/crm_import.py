@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import to_micros
@@ -35,7 +36,7 @@ from kolejka.ports import CrmStaging
 log = logging.getLogger(__name__)
 
 # Each process that checks rows stages them in a file of its own (no locks shared with anyone).
-_STAGED = """
+STAGED_TABLES = """
 CREATE TABLE IF NOT EXISTS staged_cards (
     line INTEGER PRIMARY KEY,
     identifier TEXT NOT NULL,
@@ -63,7 +64,7 @@ CREATE TABLE IF NOT EXISTS staged_numbers (
 
 # The import's own connection gathers the staged rows in TEMP tables, private to it.
 _STAGING = (
-    _STAGED.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE")
+    STAGED_TABLES.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE")
     + """
 CREATE TEMP TABLE plan (
     line INTEGER PRIMARY KEY,
@@ -156,7 +157,7 @@ class SqliteStaging:
             # A lost staging file only fails its import, which then writes nothing: no journal.
             sql.execute("PRAGMA journal_mode = OFF")
             sql.execute("PRAGMA synchronous = OFF")
-            sql.executescript(_STAGED)
+            sql.executescript(STAGED_TABLES)
             self._sql = sql
         return self._sql
 
@@ -199,6 +200,28 @@ class SqliteStaging:
             self._sql.close()
 
 
+def gather(sql: sqlite3.Connection, folder: str) -> None:
+    """Copies every process's staged rows into `sql`'s TEMP tables staged_cards/staged_numbers."""
+    for number, path in enumerate(sorted(Path(folder).glob("staged-*.db"))):
+        name = f"staged{number}"
+        sql.execute("ATTACH DATABASE ? AS " + name, (str(path),))
+        try:
+            tables = sql.execute(
+                f"SELECT count(*) FROM {name}.sqlite_master"  # noqa: S608
+                " WHERE name IN ('staged_cards', 'staged_numbers')"
+            ).fetchone()[0]
+            if tables < 2:
+                continue  # a worker stopped while it created its file, before any row
+            with sql:
+                sql.execute("BEGIN")
+                for table in ("staged_cards", "staged_numbers"):
+                    sql.execute(
+                        f"INSERT INTO temp.{table} SELECT * FROM {name}.{table}"  # noqa: S608
+                    )
+        finally:
+            sql.execute("DETACH DATABASE " + name)
+
+
 class SqliteCrmImport:
     """Satisfies ports.CrmImport: staged files gathered, compared, then applied all or none."""
 
@@ -219,27 +242,6 @@ class SqliteCrmImport:
     def staging_opener(self) -> Callable[[], CrmStaging]:
         return functools.partial(SqliteStaging, self.folder)
 
-    def _gather(self) -> None:
-        """Copies every process's staged rows into this connection's TEMP tables."""
-        for number, path in enumerate(sorted(Path(self.folder).glob("staged-*.db"))):
-            name = f"staged{number}"
-            self.sql.execute("ATTACH DATABASE ? AS " + name, (str(path),))
-            try:
-                tables = self.sql.execute(
-                    f"SELECT count(*) FROM {name}.sqlite_master"  # noqa: S608
-                    " WHERE name IN ('staged_cards', 'staged_numbers')"
-                ).fetchone()[0]
-                if tables < 2:
-                    continue  # a worker stopped while it created its file, before any row
-                with self.sql:
-                    self.sql.execute("BEGIN")
-                    for table in ("staged_cards", "staged_numbers"):
-                        self.sql.execute(
-                            f"INSERT INTO temp.{table} SELECT * FROM {name}.{table}"  # noqa: S608
-                        )
-            finally:
-                self.sql.execute("DETACH DATABASE " + name)
-
     def apply(self, updated_at: datetime) -> ImportCounts:
         """Writes every change in one transaction, or nothing when interrupted.
 
@@ -248,7 +250,7 @@ class SqliteCrmImport:
         """
         micros = to_micros(updated_at)
         started = time.monotonic()
-        self._gather()
+        gather(self.sql, self.folder)
         with self.sql:
             self.sql.execute("BEGIN")  # one snapshot for the comparison
             version, counts = self._prepare(micros)
@@ -396,23 +398,30 @@ def export_rows(db: Database) -> Iterator[dict[str, object]]:
             while pending is not None and pending[0] == row[0]:
                 owned.append(pending[1])
                 pending = numbers.fetchone()
-            is_company = row[1] == CustomerKind.COMPANY.value
-            yield {
-                "identifier": row[6],
-                "company_flag": 1 if is_company else 0,
-                "name": row[4] if is_company else row[2],
-                "surname": "" if is_company else row[3],
-                "phone_number": owned,
-                "email": row[5],
-                "type": row[7],
-                "group": row[8],
-                "account_manager": row[9],
-                "nip": row[11] or "",
-                "address": row[12] or "",
-                "custom_fields": json.loads(row[13] if is_company else row[10] or "{}"),
-            }
+            yield export_row(row, owned)
     finally:
         sql.execute("COMMIT")
+
+
+def export_row(row: Sequence[Any], numbers: list[str]) -> dict[str, object]:
+    """One card as an import row. `row`: customer_id, kind, name, surname, company_name, email,
+    identifier, type, group_name, account_manager, custom_fields, and the company's nip,
+    address, custom_fields (NULL on a person's card)."""
+    is_company = row[1] == CustomerKind.COMPANY.value
+    return {
+        "identifier": row[6],
+        "company_flag": 1 if is_company else 0,
+        "name": row[4] if is_company else row[2],
+        "surname": "" if is_company else row[3],
+        "phone_number": numbers,
+        "email": row[5],
+        "type": row[7],
+        "group": row[8],
+        "account_manager": row[9],
+        "nip": row[11] or "",
+        "address": row[12] or "",
+        "custom_fields": json.loads(row[13] if is_company else row[10] or "{}"),
+    }
 
 
 def _dumps(custom: object) -> str:
