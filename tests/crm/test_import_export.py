@@ -30,6 +30,36 @@ def pairs(database: Path, sql: str) -> dict[object, object]:
     return {row[0]: row[1] for row in table(database, sql)}
 
 
+def interrupt_an_import_halfway(url: str, folder: Path, workers: str) -> tuple[int, str, str]:
+    """Starts importing 150,001 rows (one changes C1), sends SIGINT at half the file.
+
+    Returns the command's exit status, stdout and stderr.
+    """
+    big = folder / "big.csv"
+    with big.open("w", encoding="utf-8") as file:
+        file.write("identifier,name,surname,phone_number\n")
+        file.write("C1,Jan,Changed,746842523\n")  # an update that must not land either
+        for i in range(150_000):
+            file.write(f"B{i},Imię,Nazwisko{i},{500_000_000 + i};{600_000_000 + i}\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kolejka", "crm", "import", str(big), "--workers", workers],
+        env={"KOLEJKA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # halfway through reading the file
+        line = process.stderr.readline()
+        if "read 50%" in line:
+            break
+        assert line, "the import ended before reading half the file"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    return process.returncode, out, err
+
+
 def cards(database: Path) -> list[tuple[object, ...]]:
     return table(
         database,
@@ -188,31 +218,11 @@ def test_an_import_interrupted_halfway_leaves_the_crm_as_it_was(
     seed.write_text(CSV, encoding="utf-8")
     assert kolejka(database_path, "crm", "import", str(seed)).returncode == 0
     before = cards(database_path)
-    big = tmp_path / "big.csv"
-    with big.open("w", encoding="utf-8") as file:
-        file.write("identifier,name,surname,phone_number\n")
-        file.write("C1,Jan,Changed,746842523\n")  # an update that must not land either
-        for i in range(150_000):
-            file.write(f"B{i},Imię,Nazwisko{i},{500_000_000 + i};{600_000_000 + i}\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kolejka", "crm", "import", str(big), "--workers", workers],
-        env={"KOLEJKA_DATABASE_URL": f"sqlite:///{database_path}", "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    returncode, out, err = interrupt_an_import_halfway(
+        f"sqlite:///{database_path}", tmp_path, workers
     )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # halfway through reading the file
-        line = process.stderr.readline()
-        if "read 50%" in line:
-            break
-        assert line, "the import ended before reading half the file"
 
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-
-    assert process.returncode == 130, out + err
+    assert returncode == 130, out + err
     assert "nothing was imported" in err
     assert cards(database_path) == before
     assert table(database_path, "SELECT count(*) FROM customer_phone_numbers") == [(4,)]

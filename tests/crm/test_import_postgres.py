@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.crm.test_import_export import CSV
+from tests.crm.test_import_export import CSV, interrupt_an_import_halfway
 from tests.servers import fresh_schema
 from tests.support import LiveServer, basic
 
@@ -146,31 +145,9 @@ async def test_an_import_interrupted_halfway_leaves_postgresql_as_it_was(
     seed.write_text(CSV, encoding="utf-8")
     assert kolejka(pg_url, "crm", "import", str(seed)).returncode == 0
     before = await cards(pg_url)
-    big = tmp_path / "big.csv"
-    with big.open("w", encoding="utf-8") as file:
-        file.write("identifier,name,surname,phone_number\n")
-        file.write("C1,Jan,Changed,746842523\n")  # an update that must not land either
-        for i in range(150_000):
-            file.write(f"B{i},Imię,Nazwisko{i},{500_000_000 + i}\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kolejka", "crm", "import", str(big), "--workers", "1"],
-        env={"KOLEJKA_DATABASE_URL": pg_url, "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if "read 50%" in line:
-            break
-        assert line, "the import ended before reading half the file"
+    returncode, out, err = interrupt_an_import_halfway(pg_url, tmp_path, "1")
 
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-
-    assert process.returncode == 130, out + err
+    assert returncode == 130, out + err
     assert "nothing was imported" in err
     assert await cards(pg_url) == before
 
