@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kolejka.domain.errors import LoginThrottled
 from kolejka.domain.permissions import Permissions
 from kolejka.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser
+from kolejka.single_flight import SingleFlight
 from kolejka.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class Authenticator:
         self.cache_size = cache_size
         self._verified: dict[bytes, tuple[Principal, float]] = {}
         # Checks under way: thirty clients presenting the same new credential pay one hash.
-        self._checking: dict[bytes, asyncio.Future[Principal | None]] = {}
+        self._checking: SingleFlight[bytes, Principal | None] = SingleFlight()
         self._generation = 0
         self._dummy_hash = self.hasher.hash(_DUMMY_PASSWORD)
         changes.subscribe(self._forget)
@@ -112,12 +113,7 @@ class Authenticator:
                     "login throttled", extra={"username": username, "client_address": address}
                 )
                 raise LoginThrottled(wait)
-        checking = self._checking.get(header)
-        if checking is None:
-            checking = asyncio.ensure_future(self._check(header))
-            self._checking[header] = checking
-            checking.add_done_callback(lambda _: self._checking.pop(header, None))
-        principal = await asyncio.shield(checking)
+        principal = await self._checking.run(header, lambda: self._check(header))
         if principal is None:
             # Never the password: only who tried, from where.
             log.warning("failed login", extra={"username": username, "client_address": address})

@@ -31,6 +31,7 @@ from kolejka.domain.customers import CustomerMatch, person_label
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 from kolejka.ports import Change, ChangeFeed
+from kolejka.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ class ExternalCrm:
         self.monotonic = monotonic
         self._client = client
         self._cache: dict[str, tuple[float, tuple[CustomerMatch, ...]]] = {}
-        self._asking: dict[str, asyncio.Future[tuple[CustomerMatch, ...]]] = {}
+        # Callers rendered at the same moment share one question.
+        self._asking: SingleFlight[str, tuple[CustomerMatch, ...]] = SingleFlight()
         self._down_until = 0.0
         self._failing = False
 
@@ -127,13 +129,7 @@ class ExternalCrm:
             return cached[1][:limit]
         if now < self._down_until:
             return ()
-        asking = self._asking.get(e164)
-        if asking is None:
-            # Callers rendered at the same moment share one question.
-            asking = asyncio.ensure_future(self._ask(e164))
-            self._asking[e164] = asking
-            asking.add_done_callback(lambda _: self._asking.pop(e164, None))
-        return (await asyncio.shield(asking))[:limit]
+        return (await self._asking.run(e164, lambda: self._ask(e164)))[:limit]
 
     async def _ask(self, e164: str) -> tuple[CustomerMatch, ...]:
         number = self.phones.display(e164)
