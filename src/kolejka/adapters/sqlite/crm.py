@@ -20,7 +20,7 @@ from kolejka.adapters.crm_rows import (
     dumps,
     order_by,
 )
-from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.database import Database, atomic
 from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import (
     Company,
@@ -69,8 +69,7 @@ class SqliteCrm:
         self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
     ) -> list[Customer]:
         ids = []
-        with self.sql:
-            self.sql.execute("BEGIN IMMEDIATE")
+        with atomic(self.sql):
             for card in cards:
                 ids.append(self._insert_card(kind, card, updated_at))
         return [customer for customer in [await self.customer(i) for i in ids] if customer]
@@ -78,8 +77,7 @@ class SqliteCrm:
     async def update_customer(
         self, customer_id: int, card: CustomerFields, updated_at: datetime
     ) -> Customer | None:
-        with self.sql:
-            self.sql.execute("BEGIN IMMEDIATE")
+        with atomic(self.sql):
             if not self._update_card(customer_id, card, updated_at):
                 return None
         return await self.customer(customer_id)
@@ -119,8 +117,7 @@ class SqliteCrm:
         )
 
     async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company:
-        with self.sql:
-            self.sql.execute("BEGIN IMMEDIATE")
+        with atomic(self.sql):
             card_id = self._insert_card(CustomerKind.COMPANY, card_of(company), updated_at)
             cursor = self.sql.execute(
                 "INSERT INTO companies (customer_id, nip, address, custom_fields)"
@@ -135,8 +132,7 @@ class SqliteCrm:
     async def update_company(
         self, company_id: int, company: CompanyFields, updated_at: datetime
     ) -> Company | None:
-        with self.sql:
-            self.sql.execute("BEGIN IMMEDIATE")
+        with atomic(self.sql):
             row = self.sql.execute(
                 "SELECT customer_id FROM companies WHERE company_id = ?", (company_id,)
             ).fetchone()
@@ -152,8 +148,7 @@ class SqliteCrm:
         return await self.company(company_id)
 
     async def remove_company(self, company_id: int) -> bool:
-        with self.sql:
-            self.sql.execute("BEGIN IMMEDIATE")
+        with atomic(self.sql):
             row = self.sql.execute(
                 "SELECT customer_id FROM companies WHERE company_id = ?", (company_id,)
             ).fetchone()

@@ -53,6 +53,17 @@ def path_from_url(url: str) -> str:
     return rest.removeprefix("/") or "kolejka.db"
 
 
+@contextmanager
+def atomic(sql: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction of its own, or a part of the one already open (Database.batch)."""
+    if sql.in_transaction:
+        yield
+        return
+    with sql:
+        sql.execute("BEGIN IMMEDIATE")
+        yield
+
+
 class Database:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -110,16 +121,8 @@ class Database:
         Stores' own transactions join it. Use it only around code that does not give the event
         loop away: the connection is shared, and another task's writes would land in it.
         """
-        if self.connection.in_transaction:
+        with atomic(self.connection):
             yield
-            return
-        self.connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        self.connection.execute("COMMIT")
 
     def close(self) -> None:
         self.connection.close()

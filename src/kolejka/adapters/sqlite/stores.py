@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.database import Database, atomic
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Queue, WaitingCaller
 from kolejka.ports import StoredApiUser
@@ -21,17 +19,6 @@ def to_micros(instant: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
-
-
-@contextmanager
-def atomic(sql: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction of its own, or a part of the open one (Database.batch)."""
-    if sql.in_transaction:
-        yield
-        return
-    with sql:
-        sql.execute("BEGIN IMMEDIATE")
-        yield
 
 
 class SqliteQueues:
@@ -161,8 +148,7 @@ class SqliteCustomers:
         updated_at: datetime,
     ) -> int:
         """Adds a customer with its (raw, normalised) numbers; returns its id."""
-        with self.sql:
-            self.sql.execute("BEGIN IMMEDIATE")
+        with atomic(self.sql):
             cursor = self.sql.execute(
                 "INSERT INTO customers (customer_id, kind, name, surname, company_name,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
