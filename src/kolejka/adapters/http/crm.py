@@ -8,12 +8,10 @@ comma-separated, `-` for descending) and `phone_number`, which matches every spe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-from kolejka.adapters.http.errors import BAD_JSON, ApiError
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
 from kolejka.crm import MAX_BATCH, Crm
@@ -78,11 +76,7 @@ class CrmApi:
 
     async def create_customers(self, request: Request) -> Reply:
         request.max_body_bytes *= BATCH_BODY_FACTOR
-        raw = await request.body()
-        try:
-            batch = json.loads(raw) if raw.strip() else None
-        except (ValueError, RecursionError) as exc:
-            raise ApiError(BAD_JSON) from exc
+        batch = await request.json_value()
         if not isinstance(batch, list):
             raise InvalidField("body", "must be an array.")
         if not batch:

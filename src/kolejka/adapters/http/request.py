@@ -71,13 +71,17 @@ class Request:
                 break
         return b"".join(chunks)
 
-    async def json_object(self) -> dict[str, Any]:
-        """The body as a JSON object (400002 when it is not JSON, 400003 when not an object)."""
+    async def json_value(self) -> Any:
+        """The body as JSON; None when empty (400002 when it is not JSON)."""
         raw = await self.body()
         try:
-            value = json.loads(raw) if raw.strip() else None
+            return json.loads(raw) if raw.strip() else None
         except (ValueError, RecursionError) as exc:
             raise ApiError(BAD_JSON) from exc
+
+    async def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object (400002 when it is not JSON, 400003 when not an object)."""
+        value = await self.json_value()
         if not isinstance(value, dict):
             raise ApiError(BAD_FIELD, field="body", problem="must be an object.")
         return value
