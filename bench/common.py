@@ -48,27 +48,25 @@ def uvicorn(
     command = [sys.executable, "-m", "uvicorn", *target, "--port", str(port), *UVICORN_FLAGS]
     if app_dir is not None:
         command += ["--app-dir", str(app_dir)]
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with _serving(command, port, env) as url:
+        yield url
 
 
 @contextmanager
 def kolejka_serve(env: Mapping[str, str], *args: str) -> Iterator[str]:
     """`kolejka serve` as operators run it: uvicorn, uvloop, httptools plus kolejka's guards."""
     port = free_port()
+    command = [sys.executable, "-m", "kolejka", "serve", "--port", str(port), *args]
+    with _serving(command, port, {"KOLEJKA_LOG_LEVEL": "WARNING", **env}) as url:
+        yield url
+
+
+@contextmanager
+def _serving(command: list[str], port: int, env: Mapping[str, str]) -> Iterator[str]:
+    """Runs a server `command` listening on `port`; yields its base URL, then stops it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "kolejka", "serve", "--port", str(port), *args],
-        env={**os.environ, "KOLEJKA_LOG_LEVEL": "WARNING", **env},
+        command,
+        env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

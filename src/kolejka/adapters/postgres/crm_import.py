@@ -109,7 +109,7 @@ class PostgresCrmImport:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     async def _apply(self, micros: int) -> ImportCounts:
-        connection = await asyncpg.connect(self.db.url)
+        connection = await self.db.connect()
         try:
             async with connection.transaction():
                 await connection.execute(_TEMP_TABLES)
@@ -224,7 +224,7 @@ async def _write(connection: asyncpg.Connection[Any], micros: int) -> None:
 def export_rows(db: PostgresDatabase) -> Iterator[dict[str, object]]:
     """Every card as an import row, by customer_id, from one snapshot (a read-only transaction)."""
     loop = asyncio.new_event_loop()
-    connection: asyncpg.Connection[Any] = loop.run_until_complete(asyncpg.connect(db.url))
+    connection: asyncpg.Connection[Any] = loop.run_until_complete(db.connect())
     try:
         transaction = connection.transaction(isolation="repeatable_read", readonly=True)
         loop.run_until_complete(transaction.start())
