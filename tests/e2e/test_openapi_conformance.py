@@ -6,6 +6,7 @@ content types, headers and schemas, and that malformed input is refused with a 4
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
+# CI runs 40 examples per operation and mode; KOLEJKA_FUZZ_EXAMPLES=500 digs deeper by hand.
 FUZZ = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("KOLEJKA_FUZZ_EXAMPLES", "40")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,

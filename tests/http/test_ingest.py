@@ -69,6 +69,26 @@ async def test_a_caller_reported_late_keeps_the_time_already_waited(
     assert answer.json()["started_at"] == "2014-08-06 14:29:30"
 
 
+async def test_null_optional_fields_count_as_not_given(
+    app: KolejkaApp, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    # PBX integrations often send null for "unknown"; the OpenAPI document says these are nullable.
+    body = {"call_id": "n1", "phone_number": None, "caller_name": None, "waited": None}
+    joined = await call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
+    assert joined.status == 201
+    assert joined.json()["phone_number"] == ""
+    assert joined.json()["started_at"] == "2014-08-06 14:30:35"
+    clock.advance(7)
+    left = await call(
+        app,
+        "POST",
+        "/api/queues/2/callers/n1/leave",
+        auth=personas["ingest"],
+        json_body={"outcome": "answered", "hold_time": None},
+    )
+    assert left.json()["hold_time"] == 7
+
+
 async def test_leaving_records_the_outcome_and_hold_time(
     app: KolejkaApp, clock: FrozenClock, personas: dict[str, str]
 ) -> None:
