@@ -35,6 +35,8 @@ class EventStreamClient:
         self._chunked = False
         self._buffer = b""
         self._ended = False
+        # True once the server sent the last chunk: it ended the answer rather than dropping it.
+        self.finished = False
 
     @classmethod
     async def open(
@@ -91,6 +93,7 @@ class EventStreamClient:
             raise EndOfStream from None
         if size == 0:
             self._ended = True
+            self.finished = True
             raise EndOfStream
         self._buffer += chunk[:-2]
 

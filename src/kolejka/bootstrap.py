@@ -351,6 +351,7 @@ def create_app(components: Components) -> KolejkaApp:
         observe=components.metrics.observe_request,
         # SQLite's "database is locked" (an import holding the write lock past busy_timeout).
         outages=(sqlite3.OperationalError,),
+        on_server_stop=[streams.end_all],
         routes=[
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)

@@ -121,7 +121,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from kolejka import demo
-    from kolejka.adapters.http.server import GuardedHttpToolsProtocol
+    from kolejka.adapters.http.server import GuardedHttpToolsProtocol, StoppingServer
 
     components = build(settings)
     host = args.host or settings.host
@@ -139,8 +139,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             f"{scheme}://{host}:{port}/api/queues/2/waiting_list",
             flush=True,
         )
-    uvicorn.run(
-        create_app(components),
+    app = create_app(components)
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
         log_config=None,
@@ -155,10 +156,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ),
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        # Event streams never end by themselves: on shutdown the server gives them this long,
-        # then cancels them, and each ends its answer cleanly (clients reconnect elsewhere).
+        # Event streams end as the server stops (app.on_server_stop); other answers get this long.
         timeout_graceful_shutdown=1,
     )
+    StoppingServer(config, app.on_server_stop).run()
     components.close()
     return 0
 

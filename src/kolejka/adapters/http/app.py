@@ -75,7 +75,11 @@ class KolejkaApp:
         health_checks: Sequence[HealthCheck] = (),
         observe: Callable[[str, int, float], None] | None = None,
         outages: tuple[type[Exception], ...] = (),
+        on_server_stop: Sequence[Callable[[], None]] = (),
     ) -> None:
+        # Called when the server stops taking connections, before it waits for open answers:
+        # event streams never end by themselves, so they end here and clients reconnect.
+        self.on_server_stop = on_server_stop
         # A store's own exceptions that mean "busy or broken right now" (SQLite's "database is
         # locked" while an import commits): answered 503 in the envelope, not 500.
         self.outages = outages

@@ -5,6 +5,9 @@ client could hold thousands of connections open or make the server buffer megaby
 protocol drops a connection whose headers pass `max_header_bytes` (431) or do not complete within
 `header_timeout` (408), drops a request whose body does not arrive within `body_timeout`, and
 answers malformed HTTP in kolejka's error envelope instead of uvicorn's plain text.
+
+`StoppingServer` is uvicorn's server, which lets the app end its endless answers (event streams)
+when it stops, instead of waiting for them and then cancelling them with an error in the log.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kolejka.adapters.http.errors import (
@@ -26,6 +32,19 @@ from kolejka.adapters.http.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class StoppingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_stop: Sequence[Callable[[], None]]) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn then stops listening, waits for the answers in progress, and cancels the
+        # ones left after `timeout_graceful_shutdown`; ended streams finish at once.
+        for hook in self.on_stop:
+            hook()
+        await super().shutdown(sockets)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):

@@ -374,6 +374,12 @@ class EventStreams:
         finally:
             self._forget(client)
 
+    def end_all(self) -> None:
+        """Ends every open stream cleanly, as the server stops; clients reconnect elsewhere."""
+        for channel in list(self.channels.values()):
+            for client in list(channel.clients):
+                client.end()
+
     def _forget(self, client: StreamClient) -> None:
         channel = client.channel
         if client not in channel.clients:
