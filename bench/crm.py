@@ -5,8 +5,9 @@
 1. import: `kolejka crm import` of a generated CSV (1-3 numbers a customer, 5% of the numbers
    drawn from a pool shared by many customers), timed, with the peak resident memory of the whole
    process tree (the command and its checking workers, sampled from /proc every 50 ms); then the
-   same file again (nothing changes). Meanwhile `kolejka serve` runs on the same file and a reader
-   polls the waiting list, so the longest read during the import is reported too.
+   same file again (nothing changes). Meanwhile `kolejka serve` runs on the same file, a reader
+   polls the waiting list and a writer makes a caller join and leave every 0.1 s, so the
+   longest read and the writes' answers and waits during the import are reported too.
 2. waiting_list: the same 20 callers on a database of 1,000 and one of 1,000,000 customers,
    `kolejka serve` under wrk, alternating with ../shared/bench/ceiling.py serving the same bytes;
    plus the uncached render (20 CRM lookups) timed in-process on both.
@@ -27,8 +28,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from bench.common import ceiling, kolejka_serve, wrk
@@ -140,6 +143,31 @@ def poll_during(url: str, stop: threading.Event, worst: list[float]) -> None:
         time.sleep(0.01)
 
 
+def write_during(url: str, stop: threading.Event, writes: list[tuple[int, float]]) -> None:
+    """Callers join and leave through the ingest API; (status, seconds) of every request."""
+    headers = {"Authorization": AUTHORIZATION, "Content-Type": "application/json"}
+    index = 0
+    while not stop.is_set():
+        index += 1
+        call_id = f"during-import-{index}"
+        for path, body in (
+            ("/api/queues/2/callers", f'{{"call_id": "{call_id}"}}'),
+            (f"/api/queues/2/callers/{call_id}/leave", '{"outcome": "answered"}'),
+        ):
+            request = urllib.request.Request(
+                url + path, data=body.encode(), headers=headers, method="POST"
+            )
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            writes.append((status, time.monotonic() - started))
+        time.sleep(0.1)
+
+
 def render_seconds(database: Path, repeat: int = 200) -> float:
     """Mean time of one uncached waiting-list render (its CRM lookups), in-process."""
     from kolejka.bootstrap import build
@@ -237,16 +265,25 @@ def main() -> None:
         print("\n## import")
         env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{big}"}
         worst: list[float] = []
+        writes: list[tuple[int, float]] = []
         with kolejka_serve(env) as url:
             stop = threading.Event()
             poller = threading.Thread(target=poll_during, args=(url, stop, worst), daemon=True)
+            writer = threading.Thread(target=write_during, args=(url, stop, writes), daemon=True)
             poller.start()
+            writer.start()
             seconds, peak, report = timed_import(big, source)
             stop.set()
             poller.join()
+            writer.join()
         print(f"first import: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB (tree)\n  {report}")
         print(f"  waiting_list reads during it: {len(worst)}, longest {max(worst) * 1000:.1f} ms,"
               f" p99 {percentile(worst, 0.99) * 1000:.1f} ms")  # fmt: skip
+        counts = Counter(status for status, _ in writes)
+        waits = [seconds for _, seconds in writes]
+        print(f"  ingest writes during it: {len(writes)}, by status {dict(sorted(counts.items()))},"
+              f" longest {max(waits) * 1000:.0f} ms,"
+              f" p99 {percentile(waits, 0.99) * 1000:.1f} ms")  # fmt: skip
         seconds, peak, report = timed_import(big, source)
         print(f"same file again: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB\n  {report}")
         timed_import(small, small_source)

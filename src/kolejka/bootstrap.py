@@ -349,7 +349,7 @@ def create_app(components: Components) -> KolejkaApp:
         links=[components.ami.link] if components.ami and not components.leadership else [],
         health_checks=components.health_checks,
         observe=components.metrics.observe_request,
-        # SQLite's "database is locked" (an import holding the write lock past busy_timeout).
+        # SQLite's other errors of the moment (a lock met outside Database.writing, a full disk).
         outages=(sqlite3.OperationalError,),
         on_server_stop=[streams.end_all],
         routes=[

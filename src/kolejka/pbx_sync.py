@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from kolejka.domain.errors import CallerAlreadyWaiting, UnknownCaller, UnknownQueue
 from kolejka.domain.pbx import (
@@ -26,7 +26,7 @@ from kolejka.waiting_lists import WaitingLists
 
 log = logging.getLogger(__name__)
 
-Transaction = Callable[[], AbstractContextManager[None]]
+Transaction = Callable[[], AbstractAsyncContextManager[None]]
 
 # Calls abandoned but whose QueueCallerLeave has not come yet; Asterisk sends it right after.
 _MAX_PENDING_LEAVES = 10_000
@@ -57,7 +57,7 @@ class PbxSync:
         """
         if len(events) > 1:
             try:
-                with self.transaction():
+                async with self.transaction():
                     for event in events:
                         await self._apply(event)
             except Exception:
@@ -158,7 +158,7 @@ class PbxSync:
     ) -> Reconciliation:
         """Makes our lists of `queues` (id -> the PBX's name) equal to the PBX's `snapshot`."""
         touched, self._touched = self._touched or set(), None
-        with self.transaction():
+        async with self.transaction():
             for queue_id, name in queues.items():
                 await self.register_queue(queue_id, name)
             ours = [

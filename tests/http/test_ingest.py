@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -206,7 +208,7 @@ async def test_a_join_while_another_process_holds_the_write_lock_is_a_503_and_lo
 ) -> None:
     assert isinstance(components.database, Database)
     # 5 s in production; the test waits 50 ms for the lock instead.
-    components.database.connection.execute("PRAGMA busy_timeout = 50")
+    components.database.lock_wait_seconds = 0.05
     importer = sqlite3.connect(database_path, isolation_level=None)
     importer.execute("BEGIN IMMEDIATE")
     try:
@@ -224,5 +226,32 @@ async def test_a_join_while_another_process_holds_the_write_lock_is_a_503_and_lo
         app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "1795705470.0"}
     )
     assert retried.status == 201
+    listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+    assert len(listed.json()) == 1
+
+
+async def test_a_join_waiting_for_another_processs_write_lock_does_not_hold_up_the_others(
+    app: KolejkaApp, components: Components, database_path: Path, personas: dict[str, str]
+) -> None:
+    # A first import of a million customers holds the lock for seconds: meanwhile the service
+    # goes on answering, and the join lands as soon as the lock is free.
+    importer = sqlite3.connect(database_path, isolation_level=None)
+    importer.execute("BEGIN IMMEDIATE")
+    body = {"call_id": "1795705470.0"}
+    try:
+        joining = asyncio.create_task(
+            call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
+        )
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+        assert listed.status == 200
+        assert time.monotonic() - started < 1
+        assert not joining.done()
+    finally:
+        importer.execute("ROLLBACK")
+        importer.close()
+    joined = await asyncio.wait_for(joining, 5)
+    assert joined.status == 201
     listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
     assert len(listed.json()) == 1

@@ -20,7 +20,7 @@ from kolejka.adapters.crm_rows import (
     dumps,
     order_by,
 )
-from kolejka.adapters.sqlite.database import Database, atomic
+from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import (
     Company,
@@ -43,6 +43,7 @@ class SqliteCrm:
     """Satisfies ports.CrmStore."""
 
     def __init__(self, db: Database) -> None:
+        self.db = db
         self.sql = db.connection
 
     # Customers ---------------------------------------------------------------------------
@@ -69,7 +70,7 @@ class SqliteCrm:
         self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
     ) -> list[Customer]:
         ids = []
-        with atomic(self.sql):
+        async with self.db.writing():
             for card in cards:
                 ids.append(self._insert_card(kind, card, updated_at))
         return [customer for customer in [await self.customer(i) for i in ids] if customer]
@@ -77,13 +78,13 @@ class SqliteCrm:
     async def update_customer(
         self, customer_id: int, card: CustomerFields, updated_at: datetime
     ) -> Customer | None:
-        with atomic(self.sql):
+        async with self.db.writing():
             if not self._update_card(customer_id, card, updated_at):
                 return None
         return await self.customer(customer_id)
 
     async def remove_customer(self, customer_id: int) -> bool:
-        with self.sql:
+        async with self.db.writing():
             deleted = self.sql.execute(
                 "DELETE FROM customers WHERE customer_id = ?", (customer_id,)
             ).rowcount
@@ -117,7 +118,7 @@ class SqliteCrm:
         )
 
     async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company:
-        with atomic(self.sql):
+        async with self.db.writing():
             card_id = self._insert_card(CustomerKind.COMPANY, card_of(company), updated_at)
             cursor = self.sql.execute(
                 "INSERT INTO companies (customer_id, nip, address, custom_fields)"
@@ -132,7 +133,7 @@ class SqliteCrm:
     async def update_company(
         self, company_id: int, company: CompanyFields, updated_at: datetime
     ) -> Company | None:
-        with atomic(self.sql):
+        async with self.db.writing():
             row = self.sql.execute(
                 "SELECT customer_id FROM companies WHERE company_id = ?", (company_id,)
             ).fetchone()
@@ -148,7 +149,7 @@ class SqliteCrm:
         return await self.company(company_id)
 
     async def remove_company(self, company_id: int) -> bool:
-        with atomic(self.sql):
+        async with self.db.writing():
             row = self.sql.execute(
                 "SELECT customer_id FROM companies WHERE company_id = ?", (company_id,)
             ).fetchone()

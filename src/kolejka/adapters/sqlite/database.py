@@ -2,7 +2,8 @@
 
 The service runs on one event loop, and its queries are index lookups that take microseconds, so
 they run on the loop's thread rather than paying a thread hop each time. Long work (a CRM import)
-runs in its own process and commits in batches.
+runs in its own process. While such a process holds the file's write lock, readers go on (WAL),
+and the service's writes wait for the lock without holding up the loop (`Database.writing`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
 
+from kolejka.domain.errors import StoreUnavailable
 from kolejka.ports import Change, ChangeFeed
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,17 @@ def path_from_url(url: str) -> str:
     return rest.removeprefix("/") or "kolejka.db"
 
 
+# How long a blocking statement waits for another process's lock (SQLite's busy_timeout).
+BUSY_TIMEOUT_MS = 5000
+
+
 @contextmanager
 def atomic(sql: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction of its own, or a part of the one already open (Database.batch)."""
+    """A write transaction for code off the event loop (CLI commands, the demo's seeding).
+
+    It waits for another process's write lock inside SQLite, blocking its thread; the service's
+    stores use `Database.writing` instead.
+    """
     if sql.in_transaction:
         yield
         return
@@ -64,13 +74,20 @@ def atomic(sql: sqlite3.Connection) -> Iterator[None]:
         yield
 
 
+def _locked(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class Database:
     def __init__(self, path: str) -> None:
         self.path = path
+        # How long a write waits for another process's write lock before it answers 503.
+        self.lock_wait_seconds = BUSY_TIMEOUT_MS / 1000
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.connection.execute("PRAGMA busy_timeout = 5000")
+        self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if path != ":memory:":
             self.connection.execute("PRAGMA journal_mode = WAL")
         self.connection.execute("PRAGMA synchronous = NORMAL")
@@ -114,15 +131,47 @@ class Database:
                 seen = version
                 await changes.publish(Change("all"))
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """One transaction around many writes, so a burst (of AMI events) pays one commit.
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """A write transaction, or a part of the one already open (a batch).
 
-        Stores' own transactions join it. Use it only around code that does not give the event
-        loop away: the connection is shared, and another task's writes would land in it.
+        When another process (an import) holds the write lock, this waits for it on the event
+        loop, so the service keeps answering meanwhile; after `lock_wait_seconds` it raises
+        StoreUnavailable (503). The body must not give the event loop away: the connection is
+        shared, and another task's writes would land in this transaction.
         """
-        with atomic(self.connection):
+        sql = self.connection
+        if sql.in_transaction:
             yield
+            return
+        await self._begin()
+        with sql:  # commits, or rolls back when the body raises
+            yield
+
+    batch = writing  # one transaction around a burst (of AMI events): one commit for all
+
+    async def _begin(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lock_wait_seconds
+        pause = 0.001
+        while True:
+            try:
+                # Asking without SQLite's own wait, which would block the whole event loop.
+                self.connection.execute("PRAGMA busy_timeout = 0")
+                try:
+                    self.connection.execute("BEGIN IMMEDIATE")
+                    return
+                finally:
+                    self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            except sqlite3.OperationalError as error:
+                if not _locked(error):
+                    raise
+                if loop.time() >= deadline:
+                    raise StoreUnavailable(
+                        "the SQLite database is locked by another process (an import?)"
+                    ) from error
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def close(self) -> None:
         self.connection.close()

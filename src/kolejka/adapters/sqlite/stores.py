@@ -23,6 +23,7 @@ def from_micros(micros: int) -> datetime:
 
 class SqliteQueues:
     def __init__(self, db: Database) -> None:
+        self.db = db
         self.sql = db.connection
 
     async def get(self, queue_id: int) -> Queue | None:
@@ -36,14 +37,17 @@ class SqliteQueues:
         return [Queue(queue_id, name) for queue_id, name in rows]
 
     async def put(self, queue: Queue) -> None:
-        self.sql.execute(
-            "INSERT INTO queues (queue_id, name) VALUES (?, ?)"
-            " ON CONFLICT (queue_id) DO UPDATE SET name = excluded.name",
-            (queue.queue_id, queue.name),
-        )
+        async with self.db.writing():
+            self.sql.execute(
+                "INSERT INTO queues (queue_id, name) VALUES (?, ?)"
+                " ON CONFLICT (queue_id) DO UPDATE SET name = excluded.name",
+                (queue.queue_id, queue.name),
+            )
 
     async def remove(self, queue_id: int) -> bool:
-        return self.sql.execute("DELETE FROM queues WHERE queue_id = ?", (queue_id,)).rowcount > 0
+        async with self.db.writing():
+            gone = self.sql.execute("DELETE FROM queues WHERE queue_id = ?", (queue_id,))
+        return gone.rowcount > 0
 
 
 _CALLER_COLUMNS = "call_id, queue_id, phone_number, caller_name, started_at"
@@ -55,21 +59,23 @@ def _caller(row: tuple[str, int, str, str, int]) -> WaitingCaller:
 
 class SqliteWaitingCallers:
     def __init__(self, db: Database) -> None:
+        self.db = db
         self.sql = db.connection
 
     async def join(self, caller: WaitingCaller) -> WaitingCaller:
-        self.sql.execute(
-            f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
-            " SELECT ?, ?, ?, ?, ?, COALESCE(MAX(join_seq), 0) + 1 FROM waiting_callers"
-            " WHERE true ON CONFLICT (call_id) DO NOTHING",
-            (
-                caller.call_id,
-                caller.queue_id,
-                caller.phone_number,
-                caller.caller_name,
-                to_micros(caller.started_at),
-            ),
-        )
+        async with self.db.writing():
+            self.sql.execute(
+                f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
+                " SELECT ?, ?, ?, ?, ?, COALESCE(MAX(join_seq), 0) + 1 FROM waiting_callers"
+                " WHERE true ON CONFLICT (call_id) DO NOTHING",
+                (
+                    caller.call_id,
+                    caller.queue_id,
+                    caller.phone_number,
+                    caller.caller_name,
+                    to_micros(caller.started_at),
+                ),
+            )
         stored = await self.find(caller.call_id)
         assert stored is not None
         return stored
@@ -82,7 +88,7 @@ class SqliteWaitingCallers:
         return _caller(row) if row else None
 
     async def leave(self, departure: Departure) -> bool:
-        with atomic(self.sql):
+        async with self.db.writing():
             gone = self.sql.execute(
                 "DELETE FROM waiting_callers WHERE call_id = ?", (departure.call_id,)
             ).rowcount
@@ -168,6 +174,7 @@ class SqliteCustomers:
 
 class SqliteApiUsers:
     def __init__(self, db: Database) -> None:
+        self.db = db
         self.sql = db.connection
 
     async def get(self, username: str) -> StoredApiUser | None:
@@ -184,15 +191,17 @@ class SqliteApiUsers:
         return [_user(row) for row in rows]
 
     async def put(self, user: StoredApiUser) -> None:
-        self.sql.execute(
-            "INSERT INTO api_users (username, password_hash, permissions) VALUES (?, ?, ?)"
-            " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
-            " permissions = excluded.permissions",
-            (user.username, user.password_hash, json.dumps(list(user.permissions))),
-        )
+        async with self.db.writing():
+            self.sql.execute(
+                "INSERT INTO api_users (username, password_hash, permissions) VALUES (?, ?, ?)"
+                " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
+                " permissions = excluded.permissions",
+                (user.username, user.password_hash, json.dumps(list(user.permissions))),
+            )
 
     async def remove(self, username: str) -> bool:
-        deleted = self.sql.execute("DELETE FROM api_users WHERE username = ?", (username,))
+        async with self.db.writing():
+            deleted = self.sql.execute("DELETE FROM api_users WHERE username = ?", (username,))
         return deleted.rowcount > 0
 
 
