@@ -14,10 +14,15 @@ from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import Queue
 from tests.http.test_error_shape import assert_envelope
-from tests.support import FrozenClock, call
+from tests.support import Answer, FrozenClock, call
 
 pytestmark = pytest.mark.usefixtures("queue_2")
 JOIN = "/api/queues/2/callers"
+
+
+async def leave(app: KolejkaApp, personas: dict[str, str], call_id: str, body: object) -> Answer:
+    path = f"/api/queues/2/callers/{call_id}/leave"
+    return await call(app, "POST", path, auth=personas["ingest"], json_body=body)
 
 
 async def test_a_caller_joins_and_shows_in_the_waiting_list(
@@ -81,13 +86,7 @@ async def test_null_optional_fields_count_as_not_given(
     assert joined.json()["phone_number"] == ""
     assert joined.json()["started_at"] == "2014-08-06 14:30:35"
     clock.advance(7)
-    left = await call(
-        app,
-        "POST",
-        "/api/queues/2/callers/n1/leave",
-        auth=personas["ingest"],
-        json_body={"outcome": "answered", "hold_time": None},
-    )
+    left = await leave(app, personas, "n1", {"outcome": "answered", "hold_time": None})
     assert left.json()["hold_time"] == 7
 
 
@@ -96,13 +95,7 @@ async def test_leaving_records_the_outcome_and_hold_time(
 ) -> None:
     await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
     clock.advance(42)
-    answer = await call(
-        app,
-        "POST",
-        "/api/queues/2/callers/c1/leave",
-        auth=personas["ingest"],
-        json_body={"outcome": "answered"},
-    )
+    answer = await leave(app, personas, "c1", {"outcome": "answered"})
     assert answer.status == 200
     assert answer.json() == {"call_id": "c1", "queue_id": 2, "outcome": "answered", "hold_time": 42}
     stats = await call(app, "GET", "/api/queues/2/waiting_stats", auth=personas["admin"])
@@ -113,24 +106,12 @@ async def test_the_pbxs_hold_time_wins_for_an_abandon(
     app: KolejkaApp, personas: dict[str, str]
 ) -> None:
     await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
-    answer = await call(
-        app,
-        "POST",
-        "/api/queues/2/callers/c1/leave",
-        auth=personas["ingest"],
-        json_body={"outcome": "abandoned", "hold_time": 19},
-    )
+    answer = await leave(app, personas, "c1", {"outcome": "abandoned", "hold_time": 19})
     assert answer.json()["hold_time"] == 19
 
 
 async def test_leaving_an_unknown_call_is_404(app: KolejkaApp, personas: dict[str, str]) -> None:
-    answer = await call(
-        app,
-        "POST",
-        "/api/queues/2/callers/nope/leave",
-        auth=personas["ingest"],
-        json_body={"outcome": "answered"},
-    )
+    answer = await leave(app, personas, "nope", {"outcome": "answered"})
     assert_envelope(answer, 404, 404003)
 
 
@@ -179,9 +160,7 @@ async def test_a_malformed_leave_names_the_field(
     app: KolejkaApp, personas: dict[str, str], body: dict[str, object], field: str
 ) -> None:
     await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
-    answer = await call(
-        app, "POST", "/api/queues/2/callers/c1/leave", auth=personas["ingest"], json_body=body
-    )
+    answer = await leave(app, personas, "c1", body)
     assert_envelope(answer, 400, 400003)
     assert field in answer.json()["errors"][0]["message"]
 
