@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -131,8 +131,7 @@ class Database:
                 seen = version
                 await changes.publish(Change("all"))
 
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[None]:
+    def writing(self) -> _Writing:
         """A write transaction, or a part of the one already open (a batch).
 
         When another process (an import) holds the write lock, this waits for it on the event
@@ -140,13 +139,7 @@ class Database:
         StoreUnavailable (503). The body must not give the event loop away: the connection is
         shared, and another task's writes would land in this transaction.
         """
-        sql = self.connection
-        if sql.in_transaction:
-            yield
-            return
-        await self._begin()
-        with sql:  # commits, or rolls back when the body raises
-            yield
+        return _Writing(self)
 
     batch = writing  # one transaction around a burst (of AMI events): one commit for all
 
@@ -175,3 +168,33 @@ class Database:
 
     def close(self) -> None:
         self.connection.close()
+
+
+class _Writing:
+    """Database.writing: a class, not a generator, as it wraps every write of a burst."""
+
+    __slots__ = ("began", "db")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.began = False
+
+    async def __aenter__(self) -> None:
+        if not self.db.connection.in_transaction:
+            await self.db._begin()
+            self.began = True
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
+        if not self.began:
+            return
+        sql = self.db.connection
+        if kind is not None:
+            sql.rollback()
+            return
+        try:
+            sql.commit()
+        except BaseException:
+            sql.rollback()
+            raise
