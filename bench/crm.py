@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--lookup-seconds", type=float, default=30.0)
+    parser.add_argument("--import-only", action="store_true", help="stop after the imports")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder:
@@ -287,6 +288,8 @@ def main() -> None:
         seconds, peak, report = timed_import(big, source)
         print(f"same file again: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB\n  {report}")
         timed_import(small, small_source)
+        if args.import_only:
+            return
 
         print("\n## waiting_list, 1,000 vs 1,000,000 customers")
         for database, label in ((small, f"{args.small:,}"), (big, f"{args.customers:,}")):

@@ -237,6 +237,7 @@ def _stores(settings: Settings) -> Stores:
         )
         watched = stores.changes
         stores.background.append(lambda: database.watch(watched, settings.change_poll_seconds))
+        stores.background.append(database.checkpoints)
     else:
         pg = PostgresDatabase(settings.database_url, timeout, settings.database_pool_size)
         pg.migrate_now()

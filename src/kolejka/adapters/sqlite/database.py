@@ -131,6 +131,34 @@ class Database:
                 seen = version
                 await changes.publish(Change("all"))
 
+    async def checkpoints(self, interval: float = 1.0) -> None:
+        """Copies the write-ahead log into the database file on a thread of its own.
+
+        Left to itself, SQLite does this inside the commit that finds the log past 1,000 pages,
+        and after a large import that is the service's next write, on the event loop's thread:
+        0.2-0.8 s of nothing else answered. While this runs, the service's commits never do it.
+        """
+        if self.path == ":memory:":
+            return
+        checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.connection.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                job = asyncio.ensure_future(
+                    asyncio.to_thread(checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                )
+                try:
+                    await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    await asyncio.wait([job])  # the thread ends before its connection closes
+                    raise
+                except sqlite3.Error:
+                    log.exception("cannot checkpoint the SQLite write-ahead log")
+        finally:
+            self.connection.execute("PRAGMA wal_autocheckpoint = 1000")
+            checkpointer.close()
+
     def writing(self) -> _Writing:
         """A write transaction, or a part of the one already open (a batch).
 
