@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.bootstrap import Components
+from tests.conftest import add_company
 from tests.support import call
 
 COMPANY_KEYS = [
@@ -161,3 +163,14 @@ async def test_a_companys_card_takes_no_surname(app: KolejkaApp, personas: dict[
         ),
         "code": 409004,
     }
+
+
+async def test_a_company_added_to_the_phone_book_directly_is_a_whole_company(
+    app: KolejkaApp, components: Components, personas: dict[str, str]
+) -> None:
+    # As the demo's persons and the tests' helpers add cards: the card and its companies row.
+    card_id = add_company(components, "Zieliński Transport", "0048 602 300 400")
+    listed = await call(app, "GET", "/api/companies", auth=personas["admin"])
+    assert [(c["customer_id"], c["name"]) for c in listed.json()] == [
+        (card_id, "Zieliński Transport")
+    ]

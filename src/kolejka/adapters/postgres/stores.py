@@ -188,6 +188,8 @@ class PostgresCustomers:
                         company_name,
                         to_micros(updated_at),
                     )
+                    if kind is CustomerKind.COMPANY:  # a company is its card and its row
+                        await sql.execute("INSERT INTO companies (customer_id) VALUES ($1)", new_id)
                     await sql.executemany(
                         "INSERT INTO customer_phone_numbers (customer_id, position, raw,"
                         " normalized) VALUES ($1, $2, $3, $4)",

@@ -161,6 +161,8 @@ class SqliteCustomers:
                 (customer_id, kind.value, name, surname, company_name, to_micros(updated_at)),
             )
             new_id = int(cursor.lastrowid or 0)
+            if kind is CustomerKind.COMPANY:  # a company is its card and its companies row
+                self.sql.execute("INSERT INTO companies (customer_id) VALUES (?)", (new_id,))
             self.sql.executemany(
                 "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
                 " VALUES (?, ?, ?, ?)",
