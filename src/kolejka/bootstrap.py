@@ -221,7 +221,7 @@ def _stores(settings: Settings) -> Stores:
     tells the server what other processes (the `kolejka` commands) wrote.
     """
     timeout = settings.store_timeout_seconds
-    if settings.database_url.startswith("sqlite:"):
+    if settings.on_sqlite:
         database = Database.from_url(settings.database_url)
         database.migrate()
         stores = Stores(
@@ -287,7 +287,7 @@ def phone_numbers(settings: Settings) -> PhoneNumbers:
 
 def crm_import(settings: Settings) -> CrmImport:
     """A bulk import into the built-in CRM (`kolejka crm import`), on its own connection."""
-    if settings.database_url.startswith("sqlite:"):
+    if settings.on_sqlite:
         return SqliteCrmImport(settings.database_url)
     timeout = settings.store_timeout_seconds
     return PostgresCrmImport(PostgresDatabase(settings.database_url, timeout))
@@ -295,7 +295,7 @@ def crm_import(settings: Settings) -> CrmImport:
 
 def crm_export_rows(settings: Settings) -> Iterator[dict[str, object]]:
     """Every card of the built-in CRM as an import row, from one consistent snapshot."""
-    if not settings.database_url.startswith("sqlite:"):
+    if not settings.on_sqlite:
         pg = PostgresDatabase(settings.database_url, settings.store_timeout_seconds)
         pg.migrate_now()
         yield from export_postgres_rows(pg)
@@ -314,7 +314,7 @@ def announce_crm_change(settings: Settings) -> None:
     On SQLite alone they notice by themselves (they watch the file's version); on PostgreSQL the
     change goes out on the instances' change feed (PostgreSQL NOTIFY, or Redis pub/sub).
     """
-    if settings.database_url.startswith("sqlite:"):
+    if settings.on_sqlite:
         return
     components = build(settings)
 

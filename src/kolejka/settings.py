@@ -97,6 +97,11 @@ class Settings:
                 "KOLEJKA_STREAM_STALL_SECONDS"
             )
 
+    @property
+    def on_sqlite(self) -> bool:
+        """The database is an SQLite file; otherwise it is PostgreSQL."""
+        return self.database_url.startswith("sqlite:")
+
 
 def _check_crm(settings: Settings) -> None:
     if settings.crm_url and settings.crm_url.partition(":")[0] not in ("http", "https"):
