@@ -233,7 +233,7 @@ def _stores(settings: Settings) -> Stores:
             crm=SqliteCrm(database),
             changes=LocalChangeFeed(),
             failures=LocalFailureCounter(),
-            transaction=database.batch,
+            transaction=database.writing,  # a burst of AMI events: one commit for all
         )
         watched = stores.changes
         stores.background.append(lambda: database.watch(watched, settings.change_poll_seconds))

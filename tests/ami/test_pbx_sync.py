@@ -38,7 +38,7 @@ def joined(call_id: str, queue_id: int = 7) -> CallerJoined:
 @pytest.fixture
 def sync(components: Components) -> PbxSync:
     assert isinstance(components.database, Database)
-    return PbxSync(components.lists, transaction=components.database.batch)
+    return PbxSync(components.lists, transaction=components.database.writing)
 
 
 async def test_a_burst_of_events_is_applied_in_order(sync: PbxSync, components: Components) -> None:

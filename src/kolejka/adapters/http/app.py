@@ -80,8 +80,8 @@ class KolejkaApp:
         # Called when the server stops taking connections, before it waits for open answers:
         # event streams never end by themselves, so they end here and clients reconnect.
         self.on_server_stop = on_server_stop
-        # A store's own exceptions that mean "busy or broken right now" (SQLite's "database is
-        # locked" while an import commits): answered 503 in the envelope, not 500.
+        # A store's own exceptions that mean "busy or broken right now" (SQLite's errors outside
+        # Database.writing, such as a full disk): answered 503 in the envelope, not 500.
         self.outages = outages
         self.lists = lists
         self.links = links

@@ -169,8 +169,6 @@ class Database:
         """
         return _Writing(self)
 
-    batch = writing  # one transaction around a burst (of AMI events): one commit for all
-
     async def _begin(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lock_wait_seconds
