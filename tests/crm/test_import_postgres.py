@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from tests.crm.test_import_export import CSV, interrupt_an_import_halfway
+from tests.e2e.conftest import kolejka_at
 from tests.servers import fresh_schema
 from tests.support import LiveServer, basic
 
@@ -26,18 +27,6 @@ async def pg_url(postgres_url: str) -> AsyncIterator[str]:
     """A fresh schema of the machine's PostgreSQL (the fixture skips, or under CI fails)."""
     async with fresh_schema(postgres_url) as url:
         yield url
-
-
-def kolejka(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kolejka", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={"KOLEJKA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-        timeout=60,
-        check=False,
-    )
 
 
 async def rows(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -63,7 +52,7 @@ async def test_a_csv_file_adds_persons_and_companies_with_their_numbers(
     source = tmp_path / "crm.csv"
     source.write_text(CSV, encoding="utf-8")
 
-    result = kolejka(pg_url, "crm", "import", str(source))
+    result = kolejka_at(pg_url, "crm", "import", str(source))
 
     assert result.returncode == 0, result.stderr
     assert "3 added, 0 changed, 0 unchanged, 0 refused" in result.stdout
@@ -88,10 +77,10 @@ async def test_a_rerun_changes_nothing_and_a_changed_row_keeps_its_card(
 ) -> None:
     source = tmp_path / "crm.csv"
     source.write_text(CSV, encoding="utf-8")
-    assert kolejka(pg_url, "crm", "import", str(source)).returncode == 0
+    assert kolejka_at(pg_url, "crm", "import", str(source)).returncode == 0
     before = await cards(pg_url)
 
-    again = kolejka(pg_url, "crm", "import", str(source))
+    again = kolejka_at(pg_url, "crm", "import", str(source))
 
     assert "0 added, 0 changed, 3 unchanged" in again.stdout
     assert await cards(pg_url) == before
@@ -99,7 +88,7 @@ async def test_a_rerun_changes_nothing_and_a_changed_row_keeps_its_card(
     source.write_text(
         CSV.replace("C1,Jan,Kowalski,746842523", "C1,Jan,Nowak,500600700"), encoding="utf-8"
     )
-    changed = kolejka(pg_url, "crm", "import", str(source))
+    changed = kolejka_at(pg_url, "crm", "import", str(source))
 
     assert "0 added, 1 changed, 2 unchanged" in changed.stdout
     after = {row[0]: row for row in await cards(pg_url)}
@@ -118,10 +107,10 @@ async def test_an_export_from_postgresql_imports_into_sqlite_unchanged(
 ) -> None:
     source = tmp_path / "crm.csv"
     source.write_text(CSV, encoding="utf-8")
-    assert kolejka(pg_url, "crm", "import", str(source)).returncode == 0
+    assert kolejka_at(pg_url, "crm", "import", str(source)).returncode == 0
     exported = tmp_path / "export.jsonl"
 
-    result = kolejka(pg_url, "crm", "export", str(exported))
+    result = kolejka_at(pg_url, "crm", "export", str(exported))
 
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
@@ -131,9 +120,9 @@ async def test_an_export_from_postgresql_imports_into_sqlite_unchanged(
         ("F1", ["613459852"]),
     ]
     sqlite_url = f"sqlite:///{tmp_path / 'copy.db'}"
-    copied = kolejka(sqlite_url, "crm", "import", str(exported))
+    copied = kolejka_at(sqlite_url, "crm", "import", str(exported))
     assert "3 added" in copied.stdout
-    back = kolejka(pg_url, "crm", "import", str(exported))
+    back = kolejka_at(pg_url, "crm", "import", str(exported))
     assert "0 added, 0 changed, 3 unchanged" in back.stdout
 
 
@@ -143,7 +132,7 @@ async def test_an_import_interrupted_halfway_leaves_postgresql_as_it_was(
 ) -> None:
     seed = tmp_path / "seed.csv"
     seed.write_text(CSV, encoding="utf-8")
-    assert kolejka(pg_url, "crm", "import", str(seed)).returncode == 0
+    assert kolejka_at(pg_url, "crm", "import", str(seed)).returncode == 0
     before = await cards(pg_url)
     returncode, out, err = interrupt_an_import_halfway(pg_url, tmp_path, "1")
 
@@ -156,8 +145,8 @@ async def test_an_import_interrupted_halfway_leaves_postgresql_as_it_was(
 async def test_a_running_instance_names_a_caller_the_import_just_added(
     tmp_path: Path, pg_url: str
 ) -> None:
-    assert kolejka(pg_url, "queues", "add", "2", "Obsługa").returncode == 0
-    added = kolejka(pg_url, "users", "add", USER, "-p", "*", stdin=PASSWORD + "\n")
+    assert kolejka_at(pg_url, "queues", "add", "2", "Obsługa").returncode == 0
+    added = kolejka_at(pg_url, "users", "add", USER, "-p", "*", stdin=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
     server = LiveServer(tmp_path / "unused.db", extra_env={"KOLEJKA_DATABASE_URL": pg_url})
     server.start()
@@ -176,7 +165,7 @@ async def test_a_running_instance_names_a_caller_the_import_just_added(
         assert (unknown["customer_id"], unknown["customer_label"]) == (None, None)
         source = tmp_path / "crm.csv"
         source.write_text(CSV, encoding="utf-8")
-        assert kolejka(pg_url, "crm", "import", str(source)).returncode == 0
+        assert kolejka_at(pg_url, "crm", "import", str(source)).returncode == 0
 
         deadline = time.monotonic() + 2
         while True:

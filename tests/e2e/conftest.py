@@ -20,17 +20,22 @@ from tests.support import LiveServer
 SEED_USER, SEED_PASSWORD = "api_user", "api_pass"
 
 
-def kolejka(database: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Runs the `kolejka` command line against `database`."""
+def kolejka_at(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Runs the `kolejka` command line against the database at `url`."""
     return subprocess.run(
         [sys.executable, "-m", "kolejka", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env={"KOLEJKA_DATABASE_URL": f"sqlite:///{database}", "PATH": "/usr/bin:/bin"},
+        env={"KOLEJKA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
         timeout=60,
         check=False,
     )
+
+
+def kolejka(database: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Runs the `kolejka` command line against the SQLite file `database`."""
+    return kolejka_at(f"sqlite:///{database}", *args, stdin=stdin)
 
 
 @pytest.fixture
