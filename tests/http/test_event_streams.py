@@ -181,6 +181,26 @@ async def test_a_removed_api_user_loses_its_open_streams(
     await kept.chunks.aclose()
 
 
+async def test_a_user_removed_by_another_process_loses_its_streams_as_soon_as_that_is_seen(
+    components: Components, personas: dict[str, str]
+) -> None:
+    # The minutely recheck is out of the picture: only the change may end the stream.
+    streams, _ = hub(components, recheck_seconds=3600.0)
+    reply = await open_stream(streams, personas["reader"])
+    kept = await open_stream(streams, personas["admin"])
+    await next_chunk(reply.chunks)
+    await next_chunk(kept.chunks)
+    # As `kolejka users remove reader` in another process: the store changes behind the
+    # server's back, and the SQLite watcher can say only that something changed.
+    assert await components.api_users.users.remove("reader")
+    await components.changes.publish(Change("all"))
+    with pytest.raises(StopAsyncIteration):
+        await next_chunk(reply.chunks, timeout=1.0)
+    await components.lists.join(2, "c1", "746842523")
+    assert data_of(await next_chunk(kept.chunks))[0]["phone_number"] == "746842523"
+    await kept.chunks.aclose()
+
+
 async def test_streams_of_a_removed_queue_end_and_a_new_one_is_refused(
     components: Components, personas: dict[str, str]
 ) -> None:

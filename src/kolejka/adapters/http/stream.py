@@ -63,6 +63,9 @@ BOARD_NOW = b'{"now":"'
 # The board reads every queue's stats: under a burst of changes (a PBX reconnecting, say) it is
 # rendered at most this often; a screen does not need more.
 BOARD_PAUSE = 0.25
+# Between two checks of open streams' access that changes asked for: a burst of changes (an
+# import in another process, say) costs one check of each credential now and then, not one each.
+RECHECK_PAUSE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +216,8 @@ class EventStreams:
         self.clients = 0
         self._tick_seconds = min(1.0, heartbeat_seconds, stall_seconds / 4, board_refresh_seconds)
         self._ticker: asyncio.Task[None] | None = None
-        self._recheck_now = False
+        self._recheck_wanted = False
+        self._rechecking: asyncio.Task[None] | None = None
         changes.subscribe(self._changed)
 
     # Routes ------------------------------------------------------------------------------------
@@ -376,6 +380,8 @@ class EventStreams:
 
     def end_all(self) -> None:
         """Ends every open stream cleanly, as the server stops; clients reconnect elsewhere."""
+        if self._rechecking is not None:
+            self._rechecking.cancel()
         for channel in list(self.channels.values()):
             for client in list(channel.clients):
                 client.end()
@@ -398,8 +404,32 @@ class EventStreams:
         elif change.topic in ("queue", "crm", "all"):
             for channel in list(self.channels.values()):
                 channel.invalidate()
-        if change.topic == "users":
-            self._recheck_now = True
+        if change.topic in ("users", "all"):
+            # "all" may hide a change to API users too: another process wrote to the database
+            # (`kolejka wallboard revoke` on SQLite), or the link to other instances was down.
+            self.recheck_soon()
+
+    def recheck_soon(self) -> None:
+        """Checks the access of every open stream now, or as soon as the current check ends."""
+        self._recheck_wanted = True
+        if self._rechecking is None and self.clients:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no stream is served outside an event loop; the tick will see to it
+            self._rechecking = loop.create_task(self._recheck_while_wanted())
+
+    async def _recheck_while_wanted(self) -> None:
+        try:
+            while self._recheck_wanted and self.clients:
+                self._recheck_wanted = False
+                try:
+                    await self._recheck()
+                except Exception:
+                    log.exception("cannot check the access of open streams")
+                await asyncio.sleep(RECHECK_PAUSE)
+        finally:
+            self._rechecking = None
 
     async def _tick(self) -> None:
         """Heartbeats, stalled clients, the wallboard's clock-driven stats, revoked access."""
@@ -429,13 +459,10 @@ class EventStreams:
                     next_board = now + self.board_refresh_seconds
                     # approx_wait_time moves with the clock (the longest wait grows).
                     board.invalidate()
-                if self._recheck_now or now >= next_recheck:
-                    self._recheck_now = False
+                if now >= next_recheck:
+                    # Changes to API users end streams at once; this catches any change missed.
                     next_recheck = now + self.recheck_seconds
-                    try:
-                        await self._recheck()
-                    except Exception:
-                        log.exception("cannot check the access of open streams")
+                    self.recheck_soon()
         finally:
             self._ticker = None
 
