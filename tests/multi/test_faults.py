@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
 from tests.conftest import FAST_HASHER, need_tool, unavailable
 from tests.e2e.client import as_json
+from tests.event_stream_client import EventStreamClient
 from tests.multi.conftest import ADMIN, call
 from tests.servers import (
     PrivatePostgres,
@@ -30,7 +33,7 @@ from tests.servers import (
     postgres_bin_dir,
     unique_name,
 )
-from tests.support import Answer, LiveServer
+from tests.support import Answer, LiveServer, basic
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]
 
@@ -179,6 +182,39 @@ async def test_with_redis_hung_requests_answer_503_within_2_s_and_recover(
         return (await call(server, "GET", "/api/queues/2/waiting_stats")).status == 200
 
     await until(served_again)
+
+
+async def test_a_user_removed_while_redis_was_down_loses_its_open_stream_once_it_is_back(
+    on_private_redis: tuple[LiveServer, PrivateRedis],
+) -> None:
+    server, redis = on_private_redis
+    auth = {"Authorization": basic(*ADMIN)}
+    board = await EventStreamClient.open(server.port, "/api/wallboard/stream", auth)
+    assert board.status == 200
+    await board.event()
+    redis.stop()
+
+    async def feed_down() -> bool:
+        health = as_json(await call(server, "GET", "/health"))
+        return bool(health["stores"]["changes"]["state"] == "down")
+
+    await until(feed_down)
+    # The command writes to PostgreSQL but cannot tell the instances: Redis carries the feed.
+    removed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "kolejka", "users", "remove", ADMIN[0]],
+        capture_output=True,
+        text=True,
+        env={**server.env},
+        timeout=60,
+    )
+    assert removed.returncode == 0, removed.stderr
+    redis.start()
+    # Back on the feed, the instance cannot know what it missed, so it checks every stream.
+    started = time.monotonic()
+    assert await board.ended(timeout=5)
+    assert time.monotonic() - started < 5
+    board.close()
 
 
 async def test_with_postgresql_stopped_the_crm_answers_503_cached_lists_stay_and_all_recovers(
