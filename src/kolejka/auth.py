@@ -121,6 +121,18 @@ class Authenticator:
                 await self.throttle.failed(address, username)
         return principal
 
+    async def recheck(self, header: bytes) -> Principal | None:
+        """The API user that credentials accepted earlier still prove, or None.
+
+        For open streams, judged again after API users changed. It is not a sign-in, so the
+        login throttle neither stops it (guesses at a revoked user's password must not keep its
+        streams open) nor counts it (a revocation is not a failed login).
+        """
+        principal = self.cached(header)
+        if principal is not None:
+            return principal
+        return await self._checking.run(header, lambda: self._check(header))
+
     async def _check(self, header: bytes) -> Principal | None:
         credentials = parse_basic(header)
         if credentials is None:

@@ -8,6 +8,7 @@ the same endpoints over a real socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -15,14 +16,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kolejka import wallboard_tokens
 from kolejka.adapters.http.errors import ApiError
 from kolejka.adapters.http.request import Message, Request, StreamReply
 from kolejka.adapters.http.stream import HEARTBEAT, RETRY, EventStreams, send_other_reply
 from kolejka.bootstrap import Components
-from kolejka.domain.errors import UnknownQueue
+from kolejka.domain.errors import LoginThrottled, UnknownQueue
 from kolejka.domain.queues import Outcome
 from kolejka.ports import Change
 from kolejka.waiting_lists import WaitingListView
+from kolejka.wallboard_tokens import WallboardTokens
 from tests.support import FrozenClock, basic
 
 pytestmark = pytest.mark.usefixtures("queue_2")
@@ -199,6 +202,26 @@ async def test_a_user_removed_by_another_process_loses_its_streams_as_soon_as_th
     await components.lists.join(2, "c1", "746842523")
     assert data_of(await next_chunk(kept.chunks))[0]["phone_number"] == "746842523"
     await kept.chunks.aclose()
+
+
+async def test_a_revoked_token_loses_its_stream_even_while_its_secret_is_being_guessed(
+    components: Components,
+) -> None:
+    streams, _ = hub(components, recheck_seconds=3600.0)
+    tokens = WallboardTokens(components.api_users)
+    header = wallboard_tokens.credentials(await tokens.create("hall"))
+    assert header is not None
+    reply = await streams.wallboard_stream(request("/api/wallboard/stream", header.decode()))
+    await next_chunk(reply.chunks)
+    # Enough wrong guesses to throttle the token's user name: a recheck is not a sign-in, so
+    # it must still see that the token is gone.
+    for _ in range(components.settings.login_failures_per_minute + 1):
+        with contextlib.suppress(LoginThrottled):
+            wrong = basic("wallboard-hall", "guess")
+            assert await components.authenticator.authenticate(wrong.encode(), "192.0.2.7") is None
+    await tokens.revoke("hall")
+    with pytest.raises(StopAsyncIteration):
+        await next_chunk(reply.chunks, timeout=1.0)
 
 
 async def test_streams_of_a_removed_queue_end_and_a_new_one_is_refused(

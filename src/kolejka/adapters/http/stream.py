@@ -485,9 +485,9 @@ class EventStreams:
                 by_credentials.setdefault(client.credentials, []).append(client)
         for credentials, clients in by_credentials.items():
             try:
-                principal = await self.auth.authenticate(credentials)
+                principal = await self.auth.recheck(credentials)
             except DomainError:
-                continue  # throttled or a store down: judge these again next time
+                continue  # a store is down: judge these again next time
             for client in clients:
                 if principal is None or not any(principal.may(p) for p in client.permissions):
                     client.end()
