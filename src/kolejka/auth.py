@@ -76,6 +76,8 @@ class Authenticator:
         # Checks under way: thirty clients presenting the same new credential pay one hash.
         self._checking: SingleFlight[bytes, Principal | None] = SingleFlight()
         self._generation = 0
+        # Credentials rechecked, and the stored hash they matched (see `recheck`).
+        self._proven: dict[bytes, str] = {}
         self._dummy_hash = self.hasher.hash(_DUMMY_PASSWORD)
         changes.subscribe(self._forget)
 
@@ -124,14 +126,26 @@ class Authenticator:
     async def recheck(self, header: bytes) -> Principal | None:
         """The API user that credentials accepted earlier still prove, or None.
 
-        For open streams, judged again after API users changed. It is not a sign-in, so the
-        login throttle neither stops it (guesses at a revoked user's password must not keep its
-        streams open) nor counts it (a revocation is not a failed login).
+        For open streams, judged again whenever API users may have changed: an import in
+        another process can ask for that several times a second, so a password is hashed again
+        only when the user's stored hash changed (a hash and a password always agree or always
+        not). It is not a sign-in, so the login throttle neither stops it (guesses at a revoked
+        user's password must not keep its streams open) nor counts it.
         """
-        principal = self.cached(header)
-        if principal is not None:
-            return principal
-        return await self._checking.run(header, lambda: self._check(header))
+        credentials = parse_basic(header)
+        if credentials is None:
+            return None
+        username, password = credentials
+        user = await self.users.get(username)
+        if user is None:
+            return None
+        if self._proven.get(header) != user.password_hash:
+            if not await asyncio.to_thread(self._verify, user.password_hash, password):
+                return None
+            if len(self._proven) >= self.cache_size:
+                self._proven.clear()
+            self._proven[header] = user.password_hash
+        return Principal(user.username, Permissions.of(user.permissions))
 
     async def _check(self, header: bytes) -> Principal | None:
         credentials = parse_basic(header)

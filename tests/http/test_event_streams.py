@@ -11,15 +11,23 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pytest
+from argon2 import PasswordHasher
 
 from kolejka import wallboard_tokens
 from kolejka.adapters.http.errors import ApiError
 from kolejka.adapters.http.request import Message, Request, StreamReply
-from kolejka.adapters.http.stream import HEARTBEAT, RETRY, EventStreams, send_other_reply
+from kolejka.adapters.http.stream import (
+    HEARTBEAT,
+    RECHECK_PAUSE,
+    RETRY,
+    EventStreams,
+    send_other_reply,
+)
+from kolejka.auth import Authenticator
 from kolejka.bootstrap import Components
 from kolejka.domain.errors import LoginThrottled, UnknownQueue
 from kolejka.domain.queues import Outcome
@@ -220,6 +228,41 @@ async def test_a_revoked_token_loses_its_stream_even_while_its_secret_is_being_g
             wrong = basic("wallboard-hall", "guess")
             assert await components.authenticator.authenticate(wrong.encode(), "192.0.2.7") is None
     await tokens.revoke("hall")
+    with pytest.raises(StopAsyncIteration):
+        await next_chunk(reply.chunks, timeout=1.0)
+
+
+class CountingHasher(PasswordHasher):
+    """The tests' fast argon2, counting the passwords it checks."""
+
+    checks = 0
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.checks += 1
+        return super().verify(hash, password)
+
+
+async def test_rechecks_for_changes_that_leave_api_users_alone_hash_no_password_again(
+    components: Components, personas: dict[str, str]
+) -> None:
+    hasher = CountingHasher()
+    auth = Authenticator(components.api_users.users, components.changes, hasher)
+    view = WaitingListView(components.lists, components.changes)
+    streams = EventStreams(
+        components.lists, view, components.changes, auth, ZoneInfo("Europe/Warsaw")
+    )
+    reply = await open_stream(streams, personas["reader"])
+    await next_chunk(reply.chunks)
+    # Each as another process's write to the CRM, seen by the SQLite watcher: it cannot say
+    # what changed, so every open stream's access is checked again.
+    for _ in range(4):
+        await components.changes.publish(Change("all"))
+        await asyncio.sleep(RECHECK_PAUSE + 0.1)
+    assert hasher.checks <= 2  # the sign-in, and the first recheck
+    await components.api_users.set_permissions("reader", ["GET queues"])
     with pytest.raises(StopAsyncIteration):
         await next_chunk(reply.chunks, timeout=1.0)
 
