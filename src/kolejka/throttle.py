@@ -97,9 +97,11 @@ class LoginThrottle:
         The estimate decays continuously: within this bucket as the previous one slides out,
         then (from the next bucket on) as this one does. 0 when an attempt may go ahead now.
         """
-        window, limit = self.window, self.limit
-        # The tolerance: 100 x (1 - 54/60) is 9.999999 in floating point, and must count as 10.
-        if previous * (1 - into / window) + current < limit - _TOLERANCE:
+        window = self.window
+        # A hair under the limit: 100 x (1 - 54/60) is 9.999999 in floating point, and must
+        # count as 10. The wait is computed against the same threshold the check uses.
+        limit = self.limit - _TOLERANCE
+        if previous * (1 - into / window) + current < limit:
             return 0
         if current < limit:
             # previous x (1 - (into + s) / window) + current < limit
@@ -107,8 +109,8 @@ class LoginThrottle:
         else:
             # The next bucket: current x (1 - u / window) < limit, from window - into on.
             seconds = window - into + window * (1 - limit / current)
-        # Strictly after the moment it equals the limit, in whole seconds.
-        return max(1, math.floor(seconds + _TOLERANCE) + 1)
+        # Strictly after the moment it reaches the threshold, in whole seconds.
+        return max(1, math.floor(seconds) + 1)
 
 
 class LocalFailureCounter:

@@ -11,6 +11,8 @@ from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kolejka import logs
 from kolejka.adapters.http.app import KolejkaApp
@@ -264,6 +266,31 @@ async def test_retry_after_is_the_true_wait_as_the_estimate_decays(
         clock.now += 15  # 5 s into the next bucket
         await fail(throttle, then_failures)
     assert await assert_retry_after_is_the_true_wait(throttle, clock) == expected
+
+
+@given(
+    previous=st.integers(0, 40),
+    current=st.integers(0, 40),
+    sixty_fourths_in=st.integers(0, 60 * 64 - 1),
+    limit=st.integers(1, 12),
+)
+def test_retry_after_is_the_true_wait_for_any_counts(
+    previous: int, current: int, sixty_fourths_in: int, limit: int
+) -> None:
+    async def check() -> None:
+        clock = SteppedClock()
+        counter = LocalFailureCounter()
+        throttle = LoginThrottle(counter, limit=limit, clock=clock)
+        bucket = int(clock.now // 60)
+        for _ in range(previous):
+            await counter.reserve("address:a", bucket - 1)
+        for _ in range(current):
+            await counter.reserve("address:a", bucket)
+        clock.now += sixty_fourths_in / 64
+        if (await throttle.reserve("a", None)).wait:
+            await assert_retry_after_is_the_true_wait(throttle, clock)
+
+    asyncio.run(check())
 
 
 async def test_retry_after_counts_failures_far_over_the_limit() -> None:
