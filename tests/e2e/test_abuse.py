@@ -172,7 +172,7 @@ def test_brute_force_through_a_real_server_is_throttled(guarded: LiveServer) -> 
     assert office.status == 200
 
 
-def test_a_hundred_simultaneous_guesses_get_ten_answers_and_ninety_429s(
+def test_a_hundred_simultaneous_guesses_get_at_most_ten_401s_and_the_rest_429(
     guarded: LiveServer,
 ) -> None:
     def guess(attempt: int) -> int:
