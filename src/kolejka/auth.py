@@ -7,7 +7,6 @@ pay it each time. Verified credentials are kept (keyed by the exact header value
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -20,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from kolejka.domain.errors import LoginThrottled
 from kolejka.domain.permissions import Permissions
+from kolejka.password_checks import PasswordChecks
 from kolejka.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser
 from kolejka.single_flight import SingleFlight
 from kolejka.throttle import LoginThrottle
@@ -66,9 +66,11 @@ class Authenticator:
         cache_seconds: float = 60.0,
         cache_size: int = 4096,
         throttle: LoginThrottle | None = None,
+        checks: PasswordChecks | None = None,
     ) -> None:
         self.users = users
         self.throttle = throttle
+        self.checks = checks or PasswordChecks()
         self.hasher = hasher or PasswordHasher()
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
@@ -108,19 +110,27 @@ class Authenticator:
             return principal
         credentials = parse_basic(header)
         username = credentials[0] if credentials else None
+        who = {"username": username, "client_address": address}
+        reservation = None
         if self.throttle is not None:
-            wait = await self.throttle.wait_for(address, username)
-            if wait:
-                log.warning(
-                    "login throttled", extra={"username": username, "client_address": address}
-                )
-                raise LoginThrottled(wait)
-        principal = await self._checking.run(header, lambda: self._check(header))
+            # Counted before the password is checked: simultaneous guesses cannot all pass.
+            reservation = await self.throttle.reserve(address, username)
+            if reservation.wait:
+                log.warning("login throttled", extra=who)
+                raise LoginThrottled(reservation.wait)
+        try:
+            principal = await self._checking.run(header, lambda: self._check(header, address))
+        except Exception:
+            # A store failed, so no password was checked: not a failure. (A client that hangs
+            # up mid-check keeps its attempt counted: its hash runs on regardless.)
+            if self.throttle is not None and reservation is not None:
+                await self.throttle.release(reservation)
+            raise
         if principal is None:
-            # Never the password: only who tried, from where.
-            log.warning("failed login", extra={"username": username, "client_address": address})
-            if self.throttle is not None:
-                await self.throttle.failed(address, username)
+            # Never the password: only who tried, from where. The reservation stays: a failure.
+            log.warning("failed login", extra=who)
+        elif self.throttle is not None and reservation is not None:
+            await self.throttle.succeeded(reservation)
         return principal
 
     async def recheck(self, header: bytes) -> Principal | None:
@@ -140,14 +150,16 @@ class Authenticator:
         if user is None:
             return None
         if self._proven.get(header) != user.password_hash:
-            if not await asyncio.to_thread(self._verify, user.password_hash, password):
+            # Through the same bounded checks as sign-ins: a recheck must not outrun them.
+            right = await self.checks.run("", lambda: self._verify(user.password_hash, password))
+            if not right:
                 return None
             if len(self._proven) >= self.cache_size:
                 self._proven.clear()
             self._proven[header] = user.password_hash
         return Principal(user.username, Permissions.of(user.permissions))
 
-    async def _check(self, header: bytes) -> Principal | None:
+    async def _check(self, header: bytes, address: str) -> Principal | None:
         credentials = parse_basic(header)
         if credentials is None:
             return None
@@ -155,7 +167,8 @@ class Authenticator:
         generation = self._generation
         user = await self.users.get(username)
         stored_hash = user.password_hash if user else self._dummy_hash
-        if not await asyncio.to_thread(self._verify, stored_hash, password) or user is None:
+        right = await self.checks.run(address, lambda: self._verify(stored_hash, password))
+        if not right or user is None:
             return None
         principal = Principal(user.username, Permissions.of(user.permissions))
         if generation != self._generation:

@@ -36,6 +36,7 @@ from kolejka.adapters.postgres.stores import (
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.failures import RedisFailureCounter
+from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
 from kolejka.adapters.sqlite.crm import SqliteCrm
@@ -73,13 +74,14 @@ from kolejka.ports import (
     CrmStore,
     CustomerDirectory,
     FailureCounter,
+    KnownAddresses,
     Lease,
     QueueDirectory,
     Task,
     WaitingCallerStore,
 )
 from kolejka.settings import Settings
-from kolejka.throttle import LocalFailureCounter, LoginThrottle
+from kolejka.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
 from kolejka.waiting_lists import WaitingLists, WaitingListView
 
 
@@ -95,6 +97,8 @@ class Stores:
     crm: CrmStore
     changes: ChangeFeed
     failures: FailureCounter
+    # Addresses that signed in lately as each user: spared the per-user login limit.
+    known_addresses: KnownAddresses = field(default_factory=LocalKnownAddresses)
     transaction: Transaction = nullcontext
     lease: Lease | None = None  # only where several instances may run (PostgreSQL, Redis)
     redis: RedisConnection | None = None
@@ -179,7 +183,12 @@ def build(
             changes,
             hasher,
             settings.auth_cache_seconds,
-            throttle=LoginThrottle(stores.failures, settings.login_failures_per_minute),
+            throttle=LoginThrottle(
+                stores.failures,
+                settings.login_failures_per_minute,
+                known=stores.known_addresses,
+                known_seconds=settings.login_known_address_hours * 3600,
+            ),
         ),
         phones=phones,
         crm=Crm(stores.crm, phones, lists.clock, changes),
@@ -268,6 +277,7 @@ def _stores(settings: Settings) -> Stores:
     stores.callers = live
     stores.changes = redis_feed
     stores.failures = RedisFailureCounter(redis)
+    stores.known_addresses = RedisKnownAddresses(redis)
     stores.transaction = nullcontext  # the lists are not in the database: nothing to batch
     holder = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
     stores.lease = RedisLease(redis, "ami", settings.lease_seconds, holder)

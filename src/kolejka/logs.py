@@ -25,12 +25,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One line for a person: the message, then the record's fields (`username='admin'`)
+    as the JSON log carries them, quoted with repr so a value cannot forge a line of its own.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = [
+            f"{key}={value if isinstance(value, (int, float, bool)) else repr(str(value))}"
+            for key, value in vars(record).items()
+            if key not in _STANDARD and key not in ("message", "asctime")
+        ]
+        return " ".join([line, *fields])
+
+
 def configure(level: str = "INFO", format: str = "text") -> None:
     handler = logging.StreamHandler()
     if format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

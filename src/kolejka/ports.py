@@ -202,10 +202,28 @@ Task = Callable[[], Awaitable[None]]
 
 
 class FailureCounter(Protocol):
-    """Counts failed logins per key in numbered time buckets (one process, or shared in Redis)."""
+    """Counts login attempts per key in numbered time buckets (one process, or shared in Redis).
 
-    async def add(self, key: str, bucket: int) -> None: ...
+    An attempt is reserved before its password is checked, so that simultaneous guesses cannot
+    all pass a check made before any of them is counted.
+    """
+
+    async def reserve(self, key: str, bucket: int) -> tuple[int, int]:
+        """Adds one to `bucket` atomically: (count in bucket - 1, count in bucket with it)."""
+        ...
+
+    async def release(self, key: str, bucket: int) -> None:
+        """Takes back one reservation in `bucket` (the attempt succeeded, or was refused)."""
+        ...
 
     async def counts(self, key: str, bucket: int) -> tuple[int, int]:
-        """(count in bucket - 1, count in bucket)."""
+        """(count in bucket - 1, count in bucket), counting nothing."""
         ...
+
+
+class KnownAddresses(Protocol):
+    """Addresses that recently signed in as a user with the right password."""
+
+    async def remember(self, username: str, address: str, seconds: float) -> None: ...
+
+    async def known(self, username: str, address: str) -> bool: ...

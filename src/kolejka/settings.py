@@ -39,6 +39,9 @@ class Settings:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     login_failures_per_minute: int = 10
+    # An address that signed in as a user with the right password is spared that user's
+    # login limit for this long (0: never spared).
+    login_known_address_hours: float = 24.0
     forwarded_allow_ips: str = "127.0.0.1"
     stream_heartbeat_seconds: float = 15.0
     stream_stall_seconds: float = 60.0

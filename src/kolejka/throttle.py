@@ -1,11 +1,17 @@
 """Brute-force protection: too many failed logins from one address, or for one user, answer 429.
 
-Failures are counted in one-minute buckets, and the rate is the sliding-window estimate
+Attempts are counted in one-minute buckets, and the rate is the sliding-window estimate
 `previous bucket x (share of the window it still covers) + current bucket`, so a burst cannot hide
-at a bucket boundary. Once an address or a user name reaches the limit, further unverified
-attempts from that address, or for that name, are refused without checking a password until the
-estimate falls; credentials verified before the attack (held in the authenticator's cache) keep
-working, so an attacker cannot lock a logged-in wallboard out.
+at a bucket boundary. An attempt is reserved (counted atomically) *before* its password is
+checked, so a hundred simultaneous guesses get `limit` checks, not a hundred; a reservation is
+taken back when the password was right, so only failures hold the count up.
+
+Once an address or a user name reaches the limit, further attempts from that address, or for that
+name, are refused without checking a password until the estimate falls. Two things keep a real
+client working during an attack on its user name: credentials verified lately are answered from
+the authenticator's cache, and an address that signed in as the user with the right password
+within `known_seconds` (a day by default) is spared the per-user limit (it still meets the
+per-address one). docs/security.md has the threat model.
 """
 
 from __future__ import annotations
@@ -13,8 +19,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from kolejka.ports import FailureCounter
+from kolejka.ports import FailureCounter, KnownAddresses
+
+_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One attempt, counted under `keys` in `bucket`; refused when `wait` > 0 (nothing held)."""
+
+    address: str
+    username: str | None
+    keys: tuple[str, ...]
+    bucket: int
+    wait: int = 0
 
 
 class LoginThrottle:
@@ -24,51 +44,128 @@ class LoginThrottle:
         limit: int = 10,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        known: KnownAddresses | None = None,
+        known_seconds: float = 86_400.0,
     ) -> None:
         self.counter = counter
         self.limit = limit
         self.window = window_seconds
         self.clock = clock
+        self.known = known or LocalKnownAddresses()
+        self.known_seconds = known_seconds
 
-    async def wait_for(self, address: str, username: str | None) -> int:
-        """Seconds the caller must wait before trying again; 0 when it may try now."""
+    async def reserve(self, address: str, username: str | None) -> Reservation:
+        """Counts an attempt before its password is checked; refused (wait > 0) over the limit."""
         if self.limit <= 0:
-            return 0
+            return Reservation(address, username, (), 0)
+        keys = [f"address:{address}"]
+        if username and not (self.known_seconds > 0 and await self.known.known(username, address)):
+            keys.append(f"user:{username}")
         now = self.clock()
         bucket, into = divmod(now, self.window)
-        for key in _keys(address, username):
-            previous, current = await self.counter.counts(key, int(bucket))
-            estimate = previous * (1 - into / self.window) + current
-            if estimate >= self.limit:
-                return max(1, math.ceil(self.window - into))
-        return 0
+        held: list[str] = []
+        for key in keys:
+            previous, current = await self.counter.reserve(key, int(bucket))
+            held.append(key)
+            # `current` holds this attempt: the others make `current - 1`.
+            wait = self.retry_after(previous, current - 1, into)
+            if wait:
+                # Stop reserving at the first refusal, so simultaneous attempts that passed one
+                # key are not refused at the next by attempts that will not be checked anyway;
+                # only read the rest, for a Retry-After that covers every key.
+                await self.release(Reservation(address, username, tuple(held), int(bucket)))
+                for other in keys[len(held) :]:
+                    previous, current = await self.counter.counts(other, int(bucket))
+                    wait = max(wait, self.retry_after(previous, current, into))
+                return Reservation(address, username, (), int(bucket), wait)
+        return Reservation(address, username, tuple(held), int(bucket))
 
-    async def failed(self, address: str, username: str | None) -> None:
-        bucket = int(self.clock() // self.window)
-        for key in _keys(address, username):
-            await self.counter.add(key, bucket)
+    async def succeeded(self, reservation: Reservation) -> None:
+        """The password was right: the attempt is not a failure, and the address is known."""
+        await self.release(reservation)
+        if reservation.username and self.known_seconds > 0:
+            await self.known.remember(reservation.username, reservation.address, self.known_seconds)
 
+    async def release(self, reservation: Reservation) -> None:
+        """Takes the attempt back uncounted (it succeeded, or was never checked)."""
+        for key in reservation.keys:
+            await self.counter.release(key, reservation.bucket)
 
-def _keys(address: str, username: str | None) -> list[str]:
-    keys = [f"address:{address}"]
-    if username:
-        keys.append(f"user:{username}")
-    return keys
+    def retry_after(self, previous: int, current: int, into: float) -> int:
+        """Whole seconds until the estimate falls below the limit, if no one fails meanwhile.
+
+        The estimate decays continuously: within this bucket as the previous one slides out,
+        then (from the next bucket on) as this one does. 0 when an attempt may go ahead now.
+        """
+        window = self.window
+        # A hair under the limit: 100 x (1 - 54/60) is 9.999999 in floating point, and must
+        # count as 10. The wait is computed against the same threshold the check uses.
+        limit = self.limit - _TOLERANCE
+        if previous * (1 - into / window) + current < limit:
+            return 0
+        if current < limit:
+            # previous x (1 - (into + s) / window) + current < limit
+            seconds = window * (1 - (limit - current) / previous) - into
+        else:
+            # The next bucket: current x (1 - u / window) < limit, from window - into on.
+            seconds = window - into + window * (1 - limit / current)
+        # Strictly after the moment it reaches the threshold, in whole seconds.
+        return max(1, math.floor(seconds) + 1)
 
 
 class LocalFailureCounter:
-    """Failure counts in this process's memory; bounded, forgetting buckets older than a window."""
+    """Attempt counts in this process's memory; bounded, forgetting buckets older than a window."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self._counts: dict[tuple[str, int], int] = {}
 
-    async def add(self, key: str, bucket: int) -> None:
+    async def reserve(self, key: str, bucket: int) -> tuple[int, int]:
+        # No await between reading and writing: atomic on the event loop.
         if len(self._counts) >= self.max_entries:
             self._counts = {k: v for k, v in self._counts.items() if k[1] >= bucket - 1}
             if len(self._counts) >= self.max_entries:
                 self._counts.clear()  # a flood of distinct keys: start afresh rather than grow
-        self._counts[(key, bucket)] = self._counts.get((key, bucket), 0) + 1
+        current = self._counts.get((key, bucket), 0) + 1
+        self._counts[(key, bucket)] = current
+        return self._counts.get((key, bucket - 1), 0), current
 
     async def counts(self, key: str, bucket: int) -> tuple[int, int]:
         return self._counts.get((key, bucket - 1), 0), self._counts.get((key, bucket), 0)
+
+    async def release(self, key: str, bucket: int) -> None:
+        count = self._counts.get((key, bucket), 0)
+        if count > 1:
+            self._counts[(key, bucket)] = count - 1
+        else:
+            self._counts.pop((key, bucket), None)
+
+
+class LocalKnownAddresses:
+    """(user, address) pairs that signed in lately, in this process's memory; bounded.
+
+    When full, the pair signed in longest ago is forgotten first: only right passwords add
+    pairs, so an attacker cannot flood it.
+    """
+
+    def __init__(
+        self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._until: dict[tuple[str, str], float] = {}
+
+    async def remember(self, username: str, address: str, seconds: float) -> None:
+        self._until.pop((username, address), None)
+        while len(self._until) >= self.max_entries:
+            del self._until[next(iter(self._until))]
+        self._until[(username, address)] = self.clock() + seconds
+
+    async def known(self, username: str, address: str) -> bool:
+        until = self._until.get((username, address))
+        if until is None:
+            return False
+        if until < self.clock():
+            del self._until[(username, address)]
+            return False
+        return True

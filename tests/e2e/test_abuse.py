@@ -10,7 +10,9 @@ import contextlib
 import json
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,17 @@ def test_brute_force_through_a_real_server_is_throttled(guarded: LiveServer) -> 
         guarded.url, path="/api/queues", user=SEED, headers={"X-Forwarded-For": "198.51.100.1"}
     )
     assert office.status == 200
+
+
+def test_a_hundred_simultaneous_guesses_get_at_most_ten_401s_and_the_rest_429(
+    guarded: LiveServer,
+) -> None:
+    def guess(attempt: int) -> int:
+        user = ("root", f"{CANARY}{attempt}")
+        return request(guarded.url, path="/api/queues", user=user).status
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        statuses = Counter(pool.map(guess, range(100)))
+
+    assert statuses[401] <= 10
+    assert statuses[401] + statuses[429] == 100

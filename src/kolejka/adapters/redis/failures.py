@@ -1,10 +1,12 @@
-"""Failed-login counts in Redis (ports.FailureCounter), so the login throttle holds across
+"""Login attempt counts in Redis (ports.FailureCounter), so the login throttle holds across
 instances: an attacker spreading guesses over every instance behind the load balancer meets
 the same limit as one who sends them all to one.
 
-Each (key, minute bucket) is a counter that expires after two windows. When Redis does not
-answer, the count reads as zero: the throttle fails open rather than locking every client
-out, and the password check itself still stands.
+Each (key, minute bucket) is a counter that expires after two windows. A reservation is one
+MULTI/EXEC (INCR, EXPIRE, GET of the previous bucket): Redis runs it as a unit, so each of two
+instances' simultaneous attempts sees its own new count and at most `limit` of them pass. When
+Redis does not answer, the count reads as zero: the throttle fails open rather than locking
+every client out, and the password check itself still stands.
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ class RedisFailureCounter:
     def _key(self, key: str, bucket: int) -> str:
         return self.redis.key("login_failures", bucket, key)
 
-    async def add(self, key: str, bucket: int) -> None:
-        async def add(client: Client) -> None:
-            async with client.pipeline(transaction=False) as pipe:
+    async def reserve(self, key: str, bucket: int) -> tuple[int, int]:
+        async def reserve(client: Client) -> tuple[int, int]:
+            async with client.pipeline(transaction=True) as pipe:
                 pipe.incr(self._key(key, bucket))
                 pipe.expire(self._key(key, bucket), self.expire)
-                await pipe.execute()
+                pipe.get(self._key(key, bucket - 1))
+                current, _, previous = await pipe.execute()
+            return int(previous or 0), int(current)
 
         try:
-            await self.redis.run(add)
+            return await self.redis.run(reserve)
         except StoreUnavailable:
-            log.warning("could not count a failed login: Redis is unavailable")
+            log.warning("could not count a login attempt: Redis is unavailable")
+            return 0, 0
 
     async def counts(self, key: str, bucket: int) -> tuple[int, int]:
         try:
@@ -47,3 +52,14 @@ class RedisFailureCounter:
         except StoreUnavailable:
             return 0, 0
         return int(previous or 0), int(current or 0)
+
+    async def release(self, key: str, bucket: int) -> None:
+        async def release(client: Client) -> None:
+            # Never below zero, though the key should outlive any attempt by two windows.
+            if await client.decr(self._key(key, bucket)) < 0:
+                await client.delete(self._key(key, bucket))
+
+        try:
+            await self.redis.run(release)
+        except StoreUnavailable:
+            log.warning("could not take back a login attempt: Redis is unavailable")
