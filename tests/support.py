@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from kolejka.adapters.http.app import KolejkaApp
 
@@ -67,11 +68,13 @@ async def call(
         raw_headers.append((b"authorization", auth.encode()))
     if body is not None:
         raw_headers.append((b"content-length", str(len(body)).encode()))
+    raw_path = path.partition("?")[0]
     scope = {
         "type": "http",
         "method": method,
-        "path": path.partition("?")[0],
-        "raw_path": path.partition("?")[0].encode(),
+        # As uvicorn gives them: the path percent-decoded, and as sent.
+        "path": unquote(raw_path),
+        "raw_path": raw_path.encode(),
         "query_string": path.partition("?")[2].encode(),
         "headers": raw_headers,
         "client": (client, 50000),
