@@ -59,11 +59,17 @@ async def call(
     body: bytes | None = None,
     json_body: object = None,
     client: str = "127.0.0.1",
+    content_type: str | None = "application/json",
 ) -> Answer:
-    """Calls the ASGI app as a server would, without a socket."""
+    """Calls the ASGI app as a server would, without a socket.
+
+    A body goes with `content_type` (JSON unless told; None sends no Content-Type).
+    """
     if json_body is not None:
         body = json.dumps(json_body).encode()
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if body is not None and content_type is not None:
+        raw_headers.append((b"content-type", content_type.encode()))
     if auth is not None:
         raw_headers.append((b"authorization", auth.encode()))
     if body is not None:

@@ -236,3 +236,43 @@ def test_head_on_health_answers_200_with_headers_and_no_body(server: LiveServer)
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert b"content-type: text/event-stream" in answer.lower()
     assert answer.endswith(b"\r\n\r\n")  # no body
+
+
+def test_cross_site_bodies_and_lone_surrogates_are_refused_by_a_real_server(
+    server: LiveServer,
+) -> None:
+    # What a browser sends cross-site without a preflight: text/plain, form-encoded, or no type.
+    join = "/api/queues/2/callers"
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        answer = request(
+            server.url,
+            "POST",
+            join,
+            user=SEED,
+            body={"call_id": "csrf"},
+            headers={"Content-Type": content_type},
+        )
+        assert answer.status == 415, content_type
+        assert as_json(answer)["errors"][0]["code"] == 415001
+    bare = (
+        f"POST {join} HTTP/1.1\r\nHost: x\r\nAuthorization: {basic(*SEED)}\r\n"
+        'Content-Length: 17\r\nConnection: close\r\n\r\n{"call_id": "c"}\n'
+    )
+    status, body = envelope_of(raw_exchange(server, bare.encode()))
+    assert (status, body["errors"][0]["code"]) == (415, 415001)  # type: ignore[index]
+    # A lone surrogate: json.loads keeps it, SQLite's encoder refused it with a 500 before.
+    for path, payload, field in [
+        (join, {"call_id": "\ud800"}, "call_id"),
+        (join, {"call_id": "c", "caller_name": "\udfff"}, "caller_name"),
+        ("/api/customers", {"surname": "\ud800"}, "surname"),
+        ("/api/customers", {"surname": "K", "custom_fields": {"\ud800": "x"}}, "custom_fields"),
+        ("/api/batch/customers", [{"surname": "L"}, {"email": "\ud800"}], "[1].email"),
+    ]:
+        answer = request(server.url, "POST", path, user=SEED, body=payload)
+        assert answer.status == 400, answer.body
+        error = as_json(answer)["errors"][0]
+        assert error["code"] == 400003
+        assert f"Invalid field {field}:" in error["message"]
+    assert as_json(request(server.url, path="/api/queues/2/waiting_list", user=SEED)) == []
+    assert as_json(request(server.url, path="/api/customers", user=SEED)) == []
+    assert request(server.url, "POST", join, user=SEED, body={"call_id": "c"}).status == 201
