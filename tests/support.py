@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from kolejka.adapters.http.app import KolejkaApp
 
@@ -58,20 +59,28 @@ async def call(
     body: bytes | None = None,
     json_body: object = None,
     client: str = "127.0.0.1",
+    content_type: str | None = "application/json",
 ) -> Answer:
-    """Calls the ASGI app as a server would, without a socket."""
+    """Calls the ASGI app as a server would, without a socket.
+
+    A body goes with `content_type` (JSON unless told; None sends no Content-Type).
+    """
     if json_body is not None:
         body = json.dumps(json_body).encode()
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if body is not None and content_type is not None:
+        raw_headers.append((b"content-type", content_type.encode()))
     if auth is not None:
         raw_headers.append((b"authorization", auth.encode()))
     if body is not None:
         raw_headers.append((b"content-length", str(len(body)).encode()))
+    raw_path = path.partition("?")[0]
     scope = {
         "type": "http",
         "method": method,
-        "path": path.partition("?")[0],
-        "raw_path": path.partition("?")[0].encode(),
+        # As uvicorn gives them: the path percent-decoded, and as sent.
+        "path": unquote(raw_path),
+        "raw_path": raw_path.encode(),
         "query_string": path.partition("?")[2].encode(),
         "headers": raw_headers,
         "client": (client, 50000),

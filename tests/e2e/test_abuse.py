@@ -184,3 +184,111 @@ def test_a_hundred_simultaneous_guesses_get_at_most_ten_401s_and_the_rest_429(
 
     assert statuses[401] <= 10
     assert statuses[401] + statuses[429] == 100
+
+
+def test_a_caller_whose_call_id_holds_a_slash_joins_and_leaves(server: LiveServer) -> None:
+    # uvicorn decodes %2F in `path`; the app routes on `raw_path`, so the slash stays in the id.
+    joined = request(
+        server.url,
+        "POST",
+        "/api/queues/2/callers",
+        user=SEED,
+        body={"call_id": "PJSIP/1001-00000001", "phone_number": "613459851"},
+    )
+    assert joined.status == 201
+    left = request(
+        server.url,
+        "POST",
+        "/api/queues/2/callers/PJSIP%2F1001-00000001/leave",
+        user=SEED,
+        body={"outcome": "answered"},
+    )
+    assert left.status == 200, left.body
+    assert as_json(left)["call_id"] == "PJSIP/1001-00000001"
+    assert as_json(request(server.url, path="/api/queues/2/waiting_list", user=SEED)) == []
+
+
+# One server for all of these: each case is one request.
+PATH_TRICKS = [
+    ("/api/queues/2%2Fwaiting_list", 404, 404001),
+    ("/api%2Fqueues", 404, 404001),
+    ("/api/queues/%2E%2E/waiting_list", 400, 400001),
+    ("/api/queues/2/../2/waiting_list", 404, 404001),
+    ("/api/queues/%00/waiting_list", 400, 400001),
+    ("/api/queues/%FF%FE/waiting_list", 400, 400001),
+    ("/api/customers/1%2F2", 400, 400001),
+    ("/api/customers?phone_number=%FF%ED%A0%80", 400, 400003),
+    ("/api/customers?%FF=1", 400, 400003),
+]
+
+
+def test_path_and_query_tricks_get_envelopes_from_a_real_server(server: LiveServer) -> None:
+    for path, status, code in PATH_TRICKS:
+        answer = request(server.url, path=path, user=SEED)
+        assert (answer.status, as_json(answer)["errors"][0]["code"]) == (status, code), path
+    for call_id in ("%FF", "%ED%A0%80"):  # not UTF-8: waits nowhere, and is no 500
+        path = f"/api/queues/2/callers/{call_id}/leave"
+        answer = request(server.url, "POST", path, user=SEED, body={"outcome": "answered"})
+        assert (answer.status, as_json(answer)["errors"][0]["code"]) == (404, 404003), path
+
+
+def test_head_on_health_answers_200_with_headers_and_no_body(server: LiveServer) -> None:
+    got = request(server.url, path="/health")
+    head = request(server.url, "HEAD", "/health")
+    assert head.status == 200
+    assert head.body == b""
+    assert head.headers["content-type"] == "application/json; charset=utf-8"
+    assert head.headers["content-length"] == got.headers["content-length"]
+    listed = request(server.url, "HEAD", "/api/queues/2/waiting_list", user=SEED)
+    assert (listed.status, listed.body) == (200, b"")
+    # An event stream's HEAD ends at once: the server closes the connection within 2 s.
+    started = time.monotonic()
+    head_of_stream = (
+        "HEAD /api/queues/2/waiting_list/stream HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {basic(*SEED)}\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_exchange(server, head_of_stream.encode(), wait=5)
+    assert time.monotonic() - started < 2
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"content-type: text/event-stream" in answer.lower()
+    assert answer.endswith(b"\r\n\r\n")  # no body
+
+
+def test_cross_site_bodies_and_lone_surrogates_are_refused_by_a_real_server(
+    server: LiveServer,
+) -> None:
+    # What a browser sends cross-site without a preflight: text/plain, form-encoded, or no type.
+    join = "/api/queues/2/callers"
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        answer = request(
+            server.url,
+            "POST",
+            join,
+            user=SEED,
+            body={"call_id": "csrf"},
+            headers={"Content-Type": content_type},
+        )
+        assert answer.status == 415, content_type
+        assert as_json(answer)["errors"][0]["code"] == 415001
+    bare = (
+        f"POST {join} HTTP/1.1\r\nHost: x\r\nAuthorization: {basic(*SEED)}\r\n"
+        'Content-Length: 17\r\nConnection: close\r\n\r\n{"call_id": "c"}\n'
+    )
+    status, body = envelope_of(raw_exchange(server, bare.encode()))
+    assert (status, body["errors"][0]["code"]) == (415, 415001)  # type: ignore[index]
+    # A lone surrogate: json.loads keeps it, SQLite's encoder refused it with a 500 before.
+    for path, payload, field in [
+        (join, {"call_id": "\ud800"}, "call_id"),
+        (join, {"call_id": "c", "caller_name": "\udfff"}, "caller_name"),
+        ("/api/customers", {"surname": "\ud800"}, "surname"),
+        ("/api/customers", {"surname": "K", "custom_fields": {"\ud800": "x"}}, "custom_fields"),
+        ("/api/batch/customers", [{"surname": "L"}, {"email": "\ud800"}], "[1].email"),
+    ]:
+        answer = request(server.url, "POST", path, user=SEED, body=payload)
+        assert answer.status == 400, answer.body
+        error = as_json(answer)["errors"][0]
+        assert error["code"] == 400003
+        assert f"Invalid field {field}:" in error["message"]
+    assert as_json(request(server.url, path="/api/queues/2/waiting_list", user=SEED)) == []
+    assert as_json(request(server.url, path="/api/customers", user=SEED)) == []
+    assert request(server.url, "POST", join, user=SEED, body={"call_id": "c"}).status == 201

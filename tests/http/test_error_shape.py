@@ -59,7 +59,45 @@ async def test_an_unknown_path_is_404_in_the_envelope(
 async def test_a_wrong_method_is_405_with_allow(app: KolejkaApp, personas: dict[str, str]) -> None:
     answer = await call(app, "DELETE", "/api/queues/2/waiting_list", auth=personas["admin"])
     assert_envelope(answer, 405, 405001)
-    assert answer.headers["allow"] == "GET"
+    assert answer.headers["allow"] == "GET, HEAD"
+
+
+async def test_head_answers_as_get_without_a_body(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    got = await call(app, "GET", "/health")
+    head = await call(app, "HEAD", "/health")
+    assert (head.status, head.body) == (200, b"")
+    assert head.headers["content-type"] == "application/json; charset=utf-8"
+    assert head.headers["content-length"] == got.headers["content-length"]
+    listed = await call(app, "HEAD", "/api/queues/2/waiting_list", auth=personas["admin"])
+    assert (listed.status, listed.body) == (200, b"")
+    refused = await call(app, "HEAD", "/api/queues/2/waiting_list")
+    assert (refused.status, refused.body) == (401, b"")
+    post_only = await call(app, "HEAD", "/api/queues/2/callers", auth=personas["admin"])
+    assert (post_only.status, post_only.headers["allow"], post_only.body) == (405, "POST", b"")
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/api/queues/2%2Fwaiting_list", 404, 404001),  # an encoded slash never separates
+        ("/api/customers/2%2F3", 400, 400001),
+        ("/api%2Fqueues/2/waiting_list", 404, 404001),
+        ("/api/queues/2/waiting_list%2F", 404, 404001),
+        ("/api/queues/2/../2/waiting_list", 404, 404001),
+        ("/api/queues/%2E%2E/waiting_list", 400, 400001),
+        ("/api/queues/%00/waiting_list", 400, 400001),
+        ("/api/queues/%FF/waiting_list", 400, 400001),  # not UTF-8
+        ("/api/queues/%ED%A0%80/waiting_list", 400, 400001),  # an encoded lone surrogate
+        ("/api/queues//waiting_list", 404, 404001),
+        ("/wallboard/..%2Fwallboard.css", 404, 404001),
+    ],
+)
+async def test_path_tricks_are_refused_in_the_envelope(
+    app: KolejkaApp, personas: dict[str, str], path: str, status: int, code: int
+) -> None:
+    assert_envelope(await call(app, "GET", path, auth=personas["admin"]), status, code)
 
 
 async def test_messages_are_polish_when_the_client_prefers_polish(

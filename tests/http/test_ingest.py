@@ -234,3 +234,24 @@ async def test_a_join_waiting_for_another_processs_write_lock_does_not_hold_up_t
     assert joined.status == 201
     listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
     assert len(listed.json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("call_id", "in_path"),
+    [
+        ("PJSIP/1001-00000001", "PJSIP%2F1001-00000001"),  # Asterisk's channel names
+        ("SIP/trunk/5551234-0000002a", "SIP%2Ftrunk%2F5551234-0000002a"),
+        ("a%b", "a%25b"),
+        ("zażółć 1", "za%C5%BC%C3%B3%C5%82%C4%87%201"),
+    ],
+)
+async def test_a_caller_whose_call_id_holds_a_slash_can_leave(
+    app: KolejkaApp, personas: dict[str, str], call_id: str, in_path: str
+) -> None:
+    joined = await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": call_id})
+    assert joined.status == 201
+    answer = await leave(app, personas, in_path, {"outcome": "answered"})
+    assert answer.status == 200, answer.body
+    assert answer.json()["call_id"] == call_id
+    listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+    assert listed.json() == []

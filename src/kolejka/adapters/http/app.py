@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from importlib import resources
 from time import perf_counter
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -34,11 +35,13 @@ from kolejka.adapters.http.errors import (
 )
 from kolejka.adapters.http.request import (
     AnyReply,
+    Message,
     Receive,
     Reply,
     Request,
     Scope,
     Send,
+    StreamReply,
     only_fields,
     seconds_field,
     text_field,
@@ -132,6 +135,12 @@ class KolejkaApp:
                 reply = self._error_reply(scope, request_id, ApiError(INTERNAL))
         if self.observe is not None:
             self.observe(scope.get(_ROUTE, "unmatched"), reply.status, perf_counter() - started)
+        if scope["method"] == "HEAD":
+            # The GET route's answer, headers and all, without its body (RFC 9110 9.3.2).
+            send = _without_body(send)
+            if isinstance(reply, StreamReply):
+                await reply.chunks.aclose()  # never started, so it holds nothing
+                reply = StreamReply(_no_events(), reply.content_type, reply.status, reply.headers)
         if not isinstance(reply, Reply):
             # HTML and event streams; JSON answers never take this branch.
             await send_other_reply(reply, request_id, receive, send)
@@ -146,7 +155,7 @@ class KolejkaApp:
         await send({"type": "http.response.body", "body": reply.body})
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> AnyReply:
-        route, params, allowed = self.router.match(scope["method"], scope["path"])
+        route, params, allowed = self.router.match(scope["method"], _raw_path(scope))
         if route is None:
             if allowed:
                 error = ApiError(
@@ -304,6 +313,28 @@ async def _logged(job: Task) -> None:
     except Exception:
         log.exception("background task %s stopped", getattr(job, "__qualname__", job))
         raise
+
+
+def _raw_path(scope: Scope) -> bytes:
+    """The path as the client sent it, still percent-encoded, so `%2F` stays in its segment."""
+    raw = scope.get("raw_path")
+    if raw is None:  # optional in ASGI; uvicorn always gives it
+        return quote(scope["path"]).encode("ascii")
+    return bytes(raw).partition(b"?")[0]
+
+
+def _without_body(send: Send) -> Send:
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b"", "more_body": False}
+        await send(message)
+
+    return send_head
+
+
+async def _no_events() -> AsyncGenerator[bytes, None]:
+    return
+    yield b""  # makes this an (empty) async generator
 
 
 def _challenge(error: ApiError) -> ApiError:

@@ -98,6 +98,12 @@ TOO_LARGE = ErrorKind(
     "The request body is larger than {limit} bytes.",
     "Treść żądania przekracza {limit} bajtów.",
 )
+NOT_JSON_TYPE = ErrorKind(
+    415001,
+    415,
+    "The request body must be sent as Content-Type: application/json.",
+    "Treść żądania musi mieć nagłówek Content-Type: application/json.",
+)
 INTERNAL = ErrorKind(
     500001,
     500,
@@ -174,6 +180,7 @@ ALL_KINDS = [
     METHOD_NOT_ALLOWED,
     CALLER_ELSEWHERE,
     TOO_LARGE,
+    NOT_JSON_TYPE,
     INTERNAL,
     UNAVAILABLE,
     UNKNOWN_CUSTOMER,
@@ -193,6 +200,12 @@ PROBLEMS_PL = {
     "must be 'answered' or 'abandoned'.": "musi mieć wartość 'answered' lub 'abandoned'.",
     "must not contain control characters.": "nie może zawierać znaków sterujących.",
     "is not a known field.": "nie jest znanym polem.",
+    "must be valid Unicode text: it holds a lone surrogate.": (
+        "musi być poprawnym tekstem Unicode: zawiera samotny surogat."
+    ),
+    "has a key that is not valid Unicode text.": (
+        "ma klucz, który nie jest poprawnym tekstem Unicode."
+    ),
     # The CRM's (kolejka.domain.crm and the list parameters)
     "is not a phone number.": "nie jest numerem telefonu.",
     "has more than 20 phone numbers.": "ma więcej niż 20 numerów telefonu.",

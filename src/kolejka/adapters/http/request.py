@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from kolejka.adapters.http.errors import BAD_FIELD, BAD_ID, BAD_JSON, TOO_LARGE, ApiError
+from kolejka.adapters.http.errors import (
+    BAD_FIELD,
+    BAD_ID,
+    BAD_JSON,
+    NOT_JSON_TYPE,
+    TOO_LARGE,
+    ApiError,
+)
 from kolejka.auth import Principal
 from kolejka.domain.errors import InvalidField
 from kolejka.domain.queues import parse_id
@@ -25,6 +32,11 @@ Send = Callable[[Message], Awaitable[None]]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_SECONDS = 10_000_000
+# Where json.loads can make a lone surrogate: an escape (`"\ud800"`), a surrogate encoded as
+# UTF-8 (json.loads decodes bytes with "surrogatepass"), or a UTF-16/32 body (NUL bytes).
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|\x00")
+NOT_UNICODE = "must be valid Unicode text: it holds a lone surrogate."
+KEY_NOT_UNICODE = "has a key that is not valid Unicode text."
 
 
 @dataclass(slots=True)
@@ -72,12 +84,23 @@ class Request:
         return b"".join(chunks)
 
     async def json_value(self) -> Any:
-        """The body as JSON; None when empty (400002 when it is not JSON)."""
+        """The body as JSON; None when empty (400002 when it is not JSON).
+
+        Refused with 415 before a byte is read unless sent as `application/json`, even when
+        empty: browsers send text/plain and form bodies to any site without asking it first
+        (no CORS preflight), with the Basic credentials of a supervisor signed in to /wallboard,
+        but never a JSON type. Every endpoint that reads a body reads it here.
+        """
+        if not is_json_type(self.header(b"content-type")):
+            raise ApiError(NOT_JSON_TYPE)
         raw = await self.body()
         try:
-            return json.loads(raw) if raw.strip() else None
+            value = json.loads(raw) if raw.strip() else None
         except (ValueError, RecursionError) as exc:
             raise ApiError(BAD_JSON) from exc
+        if _MAYBE_SURROGATE.search(raw):
+            refuse_lone_surrogates(value)
+        return value
 
     async def json_object(self) -> dict[str, Any]:
         """The body as a JSON object (400002 when it is not JSON, 400003 when not an object)."""
@@ -121,6 +144,51 @@ class StreamReply:
 
 
 AnyReply = Reply | TextReply | StreamReply
+
+
+def refuse_lone_surrogates(value: Any) -> None:
+    """InvalidField naming a string, or an object key, in `value` that holds a lone surrogate.
+
+    JSON allows `"\ud800"` and Python keeps it, but it is no text: SQLite's and PostgreSQL's
+    encoders, and the error envelope itself, cannot write it. Checking every string of the body
+    here, where every body is parsed, means no endpoint and no field can forget. Fields are
+    named as the handlers name them: `surname`, `custom_fields.colour`, `phone_number[1]`, and
+    `[3].surname` in a batch of several (as `Crm.add_customers` does).
+    """
+    top = "body"
+    pending: list[tuple[str, Any]] = [(top, value)]
+    if isinstance(value, list):
+        several = len(value) > 1
+        pending = [(f"[{i}]" if several else top, item) for i, item in enumerate(value)]
+    while pending:  # not recursive: a body may nest as deep as json.loads allows
+        name, item = pending.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                raise InvalidField(name, NOT_UNICODE)
+        elif isinstance(item, dict):
+            prefix = "" if name == top else f"{name}."
+            for key, member in item.items():
+                if not _encodable(key):
+                    raise InvalidField(name, KEY_NOT_UNICODE)
+                pending.append((f"{prefix}{key[:64]}", member))
+        elif isinstance(item, list):
+            pending.extend((f"{name}[{i}]", member) for i, member in enumerate(item))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_json_type(content_type: bytes | None) -> bool:
+    """`application/json`, in any case, with any parameters (`; charset=UTF-8`)."""
+    if content_type is None:
+        return False
+    media_type = content_type.partition(b";")[0].strip().lower()
+    return media_type == b"application/json"
 
 
 def only_fields(body: dict[str, Any], known: set[str]) -> None:

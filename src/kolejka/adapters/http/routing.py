@@ -1,8 +1,15 @@
-"""A small router: path templates compiled to regexes, each route with its permission.
+"""A small router: path templates matched on the path as sent, each route with its permission.
+
+It routes on ASGI's `raw_path`, before anything is percent-decoded, and decodes each parameter
+after matching: so `%2F` inside a segment is part of that segment, never a separator. Asterisk's
+channel names (`PJSIP/1001-00000001`) are call ids, and a caller that joined with one must be
+able to leave through `.../callers/PJSIP%2F1001-00000001/leave`. Literal segments match as sent
+(`/api/%71ueues` is no path of ours).
 
 Twenty lines instead of a framework: the hot path (`GET /api/queues/2/waiting_list`) is one regex
 match and one dict lookup. Permissions are named as Thulium names them, from the template:
-`/api/queues/{id}/waiting_list` is `GET queues/:id/waiting_list`.
+`/api/queues/{id}/waiting_list` is `GET queues/:id/waiting_list`. `HEAD` is answered by a path's
+`GET` route (the app sends no body).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -21,11 +29,15 @@ class Route:
     template: str
     handler: Handler
     public: bool = False
+    # Matched against the raw path: a parameter is one segment, still percent-encoded.
     pattern: re.Pattern[str] = field(init=False)
     permission: str = field(init=False)
 
     def __post_init__(self) -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
+        regex = "".join(
+            f"(?P<{piece[1:-1]}>[^/]+)" if piece.startswith("{") else re.escape(piece)
+            for piece in re.split(r"(\{\w+\})", self.template)
+        )
         object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
         path = re.sub(r"\{(\w+)\}", r":\1", self.template).removeprefix("/api/").strip("/")
         object.__setattr__(self, "permission", f"{self.method} {path}")
@@ -35,14 +47,28 @@ class Router:
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
 
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        """(route, path params, []) on a match; (None, {}, allowed methods) otherwise."""
+    def match(self, method: str, raw_path: bytes) -> tuple[Route | None, dict[str, str], list[str]]:
+        """(route, decoded path params, []) on a match; (None, {}, allowed methods) otherwise."""
+        wanted = "GET" if method == "HEAD" else method
+        path = raw_path.decode("latin-1")  # byte for byte; nothing is decoded yet
         allowed: list[str] = []
         for route in self.routes:
             found = route.pattern.match(path)
             if found is None:
                 continue
-            if route.method == method:
-                return route, found.groupdict(), []
+            if route.method == wanted:
+                params = found.groupdict()
+                for name, value in params.items():
+                    if "%" in value or not value.isascii():
+                        params[name] = _decoded(value)
+                return route, params, []
             allowed.append(route.method)
+            if route.method == "GET":
+                allowed.append("HEAD")
         return None, {}, allowed
+
+
+def _decoded(segment: str) -> str:
+    # Bytes that are not UTF-8 become U+FFFD, as uvicorn decodes `scope["path"]`: such a
+    # segment then names no id and no waiting call, and never raises.
+    return unquote_to_bytes(segment.encode("latin-1")).decode("utf-8", "replace")
