@@ -45,6 +45,9 @@ _C = ' COLLATE "C"'  # text sorts bytewise, as SQLite sorts
 _CUSTOMER_ORDER = customer_order(_C)
 _COMPANY_ORDER = company_order(_C)
 _BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = $1"
+# `identifier <> ''` lets a generic plan (asyncpg prepares every statement) use the partial
+# index customers_by_identifier, which it cannot prove `identifier = $1` alone fits.
+_BY_IDENTIFIER = "SELECT customer_id FROM customers WHERE identifier = $1 AND identifier <> ''"
 
 
 class PostgresCrm:
@@ -197,9 +200,7 @@ async def _check(sql: Connection, card: CustomerFields, customer_id: int | None)
         if known is None:
             raise UnknownCompany(card.company_id)
     if card.identifier:
-        owner = await sql.fetchval(
-            "SELECT customer_id FROM customers WHERE identifier = $1", card.identifier
-        )
+        owner = await sql.fetchval(_BY_IDENTIFIER, card.identifier)
         if owner is not None and owner != customer_id:
             raise IdentifierTaken(card.identifier)
 

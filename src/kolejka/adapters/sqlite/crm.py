@@ -37,6 +37,9 @@ from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 _CUSTOMER_ORDER = customer_order()
 _COMPANY_ORDER = company_order()
 _BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = ?"
+# `identifier <> ''` is what lets the engine use the partial index customers_by_identifier:
+# without it, `identifier = ?` might be '' for all the planner knows, and it scans the table.
+_BY_IDENTIFIER = "SELECT customer_id FROM customers WHERE identifier = ? AND identifier <> ''"
 
 
 class SqliteCrm:
@@ -169,9 +172,7 @@ class SqliteCrm:
             if known is None:
                 raise UnknownCompany(card.company_id)
         if card.identifier:
-            owner = self.sql.execute(
-                "SELECT customer_id FROM customers WHERE identifier = ?", (card.identifier,)
-            ).fetchone()
+            owner = self.sql.execute(_BY_IDENTIFIER, (card.identifier,)).fetchone()
             if owner is not None and owner[0] != customer_id:
                 raise IdentifierTaken(card.identifier)
 
