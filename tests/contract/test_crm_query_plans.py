@@ -58,9 +58,7 @@ class Recorded:
 async def _hot_work(stores: Recorded) -> None:
     """Every CRM write and lookup a caller or an API client makes, with identifiers and numbers."""
     crm = stores.crm
-    company = await crm.add_company(
-        CompanyFields(name="Acme", phone_numbers=(NUMBER,)), NOW
-    )
+    company = await crm.add_company(CompanyFields(name="Acme", phone_numbers=(NUMBER,)), NOW)
     people = await crm.add_customers(
         CustomerKind.PERSON,
         [
@@ -98,17 +96,18 @@ async def recorded(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         db = Database(str(tmp_path / "plans.db"))
         db.migrate()
         stores = Recorded("sqlite", SqliteCrm(db), SqliteCustomers(db))
-        # Statements of this connection, whichever thread runs them (a batch may run off-loop).
-        db.connection.set_trace_callback(lambda statement: stores.statements.append((statement, ())))
-        plain = sqlite3.connect(db.path)
+        db.connection.set_trace_callback(
+            lambda statement: stores.statements.append((statement, ()))
+        )
+        reader = sqlite3.connect(db.path)
 
         async def explain_sqlite(statement: str, args: tuple[object, ...]) -> list[str]:
-            rows = plain.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
+            rows = reader.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
             return [str(row[3]) for row in rows]
 
         stores.explain = explain_sqlite
         yield stores
-        plain.close()
+        reader.close()
         db.close()
         return
     async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
