@@ -161,3 +161,19 @@ async def test_no_hot_crm_query_reads_the_whole_table(recorded: Recorded) -> Non
         if _scans(recorded.engine, plan):
             scanning[statement] = plan
     assert scanning == {}
+
+
+@pytest.mark.parametrize("recorded", ["postgresql"], indirect=True)
+async def test_a_batch_of_1000_cards_costs_a_few_round_trips(recorded: Recorded) -> None:
+    """Card by card, a batch of 1,000 made some 5,000 round trips and overran the store timeout."""
+    cards = [
+        CustomerFields(
+            surname=f"Kowalski {i}",
+            identifier=f"K-{i}",
+            phone_numbers=(PhoneNumber(f"61 {i:07d}", f"+4861{i:07d}"),),
+        )
+        for i in range(1000)
+    ]
+    added = await recorded.crm.add_customers(CustomerKind.PERSON, cards, NOW)
+    assert [c.fields for c in added] == cards
+    assert len(recorded.statements) <= 20, [s for s, _ in recorded.statements]

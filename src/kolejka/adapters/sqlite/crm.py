@@ -22,6 +22,7 @@ from kolejka.adapters.crm_rows import (
     customer_order,
     dumps,
     order_by,
+    refuse_new_cards,
 )
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import to_micros
@@ -194,26 +195,19 @@ def _check(sql: Connection, card: CustomerFields, customer_id: int | None) -> No
 
 
 def _check_new(sql: Connection, cards: Sequence[CustomerFields]) -> None:
-    """_check for cards about to be added, in one query per kind of check for the whole batch.
-
-    The first card (in order) naming an unknown company or a taken identifier is refused, as
-    checking card by card would refuse it; an identifier twice in the batch is taken too.
-    """
+    """_check for cards about to be added: one query for all their companies, one for all their
+    identifiers, then the first card refused in order (`refuse_new_cards`)."""
     companies = sorted({c.company_id for c in cards if c.company_id is not None})
-    known = _found(sql, "SELECT company_id FROM companies WHERE company_id IN ({})", companies)
     identifiers = sorted({c.identifier for c in cards if c.identifier})
-    taken = _found(
-        sql,
-        "SELECT identifier FROM customers WHERE identifier IN ({}) AND identifier <> ''",
-        identifiers,
+    refuse_new_cards(
+        cards,
+        _found(sql, "SELECT company_id FROM companies WHERE company_id IN ({})", companies),
+        _found(
+            sql,
+            "SELECT identifier FROM customers WHERE identifier IN ({}) AND identifier <> ''",
+            identifiers,
+        ),
     )
-    for card in cards:
-        if card.company_id is not None and card.company_id not in known:
-            raise UnknownCompany(card.company_id)
-        if card.identifier:
-            if card.identifier in taken:
-                raise IdentifierTaken(card.identifier)
-            taken.add(card.identifier)
 
 
 def _insert_cards(
