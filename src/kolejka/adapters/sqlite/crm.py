@@ -9,6 +9,7 @@ reads), and is joined in when companies are listed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from sqlite3 import Connection
@@ -39,6 +40,7 @@ from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 
 _CUSTOMER_ORDER = customer_order()
+_READ_BACK = 100  # cards read back at a time after a batch
 _COMPANY_ORDER = company_order()
 _BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = ?"
 # `identifier <> ''` is what lets the engine use the partial index customers_by_identifier:
@@ -80,14 +82,20 @@ class SqliteCrm:
     ) -> list[Customer]:
         async with self.db.writing():
             ids = _insert_cards(self.sql, kind, cards, updated_at)
-        found = _cards(
-            self.sql,
-            f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
-            f" WHERE c.customer_id IN ({_marks(ids)})",
-            ids,
-        )
-        by_id = {customer.customer_id: customer for customer in found}
-        return [by_id[i] for i in ids if i in by_id]
+        # Read back (committed now) a page at a time, the loop answering others in between.
+        found: dict[int, Customer] = {}
+        for start in range(0, len(ids), _READ_BACK):
+            if start:
+                await asyncio.sleep(0)
+            page = ids[start : start + _READ_BACK]
+            for customer in _cards(
+                self.sql,
+                f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
+                f" WHERE c.customer_id IN ({_marks(page)})",
+                page,
+            ):
+                found[customer.customer_id] = customer
+        return [found[i] for i in ids if i in found]
 
     async def update_customer(
         self, customer_id: int, card: CustomerFields, updated_at: datetime
