@@ -27,7 +27,7 @@ from kolejka.ports import Change, ChangeFeed, Clock, CrmStore
 MAX_BATCH = 1000
 # A batch is checked (and shown on the wire) this many cards at a time, the event loop answering
 # others in between: parsing and showing 1,000 cards' phone numbers takes 100-300 ms.
-TURN = 50
+TURN = 20
 
 T = TypeVar("T")
 

@@ -96,9 +96,8 @@ async def recorded(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         db = Database(str(tmp_path / "plans.db"))
         db.migrate()
         stores = Recorded("sqlite", SqliteCrm(db), SqliteCustomers(db))
-        db.connection.set_trace_callback(
-            lambda statement: stores.statements.append((statement, ()))
-        )
+        # Every connection's statements: a batch is written on a connection of its own.
+        db.trace(lambda statement: stores.statements.append((statement, ())))
         reader = sqlite3.connect(db.path)
 
         async def explain_sqlite(statement: str, args: tuple[object, ...]) -> list[str]:

@@ -1,15 +1,15 @@
 """The built-in CRM in SQLite: customer cards, their phone numbers, and companies.
 
-Every query is an index lookup or a bounded page, so it runs on the event loop's thread like the
-other SQLite stores. A batch of cards (up to 1,000) is checked and written set-wise, a few
-statements for the whole batch rather than a few per card, so it holds the loop for milliseconds.
-A company's name lives once, in its card's `company_name` (the column the waiting list's lookup
-reads), and is joined in when companies are listed.
+Every query is an index lookup or a bounded page, so one card's reads and writes run on the event
+loop's thread like the other SQLite stores. A batch of cards (up to 1,000) is checked and written
+set-wise, a few statements for the whole batch, on a thread and a connection of its own
+(`Database.writing_apart`): at a million customers that is tens of milliseconds, which the loop
+spends answering others. A company's name lives once, in its card's `company_name` (the column
+the waiting list's lookup reads), and is joined in when companies are listed.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from sqlite3 import Connection
@@ -40,7 +40,6 @@ from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 
 _CUSTOMER_ORDER = customer_order()
-_READ_BACK = 100  # cards read back at a time after a batch
 _COMPANY_ORDER = company_order()
 _BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = ?"
 # `identifier <> ''` is what lets the engine use the partial index customers_by_identifier:
@@ -80,22 +79,18 @@ class SqliteCrm:
     async def add_customers(
         self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
     ) -> list[Customer]:
-        async with self.db.writing():
-            ids = _insert_cards(self.sql, kind, cards, updated_at)
-        # Read back (committed now) a page at a time, the loop answering others in between.
-        found: dict[int, Customer] = {}
-        for start in range(0, len(ids), _READ_BACK):
-            if start:
-                await asyncio.sleep(0)
-            page = ids[start : start + _READ_BACK]
-            for customer in _cards(
-                self.sql,
+        def add(sql: Connection) -> list[Customer]:
+            ids = _insert_cards(sql, kind, cards, updated_at)
+            found = _cards(
+                sql,
                 f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
-                f" WHERE c.customer_id IN ({_marks(page)})",
-                page,
-            ):
-                found[customer.customer_id] = customer
-        return [found[i] for i in ids if i in found]
+                f" WHERE c.customer_id IN ({_marks(ids)})",
+                ids,
+            )
+            by_id = {customer.customer_id: customer for customer in found}
+            return [by_id[i] for i in ids if i in by_id]
+
+        return await self.db.writing_apart(add)
 
     async def update_customer(
         self, customer_id: int, card: CustomerFields, updated_at: datetime
