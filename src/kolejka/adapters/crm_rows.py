@@ -20,6 +20,7 @@ from kolejka.domain.crm import (
     PhoneNumber,
 )
 from kolejka.domain.customers import CustomerKind
+from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 
 
 class Row(Protocol):
@@ -114,3 +115,22 @@ def company_from_row(row: Row, numbers: Sequence[PhoneNumber]) -> Company:
             phone_numbers=tuple(numbers),
         ),
     )
+
+
+def refuse_new_cards(
+    cards: Sequence[CustomerFields], known_companies: set[Any], taken_identifiers: set[Any]
+) -> None:
+    """Raises for the first card (in order) naming an unknown company or a taken identifier.
+
+    A batch is checked set-wise (one query for all its companies, one for its identifiers), and
+    this refuses the card that checking card by card would refuse; an identifier twice in the
+    batch is taken by its first card.
+    """
+    taken = set(taken_identifiers)
+    for card in cards:
+        if card.company_id is not None and card.company_id not in known_companies:
+            raise UnknownCompany(card.company_id)
+        if card.identifier:
+            if card.identifier in taken:
+                raise IdentifierTaken(card.identifier)
+            taken.add(card.identifier)

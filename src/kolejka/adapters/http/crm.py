@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
-from kolejka.crm import MAX_BATCH, Crm
+from kolejka.crm import MAX_BATCH, Crm, taking_turns
 from kolejka.domain import crm as rules
 from kolejka.domain.crm import Company, Customer, ListQuery, PhoneNumber
 from kolejka.domain.errors import InvalidField
@@ -87,7 +87,7 @@ class CrmApi:
             if not isinstance(item, dict):
                 raise InvalidField(f"[{index}]", "must be an object.")
         added = await self.crm.add_customers(batch)
-        return Reply(to_json([self.customer_wire(c) for c in added]), 201)
+        return Reply(to_json([self.customer_wire(c) async for _, c in taking_turns(added)]), 201)
 
     # Companies ---------------------------------------------------------------------------
 

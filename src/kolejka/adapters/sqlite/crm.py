@@ -1,14 +1,18 @@
 """The built-in CRM in SQLite: customer cards, their phone numbers, and companies.
 
-Every query is an index lookup or a bounded page, so it runs on the event loop's thread like the
-other SQLite stores. A company's name lives once, in its card's `company_name` (the column the
-waiting list's lookup reads), and is joined in when companies are listed.
+Every query is an index lookup or a bounded page, so one card's reads and writes run on the event
+loop's thread like the other SQLite stores. A batch of cards (up to 1,000) is checked and written
+set-wise, a few statements for the whole batch, on a thread and a connection of its own
+(`Database.writing_apart`): at a million customers that is tens of milliseconds, which the loop
+spends answering others. A company's name lives once, in its card's `company_name` (the column
+the waiting list's lookup reads), and is joined in when companies are listed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from sqlite3 import Connection
 
 from kolejka.adapters.crm_rows import (
     CARD_COLUMNS,
@@ -19,6 +23,7 @@ from kolejka.adapters.crm_rows import (
     customer_order,
     dumps,
     order_by,
+    refuse_new_cards,
 )
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import to_micros
@@ -37,6 +42,9 @@ from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 _CUSTOMER_ORDER = customer_order()
 _COMPANY_ORDER = company_order()
 _BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = ?"
+# `identifier <> ''` is what lets the engine use the partial index customers_by_identifier:
+# without it, `identifier = ?` might be '' for all the planner knows, and it scans the table.
+_BY_IDENTIFIER = "SELECT customer_id FROM customers WHERE identifier = ? AND identifier <> ''"
 
 
 class SqliteCrm:
@@ -49,7 +57,8 @@ class SqliteCrm:
     # Customers ---------------------------------------------------------------------------
 
     async def customer(self, customer_id: int) -> Customer | None:
-        found = self._cards(
+        found = _cards(
+            self.sql,
             f"SELECT {CARD_COLUMNS} FROM customers c WHERE c.customer_id = ?",  # noqa: S608
             (customer_id,),
         )
@@ -60,7 +69,8 @@ class SqliteCrm:
         if query.phone_e164 is not None:
             where, args = f" WHERE c.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
         order = order_by(query, _CUSTOMER_ORDER, "c.customer_id")
-        return self._cards(
+        return _cards(
+            self.sql,
             f"SELECT {CARD_COLUMNS} FROM customers c{where} ORDER BY {order}"  # noqa: S608
             " LIMIT ? OFFSET ?",
             (*args, query.limit, query.offset),
@@ -69,17 +79,24 @@ class SqliteCrm:
     async def add_customers(
         self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
     ) -> list[Customer]:
-        ids = []
-        async with self.db.writing():
-            for card in cards:
-                ids.append(self._insert_card(kind, card, updated_at))
-        return [customer for customer in [await self.customer(i) for i in ids] if customer]
+        def add(sql: Connection) -> list[Customer]:
+            ids = _insert_cards(sql, kind, cards, updated_at)
+            found = _cards(
+                sql,
+                f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
+                f" WHERE c.customer_id IN ({_marks(ids)})",
+                ids,
+            )
+            by_id = {customer.customer_id: customer for customer in found}
+            return [by_id[i] for i in ids if i in by_id]
+
+        return await self.db.writing_apart(add)
 
     async def update_customer(
         self, customer_id: int, card: CustomerFields, updated_at: datetime
     ) -> Customer | None:
         async with self.db.writing():
-            if not self._update_card(customer_id, card, updated_at):
+            if not _update_card(self.sql, customer_id, card, updated_at):
                 return None
         return await self.customer(customer_id)
 
@@ -99,7 +116,8 @@ class SqliteCrm:
     # Companies ---------------------------------------------------------------------------
 
     async def company(self, company_id: int) -> Company | None:
-        found = self._companies(
+        found = _companies(
+            self.sql,
             f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
             " ON c.customer_id = k.customer_id WHERE k.company_id = ?",
             (company_id,),
@@ -111,7 +129,8 @@ class SqliteCrm:
         if query.phone_e164 is not None:
             where, args = f" WHERE k.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
         order = order_by(query, _COMPANY_ORDER, "k.company_id")
-        return self._companies(
+        return _companies(
+            self.sql,
             f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
             f" ON c.customer_id = k.customer_id{where} ORDER BY {order} LIMIT ? OFFSET ?",
             (*args, query.limit, query.offset),
@@ -119,7 +138,9 @@ class SqliteCrm:
 
     async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company:
         async with self.db.writing():
-            card_id = self._insert_card(CustomerKind.COMPANY, card_of(company), updated_at)
+            (card_id,) = _insert_cards(
+                self.sql, CustomerKind.COMPANY, [card_of(company)], updated_at
+            )
             cursor = self.sql.execute(
                 "INSERT INTO companies (customer_id, nip, address, custom_fields)"
                 " VALUES (?, ?, ?, ?)",
@@ -141,7 +162,7 @@ class SqliteCrm:
                 return None
             card = await self.customer(int(row[0]))
             assert card is not None
-            self._update_card(card.customer_id, card_of(company, card.fields), updated_at)
+            _update_card(self.sql, card.customer_id, card_of(company, card.fields), updated_at)
             self.sql.execute(
                 "UPDATE companies SET nip = ?, address = ?, custom_fields = ? WHERE company_id = ?",
                 (company.nip, company.address, dumps(company.custom_fields), company_id),
@@ -159,30 +180,60 @@ class SqliteCrm:
             self.sql.execute("DELETE FROM customers WHERE customer_id = ?", (row[0],))
         return True
 
-    # Helpers -----------------------------------------------------------------------------
 
-    def _check(self, card: CustomerFields, customer_id: int | None) -> None:
-        if card.company_id is not None:
-            known = self.sql.execute(
-                "SELECT 1 FROM companies WHERE company_id = ?", (card.company_id,)
-            ).fetchone()
-            if known is None:
-                raise UnknownCompany(card.company_id)
-        if card.identifier:
-            owner = self.sql.execute(
-                "SELECT customer_id FROM customers WHERE identifier = ?", (card.identifier,)
-            ).fetchone()
-            if owner is not None and owner[0] != customer_id:
-                raise IdentifierTaken(card.identifier)
+# Helpers, on the connection they are given (the loop's, or a batch's own) --------------------
 
-    def _insert_card(self, kind: CustomerKind, card: CustomerFields, updated_at: datetime) -> int:
-        self._check(card, None)
-        is_company = kind is CustomerKind.COMPANY
-        cursor = self.sql.execute(
-            "INSERT INTO customers (kind, name, surname, company_name, email, company_id,"
-            " identifier, type, group_name, account_manager, custom_fields, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+
+def _check(sql: Connection, card: CustomerFields, customer_id: int | None) -> None:
+    if card.company_id is not None:
+        known = sql.execute(
+            "SELECT 1 FROM companies WHERE company_id = ?", (card.company_id,)
+        ).fetchone()
+        if known is None:
+            raise UnknownCompany(card.company_id)
+    if card.identifier:
+        owner = sql.execute(_BY_IDENTIFIER, (card.identifier,)).fetchone()
+        if owner is not None and owner[0] != customer_id:
+            raise IdentifierTaken(card.identifier)
+
+
+def _check_new(sql: Connection, cards: Sequence[CustomerFields]) -> None:
+    """_check for cards about to be added: one query for all their companies, one for all their
+    identifiers, then the first card refused in order (`refuse_new_cards`)."""
+    companies = sorted({c.company_id for c in cards if c.company_id is not None})
+    identifiers = sorted({c.identifier for c in cards if c.identifier})
+    refuse_new_cards(
+        cards,
+        _found(sql, "SELECT company_id FROM companies WHERE company_id IN ({})", companies),
+        _found(
+            sql,
+            "SELECT identifier FROM customers WHERE identifier IN ({}) AND identifier <> ''",
+            identifiers,
+        ),
+    )
+
+
+def _insert_cards(
+    sql: Connection, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+) -> list[int]:
+    """Adds the cards (inside the caller's write transaction); returns their ids, in order.
+
+    Ids are given here, as SQLite would give them (the largest so far plus one), so that the
+    cards and then all their numbers go in one statement each.
+    """
+    _check_new(sql, cards)
+    is_company = kind is CustomerKind.COMPANY
+    first = int(
+        sql.execute("SELECT COALESCE(MAX(customer_id), 0) + 1 FROM customers").fetchone()[0]
+    )
+    ids = list(range(first, first + len(cards)))
+    sql.executemany(
+        "INSERT INTO customers (customer_id, kind, name, surname, company_name, email, company_id,"
+        " identifier, type, group_name, account_manager, custom_fields, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
+                customer_id,
                 kind.value,
                 "" if is_company else card.name,
                 "" if is_company else card.surname,
@@ -195,70 +246,97 @@ class SqliteCrm:
                 card.account_manager,
                 dumps(card.custom_fields),
                 to_micros(updated_at),
-            ),
-        )
-        customer_id = int(cursor.lastrowid or 0)
-        self._put_numbers(customer_id, card.phone_numbers)
-        return customer_id
+            )
+            for customer_id, card in zip(ids, cards, strict=True)
+        ],
+    )
+    sql.executemany(
+        "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
+        " VALUES (?, ?, ?, ?)",
+        [
+            (customer_id, i, number.raw, number.e164)
+            for customer_id, card in zip(ids, cards, strict=True)
+            for i, number in enumerate(card.phone_numbers)
+        ],
+    )
+    return ids
 
-    def _update_card(self, customer_id: int, card: CustomerFields, updated_at: datetime) -> bool:
-        row = self.sql.execute(
-            "SELECT kind FROM customers WHERE customer_id = ?", (customer_id,)
-        ).fetchone()
-        if row is None:
-            return False
-        self._check(card, customer_id)
-        is_company = row[0] == CustomerKind.COMPANY.value
-        self.sql.execute(
-            "UPDATE customers SET name = ?, surname = ?, company_name = ?, email = ?,"
-            " company_id = ?, identifier = ?, type = ?, group_name = ?, account_manager = ?,"
-            " custom_fields = ?, updated_at = ? WHERE customer_id = ?",
-            (
-                "" if is_company else card.name,
-                "" if is_company else card.surname,
-                card.name if is_company else "",
-                card.email,
-                card.company_id,
-                card.identifier,
-                card.type,
-                card.group,
-                card.account_manager,
-                dumps(card.custom_fields),
-                to_micros(updated_at),
-                customer_id,
-            ),
-        )
-        self.sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = ?", (customer_id,))
-        self._put_numbers(customer_id, card.phone_numbers)
-        return True
 
-    def _put_numbers(self, customer_id: int, numbers: Iterable[PhoneNumber]) -> None:
-        self.sql.executemany(
-            "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
-            " VALUES (?, ?, ?, ?)",
-            [(customer_id, i, number.raw, number.e164) for i, number in enumerate(numbers)],
-        )
+def _update_card(
+    sql: Connection, customer_id: int, card: CustomerFields, updated_at: datetime
+) -> bool:
+    row = sql.execute("SELECT kind FROM customers WHERE customer_id = ?", (customer_id,)).fetchone()
+    if row is None:
+        return False
+    _check(sql, card, customer_id)
+    is_company = row[0] == CustomerKind.COMPANY.value
+    sql.execute(
+        "UPDATE customers SET name = ?, surname = ?, company_name = ?, email = ?,"
+        " company_id = ?, identifier = ?, type = ?, group_name = ?, account_manager = ?,"
+        " custom_fields = ?, updated_at = ? WHERE customer_id = ?",
+        (
+            "" if is_company else card.name,
+            "" if is_company else card.surname,
+            card.name if is_company else "",
+            card.email,
+            card.company_id,
+            card.identifier,
+            card.type,
+            card.group,
+            card.account_manager,
+            dumps(card.custom_fields),
+            to_micros(updated_at),
+            customer_id,
+        ),
+    )
+    sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = ?", (customer_id,))
+    _put_numbers(sql, customer_id, card.phone_numbers)
+    return True
 
-    def _numbers(self, customer_ids: Sequence[int]) -> dict[int, list[PhoneNumber]]:
-        found: dict[int, list[PhoneNumber]] = {i: [] for i in customer_ids}
-        if not customer_ids:
-            return found
-        marks = ",".join("?" * len(customer_ids))
-        rows = self.sql.execute(
-            "SELECT customer_id, raw, normalized FROM customer_phone_numbers"  # noqa: S608
-            f" WHERE customer_id IN ({marks}) ORDER BY customer_id, position",
-            tuple(customer_ids),
-        )
-        for customer_id, raw, e164 in rows:
-            found[customer_id].append(PhoneNumber(raw, e164))
+
+def _put_numbers(sql: Connection, customer_id: int, numbers: Iterable[PhoneNumber]) -> None:
+    sql.executemany(
+        "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
+        " VALUES (?, ?, ?, ?)",
+        [(customer_id, i, number.raw, number.e164) for i, number in enumerate(numbers)],
+    )
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _found(sql: Connection, select: str, values: Sequence[object]) -> set[object]:
+    """The first column of `select` with `IN ({})` over `values`; no query when there are none.
+
+    (SQLite reads the whole table for `IN ()`.)
+    """
+    if not values:
+        return set()
+    return {row[0] for row in sql.execute(select.format(_marks(values)), values)}
+
+
+def _numbers(sql: Connection, customer_ids: Sequence[int]) -> dict[int, list[PhoneNumber]]:
+    found: dict[int, list[PhoneNumber]] = {i: [] for i in customer_ids}
+    if not customer_ids:
         return found
+    rows = sql.execute(
+        "SELECT customer_id, raw, normalized FROM customer_phone_numbers"  # noqa: S608
+        f" WHERE customer_id IN ({_marks(customer_ids)}) ORDER BY customer_id, position",
+        tuple(customer_ids),
+    )
+    for customer_id, raw, e164 in rows:
+        found[customer_id].append(PhoneNumber(raw, e164))
+    return found
 
-    def _cards(self, sql: str, args: Sequence[object]) -> list[Customer]:
-        rows = self.sql.execute(sql, tuple(args)).fetchall()
-        numbers = self._numbers([row[0] for row in rows])
-        return [customer_from_row(row, numbers[row[0]]) for row in rows]
 
-    def _companies(self, sql: str, args: Sequence[object]) -> list[Company]:
-        rows = self.sql.execute(sql, tuple(args)).fetchall()
-        numbers = self._numbers([row[1] for row in rows])
-        return [company_from_row(row, numbers[row[1]]) for row in rows]
+def _cards(sql: Connection, select: str, args: Sequence[object]) -> list[Customer]:
+    rows = sql.execute(select, tuple(args)).fetchall()
+    numbers = _numbers(sql, [row[0] for row in rows])
+    return [customer_from_row(row, numbers[row[0]]) for row in rows]
+
+
+def _companies(sql: Connection, select: str, args: Sequence[object]) -> list[Company]:
+    rows = sql.execute(select, tuple(args)).fetchall()
+    numbers = _numbers(sql, [row[1] for row in rows])
+    return [company_from_row(row, numbers[row[1]]) for row in rows]

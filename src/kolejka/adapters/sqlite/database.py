@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.ports import Change, ChangeFeed
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Each engine's spelling of the few things SQL dialects disagree on.
 SQLITE_DIALECT = {"identity": "INTEGER PRIMARY KEY"}
@@ -79,6 +82,20 @@ def _locked(error: sqlite3.OperationalError) -> bool:
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _connect(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if path != ":memory:":
+        connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+def _data_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA data_version").fetchone()[0])
+
+
 class Database:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -86,12 +103,13 @@ class Database:
         self.lock_wait_seconds = BUSY_TIMEOUT_MS / 1000
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if path != ":memory:":
-            self.connection.execute("PRAGMA journal_mode = WAL")
-        self.connection.execute("PRAGMA synchronous = NORMAL")
-        self.connection.execute("PRAGMA foreign_keys = ON")
+        self.connection = _connect(path)
+        # The data version `watch` last saw: another process's writes are those that change it.
+        self._seen_version = self.data_version()
+        # `writing_apart`'s connection (made when first needed), taken by one batch at a time.
+        self._apart: sqlite3.Connection | None = None
+        self._apart_turn: asyncio.Lock | None = None
+        self._trace: Callable[[str], object] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -115,11 +133,11 @@ class Database:
 
     def data_version(self) -> int:
         """Changes whenever another connection (another process) commits to the file."""
-        return int(self.connection.execute("PRAGMA data_version").fetchone()[0])
+        return _data_version(self.connection)
 
     async def watch(self, changes: ChangeFeed, interval: float = 0.25) -> None:
         """Publishes Change("all") when another process wrote (e.g. `kolejka crm import`)."""
-        seen = self.data_version()
+        self._seen_version = self.data_version()
         while True:
             await asyncio.sleep(interval)
             try:
@@ -127,8 +145,8 @@ class Database:
             except sqlite3.Error:
                 log.exception("cannot read the SQLite data version")
                 continue
-            if version != seen:
-                seen = version
+            if version != self._seen_version:
+                self._seen_version = version
                 await changes.publish(Change("all"))
 
     async def checkpoints(self, interval: float = 1.0) -> None:
@@ -169,19 +187,90 @@ class Database:
         """
         return _Writing(self)
 
-    async def _begin(self) -> None:
+    async def writing_apart(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` in one write transaction, run on a thread and a connection of its own.
+
+        For a write too long for the event loop's thread (a batch of 1,000 customers at a
+        million): the loop keeps answering meanwhile, its reads see the database as it was until
+        the commit (WAL), and its own writes wait for the lock as they wait for an import's. All
+        of `work` lands, or none (cancelled, none). The commit is this process's own, so `watch`
+        does not take it for another process's (which would drop every cached credential).
+        An in-memory database is one connection's alone: there `work` runs on the loop.
+        """
+        if self.path == ":memory:":
+            async with self.writing():
+                return work(self.connection)
+        if self._apart_turn is None:
+            self._apart_turn = asyncio.Lock()
+        async with self._apart_turn:
+            apart = self._apart_connection()
+            await self._begin(apart)
+            # Under the lock no one else commits; a version unlike `watch`'s is an unseen change.
+            foreign = self.data_version() != self._seen_version
+            job = asyncio.ensure_future(asyncio.to_thread(work, apart))
+            try:
+                result = await asyncio.shield(job)
+            except BaseException:
+                if not job.done():  # cancelled: the thread ends before its work is undone
+                    await asyncio.wait([job])
+                apart.rollback()
+                raise
+            self._commit_apart(apart, foreign)
+            return result
+
+    def _apart_connection(self) -> sqlite3.Connection:
+        if self._apart is None:
+            self._apart = _connect(self.path)
+            self._apart.execute("PRAGMA wal_autocheckpoint = 0")  # `checkpoints` does it
+            self._apart.set_trace_callback(self._trace)
+        return self._apart
+
+    def _commit_apart(self, apart: sqlite3.Connection, foreign: bool) -> None:
+        """Commits; then, if no other process wrote since `watch` looked, tells it the new version.
+
+        Taking the lock again at once, and finding the version as it was right after the commit,
+        proves no other process committed in between; failing that, `watch` reports a change.
+        """
+        try:
+            apart.commit()
+        except BaseException:
+            apart.rollback()
+            raise
+        committed = _data_version(apart)
+        try:
+            apart.execute("PRAGMA busy_timeout = 0")
+            apart.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return  # another process is writing: `watch` will see a change, and report it
+        finally:
+            apart.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        try:
+            if not foreign and _data_version(apart) == committed:
+                self._seen_version = self.data_version()
+        finally:
+            apart.rollback()
+
+    def trace(self, callback: Callable[[str], object] | None) -> None:
+        """Calls `callback` with each SQL statement run on any of this database's connections."""
+        self._trace = callback
+        for connection in (self.connection, self._apart):
+            if connection is not None:
+                connection.set_trace_callback(callback)
+
+    async def _begin(self, connection: sqlite3.Connection | None = None) -> None:
+        sql = connection or self.connection
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lock_wait_seconds
         pause = 0.001
         while True:
             try:
                 # Asking without SQLite's own wait, which would block the whole event loop.
-                self.connection.execute("PRAGMA busy_timeout = 0")
+                sql.execute("PRAGMA busy_timeout = 0")
                 try:
-                    self.connection.execute("BEGIN IMMEDIATE")
+                    sql.execute("BEGIN IMMEDIATE")
                     return
                 finally:
-                    self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                    sql.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             except sqlite3.OperationalError as error:
                 if not _locked(error):
                     raise
@@ -193,6 +282,9 @@ class Database:
             pause = min(pause * 2, 0.05)
 
     def close(self) -> None:
+        if self._apart is not None:
+            self._apart.close()
+            self._apart = None
         self.connection.close()
 
 
