@@ -1,8 +1,9 @@
 """`kolejka crm import FILE` and `kolejka crm export [FILE]`: the CRM's command-line verbs.
 
 Exit status of an import: 0 when every row was imported, 3 when some rows were refused (the rest
-were imported; the report lists them), 130 when interrupted (nothing was imported), 1 when the
-file cannot be imported at all.
+were imported; the report lists them), 130 when interrupted by Ctrl-C (SIGINT) and 143 when
+stopped by SIGTERM (nothing was imported either way), 1 when the file cannot be imported at all,
+4 when the --rejects file cannot be written (nothing was imported).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -41,7 +43,17 @@ from kolejka.settings import Settings
 
 SHOWN_REJECTIONS = 50
 INTERRUPTED = 130
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
 SOME_REJECTED = 3
+REJECTS_UNWRITABLE = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds the import exactly as Ctrl-C does (staging removed, no commit)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def add_crm_verbs(verbs: Any) -> None:
@@ -81,9 +93,19 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     size = max(path.stat().st_size, 1)
     console = Console(stderr=True)
-    rejects = args.rejects.open("w", encoding="utf-8", newline="") if args.rejects else None
+    try:
+        rejects = args.rejects.open("w", encoding="utf-8", newline="") if args.rejects else None
+    except OSError as error:
+        stream.close()
+        print(
+            f"kolejka: cannot write the rejects file {args.rejects}: {error.strerror or error};"
+            " nothing was imported",
+            file=sys.stderr,
+        )
+        return REJECTS_UNWRITABLE
     rejects_csv = csv.writer(rejects, lineterminator="\n") if rejects is not None else None
     importer = crm_import(settings)
+    signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     try:
         with stream, _Progress(console, size, path.name) as progress:
@@ -109,6 +131,9 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 workers=args.workers,
                 applying=progress.applying,
             )
+    except Terminated:
+        print("kolejka: import stopped by SIGTERM; nothing was imported", file=sys.stderr)
+        return TERMINATED
     except KeyboardInterrupt:
         print("kolejka: import interrupted; nothing was imported", file=sys.stderr)
         return INTERRUPTED
@@ -116,9 +141,12 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"kolejka: cannot import {path}: {error}", file=sys.stderr)
         return 1
     finally:
+        # A second SIGTERM must not cut the clean-up short (the staging folder holds names).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         importer.close()
         if rejects is not None:
             rejects.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _print_report(path, report, time.monotonic() - started)
     if report.counts is not None and (report.counts.added or report.counts.changed):
         try:
