@@ -25,15 +25,15 @@ from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any
 
-from kolejka.domain.crm import IMPORT_FIELDS, ImportCounts, ImportRow, import_row
+from kolejka.domain.crm import IMPORT_FIELDS, UNMATCHED, ImportCounts, ImportRow, import_row
 from kolejka.domain.errors import InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.ports import Clock, CrmImport, CrmStaging
 
 FORMATS = ("csv", "jsonl")
 EXPORT_COLUMNS = [
-    "identifier", "company_flag", "name", "surname", "phone_number", "email", "type", "group",
-    "account_manager", "nip", "address", "custom_fields",
+    "identifier", "customer_id", "company_flag", "name", "surname", "phone_number", "email",
+    "type", "group", "account_manager", "nip", "address", "custom_fields",
 ]  # fmt: skip
 CHUNK_LINES = 5_000
 # A cell may be this long before the CSV reader gives up on it; the rules refuse far shorter
@@ -158,15 +158,18 @@ def import_chunks(
     """
     report = ImportReport()
 
+    def refuse(rejection: Rejection) -> None:
+        report.rejected += 1
+        if len(report.rejections) < KEPT_REJECTIONS:
+            report.rejections.append(rejection)
+        if rejected is not None:
+            rejected(rejection)
+
     def take(result: tuple[int, list[Rejection]]) -> None:
         accepted, refused = result
         report.rows += accepted + len(refused)
-        report.rejected += len(refused)
         for rejection in refused:
-            if len(report.rejections) < KEPT_REJECTIONS:
-                report.rejections.append(rejection)
-            if rejected is not None:
-                rejected(rejection)
+            refuse(rejection)
         if progress is not None:
             progress()
 
@@ -192,6 +195,10 @@ def import_chunks(
     if applying is not None:
         applying()
     report.counts = importer.apply(clock.now())
+    # Rows without an identifier are matched only now, against the cards as they are.
+    for line in report.counts.unmatched:
+        refuse(Rejection(line, f"customer_id: {UNMATCHED}"))
+    report.rejections.sort(key=lambda rejection: rejection.line)
     return report
 
 
@@ -338,6 +345,9 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
     flag = values.get("company_flag")
     if flag is not None:
         values["company_flag"] = {"0": 0, "1": 1}.get(flag.strip(), flag)
+    card = values.get("customer_id")
+    if card is not None and card.strip().isdigit() and card.isascii():
+        values["customer_id"] = int(card)
     custom = values.get("custom_fields")
     if custom is not None:
         # Left as text when it is no JSON: the rules then refuse it with the field named.

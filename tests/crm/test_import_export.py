@@ -9,12 +9,15 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kolejka.crm_files import FORMULA_STARTS, quote_formula, unquote_formula
-from tests.e2e.conftest import kolejka
+from tests.e2e.conftest import kolejka, kolejka_at
+from tests.support import LiveServer, basic
 
 CSV = """identifier,name,surname,phone_number,email,company_flag,nip
 C1,Jan,Kowalski,746842523,jan@example.com,,
@@ -374,3 +377,88 @@ def test_a_neutralised_cell_reads_back_as_it_was(value: str) -> None:
 
     assert not written.startswith(FORMULA_STARTS)
     assert unquote_formula(written) == value
+
+
+API_USER, API_PASSWORD = "crm-admin", "crm-admin-CANARY-7f3a9"
+
+
+def make_cards_through_the_api(url: str, folder: Path) -> None:
+    """A company (the API gives its card no identifier), a member with several numbers, custom
+    fields and an identifier, and a person without an identifier, all through `kolejka serve`."""
+    added = kolejka_at(url, "users", "add", API_USER, "-p", "*", stdin=API_PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    server = LiveServer(folder / "unused.db", extra_env={"KOLEJKA_DATABASE_URL": url}).start()
+    try:
+        auth = {"Authorization": basic(API_USER, API_PASSWORD), "Content-Type": "application/json"}
+
+        def post(path: str, body: object) -> Any:
+            request = urllib.request.Request(
+                server.url + path, data=json.dumps(body).encode(), headers=auth
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return json.load(answer)
+
+        company = post("/api/companies", {
+            "name": "ACME Sp. z o.o.", "nip": "779-000-00-00", "address": "Poznań",
+            "custom_fields": {"segment": "B2B"}, "phone_number": ["613459852", "+48 22 123 45 67"],
+            "type": "partner", "group": "north",
+        })  # fmt: skip
+        post("/api/customers", {
+            "name": "Jan", "surname": "Kowalski", "identifier": "C1", "email": "jan@example.com",
+            "phone_number": ["746842523", "+48 601 100 200"], "phone_numbers": ["500600700"],
+            "custom_fields": {"vip": "yes", "ąę": "źż"}, "company_id": company["company_id"],
+            "type": "vip", "group": "north", "account_manager": "Ola",
+        })  # fmt: skip
+        post("/api/customers", {"surname": "Bez Identyfikatora", "phone_number": "+48 601 100 201"})
+    finally:
+        server.stop()
+    assert "CANARY" not in server.log()
+
+
+def snapshot(database: Path) -> list[list[tuple[object, ...]]]:
+    return [
+        table(database, f"SELECT * FROM {name} ORDER BY 1, 2")  # noqa: S608
+        for name in ("customers", "customer_phone_numbers", "companies")
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_of_cards_made_through_the_api_imports_back_changing_nothing(
+    tmp_path: Path, database_path: Path, fmt: str
+) -> None:
+    make_cards_through_the_api(f"sqlite:///{database_path}", tmp_path)
+    before = snapshot(database_path)
+    exported = tmp_path / f"export.{fmt}"
+    assert kolejka(database_path, "crm", "export", str(exported)).returncode == 0
+
+    again = kolejka(database_path, "crm", "import", str(exported))
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 added, 0 changed, 3 unchanged, 0 refused" in again.stdout
+    assert snapshot(database_path) == before
+
+
+def test_a_row_without_an_identifier_only_ever_matches_its_card_as_it_is(
+    tmp_path: Path, database_path: Path
+) -> None:
+    make_cards_through_the_api(f"sqlite:///{database_path}", tmp_path)
+    before = snapshot(database_path)
+    exported = tmp_path / "export.jsonl"
+    assert kolejka(database_path, "crm", "export", str(exported)).returncode == 0
+    rows = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
+    rows[2]["surname"] = "Changed"  # no identifier: an import cannot change this card
+    rows.append({**rows[0], "customer_id": 2})  # the id of a card that has an identifier
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    result = kolejka(database_path, "crm", "import", str(edited))
+    elsewhere = tmp_path / "other.db"
+    copied = kolejka(elsewhere, "crm", "import", str(exported))
+
+    assert result.returncode == 3
+    assert "0 added, 0 changed, 2 unchanged, 2 refused" in result.stdout
+    assert "line 3: customer_id: matches no card without an identifier" in result.stdout
+    assert "line 4: customer_id: matches no card without an identifier" in result.stdout
+    assert snapshot(database_path) == before
+    assert copied.returncode == 3  # into another database only the card with an identifier goes
+    assert "1 added, 0 changed, 0 unchanged, 2 refused" in copied.stdout
