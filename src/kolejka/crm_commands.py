@@ -3,7 +3,8 @@
 Exit status of an import: 0 when every row was imported, 3 when some rows were refused (the rest
 were imported; the report lists them), 130 when interrupted by Ctrl-C (SIGINT) and 143 when
 stopped by SIGTERM (nothing was imported either way), 1 when the file cannot be imported at all,
-4 when the --rejects file cannot be written (nothing was imported).
+4 when the --rejects file cannot be written (nothing was imported if it cannot be opened; if it
+fails later, the import stands and the report on screen lists the refused rows).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         return REJECTS_UNWRITABLE
     rejects_csv = csv.writer(rejects, lineterminator="\n") if rejects is not None else None
+    # A rejects file that fails later (a full disk) must not undo or fail the import itself.
+    lost: list[OSError] = []
     importer = crm_import(settings)
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
@@ -114,8 +117,11 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 progress.update(stream.tell())
 
             def refused(rejection: Rejection) -> None:
-                if rejects_csv is not None:
-                    rejects_csv.writerow([rejection.line, rejection.reason])
+                if rejects_csv is not None and not lost:
+                    try:
+                        rejects_csv.writerow([rejection.line, rejection.reason])
+                    except OSError as error:
+                        lost.append(error)
 
             if rejects_csv is not None:
                 rejects_csv.writerow(["line", "reason"])
@@ -145,9 +151,19 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         importer.close()
         if rejects is not None:
-            rejects.close()
+            try:
+                rejects.close()
+            except OSError as error:
+                lost.append(error)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _print_report(path, report, time.monotonic() - started)
+    if lost:
+        print(
+            f"kolejka: cannot write the rejects file {args.rejects}:"
+            f" {lost[0].strerror or lost[0]}; the import itself went through, and the report"
+            " above lists the first refused rows",
+            file=sys.stderr,
+        )
     if report.counts is not None and (report.counts.added or report.counts.changed):
         try:
             announce_crm_change(settings)
@@ -157,6 +173,8 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 " queue's list shows it after that queue's next change, or a restart",
                 file=sys.stderr,
             )
+    if lost:
+        return REJECTS_UNWRITABLE
     return SOME_REJECTED if report.rejected else 0
 
 

@@ -462,3 +462,19 @@ def test_a_row_without_an_identifier_only_ever_matches_its_card_as_it_is(
     assert snapshot(database_path) == before
     assert copied.returncode == 3  # into another database only the card with an identifier goes
     assert "1 added, 0 changed, 0 unchanged, 2 refused" in copied.stdout
+
+
+def test_a_rejects_file_that_fails_midway_is_named_and_the_import_still_stands(
+    tmp_path: Path, database_path: Path
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(CSV + "C9,No,,601100209\n", encoding="utf-8")
+
+    result = kolejka(database_path, "crm", "import", str(source), "--rejects", "/dev/full")
+
+    assert result.returncode == 4, result.stderr
+    assert "cannot write the rejects file /dev/full" in result.stderr
+    assert "unreachable" not in result.stderr
+    assert "3 added, 0 changed, 0 unchanged, 1 refused" in result.stdout
+    assert "line 5: row: has 4 cells; the header has 7." in result.stdout
+    assert [row[0] for row in cards(database_path)] == ["C1", "C2", "F1"]
