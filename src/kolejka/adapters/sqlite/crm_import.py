@@ -108,11 +108,13 @@ CREATE TEMP TABLE new_companies (
 # A row without an identifier (an exported card that has none) matches its `customer_id` only
 # while that card has no identifier and is exactly like the row; otherwise it is 'unmatched',
 # refused and written nowhere, so an id from another database can never overwrite a card.
+# (The outer query names `action` once: each mention would compute the comparison again.)
 _PLAN = """
 INSERT INTO temp.plan (line, identifier, customer_id, action)
 SELECT line, identifier,
-       CASE WHEN action = 'insert'
-            THEN :base + row_number() OVER (PARTITION BY action = 'insert' ORDER BY line)
+       CASE WHEN customer_id IS NULL AND identifier <> ''
+            THEN :base + row_number()
+                 OVER (PARTITION BY customer_id IS NULL AND identifier <> '' ORDER BY line)
             ELSE COALESCE(customer_id, 0) END,
        action
 FROM (
