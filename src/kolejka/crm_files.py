@@ -20,8 +20,8 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any
 
@@ -175,16 +175,27 @@ def import_chunks(
 
     setup = (phones.default_region, layout, importer.staging_opener())
     if workers > 1:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers, _worker_start, setup) as pool:
-            pending: deque[AsyncResult[tuple[int, list[Rejection]]]] = deque()
+        # Not multiprocessing.Pool: its terminate() waits for ever on a queue lock that a
+        # worker killed by the process group's SIGTERM took with it.
+        executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_worker_start,
+            initargs=setup,
+        )
+        try:
+            pending: deque[Future[tuple[int, list[Rejection]]]] = deque()
             for chunk in chunks:
-                pending.append(pool.apply_async(_check_chunk, (chunk,)))
+                pending.append(executor.submit(_check_chunk, chunk))
                 if len(pending) > 2 * workers:
-                    take(pending.popleft().get())
+                    take(pending.popleft().result())
             while pending:
-                take(pending.popleft().get())
+                take(pending.popleft().result())
             # Every chunk was staged and committed before its result came back.
+        finally:
+            # Interrupted or not, the workers stop between chunks (a second or so): each one's
+            # staging is whole, and no worker dies holding a lock or printing a traceback.
+            executor.shutdown(wait=True, cancel_futures=True)
     else:
         _worker_start(*setup)
         try:
@@ -215,16 +226,16 @@ _staging: CrmStaging | None = None
 
 def _worker_start(region: str, layout: Layout, opener: Callable[[], CrmStaging]) -> None:
     global _phones, _layout, _staging
+    if multiprocessing.parent_process() is not None:
+        # Ctrl-C and `systemctl stop`'s SIGTERM reach the whole process group; the parent alone
+        # decides what happens (it stops the workers between chunks). This also undoes the
+        # parent's SIGTERM handler, which came along with fork.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     csv.field_size_limit(MAX_CSV_CELL)
     _phones = PhoneNumbers(region)
     _layout = layout
     _staging = opener()
-    if multiprocessing.parent_process() is not None:
-        # Ctrl-C reaches the whole process group; the parent alone decides what happens.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # The parent's SIGTERM handler came along with fork; a worker just ends, quietly, when
-        # the pool is terminated (Pool.terminate sends SIGTERM, so it must not be ignored).
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _worker_done() -> None:

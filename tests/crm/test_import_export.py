@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -36,9 +37,15 @@ def pairs(database: Path, sql: str) -> dict[object, object]:
 
 
 def interrupt_an_import_halfway(
-    url: str, folder: Path, workers: str, sig: signal.Signals = signal.SIGINT
+    url: str,
+    folder: Path,
+    workers: str,
+    sig: signal.Signals = signal.SIGINT,
+    group: bool = False,
 ) -> tuple[int, str, str]:
-    """Starts importing 150,001 rows (one changes C1), sends `sig` at half the file.
+    """Starts importing 150,001 rows (one changes C1), sends `sig` at half the file: to the
+    command, or with `group` to its whole process group, workers too, as a terminal's Ctrl-C
+    or `systemctl stop` does.
 
     Staging files that do not go beside the database (PostgreSQL's) go to `folder` (TMPDIR).
     Returns the command's exit status, stdout and stderr.
@@ -55,6 +62,7 @@ def interrupt_an_import_halfway(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
     )
     assert process.stderr is not None
     deadline = time.monotonic() + 60
@@ -63,7 +71,10 @@ def interrupt_an_import_halfway(
         if "read 50%" in line:
             break
         assert line, "the import ended before reading half the file"
-    process.send_signal(sig)
+    if group:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
     out, err = process.communicate(timeout=30)
     return process.returncode, out, err
 
@@ -237,16 +248,16 @@ def test_an_import_interrupted_halfway_leaves_the_crm_as_it_was(
     assert not list(database_path.parent.glob(".kolejka-import-*"))  # staging files are gone
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(("workers", "group"), [("1", False), ("2", False), ("2", True)])
 def test_sigterm_halfway_cleans_up_like_ctrl_c(
-    tmp_path: Path, database_path: Path, workers: str
+    tmp_path: Path, database_path: Path, workers: str, group: bool
 ) -> None:
     seed = tmp_path / "seed.csv"
     seed.write_text(CSV, encoding="utf-8")
     assert kolejka(database_path, "crm", "import", str(seed)).returncode == 0
     before = cards(database_path)
     returncode, out, err = interrupt_an_import_halfway(
-        f"sqlite:///{database_path}", tmp_path, workers, signal.SIGTERM
+        f"sqlite:///{database_path}", tmp_path, workers, signal.SIGTERM, group
     )
 
     assert returncode == 143, out + err
