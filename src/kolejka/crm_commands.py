@@ -1,8 +1,10 @@
 """`kolejka crm import FILE` and `kolejka crm export [FILE]`: the CRM's command-line verbs.
 
 Exit status of an import: 0 when every row was imported, 3 when some rows were refused (the rest
-were imported; the report lists them), 130 when interrupted (nothing was imported), 1 when the
-file cannot be imported at all.
+were imported; the report lists them), 130 when interrupted by Ctrl-C (SIGINT) and 143 when
+stopped by SIGTERM (nothing was imported either way), 1 when the file cannot be imported at all,
+4 when the --rejects file cannot be written (nothing was imported if it cannot be opened; if it
+fails later, the import stands and the report on screen lists the refused rows).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -41,7 +44,17 @@ from kolejka.settings import Settings
 
 SHOWN_REJECTIONS = 50
 INTERRUPTED = 130
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
 SOME_REJECTED = 3
+REJECTS_UNWRITABLE = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds the import exactly as Ctrl-C does (staging removed, no commit)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def add_crm_verbs(verbs: Any) -> None:
@@ -81,9 +94,21 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     size = max(path.stat().st_size, 1)
     console = Console(stderr=True)
-    rejects = args.rejects.open("w", encoding="utf-8", newline="") if args.rejects else None
+    try:
+        rejects = args.rejects.open("w", encoding="utf-8", newline="") if args.rejects else None
+    except OSError as error:
+        stream.close()
+        print(
+            f"kolejka: cannot write the rejects file {args.rejects}: {error.strerror or error};"
+            " nothing was imported",
+            file=sys.stderr,
+        )
+        return REJECTS_UNWRITABLE
     rejects_csv = csv.writer(rejects, lineterminator="\n") if rejects is not None else None
+    # A rejects file that fails later (a full disk) must not undo or fail the import itself.
+    lost: list[OSError] = []
     importer = crm_import(settings)
+    signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     try:
         with stream, _Progress(console, size, path.name) as progress:
@@ -92,8 +117,11 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 progress.update(stream.tell())
 
             def refused(rejection: Rejection) -> None:
-                if rejects_csv is not None:
-                    rejects_csv.writerow([rejection.line, rejection.reason])
+                if rejects_csv is not None and not lost:
+                    try:
+                        rejects_csv.writerow([rejection.line, rejection.reason])
+                    except OSError as error:
+                        lost.append(error)
 
             if rejects_csv is not None:
                 rejects_csv.writerow(["line", "reason"])
@@ -109,6 +137,9 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 workers=args.workers,
                 applying=progress.applying,
             )
+    except Terminated:
+        print("kolejka: import stopped by SIGTERM; nothing was imported", file=sys.stderr)
+        return TERMINATED
     except KeyboardInterrupt:
         print("kolejka: import interrupted; nothing was imported", file=sys.stderr)
         return INTERRUPTED
@@ -116,10 +147,23 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"kolejka: cannot import {path}: {error}", file=sys.stderr)
         return 1
     finally:
+        # A second SIGTERM must not cut the clean-up short (the staging folder holds names).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         importer.close()
         if rejects is not None:
-            rejects.close()
+            try:
+                rejects.close()
+            except OSError as error:
+                lost.append(error)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _print_report(path, report, time.monotonic() - started)
+    if lost:
+        print(
+            f"kolejka: cannot write the rejects file {args.rejects}:"
+            f" {lost[0].strerror or lost[0]}; the import itself went through, and the report"
+            " above lists the first refused rows",
+            file=sys.stderr,
+        )
     if report.counts is not None and (report.counts.added or report.counts.changed):
         try:
             announce_crm_change(settings)
@@ -129,6 +173,8 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 " queue's list shows it after that queue's next change, or a restart",
                 file=sys.stderr,
             )
+    if lost:
+        return REJECTS_UNWRITABLE
     return SOME_REJECTED if report.rejected else 0
 
 

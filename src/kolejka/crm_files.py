@@ -20,22 +20,31 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any
 
-from kolejka.domain.crm import IMPORT_FIELDS, ImportCounts, ImportRow, import_row
+from kolejka.domain.crm import IMPORT_FIELDS, UNMATCHED, ImportCounts, ImportRow, import_row
 from kolejka.domain.errors import InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.ports import Clock, CrmImport, CrmStaging
 
 FORMATS = ("csv", "jsonl")
 EXPORT_COLUMNS = [
-    "identifier", "company_flag", "name", "surname", "phone_number", "email", "type", "group",
-    "account_manager", "nip", "address", "custom_fields",
+    "identifier", "customer_id", "company_flag", "name", "surname", "phone_number", "email",
+    "type", "group", "account_manager", "nip", "address", "custom_fields",
 ]  # fmt: skip
 CHUNK_LINES = 5_000
+# A cell may be this long before the CSV reader gives up on it; the rules refuse far shorter
+# ones (255 characters for most fields), with the field named, so a long cell refuses its row.
+MAX_CSV_CELL = 16 * 1024 * 1024
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP's CSV injection
+# list). CSV exports write such a cell with a `'` in front, and so a cell that begins with `'`
+# and one of these or a second `'`; imports take that one `'` off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTED_STARTS = (*FORMULA_STARTS, "'")
+NOT_UNICODE = "is not valid Unicode (it holds a lone surrogate)."
 # The report keeps the first rejections in memory; the count covers all of them.
 KEPT_REJECTIONS = 1000
 
@@ -101,6 +110,9 @@ def read_layout(stream: IO[bytes], fmt: str) -> Layout:
         raise BadFile("the CSV file has no header row")
     delimiter = ";" if first.count(";") > first.count(",") else ","
     header = tuple(name.strip() for name in next(csv.reader([first], delimiter=delimiter)))
+    twice = [name for number, name in enumerate(header) if name in header[:number]]
+    if twice:
+        raise BadFile(f"the CSV header names the column {twice[0]!r} twice")
     unknown = [name for name in header if name not in IMPORT_FIELDS]
     if unknown:
         known = ", ".join(sorted(IMPORT_FIELDS))
@@ -146,30 +158,44 @@ def import_chunks(
     """
     report = ImportReport()
 
+    def refuse(rejection: Rejection) -> None:
+        report.rejected += 1
+        if len(report.rejections) < KEPT_REJECTIONS:
+            report.rejections.append(rejection)
+        if rejected is not None:
+            rejected(rejection)
+
     def take(result: tuple[int, list[Rejection]]) -> None:
         accepted, refused = result
         report.rows += accepted + len(refused)
-        report.rejected += len(refused)
         for rejection in refused:
-            if len(report.rejections) < KEPT_REJECTIONS:
-                report.rejections.append(rejection)
-            if rejected is not None:
-                rejected(rejection)
+            refuse(rejection)
         if progress is not None:
             progress()
 
     setup = (phones.default_region, layout, importer.staging_opener())
     if workers > 1:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers, _worker_start, setup) as pool:
-            pending: deque[AsyncResult[tuple[int, list[Rejection]]]] = deque()
+        # Not multiprocessing.Pool: its terminate() waits for ever on a queue lock that a
+        # worker killed by the process group's SIGTERM took with it.
+        executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_worker_start,
+            initargs=setup,
+        )
+        try:
+            pending: deque[Future[tuple[int, list[Rejection]]]] = deque()
             for chunk in chunks:
-                pending.append(pool.apply_async(_check_chunk, (chunk,)))
+                pending.append(executor.submit(_check_chunk, chunk))
                 if len(pending) > 2 * workers:
-                    take(pending.popleft().get())
+                    take(pending.popleft().result())
             while pending:
-                take(pending.popleft().get())
+                take(pending.popleft().result())
             # Every chunk was staged and committed before its result came back.
+        finally:
+            # Interrupted or not, the workers stop between chunks (a second or so): each one's
+            # staging is whole, and no worker dies holding a lock or printing a traceback.
+            executor.shutdown(wait=True, cancel_futures=True)
     else:
         _worker_start(*setup)
         try:
@@ -180,6 +206,10 @@ def import_chunks(
     if applying is not None:
         applying()
     report.counts = importer.apply(clock.now())
+    # Rows without an identifier are matched only now, against the cards as they are.
+    for line in report.counts.unmatched:
+        refuse(Rejection(line, f"customer_id: {UNMATCHED}"))
+    report.rejections.sort(key=lambda rejection: rejection.line)
     return report
 
 
@@ -196,12 +226,16 @@ _staging: CrmStaging | None = None
 
 def _worker_start(region: str, layout: Layout, opener: Callable[[], CrmStaging]) -> None:
     global _phones, _layout, _staging
+    if multiprocessing.parent_process() is not None:
+        # Ctrl-C and `systemctl stop`'s SIGTERM reach the whole process group; the parent alone
+        # decides what happens (it stops the workers between chunks). This also undoes the
+        # parent's SIGTERM handler, which came along with fork.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    csv.field_size_limit(MAX_CSV_CELL)
     _phones = PhoneNumbers(region)
     _layout = layout
     _staging = opener()
-    if multiprocessing.parent_process() is not None:
-        # Ctrl-C reaches the whole process group; the parent alone decides what happens.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _worker_done() -> None:
@@ -223,6 +257,8 @@ def _check_chunk(chunk: Chunk) -> tuple[int, list[Rejection]]:
             refused.append(Rejection(line, f"row: {values}"))
             continue
         try:
+            if isinstance(values, InvalidField):
+                raise values
             accepted.append(import_row(line, values, _phones))
         except InvalidField as error:
             refused.append(Rejection(line, f"{error.field}: {error.problem}"))
@@ -231,7 +267,11 @@ def _check_chunk(chunk: Chunk) -> tuple[int, list[Rejection]]:
     return len(accepted), refused
 
 
-def _records(chunk: Chunk, layout: Layout) -> Iterator[tuple[int, dict[str, Any] | str]]:
+# A record as a row's values, or why it is refused: the row (text) or one of its fields.
+Record = dict[str, Any] | str | InvalidField
+
+
+def _records(chunk: Chunk, layout: Layout) -> Iterator[tuple[int, Record]]:
     if layout.fmt == "csv":
         yield from _csv_records(chunk, layout)
     else:
@@ -245,8 +285,16 @@ def _csv_records(chunk: Chunk, layout: Layout) -> Iterator[tuple[int, dict[str, 
     header = layout.header
     width = len(header)
     end = 0
-    for cells in reader:
+    while True:
         line = chunk.first_line + end
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # the reader goes on at the next line
+            end = reader.line_num
+            yield line, f"is not valid CSV ({error})."
+            continue
         end = reader.line_num
         if not cells:
             continue
@@ -257,7 +305,7 @@ def _csv_records(chunk: Chunk, layout: Layout) -> Iterator[tuple[int, dict[str, 
         broken = False
         for name, cell in zip(header, cells, strict=True):
             if cell:
-                values[name] = cell
+                values[name] = unquote_formula(cell)
                 broken = broken or (not cell.isascii() and _has_surrogate(cell))
         if broken:
             yield line, "is not valid UTF-8."
@@ -265,7 +313,7 @@ def _csv_records(chunk: Chunk, layout: Layout) -> Iterator[tuple[int, dict[str, 
         yield line, _typed(values)
 
 
-def _json_records(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _json_records(chunk: Chunk) -> Iterator[tuple[int, Record]]:
     for offset, raw in enumerate(chunk.data.splitlines()):
         number = chunk.first_line + offset
         if not raw.strip():
@@ -281,7 +329,26 @@ def _json_records(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any] | str]]:
         if not isinstance(value, dict):
             yield number, "is not a JSON object."
             continue
-        yield number, value
+        yield number, _lone_surrogate(value) or value
+
+
+def _lone_surrogate(value: object, where: str = "row") -> InvalidField | None:
+    """A string in a JSON value that holds a lone surrogate, named by its field (json.loads lets
+    `"\\ud800"` in, and no database can store it); None when there is none."""
+    if isinstance(value, str):
+        return InvalidField(where, NOT_UNICODE) if _has_surrogate(value, "\ud800") else None
+    items: Iterable[tuple[object, object]] = ()
+    if isinstance(value, list):
+        items = ((None, item) for item in value)
+    elif isinstance(value, dict):
+        items = value.items()
+    for key, item in items:
+        if isinstance(key, str) and _has_surrogate(key, "\ud800"):
+            return InvalidField(where, "has a key that " + NOT_UNICODE)
+        found = _lone_surrogate(item, where if key is None or where != "row" else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _typed(values: dict[str, Any]) -> dict[str, Any]:
@@ -289,6 +356,9 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
     flag = values.get("company_flag")
     if flag is not None:
         values["company_flag"] = {"0": 0, "1": 1}.get(flag.strip(), flag)
+    card = values.get("customer_id")
+    if card is not None and card.strip().isdigit() and card.isascii():
+        values["customer_id"] = int(card)
     custom = values.get("custom_fields")
     if custom is not None:
         # Left as text when it is no JSON: the rules then refuse it with the field named.
@@ -297,8 +367,23 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _has_surrogate(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+def _has_surrogate(text: str, lowest: str = "\udc80") -> bool:
+    """A surrogate from `lowest` on; by default those surrogateescape makes of bad bytes."""
+    return not text.isascii() and any(lowest <= ch <= "\udfff" for ch in text)
+
+
+def quote_formula(cell: str) -> str:
+    """The cell as a CSV export writes it: with a `'` in front if a spreadsheet would run it."""
+    if cell.startswith(FORMULA_STARTS) or (cell[:1] == "'" and cell[1:2] in _QUOTED_STARTS):
+        return "'" + cell
+    return cell
+
+
+def unquote_formula(cell: str) -> str:
+    """A CSV cell as written before quote_formula; a `'` before anything else is kept."""
+    if cell[:1] == "'" and cell[1:2] in _QUOTED_STARTS:
+        return cell[1:]
+    return cell
 
 
 def write_export(rows: Iterable[dict[str, object]], out: IO[str], fmt: str) -> int:
@@ -314,7 +399,7 @@ def write_export(rows: Iterable[dict[str, object]], out: IO[str], fmt: str) -> i
             cells["phone_number"] = ";".join(numbers)
             custom = cells["custom_fields"]
             cells["custom_fields"] = _dumps(custom) if custom else ""
-            writer.writerow([cells[column] for column in EXPORT_COLUMNS])
+            writer.writerow([quote_formula(str(cells[column])) for column in EXPORT_COLUMNS])
             count += 1
     else:
         for row in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.crm.test_import_export import CSV, interrupt_an_import_halfway
+from tests.crm.test_import_export import (
+    CSV,
+    interrupt_an_import_halfway,
+    make_cards_through_the_api,
+)
 from tests.e2e.conftest import kolejka_at
 from tests.servers import fresh_schema
 from tests.support import LiveServer, basic
@@ -139,6 +144,70 @@ async def test_an_import_interrupted_halfway_leaves_postgresql_as_it_was(
     assert returncode == 130, out + err
     assert "nothing was imported" in err
     assert await cards(pg_url) == before
+
+
+@pytest.mark.needs_postgres
+async def test_sigterm_halfway_leaves_postgresql_as_it_was_and_no_staging_files(
+    tmp_path: Path, pg_url: str
+) -> None:
+    seed = tmp_path / "seed.csv"
+    seed.write_text(CSV, encoding="utf-8")
+    assert kolejka_at(pg_url, "crm", "import", str(seed)).returncode == 0
+    before = await cards(pg_url)
+    returncode, out, err = interrupt_an_import_halfway(pg_url, tmp_path, "2", signal.SIGTERM)
+
+    assert returncode == 143, out + err
+    assert "stopped by SIGTERM; nothing was imported" in err
+    assert "Traceback" not in err
+    assert await cards(pg_url) == before
+    assert not list(tmp_path.glob(".kolejka-import-*"))  # TMPDIR: where PostgreSQL's staging goes
+
+
+async def snapshot(url: str) -> list[list[tuple[object, ...]]]:
+    return [
+        await rows(url, f"SELECT * FROM {name} ORDER BY 1, 2")  # noqa: S608
+        for name in ("customers", "customer_phone_numbers", "companies")
+    ]
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+async def test_an_export_of_cards_made_through_the_api_imports_back_into_postgresql_unchanged(
+    tmp_path: Path, pg_url: str, fmt: str
+) -> None:
+    make_cards_through_the_api(pg_url, tmp_path)
+    before = await snapshot(pg_url)
+    exported = tmp_path / f"export.{fmt}"
+    assert kolejka_at(pg_url, "crm", "export", str(exported)).returncode == 0
+
+    again = kolejka_at(pg_url, "crm", "import", str(exported))
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 added, 0 changed, 3 unchanged, 0 refused" in again.stdout
+    assert await snapshot(pg_url) == before
+
+
+@pytest.mark.needs_postgres
+async def test_a_row_without_an_identifier_never_changes_a_postgresql_card(
+    tmp_path: Path, pg_url: str
+) -> None:
+    make_cards_through_the_api(pg_url, tmp_path)
+    before = await snapshot(pg_url)
+    exported = tmp_path / "export.jsonl"
+    assert kolejka_at(pg_url, "crm", "export", str(exported)).returncode == 0
+    lines = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
+    lines[2]["surname"] = "Changed"
+    lines.append({**lines[0], "customer_id": lines[1]["customer_id"]})  # a card with an identifier
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    result = kolejka_at(pg_url, "crm", "import", str(edited))
+
+    assert result.returncode == 3
+    assert "0 added, 0 changed, 2 unchanged, 2 refused" in result.stdout
+    assert "line 3: customer_id: matches no card without an identifier" in result.stdout
+    assert "line 4: customer_id: matches no card without an identifier" in result.stdout
+    assert await snapshot(pg_url) == before
 
 
 @pytest.mark.needs_postgres

@@ -399,20 +399,26 @@ class ImportRow(NamedTuple):
     nip: str | None = None
     address: str | None = None
     company_custom_fields: Mapping[str, str] | None = None
+    # Only on a row without an identifier: the card it was exported from, which it may match
+    # only while that card has no identifier either and is exactly like the row.
+    customer_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ImportCounts:
-    """What an import did, by distinct identifier."""
+    """What an import did, by distinct identifier; `unmatched`: the lines of rows without an
+    identifier that matched no card as it is (refused, written nowhere)."""
 
     added: int
     changed: int
     unchanged: int
+    unmatched: tuple[int, ...] = ()
 
 
 IMPORT_FIELDS = frozenset(
     {
         "identifier",
+        "customer_id",
         "company_flag",
         "name",
         "surname",
@@ -428,6 +434,10 @@ IMPORT_FIELDS = frozenset(
     }
 )
 IDENTIFIER_REQUIRED = "is required: imports match customers by it."
+UNMATCHED = (
+    "matches no card without an identifier exactly as written: a card is added or changed by"
+    " import only through its identifier."
+)
 NOT_HERE = "is only for companies (company_flag 1)."
 
 
@@ -435,7 +445,9 @@ def import_row(line: int, values: Mapping[str, Any], phones: PhoneNumbers) -> Im
     """A row of an import file (CSV cells or a JSON object) as a card, or InvalidField.
 
     The rules are the HTTP API's; numbers may also come as one cell with `,`, `;` or `|`
-    between them, and `identifier` is required, since imports match customers by it.
+    between them, and `identifier` is required, since imports match customers by it, except on
+    a row with the `customer_id` of a card that has none (as an export writes it): that row
+    can only leave its card as it is.
     """
     unknown = unknown_field(values, IMPORT_FIELDS)
     if unknown is not None:
@@ -450,8 +462,13 @@ def import_row(line: int, values: Mapping[str, Any], phones: PhoneNumbers) -> Im
             found += phone_numbers(cell, phones, name)
     numbers = tuple((number.raw, number.e164) for number in distinct(found))
     identifier = text(cells, "identifier", 128)
-    if not identifier:
+    _, customer_id = optional_id(cells, "customer_id")
+    cells.pop("customer_id", None)
+    if identifier:
+        customer_id = None  # the identifier matches; an id from another database must not
+    elif customer_id is None:
         raise InvalidField("identifier", IDENTIFIER_REQUIRED)
+    identifier = identifier or ""
     if flag(cells, "company_flag") == 1:
         if text(cells, "surname"):
             raise InvalidField("surname", MUST_BE_EMPTY)
@@ -471,6 +488,7 @@ def import_row(line: int, values: Mapping[str, Any], phones: PhoneNumbers) -> Im
             company.nip,
             company.address,
             company.custom_fields,
+            customer_id,
         )
     for name in ("nip", "address"):
         if cells.get(name):
@@ -488,4 +506,5 @@ def import_row(line: int, values: Mapping[str, Any], phones: PhoneNumbers) -> Im
         card.account_manager,
         card.custom_fields,
         numbers,
+        customer_id=customer_id,
     )

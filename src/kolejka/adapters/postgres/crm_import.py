@@ -35,26 +35,29 @@ log = logging.getLogger(__name__)
 
 _STAGED_COLUMNS = (
     "line, identifier, kind, name, surname, company_name, email, type, group_name,"
-    " account_manager, custom_fields, nip, address, company_custom_fields, numbers"
+    " account_manager, custom_fields, nip, address, company_custom_fields, numbers, customer_id"
 )
 _TEMP_TABLES = """
 CREATE TEMP TABLE staged_cards (
     line BIGINT PRIMARY KEY, identifier TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     surname TEXT NOT NULL, company_name TEXT NOT NULL, email TEXT NOT NULL, type TEXT NOT NULL,
     group_name TEXT NOT NULL, account_manager TEXT NOT NULL, custom_fields TEXT NOT NULL,
-    nip TEXT, address TEXT, company_custom_fields TEXT, numbers TEXT NOT NULL
+    nip TEXT, address TEXT, company_custom_fields TEXT, numbers TEXT NOT NULL, customer_id BIGINT
 ) ON COMMIT DROP;
 CREATE TEMP TABLE staged_numbers (
     line BIGINT NOT NULL, position INTEGER NOT NULL, raw TEXT NOT NULL, normalized TEXT
 ) ON COMMIT DROP;
 """
 # What each staged card means for the CRM (the last line of an identifier was kept when staged
-# rows were gathered): a new card, a changed one, or the same as stored.
+# rows were gathered): a new card, a changed one, or the same as stored. A row without an
+# identifier matches its `customer_id` only while that card has none and is exactly like the
+# row; otherwise it is 'unmatched' (refused, written nowhere), as on SQLite.
 _PLAN = """
 CREATE TEMP TABLE plan ON COMMIT DROP AS
 SELECT s.line, s.identifier, c.customer_id,
        CASE
-         WHEN c.customer_id IS NULL THEN 'insert'
+         WHEN c.customer_id IS NULL AND s.identifier <> '' THEN 'insert'
+         WHEN c.customer_id IS NULL THEN 'unmatched'
          WHEN c.kind IS DISTINCT FROM s.kind OR c.name IS DISTINCT FROM s.name
            OR c.surname IS DISTINCT FROM s.surname
            OR c.company_name IS DISTINCT FROM s.company_name
@@ -67,11 +70,14 @@ SELECT s.line, s.identifier, c.customer_id,
            OR COALESCE((SELECT string_agg(p.raw, chr(31) ORDER BY p.position)
                         FROM customer_phone_numbers p WHERE p.customer_id = c.customer_id), '')
               IS DISTINCT FROM s.numbers
-         THEN 'update'
+         THEN CASE WHEN s.identifier <> '' THEN 'update' ELSE 'unmatched' END
          ELSE 'same'
        END AS action
 FROM staged_cards s
-LEFT JOIN customers c ON c.identifier = s.identifier AND c.identifier <> ''
+LEFT JOIN customers ci ON ci.identifier = s.identifier AND ci.identifier <> ''
+LEFT JOIN customers cn
+  ON cn.customer_id = s.customer_id AND s.identifier = '' AND cn.identifier = ''
+LEFT JOIN customers c ON c.customer_id = COALESCE(ci.customer_id, cn.customer_id)
 LEFT JOIN companies k ON k.customer_id = c.customer_id
 """
 _CARD_COLUMNS = (
@@ -135,8 +141,13 @@ class PostgresCrmImport:
                 STAGED_TABLES.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE")
             )
             gather(scratch, self.folder)
-            scratch.execute("CREATE INDEX temp.by_identifier ON staged_cards (identifier, line)")
-            last = "SELECT max(t.line) FROM temp.staged_cards t WHERE t.identifier = s.identifier"
+            scratch.execute(
+                "CREATE INDEX temp.by_identifier ON staged_cards (identifier, customer_id, line)"
+            )
+            last = (
+                "SELECT max(t.line) FROM temp.staged_cards t"
+                " WHERE t.identifier = s.identifier AND t.customer_id IS s.customer_id"
+            )
             cards = scratch.execute(
                 f"SELECT {_STAGED_COLUMNS} FROM temp.staged_cards s"  # noqa: S608
                 f" WHERE s.line = ({last}) ORDER BY s.line"
@@ -170,7 +181,15 @@ async def _counts(connection: asyncpg.Connection[Any]) -> ImportCounts:
         row[0]: row[1]
         for row in await connection.fetch("SELECT action, count(*) FROM plan GROUP BY action")
     }
-    return ImportCounts(found.get("insert", 0), found.get("update", 0), found.get("same", 0))
+    unmatched = await connection.fetch(
+        "SELECT line FROM plan WHERE action = 'unmatched' ORDER BY line"
+    )
+    return ImportCounts(
+        found.get("insert", 0),
+        found.get("update", 0),
+        found.get("same", 0),
+        tuple(row[0] for row in unmatched),
+    )
 
 
 async def _write(connection: asyncpg.Connection[Any], micros: int) -> None:
@@ -208,14 +227,15 @@ async def _write(connection: asyncpg.Connection[Any], micros: int) -> None:
         await connection.execute(
             "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
             " SELECT p.customer_id, n.position, n.raw, n.normalized FROM staged_numbers n"
-            " JOIN plan p ON p.line = n.line WHERE p.action <> 'same' ORDER BY p.customer_id"
+            " JOIN plan p ON p.line = n.line WHERE p.action IN ('insert', 'update')"
+            " ORDER BY p.customer_id"
         )
     with _step("write companies"):
         await connection.execute(
             "INSERT INTO companies (customer_id, nip, address, custom_fields)"
             " SELECT p.customer_id, s.nip, s.address, s.company_custom_fields FROM plan p"
             " JOIN staged_cards s ON s.line = p.line"
-            " WHERE p.action <> 'same' AND s.kind = 'company'"
+            " WHERE p.action IN ('insert', 'update') AND s.kind = 'company'"
             " ON CONFLICT (customer_id) DO UPDATE SET nip = excluded.nip,"
             " address = excluded.address, custom_fields = excluded.custom_fields"
         )

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS staged_cards (
     nip TEXT,
     address TEXT,
     company_custom_fields TEXT,
-    numbers TEXT NOT NULL
+    numbers TEXT NOT NULL,
+    customer_id INTEGER
 );
 CREATE TABLE IF NOT EXISTS staged_numbers (
     line INTEGER NOT NULL,
@@ -104,17 +105,23 @@ CREATE TEMP TABLE new_companies (
 
 # What each staged card means for the CRM: a new card (with the id it will get, after the
 # largest one now), a changed one, or the same as stored. The last row of an identifier wins.
+# A row without an identifier (an exported card that has none) matches its `customer_id` only
+# while that card has no identifier and is exactly like the row; otherwise it is 'unmatched',
+# refused and written nowhere, so an id from another database can never overwrite a card.
+# (The outer query names `action` once: each mention would compute the comparison again.)
 _PLAN = """
 INSERT INTO temp.plan (line, identifier, customer_id, action)
 SELECT line, identifier,
-       CASE WHEN customer_id IS NULL
-            THEN :base + row_number() OVER (PARTITION BY customer_id IS NULL ORDER BY line)
-            ELSE customer_id END,
+       CASE WHEN customer_id IS NULL AND identifier <> ''
+            THEN :base + row_number()
+                 OVER (PARTITION BY customer_id IS NULL AND identifier <> '' ORDER BY line)
+            ELSE COALESCE(customer_id, 0) END,
        action
 FROM (
   SELECT s.line AS line, s.identifier AS identifier, c.customer_id AS customer_id,
          CASE
-           WHEN c.customer_id IS NULL THEN 'insert'
+           WHEN c.customer_id IS NULL AND s.identifier <> '' THEN 'insert'
+           WHEN c.customer_id IS NULL THEN 'unmatched'
            WHEN c.kind IS NOT s.kind OR c.name IS NOT s.name OR c.surname IS NOT s.surname
              OR c.company_name IS NOT s.company_name OR c.email IS NOT s.email
              OR c.type IS NOT s.type OR c.group_name IS NOT s.group_name
@@ -126,15 +133,21 @@ FROM (
                             (SELECT raw FROM main.customer_phone_numbers p
                              WHERE p.customer_id = c.customer_id ORDER BY p.position)), '')
                 IS NOT s.numbers
-             THEN 'update'
+             THEN CASE WHEN s.identifier <> '' THEN 'update' ELSE 'unmatched' END
            ELSE 'same'
          END AS action
   FROM temp.staged_cards s
-  LEFT JOIN main.customers c ON c.identifier = s.identifier AND c.identifier <> ''
+  LEFT JOIN main.customers ci ON ci.identifier = s.identifier AND ci.identifier <> ''
+  LEFT JOIN main.customers cn
+    ON cn.customer_id = s.customer_id AND s.identifier = '' AND cn.identifier = ''
+  LEFT JOIN main.customers c ON c.customer_id = COALESCE(ci.customer_id, cn.customer_id)
   LEFT JOIN main.companies k ON k.customer_id = c.customer_id
-  WHERE s.line = (SELECT max(t.line) FROM temp.staged_cards t WHERE t.identifier = s.identifier)
+  WHERE s.line = (SELECT max(t.line) FROM temp.staged_cards t
+                  WHERE t.identifier = s.identifier AND t.customer_id IS s.customer_id)
 )
 """
+# The staged rows that are written: new and changed cards.
+_WRITTEN = "p.action IN ('insert', 'update')"
 
 _CARD_COLUMNS = (
     "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields"
@@ -179,6 +192,7 @@ class SqliteStaging:
                 row.address,
                 None if row.company_custom_fields is None else _dumps(row.company_custom_fields),
                 "\x1f".join([raw for raw, _ in row.numbers]),
+                row.customer_id,
             )
             for row in rows
         ]
@@ -190,7 +204,7 @@ class SqliteStaging:
         with self.sql:
             self.sql.execute("BEGIN")
             self.sql.executemany(
-                f"INSERT INTO staged_cards VALUES ({', '.join('?' * 15)})",  # noqa: S608
+                f"INSERT INTO staged_cards VALUES ({', '.join('?' * 16)})",  # noqa: S608
                 cards,
             )
             self.sql.executemany("INSERT INTO staged_numbers VALUES (?, ?, ?, ?)", numbers)
@@ -283,7 +297,7 @@ class SqliteCrmImport:
         sql = self.sql
         sql.execute(
             "CREATE INDEX IF NOT EXISTS temp.staged_by_identifier"
-            " ON staged_cards (identifier, line)"
+            " ON staged_cards (identifier, customer_id, line)"
         )
         version = self.db.data_version()
         base = sql.execute("SELECT COALESCE(max(customer_id), 0) FROM main.customers").fetchone()
@@ -294,18 +308,18 @@ class SqliteCrmImport:
             f"INSERT INTO temp.new_cards (customer_id, action, {_CARD_COLUMNS}, identifier,"  # noqa: S608
             f" updated_at) SELECT p.customer_id, p.action, {_CARD_COLUMNS}, s.identifier, ?"
             " FROM temp.plan p JOIN temp.staged_cards s ON s.line = p.line"
-            " WHERE p.action <> 'same' ORDER BY p.customer_id",
+            f" WHERE {_WRITTEN} ORDER BY p.customer_id",
             (micros,),
         )
         sql.execute(
-            "INSERT INTO temp.new_numbers SELECT p.customer_id, n.position, n.raw, n.normalized"
+            "INSERT INTO temp.new_numbers SELECT p.customer_id, n.position, n.raw, n.normalized"  # noqa: S608
             " FROM temp.staged_numbers n JOIN temp.plan p ON p.line = n.line"
-            " WHERE p.action <> 'same' ORDER BY p.customer_id, n.position"
+            f" WHERE {_WRITTEN} ORDER BY p.customer_id, n.position"
         )
         sql.execute(
-            "INSERT INTO temp.new_companies SELECT p.customer_id, s.nip, s.address,"
+            "INSERT INTO temp.new_companies SELECT p.customer_id, s.nip, s.address,"  # noqa: S608
             " s.company_custom_fields FROM temp.plan p JOIN temp.staged_cards s ON s.line = p.line"
-            " WHERE p.action <> 'same' AND s.kind = 'company' ORDER BY p.customer_id"
+            f" WHERE {_WRITTEN} AND s.kind = 'company' ORDER BY p.customer_id"
         )
         return version, self._counts()
 
@@ -331,7 +345,15 @@ class SqliteCrmImport:
 
     def _counts(self) -> ImportCounts:
         found = dict(self.sql.execute("SELECT action, count(*) FROM temp.plan GROUP BY action"))
-        return ImportCounts(found.get("insert", 0), found.get("update", 0), found.get("same", 0))
+        unmatched = self.sql.execute(
+            "SELECT line FROM temp.plan WHERE action = 'unmatched' ORDER BY line"
+        )
+        return ImportCounts(
+            found.get("insert", 0),
+            found.get("update", 0),
+            found.get("same", 0),
+            tuple(line for (line,) in unmatched),
+        )
 
     def _write(self, counts: ImportCounts) -> None:
         sql = self.sql
@@ -404,12 +426,14 @@ def export_rows(db: Database) -> Iterator[dict[str, object]]:
 
 
 def export_row(row: Sequence[Any], numbers: list[str]) -> dict[str, object]:
-    """One card as an import row. `row`: customer_id, kind, name, surname, company_name, email,
-    identifier, type, group_name, account_manager, custom_fields, and the company's nip,
+    """One card as an import row (its `customer_id` lets a card without an identifier be matched
+    when the row comes back unchanged). `row`: customer_id, kind, name, surname, company_name,
+    email, identifier, type, group_name, account_manager, custom_fields, and the company's nip,
     address, custom_fields (NULL on a person's card)."""
     is_company = row[1] == CustomerKind.COMPANY.value
     return {
         "identifier": row[6],
+        "customer_id": row[0],
         "company_flag": 1 if is_company else 0,
         "name": row[4] if is_company else row[2],
         "surname": "" if is_company else row[3],
