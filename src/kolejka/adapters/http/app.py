@@ -117,11 +117,12 @@ class KolejkaApp:
             return
         started = perf_counter()
         request_id = f"{_PREFIX}{next(self._request_numbers):07x}"
+        route_name = "unmatched"  # names the route in /metrics
         try:
             route, params, allowed = self.router.match(scope["method"], scope["path"])
             if route is None:
                 raise _unrouted(scope["method"], allowed)
-            scope[_ROUTE] = route.permission  # names the route in /metrics
+            route_name = route.permission
             principal = None
             if not route.public:
                 header = _authorization(scope)
@@ -145,7 +146,7 @@ class KolejkaApp:
                 log.exception("unexpected error", extra={"request_id": request_id})
                 reply = self._error_reply(scope, request_id, ApiError(INTERNAL))
         if self.observe is not None:
-            self.observe(scope.get(_ROUTE, "unmatched"), reply.status, perf_counter() - started)
+            self.observe(route_name, reply.status, perf_counter() - started)
         if not isinstance(reply, Reply):
             # HTML and event streams; JSON answers never take this branch.
             await send_other_reply(reply, request_id, receive, send)
@@ -286,7 +287,6 @@ class KolejkaApp:
 
 
 _PREFIX = os.urandom(3).hex()
-_ROUTE = "kolejka.route"
 
 
 async def _logged(job: Task) -> None:
