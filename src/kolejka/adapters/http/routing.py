@@ -31,12 +31,39 @@ class Route:
         object.__setattr__(self, "permission", f"{self.method} {path}")
 
 
+Match = tuple[Route | None, dict[str, str], list[str]]
+
+
 class Router:
+    # Wallboards poll the same few paths over and over: a found route is remembered by method
+    # and path, which spares the regexes. Paths come from clients, so the memory is bounded.
+    remembered_paths = 1024
+
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
+        self._found: dict[tuple[str, str], Match] = {}
 
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        """(route, path params, []) on a match; (None, {}, allowed methods) otherwise."""
+    def match(self, method: str, path: str) -> Match:
+        """(route, path params, []) on a match; (None, {}, allowed methods) otherwise.
+
+        The params dict may be shared between requests for the same path: read it, never write.
+        """
+        found = self._found.get((method, path))
+        if found is not None:
+            return found
+        found = self._search(method, path)
+        if found[0] is not None:
+            if len(self._found) >= self.remembered_paths:
+                self._found.clear()
+            self._found[(method, path)] = found
+        return found
+
+    @property
+    def remembered(self) -> int:
+        """How many matches the router holds now (never above `remembered_paths`)."""
+        return len(self._found)
+
+    def _search(self, method: str, path: str) -> Match:
         allowed: list[str] = []
         for route in self.routes:
             found = route.pattern.match(path)
