@@ -154,8 +154,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             settings.header_timeout_seconds,
             settings.body_timeout_seconds,
         ),
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # uvicorn's proxy middleware only when a proxy is trusted: it rewrites the client
+        # address (which the login throttle counts) and costs every request a pass over its
+        # headers.
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies.strip(),
         # Event streams end as the server stops (app.on_server_stop); other answers get this long.
         timeout_graceful_shutdown=1,
     )

@@ -100,11 +100,12 @@ class Metrics:
         self.started = time.time()
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
-        """The hot path: one dict lookup, a bisect and two additions."""
+        """The hot path: one dict lookup, a bisect and two additions (Histogram.observe inlined)."""
         histogram = self.requests.get((route, status))
         if histogram is None:
             histogram = self.requests[(route, status)] = Histogram()
-        histogram.observe(seconds)
+        histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
+        histogram.total += seconds
 
     def count(self, name: str, label: str, amount: float = 1) -> None:
         """Adds to counter `name` (declared with `counter`), labelled by `label`."""

@@ -7,6 +7,7 @@ Docker or Kubernetes secret files). docs/configuration.md lists them all.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -42,7 +43,10 @@ class Settings:
     # An address that signed in as a user with the right password is spared that user's
     # login limit for this long (0: never spared).
     login_known_address_hours: float = 24.0
-    forwarded_allow_ips: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For/-Proto are believed (addresses or CIDRs, comma-separated).
+    # None by default: a header any local process can send must not choose the address the
+    # login throttle counts.
+    trusted_proxies: str = ""
     stream_heartbeat_seconds: float = 15.0
     stream_stall_seconds: float = 60.0
     log_format: str = "text"
@@ -67,6 +71,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        if "KOLEJKA_FORWARDED_ALLOW_IPS" in env:
+            # Refused rather than ignored: a proxy's clients would silently all count as one.
+            raise ValueError("KOLEJKA_FORWARDED_ALLOW_IPS is now KOLEJKA_TRUSTED_PROXIES")
         values: dict[str, object] = {}
         for field in fields(cls):
             name = f"KOLEJKA_{field.name.upper()}"
@@ -94,6 +101,7 @@ class Settings:
             raise ValueError("KOLEJKA_PORT must be 1-65535")
         _check_store_urls(self)
         _check_crm(self)
+        _check_trusted_proxies(self.trusted_proxies)
         if not 0 < self.stream_heartbeat_seconds < self.stream_stall_seconds:
             raise ValueError(
                 "KOLEJKA_STREAM_HEARTBEAT_SECONDS must be above 0 and below "
@@ -104,6 +112,20 @@ class Settings:
     def on_sqlite(self) -> bool:
         """The database is an SQLite file; otherwise it is PostgreSQL."""
         return self.database_url.startswith("sqlite:")
+
+
+def _check_trusted_proxies(value: str) -> None:
+    """Each entry must be an address or a network (uvicorn would silently never match a typo)."""
+    if value.strip() in ("", "*"):
+        return
+    for entry in value.split(","):
+        try:
+            ipaddress.ip_network(entry.strip())
+        except ValueError:
+            raise ValueError(
+                f"KOLEJKA_TRUSTED_PROXIES: {entry.strip()!r} is not an IP address or network"
+                " (or '*' alone)"
+            ) from None
 
 
 def _check_crm(settings: Settings) -> None:

@@ -175,6 +175,10 @@ class WaitingListView:
         elif change.topic in ("queue", "crm", "all"):
             self._ready.clear()
 
+    def ready(self, queue_id: int) -> bytes | None:
+        """The queue's list if it is ready, without asking the store."""
+        return self._ready.get(queue_id)
+
     async def waiting_list_json(self, queue_id: int) -> bytes:
         ready = self._ready.get(queue_id)
         if ready is not None:

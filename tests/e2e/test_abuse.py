@@ -155,19 +155,45 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(guarded: LiveServer)
     assert body["errors"][0]["code"] == 413001  # type: ignore[index]
 
 
-def test_brute_force_through_a_real_server_is_throttled(guarded: LiveServer) -> None:
-    # uvicorn trusts X-Forwarded-For from 127.0.0.1 (KOLEJKA_FORWARDED_ALLOW_IPS): a proxy's view.
+@pytest.fixture
+def behind_proxy(seeded_database: Path) -> Iterator[LiveServer]:
+    """A server that believes X-Forwarded-For from 127.0.0.1, as behind a local proxy."""
+    live = LiveServer(seeded_database, extra_env={"KOLEJKA_TRUSTED_PROXIES": "127.0.0.1"}).start()
+    yield live
+    live.stop()
+
+
+def clear_of_a_minute_boundary(seconds: float = 20) -> None:
+    """Waits, if need be, until `seconds` remain in this wall-clock minute.
+
+    The throttle counts failures in minute buckets and weighs the previous one by how much of the
+    window it still covers: ten failures split across a boundary estimate fewer than ten.
+    """
+    into = time.time() % 60
+    if into > 60 - seconds:
+        time.sleep(60.1 - into)
+
+
+def test_brute_force_through_a_real_server_is_throttled(behind_proxy: LiveServer) -> None:
+    # KOLEJKA_TRUSTED_PROXIES=127.0.0.1: each client is the address its proxy names.
+    clear_of_a_minute_boundary()
     attacker = {"X-Forwarded-For": "203.0.113.50"}
     for attempt in range(10):
         wrong = request(
-            guarded.url, path="/api/queues", user=("root", f"{CANARY}{attempt}"), headers=attacker
+            behind_proxy.url,
+            path="/api/queues",
+            user=("root", f"{CANARY}{attempt}"),
+            headers=attacker,
         )
         assert wrong.status == 401
-    throttled = request(guarded.url, path="/api/queues", user=SEED, headers=attacker)
+    throttled = request(behind_proxy.url, path="/api/queues", user=SEED, headers=attacker)
     assert throttled.status == 429
     assert int(throttled.headers["retry-after"]) >= 1
     office = request(
-        guarded.url, path="/api/queues", user=SEED, headers={"X-Forwarded-For": "198.51.100.1"}
+        behind_proxy.url,
+        path="/api/queues",
+        user=SEED,
+        headers={"X-Forwarded-For": "198.51.100.1"},
     )
     assert office.status == 200
 
@@ -292,3 +318,30 @@ def test_cross_site_bodies_and_lone_surrogates_are_refused_by_a_real_server(
     assert as_json(request(server.url, path="/api/queues/2/waiting_list", user=SEED)) == []
     assert as_json(request(server.url, path="/api/customers", user=SEED)) == []
     assert request(server.url, "POST", join, user=SEED, body={"call_id": "c"}).status == 201
+
+
+def guesses_from_rotating_addresses(server: LiveServer) -> int:
+    """Ten wrong passwords, each for another user name from another claimed address; then the
+    status of a right password from yet another claimed address."""
+    clear_of_a_minute_boundary()
+    for attempt in range(10):
+        wrong = request(
+            server.url,
+            path="/api/queues",
+            user=(f"guess{attempt}", f"{CANARY}{attempt}"),
+            headers={"X-Forwarded-For": f"203.0.113.{attempt + 1}"},
+        )
+        assert wrong.status == 401
+    right = request(
+        server.url, path="/api/queues", user=SEED, headers={"X-Forwarded-For": "198.51.100.1"}
+    )
+    return right.status
+
+
+def test_by_default_x_forwarded_for_cannot_dodge_the_login_throttle(server: LiveServer) -> None:
+    # No proxy is trusted: the throttle counts the real peer, 127.0.0.1, whatever the header says.
+    assert guesses_from_rotating_addresses(server) == 429
+
+
+def test_a_trusted_proxy_names_the_client_the_throttle_counts(behind_proxy: LiveServer) -> None:
+    assert guesses_from_rotating_addresses(behind_proxy) == 200

@@ -96,7 +96,7 @@ class KolejkaApp:
         self.time_zone = time_zone
         self.background = background or []
         self.max_body_bytes = max_body_bytes
-        self._request_ids = (f"{_PREFIX}{n:07x}" for n in itertools.count())
+        self._request_numbers = itertools.count()
         self.router = Router(
             [
                 Route("GET", "/api/queues/{id}/waiting_list", self.waiting_list),
@@ -112,16 +112,31 @@ class KolejkaApp:
         self._openapi: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A request is answered here rather than in a method of its own: on the hot path
+        # (a wallboard poll) each coroutine layer is a measurable share of the time.
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
         started = perf_counter()
-        request_id = next(self._request_ids)
+        request_id = f"{_PREFIX}{next(self._request_numbers):07x}"
+        route_name = "unmatched"  # names the route in /metrics
         try:
-            reply = await self._dispatch(scope, receive)
+            route, params, allowed = self.router.match(scope["method"], _raw_path(scope))
+            if route is None:
+                raise _unrouted(scope["method"], allowed)
+            route_name = route.permission
+            principal = None
+            if not route.public:
+                header = _authorization(scope)
+                # A credential verified lately is a dict lookup; only the others are awaited.
+                principal = self.auth.cached(header) if header is not None else None
+                if principal is None:
+                    principal = await self._login(scope, header)
+                if not principal.may(route.permission):
+                    raise ApiError(FORBIDDEN, user=principal.username, permission=route.permission)
+            request = Request(scope, receive, params, principal, self.max_body_bytes)
+            reply: AnyReply = await route.handler(request)
         except ApiError as error:
             reply = self._error_reply(scope, request_id, error)
         except DomainError as error:
@@ -134,7 +149,7 @@ class KolejkaApp:
                 log.exception("unexpected error", extra={"request_id": request_id})
                 reply = self._error_reply(scope, request_id, ApiError(INTERNAL))
         if self.observe is not None:
-            self.observe(scope.get(_ROUTE, "unmatched"), reply.status, perf_counter() - started)
+            self.observe(route_name, reply.status, perf_counter() - started)
         if scope["method"] == "HEAD":
             # The GET route's answer, headers and all, without its body (RFC 9110 9.3.2).
             send = _without_body(send)
@@ -147,44 +162,18 @@ class KolejkaApp:
             return
         headers = [
             JSON_TYPE,
-            (b"content-length", str(len(reply.body)).encode()),
+            (b"content-length", b"%d" % len(reply.body)),
             (b"x-request-id", request_id.encode()),
-            *reply.headers,
         ]
+        if reply.headers:
+            headers += reply.headers
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
 
-    async def _dispatch(self, scope: Scope, receive: Receive) -> AnyReply:
-        route, params, allowed = self.router.match(scope["method"], _raw_path(scope))
-        if route is None:
-            if allowed:
-                error = ApiError(
-                    METHOD_NOT_ALLOWED, method=scope["method"][:16], allowed=", ".join(allowed)
-                )
-                error.headers.append((b"allow", ", ".join(allowed).encode()))
-                raise error
-            raise ApiError(NOT_FOUND)
-        scope[_ROUTE] = route.permission  # names the route in /metrics
-        principal = None
-        if not route.public:
-            principal = await self._principal(scope)
-            if not principal.may(route.permission):
-                raise ApiError(FORBIDDEN, user=principal.username, permission=route.permission)
-        request = Request(scope, receive, params, principal, self.max_body_bytes)
-        reply: AnyReply = await route.handler(request)
-        return reply
-
-    async def _principal(self, scope: Scope) -> Principal:
-        header = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                header = bytes(value)
-                break
+    async def _login(self, scope: Scope, header: bytes | None) -> Principal:
+        """The principal for a credential not verified lately (or a challenge)."""
         if header is None:
             raise _challenge(ApiError(AUTH_REQUIRED))
-        principal = self.auth.cached(header)
-        if principal is not None:
-            return principal
         client = scope.get("client")
         principal = await self.auth.authenticate(header, client[0] if client else "")
         if principal is None:
@@ -202,7 +191,10 @@ class KolejkaApp:
     # Thulium's queue API -----------------------------------------------------------------
 
     async def waiting_list(self, request: Request) -> Reply:
-        return Reply(await self.view.waiting_list_json(request.path_id("id")))
+        queue_id = request.path_id("id")
+        # Nearly every poll finds the list ready: no await of the store for it.
+        ready = self.view.ready(queue_id)
+        return Reply(ready if ready is not None else await self.view.waiting_list_json(queue_id))
 
     async def waiting_stats(self, request: Request) -> Reply:
         stats = await self.lists.stats(request.path_id("id"))
@@ -304,7 +296,6 @@ class KolejkaApp:
 
 
 _PREFIX = os.urandom(3).hex()
-_ROUTE = "kolejka.route"
 
 
 async def _logged(job: Task) -> None:
@@ -335,6 +326,22 @@ def _without_body(send: Send) -> Send:
 async def _no_events() -> AsyncGenerator[bytes, None]:
     return
     yield b""  # makes this an (empty) async generator
+
+
+def _authorization(scope: Scope) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            return bytes(value)
+    return None
+
+
+def _unrouted(method: str, allowed: list[str]) -> ApiError:
+    """404, or 405 with `Allow` when the path exists for other methods."""
+    if not allowed:
+        return ApiError(NOT_FOUND)
+    error = ApiError(METHOD_NOT_ALLOWED, method=method[:16], allowed=", ".join(allowed))
+    error.headers.append((b"allow", ", ".join(allowed).encode()))
+    return error
 
 
 def _challenge(error: ApiError) -> ApiError:

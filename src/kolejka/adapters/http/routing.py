@@ -43,12 +43,39 @@ class Route:
         object.__setattr__(self, "permission", f"{self.method} {path}")
 
 
+Match = tuple[Route | None, dict[str, str], list[str]]
+
+
 class Router:
+    # Wallboards poll the same few paths over and over: a found route is remembered by method
+    # and path, which spares the regexes. Paths come from clients, so the memory is bounded.
+    remembered_paths = 1024
+
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
+        self._found: dict[tuple[str, bytes], Match] = {}
 
-    def match(self, method: str, raw_path: bytes) -> tuple[Route | None, dict[str, str], list[str]]:
-        """(route, decoded path params, []) on a match; (None, {}, allowed methods) otherwise."""
+    def match(self, method: str, raw_path: bytes) -> Match:
+        """(route, decoded path params, []) on a match; (None, {}, allowed methods) otherwise.
+
+        The params dict may be shared between requests for the same path: read it, never write.
+        """
+        found = self._found.get((method, raw_path))
+        if found is not None:
+            return found
+        found = self._search(method, raw_path)
+        if found[0] is not None:
+            if len(self._found) >= self.remembered_paths:
+                self._found.clear()
+            self._found[(method, raw_path)] = found
+        return found
+
+    @property
+    def remembered(self) -> int:
+        """How many matches the router holds now (never above `remembered_paths`)."""
+        return len(self._found)
+
+    def _search(self, method: str, raw_path: bytes) -> Match:
         wanted = "GET" if method == "HEAD" else method
         path = raw_path.decode("latin-1")  # byte for byte; nothing is decoded yet
         allowed: list[str] = []

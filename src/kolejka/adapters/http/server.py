@@ -4,7 +4,8 @@ uvicorn accepts headers of any size and waits forever for a request that trickle
 client could hold thousands of connections open or make the server buffer megabytes. This
 protocol drops a connection whose headers pass `max_header_bytes` (431) or do not complete within
 `header_timeout` (408), drops a request whose body does not arrive within `body_timeout`, and
-answers malformed HTTP in kolejka's error envelope instead of uvicorn's plain text.
+answers malformed HTTP in kolejka's error envelope instead of uvicorn's plain text. It subclasses
+uvicorn's internal protocol, so pyproject.toml pins uvicorn to the minor release it was tested on.
 
 `StoppingServer` is uvicorn's server, which lets the app end its endless answers (event streams)
 when it stops, instead of waiting for them and then cancelling them with an error in the log.
@@ -59,6 +60,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_bytes = 0
+        self._chunk_bytes = 0
         self._in_headers = True
         self._deadline: float | None = None
         self._waiting_for = "headers"
@@ -102,10 +104,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         super().connection_lost(exc)
 
+    # The callbacks below run for every request: they call the base class directly rather than
+    # through super(), and do only what the guards need.
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        super().data_received(data)
+        self._chunk_bytes = len(data)
+        HttpToolsProtocol.data_received(self, data)
         if self._in_headers and not self._refused:
             # Still inside the headers after this chunk: all of it counts.
             self._header_bytes += len(data)
@@ -113,7 +118,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(ApiError(HEADERS_TOO_LARGE, limit=self.max_header_bytes))
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
         self._in_headers = True
         self._header_bytes = 0
         self._waiting_for = "headers"
@@ -121,22 +126,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.max_header_bytes:
-            self._refuse(ApiError(HEADERS_TOO_LARGE, limit=self.max_header_bytes))
-            return
+        # The headers came in the bytes counted so far plus this chunk: when those fit, so do
+        # the headers, and only a large request pays for adding them up.
+        if self._header_bytes + self._chunk_bytes > self.max_header_bytes:
+            size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if size > self.max_header_bytes:
+                self._refuse(ApiError(HEADERS_TOO_LARGE, limit=self.max_header_bytes))
+                return
         self._waiting_for = "body"
         self._deadline = self.loop.time() + self.body_timeout
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
-            super().on_body(body)
+            HttpToolsProtocol.on_body(self, body)
 
     def on_message_complete(self) -> None:
         self._deadline = None
         if not self._refused:
-            super().on_message_complete()
+            HttpToolsProtocol.on_message_complete(self)
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(ApiError(BAD_HTTP))
