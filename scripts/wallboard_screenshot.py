@@ -24,8 +24,8 @@ from playwright.sync_api import sync_playwright
 from kolejka import demo
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Outcome
+from kolejka.services.wallboard_tokens import WallboardTokens
 from kolejka.settings import Settings
-from kolejka.wallboard_tokens import WallboardTokens
 
 ROOT = Path(__file__).resolve().parent.parent
 # (queue, call id, phone number, seconds waited)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kolejka.bootstrap import Components
-from kolejka.wallboard_tokens import PERMISSIONS, USER_PREFIX, WallboardTokens, credentials
+from kolejka.services.wallboard_tokens import PERMISSIONS, USER_PREFIX, WallboardTokens, credentials
 
 
 async def test_a_token_is_a_read_only_api_user_whose_secret_is_kept_hashed(

@@ -1,5 +1,5 @@
 """`python -m kolejka` runs the command line."""
 
-from kolejka.cli import main
+from kolejka.cli.main import main
 
 raise SystemExit(main())

@@ -21,6 +21,8 @@ from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.wallboard import Wallboard
+from kolejka.adapters.local.changes import LocalChangeFeed
+from kolejka.adapters.local.clock import SystemClock
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.crm_import import PostgresCrmImport
@@ -48,12 +50,8 @@ from kolejka.adapters.sqlite.stores import (
     SqliteQueues,
     SqliteWaitingCallers,
 )
-from kolejka.auth import ApiUsers, Authenticator
-from kolejka.changes import LocalChangeFeed
-from kolejka.clock import SystemClock
-from kolejka.crm import Crm
 from kolejka.domain.phone import PhoneNumbers
-from kolejka.health import (
+from kolejka.observability.health import (
     FeedCheck,
     HealthCheck,
     PbxCheck,
@@ -61,11 +59,18 @@ from kolejka.health import (
     pbx_collector,
     store_collector,
 )
-from kolejka.leadership import Leadership
-from kolejka.links import LinkState
-from kolejka.metrics import CountingCallers, CountingPbxSync, Metrics, waiting_list_collector
-from kolejka.pbx_sync import Transaction
-from kolejka.ports import (
+from kolejka.observability.links import LinkState
+from kolejka.observability.metrics import (
+    CountingCallers,
+    CountingPbxSync,
+    Metrics,
+    waiting_list_collector,
+)
+from kolejka.services.auth import ApiUsers, Authenticator
+from kolejka.services.crm import Crm
+from kolejka.services.leadership import Leadership
+from kolejka.services.pbx_sync import Transaction
+from kolejka.services.ports import (
     ApiUserStore,
     Change,
     ChangeFeed,
@@ -80,9 +85,9 @@ from kolejka.ports import (
     Task,
     WaitingCallerStore,
 )
+from kolejka.services.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
+from kolejka.services.waiting_lists import WaitingLists, WaitingListView
 from kolejka.settings import Settings
-from kolejka.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
-from kolejka.waiting_lists import WaitingLists, WaitingListView
 
 
 @dataclass

@@ -19,7 +19,7 @@ from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components, build
 from kolejka.domain.queues import Queue, WaitingCaller, positions
-from kolejka.links import LinkStatus
+from kolejka.observability.links import LinkStatus
 from kolejka.settings import Settings
 from tests.ami.conftest import SUPPORT, departures, until, until_waiting, waiting
 from tests.ami.fake_asterisk import FakeAsterisk, captured_packets, events, with_fields

@@ -12,7 +12,7 @@ from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
 from kolejka.domain.queues import Queue, WaitingCaller
-from kolejka.pbx_sync import PbxSync
+from kolejka.services.pbx_sync import PbxSync
 from tests.ami.conftest import departures, waiting
 from tests.support import FrozenClock
 

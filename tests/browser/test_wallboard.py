@@ -22,8 +22,8 @@ import pytest
 
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
+from kolejka.services.wallboard_tokens import WallboardTokens
 from kolejka.settings import Settings
-from kolejka.wallboard_tokens import WallboardTokens
 from tests.conftest import FAST_HASHER, add_company, add_person, unavailable
 from tests.support import LiveServer, basic
 

@@ -40,7 +40,7 @@ from kolejka.adapters.sqlite.stores import (
     SqliteWaitingCallers,
 )
 from kolejka.domain.queues import Queue
-from kolejka.ports import (
+from kolejka.services.ports import (
     ApiUserStore,
     CrmStore,
     CustomerDirectory,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kolejka.ports import StoredApiUser
+from kolejka.services.ports import StoredApiUser
 from tests.contract.conftest import SqlStores
 
 

@@ -9,7 +9,7 @@ import asyncio
 import time
 
 from kolejka.adapters.shared_feed import decode, encode
-from kolejka.ports import Change
+from kolejka.services.ports import Change
 from tests.contract.conftest import FeedFactory
 
 

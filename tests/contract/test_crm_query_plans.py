@@ -32,7 +32,7 @@ from kolejka.adapters.sqlite.stores import SqliteCustomers
 from kolejka.domain.crm import CompanyFields, CustomerFields, ListQuery, PhoneNumber
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken
-from kolejka.ports import CrmStore, CustomerDirectory
+from kolejka.services.ports import CrmStore, CustomerDirectory
 from tests.servers import fresh_schema
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import time
 
 from kolejka.adapters.postgres.lease import PostgresLease
 from kolejka.adapters.redis.lease import RedisLease
-from kolejka.ports import Lease
+from kolejka.services.ports import Lease
 from tests.contract.conftest import LeaseFactory
 
 

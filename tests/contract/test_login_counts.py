@@ -13,7 +13,7 @@ import pytest
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.failures import RedisFailureCounter
 from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
-from kolejka.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
+from kolejka.services.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
 from tests.servers import drop_prefix, unique_name
 
 Instances = Callable[[], LoginThrottle]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kolejka.crm_files import FORMULA_STARTS, quote_formula, unquote_formula
+from kolejka.cli.crm_files import FORMULA_STARTS, quote_formula, unquote_formula
 from tests.e2e.conftest import kolejka, kolejka_at
 from tests.support import LiveServer, basic
 

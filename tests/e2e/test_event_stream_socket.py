@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kolejka.bootstrap import Components
-from kolejka.wallboard_tokens import WallboardTokens
+from kolejka.services.wallboard_tokens import WallboardTokens
 from tests.event_stream_client import EndOfStream, EventStreamClient
 from tests.support import LiveServer, basic
 

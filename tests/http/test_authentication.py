@@ -8,8 +8,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from kolejka.adapters.http.app import KolejkaApp
-from kolejka.auth import Authenticator, parse_basic
 from kolejka.bootstrap import Components
+from kolejka.services.auth import Authenticator, parse_basic
 from tests.conftest import FAST_HASHER
 from tests.http.test_error_shape import assert_envelope
 from tests.support import basic, call

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from argon2 import PasswordHasher
 
-from kolejka import wallboard_tokens
 from kolejka.adapters.http.errors import ApiError
 from kolejka.adapters.http.request import Message, Request, StreamReply
 from kolejka.adapters.http.stream import (
@@ -27,13 +26,14 @@ from kolejka.adapters.http.stream import (
     EventStreams,
     send_other_reply,
 )
-from kolejka.auth import Authenticator
 from kolejka.bootstrap import Components
 from kolejka.domain.errors import LoginThrottled, UnknownQueue
 from kolejka.domain.queues import Outcome
-from kolejka.ports import Change
-from kolejka.waiting_lists import WaitingListView
-from kolejka.wallboard_tokens import WallboardTokens
+from kolejka.services import wallboard_tokens
+from kolejka.services.auth import Authenticator
+from kolejka.services.ports import Change
+from kolejka.services.waiting_lists import WaitingListView
+from kolejka.services.wallboard_tokens import WallboardTokens
 from tests.support import FrozenClock, basic
 
 pytestmark = pytest.mark.usefixtures("queue_2")

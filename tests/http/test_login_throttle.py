@@ -14,13 +14,13 @@ from argon2 import PasswordHasher
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kolejka import logs
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components, build, create_app
 from kolejka.domain.queues import Queue
-from kolejka.ports import FailureCounter
+from kolejka.observability import logs
+from kolejka.services.ports import FailureCounter
+from kolejka.services.throttle import LocalFailureCounter, LoginThrottle
 from kolejka.settings import Settings
-from kolejka.throttle import LocalFailureCounter, LoginThrottle
 from tests.conftest import PERSONAS
 from tests.http.test_error_shape import assert_envelope
 from tests.support import CANARY, FrozenClock, basic, call

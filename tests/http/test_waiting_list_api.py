@@ -154,7 +154,7 @@ async def test_joins_and_leaves_show_in_the_very_next_response(
 async def test_a_crm_change_from_another_process_shows_after_the_poll(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    from kolejka.ports import Change
+    from kolejka.services.ports import Change
 
     await components.lists.join(2, "x", "613459851")
     path, admin = "/api/queues/2/waiting_list", personas["admin"]

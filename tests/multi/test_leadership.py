@@ -1,4 +1,5 @@
-"""kolejka.leadership: one job across instances, stopped before its lease can pass to another."""
+"""kolejka.services.leadership: one job across instances, stopped before its lease can pass to
+another."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.domain.errors import StoreUnavailable
-from kolejka.leadership import Leadership
+from kolejka.services.leadership import Leadership
 from tests.servers import drop_prefix, unique_name
 
 

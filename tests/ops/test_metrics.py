@@ -6,8 +6,8 @@ import re
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
-from kolejka.links import LinkState, LinkStatus
-from kolejka.metrics import Histogram, Metrics
+from kolejka.observability.links import LinkState, LinkStatus
+from kolejka.observability.metrics import Histogram, Metrics
 from tests.support import FrozenClock, call
 
 # A sample line: name, optional {labels}, and a number (Prometheus text format 0.0.4).
@@ -89,7 +89,7 @@ def test_histogram_buckets_are_cumulative_and_end_with_every_observation() -> No
 
 
 async def test_the_pbx_link_state_is_one_series_per_state() -> None:
-    from kolejka.health import pbx_collector
+    from kolejka.observability.health import pbx_collector
 
     link = LinkState("pbx", FrozenClock())
     link.set(LinkStatus.UP)

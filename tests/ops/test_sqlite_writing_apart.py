@@ -7,9 +7,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.sqlite.database import Database
-from kolejka.changes import LocalChangeFeed
-from kolejka.ports import Change
+from kolejka.services.ports import Change
 
 
 def add_queue(sql: sqlite3.Connection, queue_id: int) -> int:

@@ -30,8 +30,8 @@ import httpx
 from kolejka.domain.customers import CustomerMatch, person_label
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
-from kolejka.ports import Change, ChangeFeed
-from kolejka.single_flight import SingleFlight
+from kolejka.services.ports import Change, ChangeFeed
+from kolejka.services.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 

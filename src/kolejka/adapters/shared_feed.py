@@ -15,8 +15,8 @@ import asyncio
 import logging
 import os
 
-from kolejka.changes import LocalChangeFeed
-from kolejka.ports import Change, Listener
+from kolejka.adapters.local.changes import LocalChangeFeed
+from kolejka.services.ports import Change, Listener
 
 log = logging.getLogger(__name__)
 

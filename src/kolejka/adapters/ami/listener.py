@@ -30,8 +30,8 @@ from kolejka.adapters.ami.events import (
 )
 from kolejka.adapters.ami.protocol import Packet, ami_version, md5_key
 from kolejka.domain.pbx import PbxEvent, QueuedCaller
-from kolejka.links import LinkState, LinkStatus
-from kolejka.pbx_sync import PbxSync
+from kolejka.observability.links import LinkState, LinkStatus
+from kolejka.services.pbx_sync import PbxSync
 
 log = logging.getLogger(__name__)
 

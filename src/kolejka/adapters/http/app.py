@@ -48,14 +48,14 @@ from kolejka.adapters.http.request import (
 )
 from kolejka.adapters.http.routing import Route, Router
 from kolejka.adapters.http.stream import send_other_reply
-from kolejka.auth import Authenticator, Principal
 from kolejka.domain.errors import DomainError, InvalidField
 from kolejka.domain.phone import MAX_PHONE_INPUT
 from kolejka.domain.queues import MAX_CALL_ID, MAX_CALLER_NAME, Outcome
-from kolejka.health import HealthCheck, run_checks
-from kolejka.links import LinkState
-from kolejka.ports import Task
-from kolejka.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
+from kolejka.observability.health import HealthCheck, run_checks
+from kolejka.observability.links import LinkState
+from kolejka.services.auth import Authenticator, Principal
+from kolejka.services.ports import Task
+from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kolejka.adapters.http.request import Request, TextReply
 from kolejka.adapters.http.routing import Route
-from kolejka.metrics import TEXT_FORMAT, Metrics
+from kolejka.observability.metrics import TEXT_FORMAT, Metrics
 
 
 class MetricsApi:

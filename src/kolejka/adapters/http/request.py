@@ -21,9 +21,9 @@ from kolejka.adapters.http.errors import (
     TOO_LARGE,
     ApiError,
 )
-from kolejka.auth import Principal
 from kolejka.domain.errors import InvalidField
 from kolejka.domain.queues import parse_id
+from kolejka.services.auth import Principal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from kolejka import wallboard_tokens
 from kolejka.adapters.http.errors import (
     AUTH_FAILED,
     AUTH_REQUIRED,
@@ -38,10 +37,11 @@ from kolejka.adapters.http.errors import (
 )
 from kolejka.adapters.http.request import Receive, Request, Send, StreamReply, TextReply
 from kolejka.adapters.http.routing import Route
-from kolejka.auth import Authenticator, Principal
 from kolejka.domain.errors import DomainError, UnknownQueue
-from kolejka.ports import Change, ChangeFeed
-from kolejka.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
+from kolejka.services import wallboard_tokens
+from kolejka.services.auth import Authenticator, Principal
+from kolejka.services.ports import Change, ChangeFeed
+from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
 
 log = logging.getLogger(__name__)
 

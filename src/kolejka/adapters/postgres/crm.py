@@ -15,7 +15,8 @@ from typing import TypeVar
 
 import asyncpg
 
-from kolejka.adapters.crm_rows import (
+from kolejka.adapters.postgres.database import Connection, PostgresDatabase
+from kolejka.adapters.sql.crm_rows import (
     CARD_COLUMNS,
     COMPANY_COLUMNS,
     company_from_row,
@@ -26,7 +27,6 @@ from kolejka.adapters.crm_rows import (
     order_by,
     refuse_new_cards,
 )
-from kolejka.adapters.postgres.database import Connection, PostgresDatabase
 from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import (
     Company,

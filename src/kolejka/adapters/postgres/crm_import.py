@@ -29,7 +29,7 @@ from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.sqlite.crm_import import STAGED_TABLES, SqliteStaging, export_row, gather
 from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import ImportCounts
-from kolejka.ports import CrmStaging
+from kolejka.services.ports import CrmStaging
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from kolejka.adapters.postgres.database import (
 from kolejka.adapters.sqlite.stores import from_micros, to_micros
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Queue, WaitingCaller
-from kolejka.ports import StoredApiUser
+from kolejka.services.ports import StoredApiUser
 
 
 class PostgresQueues:

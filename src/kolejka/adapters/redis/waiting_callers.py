@@ -26,7 +26,7 @@ import redis.exceptions
 from kolejka.adapters.redis.connection import Client, RedisConnection
 from kolejka.adapters.sqlite.stores import from_micros, to_micros
 from kolejka.domain.queues import Departure, Queue, WaitingCaller
-from kolejka.ports import QueueDirectory
+from kolejka.services.ports import QueueDirectory
 
 KEEP_ANSWERED = 1000
 KEEP_ANSWERED_MICROS = 86_400 * 1_000_000

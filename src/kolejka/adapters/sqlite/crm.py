@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from sqlite3 import Connection
 
-from kolejka.adapters.crm_rows import (
+from kolejka.adapters.sql.crm_rows import (
     CARD_COLUMNS,
     COMPANY_COLUMNS,
     company_from_row,

@@ -31,7 +31,7 @@ from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind
-from kolejka.ports import CrmStaging
+from kolejka.services.ports import CrmStaging
 
 log = logging.getLogger(__name__)
 

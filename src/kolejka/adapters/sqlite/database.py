@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kolejka.domain.errors import StoreUnavailable
-from kolejka.ports import Change, ChangeFeed
+from kolejka.services.ports import Change, ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ SQLITE_DIALECT = {"identity": "INTEGER PRIMARY KEY"}
 
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL template) of every migration shipped with the package, in order."""
-    folder = resources.files("kolejka.adapters.sqlite") / "migrations"
+    folder = resources.files("kolejka.adapters.sql") / "migrations"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from kolejka.adapters.sqlite.database import Database, atomic
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Queue, WaitingCaller
-from kolejka.ports import StoredApiUser
+from kolejka.services.ports import StoredApiUser
 
 
 def to_micros(instant: datetime) -> int:

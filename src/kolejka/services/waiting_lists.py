@@ -23,7 +23,7 @@ from kolejka.domain.queues import (
     newest_first,
 )
 from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time, format_hms
-from kolejka.ports import (
+from kolejka.services.ports import (
     Change,
     ChangeFeed,
     Clock,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from kolejka.ports import Change, Listener
+from kolejka.services.ports import Change, Listener
 
 log = logging.getLogger(__name__)
 

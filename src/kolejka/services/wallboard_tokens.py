@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from kolejka.auth import ApiUsers
+from kolejka.services.auth import ApiUsers
 
 USER_PREFIX = "wallboard-"
 PERMISSIONS = ("GET wallboard/stream",)

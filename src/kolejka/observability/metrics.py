@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.pbx import PbxEvent
 from kolejka.domain.queues import Departure, WaitingCaller
-from kolejka.pbx_sync import PbxSync, Transaction
-from kolejka.ports import WaitingCallerStore
-from kolejka.waiting_lists import WaitingLists
+from kolejka.services.pbx_sync import PbxSync, Transaction
+from kolejka.services.ports import WaitingCallerStore
+from kolejka.services.waiting_lists import WaitingLists
 
 # Seconds. The waiting list answers in well under a millisecond from memory; a cold read
 # against PostgreSQL and Redis takes a few; the store timeout is 1.5 s.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from kolejka.ports import Clock
+from kolejka.services.ports import Clock
 
 
 class LinkStatus(enum.StrEnum):

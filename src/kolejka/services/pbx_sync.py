@@ -22,7 +22,7 @@ from kolejka.domain.pbx import (
     reconcile,
 )
 from kolejka.domain.queues import Outcome, Queue, WaitingCaller
-from kolejka.waiting_lists import WaitingLists
+from kolejka.services.waiting_lists import WaitingLists
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from kolejka.domain.errors import LoginThrottled
 from kolejka.domain.permissions import Permissions
-from kolejka.password_checks import PasswordChecks
-from kolejka.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser
-from kolejka.single_flight import SingleFlight
-from kolejka.throttle import LoginThrottle
+from kolejka.services.password_checks import PasswordChecks
+from kolejka.services.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser
+from kolejka.services.single_flight import SingleFlight
+from kolejka.services.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from kolejka.crm_files import (
+from kolejka.cli.crm_files import (
     BadFile,
     ImportReport,
     Rejection,
@@ -82,8 +82,8 @@ def add_crm_verbs(verbs: Any) -> None:
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
+    from kolejka.adapters.local.clock import SystemClock
     from kolejka.bootstrap import announce_crm_change, crm_import, phone_numbers
-    from kolejka.clock import SystemClock
 
     path: Path = args.file
     try:

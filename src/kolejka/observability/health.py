@@ -10,9 +10,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
-from kolejka.leadership import Leadership
-from kolejka.links import LinkState
-from kolejka.metrics import Family, Sample
+from kolejka.observability.links import LinkState
+from kolejka.observability.metrics import Family, Sample
+from kolejka.services.leadership import Leadership
 
 Report = dict[str, object]
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kolejka.ports import FailureCounter, KnownAddresses
+from kolejka.services.ports import FailureCounter, KnownAddresses
 
 _TOLERANCE = 1e-6
 

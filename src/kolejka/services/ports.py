@@ -180,7 +180,7 @@ class Lease(Protocol):
     """A lease on a job only one instance may do at a time (following the PBX).
 
     A hold lasts `seconds` unless renewed; the holder must stop the job before that time has
-    passed without a renewal (kolejka.leadership does), so two holders never overlap.
+    passed without a renewal (kolejka.services.leadership does), so two holders never overlap.
     """
 
     seconds: float

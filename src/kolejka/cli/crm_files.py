@@ -28,7 +28,7 @@ from typing import IO, Any
 from kolejka.domain.crm import IMPORT_FIELDS, UNMATCHED, ImportCounts, ImportRow, import_row
 from kolejka.domain.errors import InvalidField
 from kolejka.domain.phone import PhoneNumbers
-from kolejka.ports import Clock, CrmImport, CrmStaging
+from kolejka.services.ports import Clock, CrmImport, CrmStaging
 
 FORMATS = ("csv", "jsonl")
 EXPORT_COLUMNS = [

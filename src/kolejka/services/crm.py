@@ -22,7 +22,7 @@ from kolejka.domain.errors import (
     UnknownCustomer,
 )
 from kolejka.domain.phone import PhoneNumbers
-from kolejka.ports import Change, ChangeFeed, Clock, CrmStore
+from kolejka.services.ports import Change, ChangeFeed, Clock, CrmStore
 
 MAX_BATCH = 1000
 # A batch is checked (and shown on the wire) this many cards at a time, the event loop answering

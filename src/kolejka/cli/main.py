@@ -10,14 +10,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from kolejka import logs
 from kolejka.bootstrap import build, create_app
-from kolejka.crm_commands import add_crm_verbs
+from kolejka.cli.crm import add_crm_verbs
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.permissions import InvalidPermission
 from kolejka.domain.queues import Queue, parse_id
+from kolejka.observability import logs
+from kolejka.services.wallboard_tokens import WallboardTokens
 from kolejka.settings import Settings
-from kolejka.wallboard_tokens import WallboardTokens
 
 log = logging.getLogger("kolejka")
 

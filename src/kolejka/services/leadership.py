@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from kolejka.ports import Lease, Task
+from kolejka.services.ports import Lease, Task
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""In-process adapters: the system clock and the change feed of a single instance."""

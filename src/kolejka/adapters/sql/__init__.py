@@ -1,0 +1,1 @@
+"""What both SQL engines share: the migrations and the mapping of rows to domain values."""

@@ -1,0 +1,1 @@
+"""The `kolejka` command: run the service, and administer queues, users, the CRM."""

@@ -1,0 +1,1 @@
+"""Observability: metrics, `/health`, the state of the PBX link, logs."""
