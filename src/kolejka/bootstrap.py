@@ -83,6 +83,7 @@ from kolejka.services.ports import (
     Lease,
     QueueDirectory,
     Task,
+    Topic,
     WaitingCallerStore,
 )
 from kolejka.services.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
@@ -335,7 +336,7 @@ def announce_crm_change(settings: Settings) -> None:
 
     async def announce() -> None:
         try:
-            await components.changes.publish(Change("crm"))
+            await components.changes.publish(Change(Topic.CRM))
         finally:
             await components.aclose()
 

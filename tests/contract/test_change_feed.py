@@ -9,7 +9,7 @@ import asyncio
 import time
 
 from kolejka.adapters.shared_feed import decode, encode
-from kolejka.services.ports import Change
+from kolejka.services.ports import Change, Topic
 from tests.contract.conftest import FeedFactory
 
 
@@ -26,8 +26,8 @@ async def test_a_change_reaches_this_process_before_publish_returns(feeds: FeedF
     feed = await feeds()
     heard: list[Change] = []
     feed.subscribe(heard.append)
-    await feed.publish(Change("queue", 2))
-    assert heard == [Change("queue", 2)]
+    await feed.publish(Change(Topic.QUEUE, 2))
+    assert heard == [Change(Topic.QUEUE, 2)]
 
 
 async def test_a_change_reaches_every_other_instance_within_100_ms(feeds: FeedFactory) -> None:
@@ -36,11 +36,11 @@ async def test_a_change_reaches_every_other_instance_within_100_ms(feeds: FeedFa
     heard_elsewhere: list[Change] = []
     there.subscribe(heard_there.append)
     elsewhere.subscribe(heard_elsewhere.append)
-    await here.publish(Change("queue", 7))
-    await here.publish(Change("crm"))
-    assert await heard_within(heard_there, Change("crm"), 0.1) < 0.1
-    assert await heard_within(heard_elsewhere, Change("crm"), 0.1) < 0.1
-    assert heard_there == heard_elsewhere == [Change("queue", 7), Change("crm")]
+    await here.publish(Change(Topic.QUEUE, 7))
+    await here.publish(Change(Topic.CRM))
+    assert await heard_within(heard_there, Change(Topic.CRM), 0.1) < 0.1
+    assert await heard_within(heard_elsewhere, Change(Topic.CRM), 0.1) < 0.1
+    assert heard_there == heard_elsewhere == [Change(Topic.QUEUE, 7), Change(Topic.CRM)]
 
 
 async def test_an_instance_does_not_hear_its_own_change_twice(feeds: FeedFactory) -> None:
@@ -49,15 +49,16 @@ async def test_an_instance_does_not_hear_its_own_change_twice(feeds: FeedFactory
     heard_there: list[Change] = []
     here.subscribe(heard_here.append)
     there.subscribe(heard_there.append)
-    await here.publish(Change("users"))
-    await heard_within(heard_there, Change("users"), 1.0)
+    await here.publish(Change(Topic.USERS))
+    await heard_within(heard_there, Change(Topic.USERS), 1.0)
     await asyncio.sleep(0.05)
-    assert heard_here == [Change("users")]
+    assert heard_here == [Change(Topic.USERS)]
 
 
 def test_messages_name_their_origin_and_foreign_ones_are_refused() -> None:
-    assert decode(encode("abc", Change("queue", 12))) == ("abc", Change("queue", 12))
-    assert decode(encode("abc", Change("all"))) == ("abc", Change("all"))
+    assert decode(encode("abc", Change(Topic.QUEUE, 12))) == ("abc", Change(Topic.QUEUE, 12))
+    assert decode(encode("abc", Change(Topic.ALL))) == ("abc", Change(Topic.ALL))
     assert decode("garbage") is None
     assert decode("abc queue x12") is None
     assert decode("abc no-identifier 1") is None
+    assert decode("abc bogus ") is None  # a topic nobody here knows is not one of ours

@@ -31,7 +31,7 @@ from kolejka.domain.errors import LoginThrottled, UnknownQueue
 from kolejka.domain.queues import Outcome
 from kolejka.services import wallboard_tokens
 from kolejka.services.auth import Authenticator
-from kolejka.services.ports import Change
+from kolejka.services.ports import Change, Topic
 from kolejka.services.waiting_lists import WaitingListView
 from kolejka.services.wallboard_tokens import WallboardTokens
 from tests.support import FrozenClock, basic
@@ -204,7 +204,7 @@ async def test_a_user_removed_by_another_process_loses_its_streams_as_soon_as_th
     # As `kolejka users remove reader` in another process: the store changes behind the
     # server's back, and the SQLite watcher can say only that something changed.
     assert await components.api_users.users.remove("reader")
-    await components.changes.publish(Change("all"))
+    await components.changes.publish(Change(Topic.ALL))
     with pytest.raises(StopAsyncIteration):
         await next_chunk(reply.chunks, timeout=1.0)
     await components.lists.join(2, "c1", "746842523")
@@ -259,7 +259,7 @@ async def test_rechecks_for_changes_that_leave_api_users_alone_hash_no_password_
     # Each as another process's write to the CRM, seen by the SQLite watcher: it cannot say
     # what changed, so every open stream's access is checked again.
     for _ in range(4):
-        await components.changes.publish(Change("all"))
+        await components.changes.publish(Change(Topic.ALL))
         await asyncio.sleep(RECHECK_PAUSE + 0.1)
     assert hasher.checks <= 2  # the sign-in, and the first recheck
     await components.api_users.set_permissions("reader", ["GET queues"])
@@ -275,7 +275,7 @@ async def test_streams_of_a_removed_queue_end_and_a_new_one_is_refused(
     await next_chunk(reply.chunks)
     # As `kolejka queues remove 2` in another process, seen by the SQLite watcher.
     await components.lists.queues.remove(2)
-    await components.changes.publish(Change("all"))
+    await components.changes.publish(Change(Topic.ALL))
     with pytest.raises(StopAsyncIteration):
         await next_chunk(reply.chunks)
     with pytest.raises(UnknownQueue):

@@ -154,14 +154,14 @@ async def test_joins_and_leaves_show_in_the_very_next_response(
 async def test_a_crm_change_from_another_process_shows_after_the_poll(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    from kolejka.services.ports import Change
+    from kolejka.services.ports import Change, Topic
 
     await components.lists.join(2, "x", "613459851")
     path, admin = "/api/queues/2/waiting_list", personas["admin"]
     assert (await call(app, "GET", path, auth=admin)).json()[0]["customer_id"] is None
 
     add_person(components, "Jan", "Kowalski", "613459851")  # no change published: a "CLI"
-    await components.changes.publish(Change("all"))  # what the data_version watcher sends
+    await components.changes.publish(Change(Topic.ALL))  # what the data_version watcher sends
 
     assert (await call(app, "GET", path, auth=admin)).json()[0]["customer_label"] == "Jan Kowalski"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.sqlite.database import Database
-from kolejka.services.ports import Change
+from kolejka.services.ports import Change, Topic
 
 
 def add_queue(sql: sqlite3.Connection, queue_id: int) -> int:
@@ -38,7 +38,7 @@ async def test_our_own_write_apart_is_not_taken_for_another_processs(tmp_path: P
             if seen:
                 break
             await asyncio.sleep(0.01)
-        assert seen == [Change("all")]
+        assert seen == [Change(Topic.ALL)]
     finally:
         watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)

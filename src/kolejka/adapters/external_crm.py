@@ -30,7 +30,7 @@ import httpx
 from kolejka.domain.customers import CustomerMatch, person_label
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
-from kolejka.services.ports import Change, ChangeFeed
+from kolejka.services.ports import Change, ChangeFeed, Topic
 from kolejka.services.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class ExternalCrm:
         if self._failing:
             self._failing = False
             log.info("external CRM answers again", extra={"crm_url": self._safe_url()})
-            await self.changes.publish(Change("crm"))
+            await self.changes.publish(Change(Topic.CRM))
         self._remember(e164, matches)
         return matches
 
@@ -199,7 +199,7 @@ class ExternalCrm:
         try:
             while True:
                 await asyncio.sleep(max(self.cache_seconds, 1.0))
-                await self.changes.publish(Change("crm"))
+                await self.changes.publish(Change(Topic.CRM))
         finally:
             if self._client is not None:
                 await self._client.aclose()

@@ -5,8 +5,8 @@ instance that made a change answers its very next request from fresh data. Other
 it through the server (Redis pub/sub, PostgreSQL NOTIFY) and skip their own messages.
 
 While the link to the server is down this instance cannot hear the others, so it forgets all it
-keeps (`Change("all")`) when the link drops and again once it is back; a change it could not
-send is made up for with a `Change("all")` to everyone as soon as it can send again.
+keeps (`Change(Topic.ALL)`) when the link drops and again once it is back; a change it could not
+send is made up for with a `Change(Topic.ALL)` to everyone as soon as it can send again.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import logging
 import os
 
 from kolejka.adapters.local.changes import LocalChangeFeed
-from kolejka.services.ports import Change, Listener
+from kolejka.services.ports import Change, Listener, Topic
 
 log = logging.getLogger(__name__)
 
-ALL = Change("all")
+ALL = Change(Topic.ALL)
 
 
 def encode(origin: str, change: Change) -> str:
@@ -31,10 +31,14 @@ def encode(origin: str, change: Change) -> str:
 def decode(message: str) -> tuple[str, Change] | None:
     """(origin, change), or None for a message that is not one of ours."""
     parts = message.split(" ")
-    if len(parts) != 3 or not parts[1].isidentifier():
+    if len(parts) != 3:
         return None
-    origin, topic, queue = parts
+    origin, word, queue = parts
     if queue and not queue.isdigit():
+        return None
+    try:
+        topic = Topic(word)
+    except ValueError:  # a topic nobody here knows
         return None
     return origin, Change(topic, int(queue) if queue else None)
 

@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kolejka.domain.errors import LoginThrottled
 from kolejka.domain.permissions import Permissions
 from kolejka.services.password_checks import PasswordChecks
-from kolejka.services.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser
+from kolejka.services.ports import ApiUserStore, Change, ChangeFeed, StoredApiUser, Topic
 from kolejka.services.single_flight import SingleFlight
 from kolejka.services.throttle import LoginThrottle
 
@@ -84,7 +84,7 @@ class Authenticator:
         changes.subscribe(self._forget)
 
     def _forget(self, change: Change) -> None:
-        if change.topic in ("users", "all"):
+        if change.topic in (Topic.USERS, Topic.ALL):
             self._generation += 1
             self._verified.clear()
 
@@ -200,24 +200,24 @@ class ApiUsers:
             raise ValueError(f"API user {username!r} exists already")
         granted = Permissions.of(permissions).as_list()
         await self.users.put(StoredApiUser(username, self.hasher.hash(password), tuple(granted)))
-        await self.changes.publish(Change("users"))
+        await self.changes.publish(Change(Topic.USERS))
 
     async def set_password(self, username: str, password: str) -> None:
         _check_password(password)
         user = await self._existing(username)
         await self.users.put(StoredApiUser(username, self.hasher.hash(password), user.permissions))
-        await self.changes.publish(Change("users"))
+        await self.changes.publish(Change(Topic.USERS))
 
     async def set_permissions(self, username: str, permissions: Iterable[str]) -> None:
         granted = tuple(Permissions.of(permissions).as_list())
         user = await self._existing(username)
         await self.users.put(StoredApiUser(username, user.password_hash, granted))
-        await self.changes.publish(Change("users"))
+        await self.changes.publish(Change(Topic.USERS))
 
     async def remove(self, username: str) -> None:
         if not await self.users.remove(username):
             raise ValueError(f"no API user {username!r}")
-        await self.changes.publish(Change("users"))
+        await self.changes.publish(Change(Topic.USERS))
 
     async def all(self) -> Sequence[StoredApiUser]:
         return await self.users.all()

@@ -1,6 +1,6 @@
 """The CRM use cases: customers and companies as Thulium's API manages them.
 
-Every write tells the change feed (`Change("crm")`), so the very next waiting list names callers
+Every write tells the change feed (`Change(Topic.CRM)`), so the very next waiting list names callers
 by what the CRM says now. The rules on fields live in `kolejka.domain.crm`; storage behind the
 `CrmStore` port.
 """
@@ -22,7 +22,7 @@ from kolejka.domain.errors import (
     UnknownCustomer,
 )
 from kolejka.domain.phone import PhoneNumbers
-from kolejka.services.ports import Change, ChangeFeed, Clock, CrmStore
+from kolejka.services.ports import Change, ChangeFeed, Clock, CrmStore, Topic
 
 MAX_BATCH = 1000
 # A batch is checked (and shown on the wire) this many cards at a time, the event loop answering
@@ -77,7 +77,7 @@ class Crm:
             except InvalidField as error:
                 raise InvalidField(prefix + error.field, error.problem) from error
         added = await self.store.add_customers(CustomerKind.PERSON, cards, self.clock.now())
-        await self.changes.publish(Change("crm"))
+        await self.changes.publish(Change(Topic.CRM))
         return added
 
     async def update_customer(self, customer_id: int, values: Mapping[str, Any]) -> Customer:
@@ -94,7 +94,7 @@ class Crm:
         updated = await self.store.update_customer(customer_id, card, self.clock.now())
         if updated is None:
             raise UnknownCustomer(customer_id)
-        await self.changes.publish(Change("crm"))
+        await self.changes.publish(Change(Topic.CRM))
         return updated
 
     async def remove_customer(self, customer_id: int) -> Customer:
@@ -104,7 +104,7 @@ class Crm:
             raise CompanyCard(customer_id, company_id)
         if not await self.store.remove_customer(customer_id):
             raise UnknownCustomer(customer_id)
-        await self.changes.publish(Change("crm"))
+        await self.changes.publish(Change(Topic.CRM))
         return current
 
     # Companies ---------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class Crm:
         _refuse_unknown(values, rules.COMPANY_FIELDS)
         fields = rules.company_fields(values, self.phones)
         added = await self.store.add_company(fields, self.clock.now())
-        await self.changes.publish(Change("crm"))
+        await self.changes.publish(Change(Topic.CRM))
         return added
 
     async def update_company(self, company_id: int, values: Mapping[str, Any]) -> Company:
@@ -134,14 +134,14 @@ class Crm:
         updated = await self.store.update_company(company_id, fields, self.clock.now())
         if updated is None:
             raise UnknownCompany(company_id)
-        await self.changes.publish(Change("crm"))
+        await self.changes.publish(Change(Topic.CRM))
         return updated
 
     async def remove_company(self, company_id: int) -> Company:
         current = await self.company(company_id)
         if not await self.store.remove_company(company_id):
             raise UnknownCompany(company_id)
-        await self.changes.publish(Change("crm"))
+        await self.changes.publish(Change(Topic.CRM))
         return current
 
     def _new_person(self, values: Mapping[str, Any]) -> rules.CustomerFields:

@@ -6,6 +6,7 @@ Adapters (SQLite today; PostgreSQL, Redis, AMI, external CRMs beside it) satisfy
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -157,11 +158,20 @@ class ApiUserStore(Protocol):
     async def remove(self, username: str) -> bool: ...
 
 
+class Topic(enum.StrEnum):
+    """What changed. The value is the word the shared change feeds carry between instances."""
+
+    QUEUE = "queue"  # a queue's waiting callers (queue_id says which; None: every queue)
+    CRM = "crm"  # customers and companies: every waiting list's names
+    USERS = "users"  # API users and wallboard tokens
+    ALL = "all"  # anything: another process wrote, or a feed lost messages
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """Something read models must forget. `queue_id` None means every queue (a CRM edit, say)."""
 
-    topic: str  # "queue", "crm", "users", "all"
+    topic: Topic
     queue_id: int | None = None
 
 

@@ -29,6 +29,7 @@ from kolejka.services.ports import (
     Clock,
     CustomerDirectory,
     QueueDirectory,
+    Topic,
     WaitingCallerStore,
 )
 
@@ -110,7 +111,7 @@ class WaitingLists:
         if stored.queue_id != queue_id:
             raise CallerAlreadyWaiting(call_id, stored.queue_id)
         if stored == caller:
-            await self.changes.publish(Change("queue", queue_id))
+            await self.changes.publish(Change(Topic.QUEUE, queue_id))
         return stored
 
     async def leave(
@@ -127,7 +128,7 @@ class WaitingLists:
         gone = departure(caller, outcome, self.clock.now(), hold_time)
         if not await self.callers.leave(gone):
             raise UnknownCaller(call_id)
-        await self.changes.publish(Change("queue", caller.queue_id))
+        await self.changes.publish(Change(Topic.QUEUE, caller.queue_id))
         return gone
 
     async def waiting_list(self, queue_id: int) -> list[WaitingListEntry]:
@@ -170,9 +171,9 @@ class WaitingListView:
 
     def _forget(self, change: Change) -> None:
         self._generation += 1
-        if change.topic == "queue" and change.queue_id is not None:
+        if change.topic is Topic.QUEUE and change.queue_id is not None:
             self._ready.pop(change.queue_id, None)
-        elif change.topic in ("queue", "crm", "all"):
+        elif change.topic in (Topic.QUEUE, Topic.CRM, Topic.ALL):
             self._ready.clear()
 
     def ready(self, queue_id: int) -> bytes | None:

@@ -40,7 +40,7 @@ from kolejka.adapters.http.routing import Route
 from kolejka.domain.errors import DomainError, UnknownQueue
 from kolejka.services import wallboard_tokens
 from kolejka.services.auth import Authenticator, Principal
-from kolejka.services.ports import Change, ChangeFeed
+from kolejka.services.ports import Change, ChangeFeed, Topic
 from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
 
 log = logging.getLogger(__name__)
@@ -396,15 +396,15 @@ class EventStreams:
             del self.channels[channel.key]
 
     def _changed(self, change: Change) -> None:
-        if change.topic == "queue" and change.queue_id is not None:
+        if change.topic is Topic.QUEUE and change.queue_id is not None:
             for key in (change.queue_id, BOARD):
                 channel = self.channels.get(key)
                 if channel is not None:
                     channel.invalidate()
-        elif change.topic in ("queue", "crm", "all"):
+        elif change.topic in (Topic.QUEUE, Topic.CRM, Topic.ALL):
             for channel in list(self.channels.values()):
                 channel.invalidate()
-        if change.topic in ("users", "all"):
+        if change.topic in (Topic.USERS, Topic.ALL):
             # "all" may hide a change to API users too: another process wrote to the database
             # (`kolejka wallboard revoke` on SQLite), or the link to other instances was down.
             self.recheck_soon()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kolejka.domain.errors import StoreUnavailable
-from kolejka.services.ports import Change, ChangeFeed
+from kolejka.services.ports import Change, ChangeFeed, Topic
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Database:
         return _data_version(self.connection)
 
     async def watch(self, changes: ChangeFeed, interval: float = 0.25) -> None:
-        """Publishes Change("all") when another process wrote (e.g. `kolejka crm import`)."""
+        """Publishes Change(Topic.ALL) when another process wrote (e.g. `kolejka crm import`)."""
         self._seen_version = self.data_version()
         while True:
             await asyncio.sleep(interval)
@@ -147,7 +147,7 @@ class Database:
                 continue
             if version != self._seen_version:
                 self._seen_version = version
-                await changes.publish(Change("all"))
+                await changes.publish(Change(Topic.ALL))
 
     async def checkpoints(self, interval: float = 1.0) -> None:
         """Copies the write-ahead log into the database file on a thread of its own.
