@@ -1,6 +1,6 @@
 """Bulk import into the built-in CRM on PostgreSQL: staged locally, then applied in one transaction.
 
-The rows are checked and staged exactly as for SQLite (`SqliteStaging`: each checking process
+The rows are checked and staged exactly as for SQLite (`StagingFile`: each checking process
 writes a file of its own in a private folder), so the import touches the database only once
 everything is checked. Then, in one transaction, the staged rows are copied into TEMP tables with
 COPY, compared with the cards by `identifier`, and the changes written: all or none. Interrupted
@@ -26,8 +26,9 @@ from typing import Any
 import asyncpg
 
 from kolejka.adapters.postgres.database import PostgresDatabase
-from kolejka.adapters.sqlite.crm_import import STAGED_TABLES, SqliteStaging, export_row, gather
-from kolejka.adapters.sqlite.stores import to_micros
+from kolejka.adapters.sql.export import export_row
+from kolejka.adapters.sql.staging import GATHERED_TABLES, StagingFile, gather
+from kolejka.adapters.sql.times import to_micros
 from kolejka.domain.crm import ImportCounts
 from kolejka.services.ports import CrmStaging
 
@@ -96,7 +97,7 @@ class PostgresCrmImport:
         self.folder = tempfile.mkdtemp(prefix=".kolejka-import-")
 
     def staging_opener(self) -> Callable[[], CrmStaging]:
-        return functools.partial(SqliteStaging, self.folder)
+        return functools.partial(StagingFile, self.folder)
 
     def apply(self, updated_at: datetime) -> ImportCounts:
         started = time.monotonic()
@@ -137,9 +138,7 @@ class PostgresCrmImport:
         scratch = sqlite3.connect(str(Path(self.folder) / "gathered.db"), isolation_level=None)
         try:
             scratch.execute("PRAGMA journal_mode = OFF")
-            scratch.executescript(
-                STAGED_TABLES.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE")
-            )
+            scratch.executescript(GATHERED_TABLES)
             gather(scratch, self.folder)
             scratch.execute(
                 "CREATE INDEX temp.by_identifier ON staged_cards (identifier, customer_id, line)"

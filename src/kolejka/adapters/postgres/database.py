@@ -23,7 +23,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 
 from kolejka.adapters.guard import StoreGuard
-from kolejka.adapters.sqlite.database import migrations, render
+from kolejka.adapters.sql.schema import migrations, render
 from kolejka.adapters.urls import redacted
 
 log = logging.getLogger(__name__)

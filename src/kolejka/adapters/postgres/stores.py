@@ -18,7 +18,7 @@ from kolejka.adapters.postgres.database import (
     lock_key,
     run_blocking,
 )
-from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Queue, WaitingCaller
 from kolejka.services.ports import StoredApiUser

@@ -24,7 +24,7 @@ from typing import Any
 import redis.exceptions
 
 from kolejka.adapters.redis.connection import Client, RedisConnection
-from kolejka.adapters.sqlite.stores import from_micros, to_micros
+from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.domain.queues import Departure, Queue, WaitingCaller
 from kolejka.services.ports import QueueDirectory
 

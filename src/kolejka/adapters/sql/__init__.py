@@ -1,1 +1,1 @@
-"""What both SQL engines share: the migrations and the mapping of rows to domain values."""
+"""What both SQL engines share: migrations, rows and times, an import's staging, its export."""

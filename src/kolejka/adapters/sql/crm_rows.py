@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from kolejka.adapters.sqlite.stores import from_micros
+from kolejka.adapters.sql.times import from_micros
 from kolejka.domain.crm import (
     Company,
     CompanyFields,

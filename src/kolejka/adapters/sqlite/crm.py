@@ -25,8 +25,8 @@ from kolejka.adapters.sql.crm_rows import (
     order_by,
     refuse_new_cards,
 )
+from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
-from kolejka.adapters.sqlite.stores import to_micros
 from kolejka.domain.crm import (
     Company,
     CompanyFields,

@@ -15,57 +15,27 @@ writes wait for it.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
 import shutil
-import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from kolejka.adapters.sql.export import export_row
+from kolejka.adapters.sql.staging import GATHERED_TABLES, StagingFile, gather
+from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
-from kolejka.adapters.sqlite.stores import to_micros
-from kolejka.domain.crm import ImportCounts, ImportRow
-from kolejka.domain.customers import CustomerKind
+from kolejka.domain.crm import ImportCounts
 from kolejka.services.ports import CrmStaging
 
 log = logging.getLogger(__name__)
 
-# Each process that checks rows stages them in a file of its own (no locks shared with anyone).
-STAGED_TABLES = """
-CREATE TABLE IF NOT EXISTS staged_cards (
-    line INTEGER PRIMARY KEY,
-    identifier TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    surname TEXT NOT NULL,
-    company_name TEXT NOT NULL,
-    email TEXT NOT NULL,
-    type TEXT NOT NULL,
-    group_name TEXT NOT NULL,
-    account_manager TEXT NOT NULL,
-    custom_fields TEXT NOT NULL,
-    nip TEXT,
-    address TEXT,
-    company_custom_fields TEXT,
-    numbers TEXT NOT NULL,
-    customer_id INTEGER
-);
-CREATE TABLE IF NOT EXISTS staged_numbers (
-    line INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    raw TEXT NOT NULL,
-    normalized TEXT
-);
-"""
-
-# The import's own connection gathers the staged rows in TEMP tables, private to it.
+# The import's own connection gathers the staged rows in TEMP tables, private to it, and
+# prepares the finished rows beside them.
 _STAGING = (
-    STAGED_TABLES.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE")
+    GATHERED_TABLES
     + """
 CREATE TEMP TABLE plan (
     line INTEGER PRIMARY KEY,
@@ -154,88 +124,6 @@ _CARD_COLUMNS = (
 )
 
 
-class SqliteStaging:
-    """Satisfies ports.CrmStaging: one process's staged rows, in a file of its own."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-        self._sql: sqlite3.Connection | None = None
-
-    @property
-    def sql(self) -> sqlite3.Connection:
-        # Opened on first use: a worker that never gets rows leaves no file.
-        if self._sql is None:
-            path = Path(self.folder) / f"staged-{os.getpid()}.db"
-            sql = sqlite3.connect(str(path), isolation_level=None)
-            # A lost staging file only fails its import, which then writes nothing: no journal.
-            sql.execute("PRAGMA journal_mode = OFF")
-            sql.execute("PRAGMA synchronous = OFF")
-            sql.executescript(STAGED_TABLES)
-            self._sql = sql
-        return self._sql
-
-    def stage(self, rows: Sequence[ImportRow]) -> None:
-        cards = [
-            (
-                row.line,
-                row.identifier,
-                row.kind,
-                "" if row.kind == "company" else row.name,
-                row.surname,
-                row.name if row.kind == "company" else "",
-                row.email,
-                row.type,
-                row.group,
-                row.account_manager,
-                _dumps(row.custom_fields) if row.custom_fields else "{}",
-                row.nip,
-                row.address,
-                None if row.company_custom_fields is None else _dumps(row.company_custom_fields),
-                "\x1f".join([raw for raw, _ in row.numbers]),
-                row.customer_id,
-            )
-            for row in rows
-        ]
-        numbers = [
-            (row.line, position, raw, e164)
-            for row in rows
-            for position, (raw, e164) in enumerate(row.numbers)
-        ]
-        with self.sql:
-            self.sql.execute("BEGIN")
-            self.sql.executemany(
-                f"INSERT INTO staged_cards VALUES ({', '.join('?' * 16)})",  # noqa: S608
-                cards,
-            )
-            self.sql.executemany("INSERT INTO staged_numbers VALUES (?, ?, ?, ?)", numbers)
-
-    def close(self) -> None:
-        if self._sql is not None:
-            self._sql.close()
-
-
-def gather(sql: sqlite3.Connection, folder: str) -> None:
-    """Copies every process's staged rows into `sql`'s TEMP tables staged_cards/staged_numbers."""
-    for number, path in enumerate(sorted(Path(folder).glob("staged-*.db"))):
-        name = f"staged{number}"
-        sql.execute("ATTACH DATABASE ? AS " + name, (str(path),))
-        try:
-            tables = sql.execute(
-                f"SELECT count(*) FROM {name}.sqlite_master"  # noqa: S608
-                " WHERE name IN ('staged_cards', 'staged_numbers')"
-            ).fetchone()[0]
-            if tables < 2:
-                continue  # a worker stopped while it created its file, before any row
-            with sql:
-                sql.execute("BEGIN")
-                for table in ("staged_cards", "staged_numbers"):
-                    sql.execute(
-                        f"INSERT INTO temp.{table} SELECT * FROM {name}.{table}"  # noqa: S608
-                    )
-        finally:
-            sql.execute("DETACH DATABASE " + name)
-
-
 class SqliteCrmImport:
     """Satisfies ports.CrmImport: staged files gathered, compared, then applied all or none."""
 
@@ -254,7 +142,7 @@ class SqliteCrmImport:
         self.folder = tempfile.mkdtemp(prefix=".kolejka-import-", dir=beside)
 
     def staging_opener(self) -> Callable[[], CrmStaging]:
-        return functools.partial(SqliteStaging, self.folder)
+        return functools.partial(StagingFile, self.folder)
 
     def apply(self, updated_at: datetime) -> ImportCounts:
         """Writes every change in one transaction, or nothing when interrupted.
@@ -423,30 +311,3 @@ def export_rows(db: Database) -> Iterator[dict[str, object]]:
             yield export_row(row, owned)
     finally:
         sql.execute("COMMIT")
-
-
-def export_row(row: Sequence[Any], numbers: list[str]) -> dict[str, object]:
-    """One card as an import row (its `customer_id` lets a card without an identifier be matched
-    when the row comes back unchanged). `row`: customer_id, kind, name, surname, company_name,
-    email, identifier, type, group_name, account_manager, custom_fields, and the company's nip,
-    address, custom_fields (NULL on a person's card)."""
-    is_company = row[1] == CustomerKind.COMPANY.value
-    return {
-        "identifier": row[6],
-        "customer_id": row[0],
-        "company_flag": 1 if is_company else 0,
-        "name": row[4] if is_company else row[2],
-        "surname": "" if is_company else row[3],
-        "phone_number": numbers,
-        "email": row[5],
-        "type": row[7],
-        "group": row[8],
-        "account_manager": row[9],
-        "nip": row[11] or "",
-        "address": row[12] or "",
-        "custom_fields": json.loads(row[13] if is_company else row[10] or "{}"),
-    }
-
-
-def _dumps(custom: object) -> str:
-    return json.dumps(custom, ensure_ascii=False, separators=(",", ":"))

@@ -13,10 +13,10 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
+from kolejka.adapters.sql.schema import migrations, render
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.services.ports import Change, ChangeFeed, Topic
 
@@ -26,26 +26,6 @@ T = TypeVar("T")
 
 # Each engine's spelling of the few things SQL dialects disagree on.
 SQLITE_DIALECT = {"identity": "INTEGER PRIMARY KEY"}
-
-
-def migrations() -> list[tuple[int, str]]:
-    """(version, SQL template) of every migration shipped with the package, in order."""
-    folder = resources.files("kolejka.adapters.sql") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def render(template: str, dialect: dict[str, str]) -> str:
-    """The migration in one engine's SQL: `{identity}` and the like replaced, nothing else.
-
-    Plain replacement, not str.format, so SQL may use braces (JSON literals) freely.
-    """
-    for placeholder, spelling in dialect.items():
-        template = template.replace("{" + placeholder + "}", spelling)
-    return template
 
 
 def path_from_url(url: str) -> str:
