@@ -79,7 +79,7 @@ async def until(condition: Callable[[], object], seconds: float = 5.0) -> None:
 
 async def waiting(components: Components, queue_id: int) -> list[WaitingCaller]:
     """Who waits in a queue, newest first, as the waiting list orders them."""
-    return newest_first(await components.lists.callers.waiting(queue_id))
+    return newest_first(await components.callers.waiting(queue_id))
 
 
 async def until_waiting(

@@ -20,6 +20,7 @@ from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components, build
 from kolejka.domain.queues import Queue, WaitingCaller, positions
 from kolejka.observability.links import LinkStatus
+from kolejka.services.ports import WaitingCallerStore
 from kolejka.settings import Settings
 from tests.ami.conftest import SUPPORT, departures, until, until_waiting, waiting
 from tests.ami.fake_asterisk import FakeAsterisk, captured_packets, events, with_fields
@@ -41,8 +42,9 @@ def of_call(packets: list[bytes], call_id: str) -> list[bytes]:
 class FailingOnce(SqliteWaitingCallers):
     """The SQLite store, failing its first join as a full disk would."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, store: WaitingCallerStore) -> None:
+        assert isinstance(store, SqliteWaitingCallers)
+        super().__init__(store.db)
         self.failures = 1
 
     async def join(self, caller: WaitingCaller) -> WaitingCaller:
@@ -149,17 +151,17 @@ async def test_a_queue_named_by_a_number_is_that_queue_and_is_registered_if_new(
     callers = await until_waiting(components, 2, {"1795705532.3", "1795705533.4", "1795705534.6"})
     # The Local channel's caller id is the one Originate gave it.
     assert callers[0].phone_number == "4915110000199"
-    assert await components.lists.queues.get(2) == Queue(2, "2")
+    assert await components.queues.get(2) == Queue(2, "2")
 
 
 async def test_a_queue_the_operator_named_keeps_its_name(
     asterisk: FakeAsterisk, components: Components, listener: AmiListener
 ) -> None:
-    await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+    await components.queues.put(Queue(2, "Obsługa klienta"))
     await until(lambda: listener.link.up)
     await asterisk.push(*events(QUEUE_2, "QueueCallerJoin")[:1])
     await until_waiting(components, 2, {"1795705532.3"})
-    assert await components.lists.queues.get(2) == Queue(2, "Obsługa klienta")
+    assert await components.queues.get(2) == Queue(2, "Obsługa klienta")
 
 
 async def test_positions_are_recomputed_as_asterisk_renumbers_after_someone_leaves(
@@ -346,7 +348,7 @@ async def test_a_caller_with_no_caller_id_found_by_queue_status_has_an_empty_num
 async def test_callers_of_other_queues_in_kolejka_are_left_alone_by_a_reconcile(
     asterisk: FakeAsterisk, components: Components, listener: AmiListener
 ) -> None:
-    await components.lists.queues.put(Queue(9, "Fed through the ingest API"))
+    await components.queues.put(Queue(9, "Fed through the ingest API"))
     await components.lists.join(9, "web-1", "613459851")
     await until(lambda: listener.link.up)
     assert [c.call_id for c in await waiting(components, 9)] == ["web-1"]
@@ -421,16 +423,16 @@ async def test_an_unmapped_queue_is_ignored_and_named_once_in_the_log(
     await asterisk.push(*sales, JOINS[0])
     await until_waiting(components, SUPPORT, {FIRST})
     assert caplog.text.count("Asterisk queue 'sales' maps to no kolejka queue") == 1
-    assert {q.queue_id for q in await components.lists.queues.all()} == {2, SUPPORT}
+    assert {q.queue_id for q in await components.queues.all()} == {2, SUPPORT}
 
 
+@pytest.mark.parametrize("callers_wrapper", [FailingOnce], ids=["failing once"])
 async def test_when_the_store_fails_the_event_is_logged_and_a_reconcile_heals_the_list(
     asterisk: FakeAsterisk,
     following: AmiListener,
     components: Components,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    components.lists.callers = FailingOnce(components.database)
     await asterisk.push(JOINS[0])
     await until_waiting(components, SUPPORT, {FIRST})
     assert "could not apply CallerJoined" in caplog.text
@@ -444,7 +446,7 @@ async def test_with_asterisk_down_at_start_the_api_answers_and_health_says_so(
     personas: dict[str, str],
     clock: FrozenClock,
 ) -> None:
-    await components.lists.queues.put(Queue(SUPPORT, "support"))
+    await components.queues.put(Queue(SUPPORT, "support"))
     await components.lists.join(SUPPORT, "known-before", "613459851")
     await asterisk.stop()
     assert components.ami is not None
@@ -584,4 +586,4 @@ async def test_only_queues_asterisk_lists_are_registered(
 ) -> None:
     asterisk.queues = ["support"]
     await until(lambda: listener.link.up)
-    assert await components.lists.queues.get(2) is None
+    assert await components.queues.get(2) is None

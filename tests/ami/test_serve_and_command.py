@@ -117,7 +117,7 @@ async def test_kolejka_ami_runs_the_listener_alone_and_stops_on_sigterm(
         async def two_stored() -> bool:
             components = build(Settings(database_url=f"sqlite:///{database_path}"))
             try:
-                return len(await components.lists.callers.waiting(SUPPORT)) == 2
+                return len(await components.callers.waiting(SUPPORT)) == 2
             finally:
                 components.close()
 

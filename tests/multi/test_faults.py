@@ -68,7 +68,7 @@ async def seeded_server(settings: Settings, folder: Path) -> LiveServer:
     async def seed() -> None:
         components = build(settings, hasher=FAST_HASHER)
         await components.api_users.add(*ADMIN, ["*"])
-        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.queues.put(Queue(2, "Obsługa klienta"))
         await components.crm.add_customer(
             {"name": "Jan", "surname": "Kowalski", "phone_number": "746842523"}
         )
