@@ -167,7 +167,7 @@ async def throughput_round(count: int, batch: bool) -> float:
         while (sql.execute("SELECT max(rowid) FROM departures").fetchone()[0] or 0) < departures:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - started
-        waiting = len(await components.lists.callers.waiting(7))
+        waiting = len(await components.callers.waiting(7))
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await asyncio.sleep(0.1)  # the fake Asterisk sees the hang-up and ends its session
@@ -233,7 +233,7 @@ async def latency(seconds: float, rate: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "kolejka.db"
         components = build(Settings(database_url=f"sqlite:///{database}"))
-        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.queues.put(Queue(2, "Obsługa klienta"))
         await components.api_users.add(USER, PASSWORD, ["*"])
         components.close()
         asterisk = BenchAsterisk()

@@ -109,7 +109,7 @@ async def _fill(url: str, prefix: str, customers: int, callers: int) -> None:
         await connection.execute("ANALYZE")
     finally:
         await connection.close()
-    await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+    await components.queues.put(Queue(2, "Obsługa klienta"))
     await components.api_users.add(USER, PASSWORD, ["*"])
     for index in range(callers):
         number = customer_number(index * 4000 + 1) if index % 2 == 0 else f"61345{index:04d}"

@@ -45,7 +45,7 @@ def prepare(database: Path, callers: int) -> None:
     components = build(Settings(database_url=f"sqlite:///{database}"))
 
     async def seed() -> None:
-        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.queues.put(Queue(2, "Obsługa klienta"))
         await components.api_users.add(USER, PASSWORD, ["*"])
         start = datetime.now(UTC) - timedelta(minutes=5)
         for n in range(callers):

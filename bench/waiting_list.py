@@ -57,7 +57,7 @@ def prepare(database: Path, customers: int, callers: int) -> None:
         )
 
     async def fill() -> None:
-        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.queues.put(Queue(2, "Obsługa klienta"))
         await components.api_users.add(USER, PASSWORD, ["*"])
         for index in range(callers):
             # Every other caller is a known customer, the rest strangers.

@@ -46,9 +46,9 @@ async def seed(database: Path) -> str:
     try:
         await demo.seed(components)
         lists = components.lists
-        for _, caller in await lists.callers.waiting(2):
+        for _, caller in await components.callers.waiting(2):
             await lists.leave(caller.call_id, Outcome.ABANDONED)
-        now = lists.clock.now()
+        now = components.clock.now()
         # A few answered calls, so the expected waits come from hold times.
         for queue_id, held in ((1, 40), (2, 150), (2, 110), (3, 70)):
             call_id = f"done-{queue_id}-{held}"

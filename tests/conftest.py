@@ -13,7 +13,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from kolejka.adapters.http.app import KolejkaApp
-from kolejka.bootstrap import Components, build, create_app
+from kolejka.bootstrap import CallersWrapper, Components, build, create_app
 from kolejka.domain.customers import CustomerKind
 from kolejka.settings import Settings
 from tests.support import CANARY, FrozenClock, basic
@@ -44,8 +44,16 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def components(settings: Settings, clock: FrozenClock) -> Iterator[Components]:
-    built = build(settings, clock=clock, hasher=FAST_HASHER)
+def callers_wrapper() -> CallersWrapper | None:
+    """What wraps the live store in `components`: none, unless a test parametrizes a fault in."""
+    return None
+
+
+@pytest.fixture
+def components(
+    settings: Settings, clock: FrozenClock, callers_wrapper: CallersWrapper | None
+) -> Iterator[Components]:
+    built = build(settings, clock=clock, hasher=FAST_HASHER, callers_wrapper=callers_wrapper)
     yield built
     built.close()
 
@@ -70,7 +78,7 @@ def app(components: Components) -> KolejkaApp:
 async def queue_2(components: Components) -> int:
     from kolejka.domain.queues import Queue
 
-    await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+    await components.queues.put(Queue(2, "Obsługa klienta"))
     return 2
 
 
@@ -80,7 +88,7 @@ def add_person(components: Components, name: str, surname: str, *numbers: str) -
         [(n, components.phones.normalise(n)) for n in numbers],
         name=name,
         surname=surname,
-        updated_at=components.lists.clock.now(),
+        updated_at=components.clock.now(),
     )
 
 
@@ -89,7 +97,7 @@ def add_company(components: Components, company_name: str, *numbers: str) -> int
         CustomerKind.COMPANY,
         [(n, components.phones.normalise(n)) for n in numbers],
         company_name=company_name,
-        updated_at=components.lists.clock.now(),
+        updated_at=components.clock.now(),
     )
 
 

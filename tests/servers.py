@@ -8,7 +8,6 @@ it afterwards. Tests that stop a server start a private one on a free port (`Pri
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -189,14 +188,3 @@ def wait_for_port(port: int, seconds: float = 10) -> None:
         except OSError:
             time.sleep(0.02)
     raise RuntimeError(f"nothing listens on {port} after {seconds} s")
-
-
-async def eventually_true(check: object, seconds: float = 5.0, step: float = 0.01) -> float:
-    """Polls the async `check` until it returns true; returns how long that took."""
-    started = time.monotonic()
-    while True:
-        if await check():  # type: ignore[operator]
-            return time.monotonic() - started
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"still not true after {seconds} s")
-        await asyncio.sleep(step)

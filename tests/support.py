@@ -1,20 +1,26 @@
-"""Test helpers: a frozen clock, an in-process ASGI caller, and a real server in a subprocess."""
+"""Test helpers: a frozen clock, an in-process ASGI caller, one polling helper, and a real
+server in a subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import inspect
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
 
@@ -102,6 +108,40 @@ async def call(
     start = sent[0]
     answer_headers = {k.decode(): v.decode() for k, v in start["headers"]}
     return Answer(start["status"], answer_headers, b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+async def eventually(
+    check: Callable[[], object], seconds: float = 5.0, step: float = 0.01
+) -> float:
+    """Polls `check` (sync or async) until it returns something true; returns how long it took.
+
+    An AssertionError from `check` means "not yet". After `seconds` the test fails, naming what
+    it waited for and, if `check` asserted, the last assertion's message.
+    """
+    started = time.monotonic()
+    while True:
+        failure: AssertionError | None = None
+        try:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return time.monotonic() - started
+        except AssertionError as error:
+            failure = error
+        if time.monotonic() - started > seconds:
+            detail = f" ({failure})" if failure is not None and str(failure) else ""
+            pytest.fail(f"still not true after {seconds} s: {_described(check)}{detail}")
+        await asyncio.sleep(step)
+
+
+def _described(check: Callable[[], object]) -> str:
+    """A lambda's source line (what the test waited for), else the function's name."""
+    name = getattr(check, "__qualname__", None) or repr(check)
+    if name.endswith("<lambda>"):
+        with contextlib.suppress(OSError, TypeError):
+            return inspect.getsource(check).strip()
+    return str(name)
 
 
 def free_port() -> int:

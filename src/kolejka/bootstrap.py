@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -23,6 +23,8 @@ from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.wallboard import Wallboard
 from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.local.clock import SystemClock
+from kolejka.adapters.local.failures import LocalFailureCounter
+from kolejka.adapters.local.known_addresses import LocalKnownAddresses
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.crm_import import PostgresCrmImport
@@ -86,7 +88,7 @@ from kolejka.services.ports import (
     Topic,
     WaitingCallerStore,
 )
-from kolejka.services.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
+from kolejka.services.throttle import LoginThrottle
 from kolejka.services.waiting_lists import WaitingLists, WaitingListView
 from kolejka.settings import Settings
 
@@ -118,6 +120,11 @@ class Components:
     database: Database | PostgresDatabase
     changes: ChangeFeed
     lists: WaitingLists
+    # The stores and the clock the waiting lists were built on, for whoever else needs them
+    # (the PBX sync, the metrics, the demo and the commands) rather than through `lists`.
+    queues: QueueDirectory
+    callers: WaitingCallerStore
+    clock: Clock
     customers: SqliteCustomers | PostgresCustomers
     api_users: ApiUsers
     authenticator: Authenticator
@@ -144,8 +151,15 @@ class Components:
         self.close()
 
 
+# Wraps the live store where the metrics count it (the fault tests hand in a failing one).
+CallersWrapper = Callable[[WaitingCallerStore], WaitingCallerStore]
+
+
 def build(
-    settings: Settings, clock: Clock | None = None, hasher: PasswordHasher | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+    callers_wrapper: CallersWrapper | None = None,
 ) -> Components:
     ami_config = AmiConfig.from_settings(settings)
     stores = _stores(settings)
@@ -166,12 +180,15 @@ def build(
             cache_seconds=settings.crm_cache_seconds,
         )
         directory = external_crm
+    live = stores.callers if callers_wrapper is None else callers_wrapper(stores.callers)
+    callers = CountingCallers(live, metrics)
+    clock = clock or SystemClock()
     lists = WaitingLists(
         queues=stores.queues,
-        callers=CountingCallers(stores.callers, metrics),
+        callers=callers,
         customers=directory,
         phones=phones,
-        clock=clock or SystemClock(),
+        clock=clock,
         changes=changes,
         time_zone=ZoneInfo(settings.time_zone),
     )
@@ -182,6 +199,9 @@ def build(
         database=stores.database,
         changes=changes,
         lists=lists,
+        queues=stores.queues,
+        callers=callers,
+        clock=clock,
         customers=customers,
         api_users=ApiUsers(users, changes, hasher),
         authenticator=Authenticator(
@@ -197,7 +217,7 @@ def build(
             ),
         ),
         phones=phones,
-        crm=Crm(stores.crm, phones, lists.clock, changes),
+        crm=Crm(stores.crm, phones, clock, changes),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -205,13 +225,15 @@ def build(
     components.background.extend(stores.background)
     if external_crm is not None:
         components.background.append(external_crm.follow)
-    metrics.collectors.append(waiting_list_collector(lists))
+    metrics.collectors.append(waiting_list_collector(stores.queues, callers, clock))
     if stores.checks:
         metrics.collectors.append(store_collector(stores.checks))
     if ami_config is not None:
         # A burst of AMI events shares one store transaction where the store has them (SQLite).
-        sync = CountingPbxSync(lists, metrics, transaction=stores.transaction)
-        link = LinkState("pbx", lists.clock)
+        sync = CountingPbxSync(
+            lists, stores.queues, callers, clock, metrics, transaction=stores.transaction
+        )
+        link = LinkState("pbx", clock)
         components.ami = AmiListener(ami_config, sync, link)
         if stores.lease is None:
             components.background.append(components.ami.run)

@@ -50,12 +50,12 @@ async def seed(components: Components) -> None:
     """Adds the demo queues, customers and API user where they are missing."""
     lists = components.lists
     for queue in QUEUES:
-        if await lists.queues.get(queue.queue_id) is None:
-            await lists.queues.put(queue)
+        if await components.queues.get(queue.queue_id) is None:
+            await components.queues.put(queue)
     if not await components.api_users.users.get(DEMO_USER):
         await components.api_users.add(DEMO_USER, DEMO_PASSWORD, ["*"])
     if components.customers.count() == 0:
-        now = lists.clock.now()
+        now = components.clock.now()
         phones = components.phones
         for customer_id, name, surname, numbers in PERSONS:
             components.customers.add(
@@ -71,8 +71,8 @@ async def seed(components: Components) -> None:
             await components.crm.add_company(
                 {"name": company, "nip": nip, "phone_numbers": numbers}
             )
-    if not await lists.callers.waiting(2):
-        start = lists.clock.now() - timedelta(seconds=40)
+    if not await components.callers.waiting(2):
+        start = components.clock.now() - timedelta(seconds=40)
         for offset, number in enumerate(["746842523", "840526437", "613459851"]):
             joined = start + timedelta(seconds=offset)
             await lists.join(2, f"demo-seed-{offset}", number, "", joined)
@@ -86,11 +86,11 @@ async def simulate(components: Components, interval: float = 3.0) -> None:
     while True:
         await asyncio.sleep(interval * rng.uniform(0.5, 1.5))
         queue = rng.choice(QUEUES)
-        waiting = await lists.callers.waiting(queue.queue_id)
+        waiting = await components.callers.waiting(queue.queue_id)
         try:
             if len(waiting) < 2 or (len(waiting) < 6 and rng.random() < 0.55):
                 serial += 1
-                call_id = f"demo-{lists.clock.now().timestamp():.0f}-{serial}"
+                call_id = f"demo-{components.clock.now().timestamp():.0f}-{serial}"
                 await lists.join(queue.queue_id, call_id, rng.choice(CALLERS))
             else:
                 _, oldest = min(waiting, key=lambda pair: pair[1].started_at)

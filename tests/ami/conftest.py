@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from kolejka.bootstrap import Components
 from kolejka.domain.queues import WaitingCaller, newest_first
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk
+from tests.support import eventually
 
 SUPPORT = 7  # KOLEJKA_AMI_QUEUES maps Asterisk's queue `support` here; queue `2` is itself
 
@@ -64,36 +64,31 @@ async def listener(components: Components) -> AsyncIterator[AmiListener]:
 @pytest.fixture
 async def following(listener: AmiListener, asterisk: FakeAsterisk) -> AmiListener:
     """The listener, logged in and reconciled with the fake Asterisk."""
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     return listener
-
-
-async def until(condition: Callable[[], object], seconds: float = 5.0) -> None:
-    """Waits for `condition()` to hold; fails the test if it does not within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"still not true after {seconds} s: {condition}")
-        await asyncio.sleep(0.01)
 
 
 async def waiting(components: Components, queue_id: int) -> list[WaitingCaller]:
     """Who waits in a queue, newest first, as the waiting list orders them."""
-    return newest_first(await components.lists.callers.waiting(queue_id))
+    return newest_first(await components.callers.waiting(queue_id))
 
 
 async def until_waiting(
     components: Components, queue_id: int, call_ids: set[str], seconds: float = 5.0
 ) -> list[WaitingCaller]:
     """Waits until exactly `call_ids` wait in the queue; returns them, newest first."""
-    deadline = time.monotonic() + seconds
-    while True:
+    callers: list[WaitingCaller] = []
+
+    async def exactly_those() -> bool:
+        nonlocal callers
         callers = await waiting(components, queue_id)
-        if {c.call_id for c in callers} == call_ids:
-            return callers
-        if time.monotonic() > deadline:
-            pytest.fail(f"queue {queue_id} has {[c.call_id for c in callers]}, not {call_ids}")
-        await asyncio.sleep(0.01)
+        assert {c.call_id for c in callers} == call_ids, (
+            f"queue {queue_id} has {[c.call_id for c in callers]}, not {call_ids}"
+        )
+        return True
+
+    await eventually(exactly_those, seconds)
+    return callers
 
 
 def departures(components: Components) -> list[tuple[str, int, str, float]]:

@@ -15,9 +15,10 @@ from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.listener import Backoff
 from kolejka.bootstrap import build
 from kolejka.settings import Settings
-from tests.ami.conftest import SUPPORT, ami_settings, until, until_waiting
+from tests.ami.conftest import SUPPORT, ami_settings, until_waiting
 from tests.ami.fake_asterisk import FakeAsterisk, events
 from tests.conftest import FAST_HASHER
+from tests.support import eventually
 
 BASE = {"KOLEJKA_AMI_HOST": "pbx.example", "KOLEJKA_AMI_USERNAME": "kolejka"}
 
@@ -93,7 +94,7 @@ async def test_the_listener_follows_asterisk_over_tls(tmp_path: Path) -> None:
     assert components.ami is not None
     task = asyncio.create_task(components.ami.run())
     try:
-        await until(lambda: components.ami is not None and components.ami.link.up)
+        await eventually(lambda: components.ami is not None and components.ami.link.up)
         await asterisk.push(events("queue_caller_events.txt", "QueueCallerJoin")[0])
         await until_waiting(components, SUPPORT, {"1795705470.0"})
         assert components.ami.config.where.startswith("tls://")
@@ -115,7 +116,7 @@ async def test_a_certificate_kolejka_does_not_trust_keeps_the_link_down(tmp_path
     assert components.ami is not None
     task = asyncio.create_task(components.ami.run())
     try:
-        await until(lambda: components.ami is not None and components.ami.link.detail != "")
+        await eventually(lambda: components.ami is not None and components.ami.link.detail != "")
         assert components.ami.link.as_wire()["detail"] == "TLS handshake failed"
         assert asterisk.logins == 0
     finally:

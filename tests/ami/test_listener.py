@@ -20,11 +20,12 @@ from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components, build
 from kolejka.domain.queues import Queue, WaitingCaller, positions
 from kolejka.observability.links import LinkStatus
+from kolejka.services.ports import WaitingCallerStore
 from kolejka.settings import Settings
-from tests.ami.conftest import SUPPORT, departures, until, until_waiting, waiting
+from tests.ami.conftest import SUPPORT, departures, until_waiting, waiting
 from tests.ami.fake_asterisk import FakeAsterisk, captured_packets, events, with_fields
 from tests.conftest import FAST_HASHER
-from tests.support import FrozenClock, call
+from tests.support import FrozenClock, call, eventually
 
 SIP = "ami_session_sip.txt"
 CALLER_EVENTS = "queue_caller_events.txt"
@@ -41,8 +42,9 @@ def of_call(packets: list[bytes], call_id: str) -> list[bytes]:
 class FailingOnce(SqliteWaitingCallers):
     """The SQLite store, failing its first join as a full disk would."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, store: WaitingCallerStore) -> None:
+        assert isinstance(store, SqliteWaitingCallers)
+        super().__init__(store.db)
         self.failures = 1
 
     async def join(self, caller: WaitingCaller) -> WaitingCaller:
@@ -114,7 +116,7 @@ async def test_the_captured_session_replayed_whole_ends_with_every_caller_abando
     asterisk: FakeAsterisk, following: AmiListener, components: Components
 ) -> None:
     await asterisk.push(*captured_packets(SIP))
-    await until(lambda: len(departures(components)) == 3)
+    await eventually(lambda: len(departures(components)) == 3)
     assert departures(components) == [
         (FIRST, SUPPORT, "abandoned", 19.0),
         (SECOND, SUPPORT, "abandoned", 19.0),
@@ -136,7 +138,7 @@ async def test_a_caller_answered_by_a_member_leaves_as_answered(
     await until_waiting(components, SUPPORT, {"1795705579.7"})
     clock.advance(7)
     await asterisk.push(*packets[leave:])
-    await until(lambda: len(departures(components)) == 1)
+    await eventually(lambda: len(departures(components)) == 1)
     # No HoldTime on QueueCallerLeave: the hold is what we measured.
     assert departures(components) == [("1795705579.7", SUPPORT, "answered", 7.0)]
 
@@ -149,17 +151,17 @@ async def test_a_queue_named_by_a_number_is_that_queue_and_is_registered_if_new(
     callers = await until_waiting(components, 2, {"1795705532.3", "1795705533.4", "1795705534.6"})
     # The Local channel's caller id is the one Originate gave it.
     assert callers[0].phone_number == "4915110000199"
-    assert await components.lists.queues.get(2) == Queue(2, "2")
+    assert await components.queues.get(2) == Queue(2, "2")
 
 
 async def test_a_queue_the_operator_named_keeps_its_name(
     asterisk: FakeAsterisk, components: Components, listener: AmiListener
 ) -> None:
-    await components.lists.queues.put(Queue(2, "Obsługa klienta"))
-    await until(lambda: listener.link.up)
+    await components.queues.put(Queue(2, "Obsługa klienta"))
+    await eventually(lambda: listener.link.up)
     await asterisk.push(*events(QUEUE_2, "QueueCallerJoin")[:1])
     await until_waiting(components, 2, {"1795705532.3"})
-    assert await components.lists.queues.get(2) == Queue(2, "Obsługa klienta")
+    assert await components.queues.get(2) == Queue(2, "Obsługa klienta")
 
 
 async def test_positions_are_recomputed_as_asterisk_renumbers_after_someone_leaves(
@@ -190,7 +192,7 @@ async def test_asterisk_before_12_is_followed_through_join_and_leave(
     asterisk: FakeAsterisk, listener: AmiListener, components: Components
 ) -> None:
     asterisk.banner = "Asterisk Call Manager/1.3"
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     join = packet_of(
         Event="Join",
         Privilege="call,all",
@@ -270,7 +272,7 @@ async def test_events_racing_the_queue_status_answer_win_over_it(
     asterisk: FakeAsterisk, listener: AmiListener, components: Components
 ) -> None:
     """A call that left as Asterisk answered QueueStatus is not added back, and vice versa."""
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     await asterisk.push(JOINS[0])
     await until_waiting(components, SUPPORT, {FIRST})
     await asterisk.cut()
@@ -284,7 +286,7 @@ async def test_events_racing_the_queue_status_answer_win_over_it(
         JOINS[2],
     ]
     await asterisk.wait_for_login(2)
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     callers = await until_waiting(components, SUPPORT, {FIRST, THIRD})
     assert {c.call_id for c in callers} == {FIRST, THIRD}
     assert await waiting(components, SUPPORT) == callers
@@ -309,7 +311,7 @@ async def test_after_a_drop_mid_packet_the_listener_reconnects_and_reconciles(
     asterisk.now += 12
     clock.advance(15)
     await asterisk.wait_for_login(2)
-    await until(lambda: following.link.up)
+    await eventually(lambda: following.link.up)
     after = await until_waiting(components, SUPPORT, {SECOND, THIRD})
     by_id = {c.call_id: c for c in after}
     # Caller 2 was there all along: it keeps the instant we saw it join.
@@ -327,8 +329,8 @@ async def test_after_an_asterisk_restart_callers_who_did_not_survive_it_leave(
     await asterisk.push(*JOINS)
     await until_waiting(components, SUPPORT, {FIRST, SECOND, THIRD})
     await asterisk.restart()
-    await until(lambda: following.link.status is not LinkStatus.UP)
-    await until(lambda: following.link.up)
+    await eventually(lambda: following.link.status is not LinkStatus.UP)
+    await eventually(lambda: following.link.up)
     await until_waiting(components, SUPPORT, set())
     assert sorted(d[0] for d in departures(components)) == [FIRST, SECOND, THIRD]
     assert asterisk.queue_status_requests() == 2
@@ -338,7 +340,7 @@ async def test_a_caller_with_no_caller_id_found_by_queue_status_has_an_empty_num
     asterisk: FakeAsterisk, listener: AmiListener, components: Components
 ) -> None:
     asterisk.happen(with_fields(JOINS[0], CallerIDNum="<unknown>", CallerIDName="<unknown>"))
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     callers = await until_waiting(components, SUPPORT, {FIRST})
     assert (callers[0].phone_number, callers[0].caller_name) == ("", "")
 
@@ -346,9 +348,9 @@ async def test_a_caller_with_no_caller_id_found_by_queue_status_has_an_empty_num
 async def test_callers_of_other_queues_in_kolejka_are_left_alone_by_a_reconcile(
     asterisk: FakeAsterisk, components: Components, listener: AmiListener
 ) -> None:
-    await components.lists.queues.put(Queue(9, "Fed through the ingest API"))
+    await components.queues.put(Queue(9, "Fed through the ingest API"))
     await components.lists.join(9, "web-1", "613459851")
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     assert [c.call_id for c in await waiting(components, 9)] == ["web-1"]
 
 
@@ -357,9 +359,9 @@ async def test_a_refused_queue_status_is_asked_again_while_health_says_syncing(
 ) -> None:
     asterisk.refuse_queue_status = 1  # app_queue not loaded yet
     asterisk.happen(JOINS[0])
-    await until(lambda: listener.link.detail == "QueueStatus refused")
+    await eventually(lambda: listener.link.detail == "QueueStatus refused")
     assert listener.link.status is LinkStatus.SYNCING
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     await until_waiting(components, SUPPORT, {FIRST})
     assert asterisk.queue_status_requests() == 2
 
@@ -368,7 +370,7 @@ async def test_a_late_fully_booted_makes_the_listener_read_the_queues_again(
     asterisk: FakeAsterisk, components: Components, listener: AmiListener
 ) -> None:
     asterisk.fully_booted = False  # Asterisk still booting when we log in
-    await until(lambda: listener.link.up)
+    await eventually(lambda: listener.link.up)
     assert asterisk.queue_status_requests() == 1
     asterisk.happen(JOINS[0])
     await asterisk.push(
@@ -421,16 +423,16 @@ async def test_an_unmapped_queue_is_ignored_and_named_once_in_the_log(
     await asterisk.push(*sales, JOINS[0])
     await until_waiting(components, SUPPORT, {FIRST})
     assert caplog.text.count("Asterisk queue 'sales' maps to no kolejka queue") == 1
-    assert {q.queue_id for q in await components.lists.queues.all()} == {2, SUPPORT}
+    assert {q.queue_id for q in await components.queues.all()} == {2, SUPPORT}
 
 
+@pytest.mark.parametrize("callers_wrapper", [FailingOnce], ids=["failing once"])
 async def test_when_the_store_fails_the_event_is_logged_and_a_reconcile_heals_the_list(
     asterisk: FakeAsterisk,
     following: AmiListener,
     components: Components,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    components.lists.callers = FailingOnce(components.database)
     await asterisk.push(JOINS[0])
     await until_waiting(components, SUPPORT, {FIRST})
     assert "could not apply CallerJoined" in caplog.text
@@ -444,13 +446,13 @@ async def test_with_asterisk_down_at_start_the_api_answers_and_health_says_so(
     personas: dict[str, str],
     clock: FrozenClock,
 ) -> None:
-    await components.lists.queues.put(Queue(SUPPORT, "support"))
+    await components.queues.put(Queue(SUPPORT, "support"))
     await components.lists.join(SUPPORT, "known-before", "613459851")
     await asterisk.stop()
     assert components.ami is not None
     task = asyncio.create_task(components.ami.run())
     try:
-        await until(lambda: components.ami is not None and components.ami.link.detail != "")
+        await eventually(lambda: components.ami is not None and components.ami.link.detail != "")
         health = await call(app, "GET", "/health")
         assert (health.status, health.json()) == (
             200,
@@ -469,7 +471,7 @@ async def test_with_asterisk_down_at_start_the_api_answers_and_health_says_so(
         assert [e["phone_number"] for e in listed.json()] == ["613459851"]
         asterisk.happen(JOINS[0])
         await asterisk.start()
-        await until(lambda: components.ami is not None and components.ami.link.up)
+        await eventually(lambda: components.ami is not None and components.ami.link.up)
         await until_waiting(components, SUPPORT, {FIRST})
         health = await call(app, "GET", "/health")
         assert health.json() == {
@@ -509,11 +511,11 @@ async def test_a_wrong_secret_is_logged_clearly_and_retried_slowly(
     assert components.ami is not None
     task = asyncio.create_task(components.ami.run())
     try:
-        await until(lambda: asterisk.refused_logins >= 1)
+        await eventually(lambda: asterisk.refused_logins >= 1)
         await asyncio.sleep(0.4)
         # The auth retry delay (0.6 s here) applies, not the connection backoff (0.2 s).
         assert asterisk.refused_logins == 1
-        await until(lambda: asterisk.refused_logins >= 2)
+        await eventually(lambda: asterisk.refused_logins >= 2)
         assert components.ami.link.as_wire()["detail"] == "authentication failed"
     finally:
         task.cancel()
@@ -532,7 +534,7 @@ async def test_the_secret_is_never_logged(
     assert components.ami is not None
     task = asyncio.create_task(components.ami.run())
     try:
-        await until(lambda: components.ami is not None and components.ami.link.up)
+        await eventually(lambda: components.ami is not None and components.ami.link.up)
         await asterisk.cut()
         await asterisk.wait_for_login(2)
     finally:
@@ -547,11 +549,11 @@ async def test_a_link_that_stops_answering_ping_is_found_dead_and_reconnected(
     asterisk: FakeAsterisk, following: AmiListener
 ) -> None:
     asterisk.answer_pings = False
-    await until(lambda: following.link.status is LinkStatus.DOWN, seconds=2)
+    await eventually(lambda: following.link.status is LinkStatus.DOWN, seconds=2)
     assert following.link.detail == "no answer from Asterisk"
     asterisk.answer_pings = True
     await asterisk.wait_for_login(2)
-    await until(lambda: following.link.up)
+    await eventually(lambda: following.link.up)
 
 
 async def test_the_login_uses_the_md5_challenge_so_the_secret_never_crosses_the_wire(
@@ -569,7 +571,7 @@ async def test_a_plain_secret_login_works_too(asterisk: FakeAsterisk, settings: 
     assert built.ami is not None
     task = asyncio.create_task(built.ami.run())
     try:
-        await until(lambda: built.ami is not None and built.ami.link.up)
+        await eventually(lambda: built.ami is not None and built.ami.link.up)
         login = next(a for a in asterisk.actions if a.get("Action") == "Login")
         assert "AuthType" not in login
         assert login["Secret"] == "***"
@@ -583,5 +585,5 @@ async def test_only_queues_asterisk_lists_are_registered(
     asterisk: FakeAsterisk, components: Components, listener: AmiListener
 ) -> None:
     asterisk.queues = ["support"]
-    await until(lambda: listener.link.up)
-    assert await components.lists.queues.get(2) is None
+    await eventually(lambda: listener.link.up)
+    assert await components.queues.get(2) is None

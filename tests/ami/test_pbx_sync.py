@@ -13,6 +13,7 @@ from kolejka.bootstrap import Components
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
 from kolejka.domain.queues import Queue, WaitingCaller
 from kolejka.services.pbx_sync import PbxSync
+from kolejka.services.ports import WaitingCallerStore
 from tests.ami.conftest import departures, waiting
 from tests.support import FrozenClock
 
@@ -20,9 +21,9 @@ from tests.support import FrozenClock
 class RefusingOne(SqliteWaitingCallers):
     """The SQLite store, unable to store one particular call (say, a corrupt page)."""
 
-    def __init__(self, components: Components, call_id: str) -> None:
-        assert isinstance(components.database, Database)
-        super().__init__(components.database)
+    def __init__(self, store: WaitingCallerStore, call_id: str) -> None:
+        assert isinstance(store, SqliteWaitingCallers)
+        super().__init__(store.db)
         self.call_id = call_id
 
     async def join(self, caller: WaitingCaller) -> WaitingCaller:
@@ -38,7 +39,13 @@ def joined(call_id: str, queue_id: int = 7) -> CallerJoined:
 @pytest.fixture
 def sync(components: Components) -> PbxSync:
     assert isinstance(components.database, Database)
-    return PbxSync(components.lists, transaction=components.database.writing)
+    return PbxSync(
+        components.lists,
+        components.queues,
+        components.callers,
+        components.clock,
+        transaction=components.database.writing,
+    )
 
 
 async def test_a_burst_of_events_is_applied_in_order(sync: PbxSync, components: Components) -> None:
@@ -57,10 +64,12 @@ async def test_a_burst_of_events_is_applied_in_order(sync: PbxSync, components: 
     assert [d[:3] for d in departures(components)] == [("a", 7, "abandoned"), ("b", 7, "answered")]
 
 
+@pytest.mark.parametrize(
+    "callers_wrapper", [lambda store: RefusingOne(store, "b")], ids=["refusing b"]
+)
 async def test_a_failure_inside_a_burst_costs_only_the_event_that_failed(
     sync: PbxSync, components: Components, caplog: pytest.LogCaptureFixture
 ) -> None:
-    components.lists.callers = RefusingOne(components, "b")
     failed = await sync.apply([joined("a"), joined("b"), joined("c")])
     assert failed == 1
     assert {c.call_id for c in await waiting(components, 7)} == {"a", "c"}
@@ -68,10 +77,12 @@ async def test_a_failure_inside_a_burst_costs_only_the_event_that_failed(
     assert "call_id='b'" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "callers_wrapper", [lambda store: RefusingOne(store, "b")], ids=["refusing b"]
+)
 async def test_a_rolled_back_burst_leaves_nothing_half_done(
     sync: PbxSync, components: Components
 ) -> None:
-    components.lists.callers = RefusingOne(components, "b")
     await sync.apply([joined("a"), joined("b")])
     # "a" was written twice over (in the burst, rolled back, then alone): still once.
     assert [c.call_id for c in await waiting(components, 7)] == ["a"]
@@ -85,7 +96,7 @@ async def test_a_queue_new_to_kolejka_is_registered_under_the_pbx_name(
     sync: PbxSync, components: Components
 ) -> None:
     await sync.apply([joined("a", queue_id=12)])
-    assert await components.lists.queues.get(12) == Queue(12, "support")
+    assert await components.queues.get(12) == Queue(12, "support")
 
 
 async def test_a_caller_found_in_another_queue_moves_to_the_one_the_pbx_names(
@@ -100,7 +111,7 @@ async def test_a_caller_found_in_another_queue_moves_to_the_one_the_pbx_names(
 async def test_reconcile_registers_the_pbx_queues_and_makes_the_lists_equal(
     sync: PbxSync, components: Components, clock: FrozenClock
 ) -> None:
-    await components.lists.queues.put(Queue(7, "Obsługa klienta"))
+    await components.queues.put(Queue(7, "Obsługa klienta"))
     await sync.apply([joined("gone"), joined("stays")])
     clock.advance(30)
     sync.snapshot_requested()
@@ -113,7 +124,7 @@ async def test_reconcile_registers_the_pbx_queues_and_makes_the_lists_equal(
     )
     assert [c.call_id for c in plan.departures] == ["gone"]
     assert [c.call_id for c in plan.joins] == ["new"]
-    assert await components.lists.queues.get(7) == Queue(7, "Obsługa klienta")
-    assert await components.lists.queues.get(8) == Queue(8, "sales")
+    assert await components.queues.get(7) == Queue(7, "Obsługa klienta")
+    assert await components.queues.get(8) == Queue(8, "sales")
     new = (await waiting(components, 8))[0]
     assert new.started_at == clock.now() - timedelta(seconds=4)

@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from tests.ami.conftest import SUPPORT
 from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk, events
 from tests.conftest import FAST_HASHER
 from tests.e2e.client import as_json, request
-from tests.support import Answer, LiveServer
+from tests.support import Answer, LiveServer, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +40,6 @@ async def get(url: str, path: str, user: tuple[str, str] | None = None) -> Answe
     return await asyncio.to_thread(request, url, "GET", path, user=user)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if await check():
-                return
-        except AssertionError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"still not true after {seconds} s")
-        await asyncio.sleep(0.05)
-
-
 async def test_kolejka_serve_follows_asterisk_and_its_health_shows_the_link(
     asterisk: FakeAsterisk, database_path: Path
 ) -> None:
@@ -69,7 +54,7 @@ async def test_kolejka_serve_follows_asterisk_and_its_health_shows_the_link(
         async def link_up() -> bool:
             return bool(as_json(await get(live.url, "/health"))["pbx"]["state"] == "up")
 
-        await eventually(link_up)
+        await eventually(link_up, seconds=10, step=0.05)
         await asterisk.push(*JOINS)
 
         async def three_waiting() -> bool:
@@ -80,16 +65,16 @@ async def test_kolejka_serve_follows_asterisk_and_its_health_shows_the_link(
                 "+4915110000001",
             ]
 
-        await eventually(three_waiting)
+        await eventually(three_waiting, seconds=10, step=0.05)
         await asterisk.stop()
 
         async def link_down() -> bool:
             health = as_json(await get(live.url, "/health"))
             return bool(health["status"] == "degraded" and health["pbx"]["state"] == "down")
 
-        await eventually(link_down)
+        await eventually(link_down, seconds=10, step=0.05)
         # Asterisk is gone; the API still answers from the last known state.
-        await eventually(three_waiting, seconds=1)
+        await eventually(three_waiting, seconds=1, step=0.05)
     finally:
         await asyncio.to_thread(live.stop)
     assert SECRET not in live.log()
@@ -117,11 +102,11 @@ async def test_kolejka_ami_runs_the_listener_alone_and_stops_on_sigterm(
         async def two_stored() -> bool:
             components = build(Settings(database_url=f"sqlite:///{database_path}"))
             try:
-                return len(await components.lists.callers.waiting(SUPPORT)) == 2
+                return len(await components.callers.waiting(SUPPORT)) == 2
             finally:
                 components.close()
 
-        await eventually(two_stored)
+        await eventually(two_stored, seconds=10, step=0.05)
         process.send_signal(signal.SIGTERM)
         out, _ = await asyncio.to_thread(process.communicate, timeout=10)
     finally:

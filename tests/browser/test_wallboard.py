@@ -90,8 +90,8 @@ def _prepare(database: Path) -> str:
     components = build(Settings(database_url=f"sqlite:///{database}"), hasher=FAST_HASHER)
 
     async def setup() -> str:
-        await components.lists.queues.put(Queue(1, "Sprzedaż"))
-        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.queues.put(Queue(1, "Sprzedaż"))
+        await components.queues.put(Queue(2, "Obsługa klienta"))
         await components.api_users.add(*ADMIN, ["*"])
         return await WallboardTokens(components.api_users).create("hall")
 

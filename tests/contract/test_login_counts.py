@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from kolejka.adapters.local.failures import LocalFailureCounter
+from kolejka.adapters.local.known_addresses import LocalKnownAddresses
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.failures import RedisFailureCounter
 from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
-from kolejka.services.throttle import LocalFailureCounter, LocalKnownAddresses, LoginThrottle
+from kolejka.services.throttle import LoginThrottle
 from tests.servers import drop_prefix, unique_name
 
 Instances = Callable[[], LoginThrottle]

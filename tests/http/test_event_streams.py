@@ -274,7 +274,7 @@ async def test_streams_of_a_removed_queue_end_and_a_new_one_is_refused(
     reply = await open_stream(streams, personas["reader"])
     await next_chunk(reply.chunks)
     # As `kolejka queues remove 2` in another process, seen by the SQLite watcher.
-    await components.lists.queues.remove(2)
+    await components.queues.remove(2)
     await components.changes.publish(Change(Topic.ALL))
     with pytest.raises(StopAsyncIteration):
         await next_chunk(reply.chunks)
@@ -382,7 +382,7 @@ async def test_the_wallboard_event_holds_every_queue_with_its_stats_and_exact_li
 ) -> None:
     from kolejka.domain.queues import Queue
 
-    await components.lists.queues.put(Queue(1, "Sprzedaż"))
+    await components.queues.put(Queue(1, "Sprzedaż"))
     await components.lists.join(2, "c1", "746842523")
     streams, view = hub(components)
     reply = await streams.wallboard_stream(request("/api/wallboard/stream", personas["admin"]))

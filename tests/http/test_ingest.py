@@ -60,7 +60,7 @@ async def test_joining_twice_changes_nothing(
 async def test_a_call_waiting_in_one_queue_cannot_join_another(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    await components.lists.queues.put(Queue(3, "Reklamacje"))
+    await components.queues.put(Queue(3, "Reklamacje"))
     await call(app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "c1"})
     answer = await call(
         app, "POST", "/api/queues/3/callers", auth=personas["ingest"], json_body={"call_id": "c1"}

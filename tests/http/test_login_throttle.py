@@ -15,11 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.local.failures import LocalFailureCounter
+from kolejka.adapters.local.known_addresses import LocalKnownAddresses
 from kolejka.bootstrap import Components, build, create_app
 from kolejka.domain.queues import Queue
 from kolejka.observability import logs
 from kolejka.services.ports import FailureCounter
-from kolejka.services.throttle import LocalFailureCounter, LoginThrottle
+from kolejka.services.throttle import LoginThrottle
 from kolejka.settings import Settings
 from tests.conftest import PERSONAS
 from tests.http.test_error_shape import assert_envelope
@@ -170,7 +172,7 @@ async def test_a_burst_from_one_address_does_not_starve_another_clients_first_lo
         for name, permissions in PERSONAS.items():
             await built.api_users.add(name, f"{name}-{CANARY}", permissions)
         app = create_app(built)
-        await built.lists.queues.put(Queue(2, "Q"))
+        await built.queues.put(Queue(2, "Q"))
         burst = [
             asyncio.ensure_future(
                 call(app, "GET", LIST, auth=basic("admin", f"guess{n}"), client=ATTACKER)
@@ -256,7 +258,9 @@ async def test_retry_after_is_the_true_wait_as_the_estimate_decays(
     failures: int, seconds_in: float, then_failures: int, expected: int
 ) -> None:
     clock = SteppedClock()
-    throttle = LoginThrottle(LocalFailureCounter(), limit=10, clock=clock)
+    throttle = LoginThrottle(
+        LocalFailureCounter(), limit=10, clock=clock, known=LocalKnownAddresses()
+    )
     if not expected:
         assert (await throttle.reserve("a", None)).wait == 0
         return
@@ -280,7 +284,7 @@ def test_retry_after_is_the_true_wait_for_any_counts(
     async def check() -> None:
         clock = SteppedClock()
         counter = LocalFailureCounter()
-        throttle = LoginThrottle(counter, limit=limit, clock=clock)
+        throttle = LoginThrottle(counter, limit=limit, clock=clock, known=LocalKnownAddresses())
         bucket = int(clock.now // 60)
         for _ in range(previous):
             await counter.reserve("address:a", bucket - 1)
@@ -298,7 +302,7 @@ async def test_retry_after_counts_failures_far_over_the_limit() -> None:
     # instance with a higher limit): 16 s to the bucket's end, then 54 s of the next.
     clock = SteppedClock()
     counter = LocalFailureCounter()
-    throttle = LoginThrottle(counter, limit=10, clock=clock)
+    throttle = LoginThrottle(counter, limit=10, clock=clock, known=LocalKnownAddresses())
     clock.now += 44
     for _ in range(100):
         await counter.reserve("address:a", int(clock.now // 60))
@@ -307,7 +311,9 @@ async def test_retry_after_counts_failures_far_over_the_limit() -> None:
 
 async def test_retry_after_covers_the_user_limit_when_the_address_limit_refused_first() -> None:
     clock = SteppedClock()
-    throttle = LoginThrottle(LocalFailureCounter(), limit=10, clock=clock)
+    throttle = LoginThrottle(
+        LocalFailureCounter(), limit=10, clock=clock, known=LocalKnownAddresses()
+    )
     clock.now += 50
     await fail(throttle, 10)  # the address's failures, sliding out of the next bucket
     clock.now += 15
@@ -321,7 +327,7 @@ async def test_the_limit_slides_instead_of_resetting_at_a_minute_boundary() -> N
     counter: FailureCounter = LocalFailureCounter()
     clock = SteppedClock()
     clock.now += 20
-    throttle = LoginThrottle(counter, limit=10, clock=clock)
+    throttle = LoginThrottle(counter, limit=10, clock=clock, known=LocalKnownAddresses())
     await fail(throttle, 10)
     assert (await throttle.reserve("a", None)).wait == 41
 
@@ -337,4 +343,4 @@ async def test_the_local_counter_stays_bounded_under_a_flood_of_addresses() -> N
     counter = LocalFailureCounter(max_entries=1000)
     for index in range(5000):
         await counter.reserve(f"address:{index}", 7)
-    assert len(counter._counts) <= 1000
+    assert len(counter) <= 1000

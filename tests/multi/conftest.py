@@ -88,7 +88,7 @@ async def deployed(postgres_url: str, redis_url: str, tmp_path: Path) -> AsyncIt
         async def seed() -> None:
             components = build(found.settings(), hasher=FAST_HASHER)
             await components.api_users.add(*ADMIN, ["*"])
-            await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+            await components.queues.put(Queue(2, "Obsługa klienta"))
             await components.aclose()
 
         await asyncio.to_thread(asyncio.run, seed())

@@ -33,7 +33,7 @@ from tests.servers import (
     postgres_bin_dir,
     unique_name,
 )
-from tests.support import Answer, LiveServer, basic
+from tests.support import Answer, LiveServer, basic, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]
 
@@ -68,7 +68,7 @@ async def seeded_server(settings: Settings, folder: Path) -> LiveServer:
     async def seed() -> None:
         components = build(settings, hasher=FAST_HASHER)
         await components.api_users.add(*ADMIN, ["*"])
-        await components.lists.queues.put(Queue(2, "Obsługa klienta"))
+        await components.queues.put(Queue(2, "Obsługa klienta"))
         await components.crm.add_customer(
             {"name": "Jan", "surname": "Kowalski", "phone_number": "746842523"}
         )
@@ -89,10 +89,15 @@ async def seeded_server(settings: Settings, folder: Path) -> LiveServer:
 
 
 async def timed(server: LiveServer, path: str, method: str = "GET", body: object = None) -> Answer:
-    """The answer, which must come within 2 s."""
+    """The answer, which must come within 2 s.
+
+    A slow answer fails the test at once, even inside a check that `eventually` polls (which
+    would take an AssertionError for "not yet").
+    """
     started = time.monotonic()
     answer = await call(server, method, path, body)
-    assert time.monotonic() - started < 2.0, f"{path} took {time.monotonic() - started:.2f} s"
+    if time.monotonic() - started >= 2.0:
+        pytest.fail(f"{path} took {time.monotonic() - started:.2f} s")
     return answer
 
 
@@ -101,13 +106,6 @@ def is_unavailable(answer: Answer) -> bool:
         return False
     body = as_json(answer)
     return [error["code"] for error in body["errors"]] == [UNAVAILABLE] and "request_id" in body
-
-
-async def until(check: object, seconds: float = 10.0) -> None:
-    started = time.monotonic()
-    while not await check():  # type: ignore[operator]
-        assert time.monotonic() - started < seconds, f"not within {seconds} s"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -134,7 +132,7 @@ async def test_with_redis_stopped_the_live_lists_answer_503_the_crm_works_and_al
         health = as_json(await timed(server, "/health"))
         return bool(health["stores"]["live"]["state"] == "down")
 
-    await until(live_store_down)
+    await eventually(live_store_down, seconds=10, step=0.1)
     assert is_unavailable(await timed(server, "/api/queues/2/waiting_list"))
     assert is_unavailable(await timed(server, "/api/queues/2/waiting_stats"))
     joined = await timed(server, "/api/queues/2/callers", "POST", {"call_id": "call-2"})
@@ -153,7 +151,7 @@ async def test_with_redis_stopped_the_live_lists_answer_503_the_crm_works_and_al
         answer = await call(server, "GET", "/api/queues/2/waiting_list")
         return answer.status == 200
 
-    await until(served_again)
+    await eventually(served_again, seconds=10, step=0.1)
     (entry,) = as_json(await timed(server, "/api/queues/2/waiting_list"))
     assert (entry["phone_number"], entry["customer_label"]) == ("746842523", "Jan Kowalski")
     again = await timed(server, "/api/queues/2/callers", "POST", {"call_id": "call-2"})
@@ -162,7 +160,7 @@ async def test_with_redis_stopped_the_live_lists_answer_503_the_crm_works_and_al
     async def healthy() -> bool:
         return bool(as_json(await timed(server, "/health"))["status"] == "ok")
 
-    await until(healthy, seconds=5)
+    await eventually(healthy, seconds=5, step=0.1)
 
 
 async def test_with_redis_hung_requests_answer_503_within_2_s_and_recover(
@@ -181,7 +179,7 @@ async def test_with_redis_hung_requests_answer_503_within_2_s_and_recover(
     async def served_again() -> bool:
         return (await call(server, "GET", "/api/queues/2/waiting_stats")).status == 200
 
-    await until(served_again)
+    await eventually(served_again, seconds=10, step=0.1)
 
 
 async def test_a_user_removed_while_redis_was_down_loses_its_open_stream_once_it_is_back(
@@ -198,7 +196,7 @@ async def test_a_user_removed_while_redis_was_down_loses_its_open_stream_once_it
         health = as_json(await call(server, "GET", "/health"))
         return bool(health["stores"]["changes"]["state"] == "down")
 
-    await until(feed_down)
+    await eventually(feed_down, seconds=10, step=0.1)
     # The command writes to PostgreSQL but cannot tell the instances: Redis carries the feed.
     removed = await asyncio.to_thread(
         subprocess.run,
@@ -243,7 +241,7 @@ async def test_with_postgresql_stopped_the_crm_answers_503_cached_lists_stay_and
         async def crm_again() -> bool:
             return (await call(server, "GET", "/api/customers")).status == 200
 
-        await until(crm_again)
+        await eventually(crm_again, seconds=10, step=0.1)
         (jan,) = as_json(await timed(server, "/api/customers"))
         assert (jan["name"], jan["surname"]) == ("Jan", "Kowalski")
         assert as_json(await timed(server, "/api/queues/2/waiting_stats"))["in_queue"] == 1
@@ -251,7 +249,7 @@ async def test_with_postgresql_stopped_the_crm_answers_503_cached_lists_stay_and
         async def healthy() -> bool:
             return bool(as_json(await timed(server, "/health"))["status"] == "ok")
 
-        await until(healthy, seconds=5)
+        await eventually(healthy, seconds=5, step=0.1)
     finally:
         await asyncio.to_thread(server.stop)
         await drop_prefix(redis_url, prefix)
@@ -290,12 +288,12 @@ async def test_when_redis_comes_back_empty_the_callers_asterisk_knows_come_back(
 
             await asterisk.wait_for_login(1, seconds=10)
             await asterisk.push(*events("queue_caller_events.txt", "QueueCallerJoin"))
-            await until(three_waiting)
+            await eventually(three_waiting, seconds=10, step=0.1)
             redis.stop()
             redis.start()  # empty: it kept nothing
             emptied = await call(server, "GET", stats)
             assert emptied.status == 503 or as_json(emptied)["in_queue"] < 3
-            await until(three_waiting, seconds=15)
+            await eventually(three_waiting, seconds=15, step=0.1)
             assert asterisk.logins >= 2  # the listener started afresh and reconciled
             await asyncio.to_thread(server.stop)
             assert "lost its data" in server.log()

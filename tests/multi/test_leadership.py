@@ -15,6 +15,7 @@ from kolejka.adapters.redis.lease import RedisLease
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.services.leadership import Leadership
 from tests.servers import drop_prefix, unique_name
+from tests.support import eventually
 
 
 class ScriptedLease:
@@ -58,15 +59,6 @@ class Job:
             self.log.append((self.name, "stop", time.monotonic()))
 
 
-async def until(condition: object, seconds: float) -> float:
-    started = time.monotonic()
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - started
-
-
 @contextlib.asynccontextmanager
 async def running(leadership: Leadership) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(leadership.run())
@@ -82,7 +74,7 @@ async def test_the_job_runs_while_the_lease_is_held() -> None:
     lease, job = ScriptedLease(), Job()
     leadership = Leadership(lease, job)
     async with running(leadership):
-        await until(lambda: job.running, 1.0)
+        await eventually(lambda: job.running, 1.0)
         await asyncio.sleep(0.5)  # past a renewal or two
         assert job.running
         assert leadership.leading
@@ -91,30 +83,30 @@ async def test_the_job_runs_while_the_lease_is_held() -> None:
 async def test_the_job_stops_at_once_when_another_instance_holds_the_lease() -> None:
     lease, job = ScriptedLease(seconds=0.6), Job()
     async with running(Leadership(lease, job)):
-        await until(lambda: job.running, 1.0)
+        await eventually(lambda: job.running, 1.0)
         lease.granted = False
-        assert await until(lambda: not job.running, 0.4) < 0.3  # at the next renewal (0.2 s)
+        assert await eventually(lambda: not job.running, 0.4) < 0.3  # at the next renewal (0.2 s)
 
 
 async def test_the_job_stops_before_the_term_ends_when_the_lease_store_is_unreachable() -> None:
     lease, job = ScriptedLease(seconds=1.0), Job()
     async with running(Leadership(lease, job)):
-        await until(lambda: job.running, 1.0)
+        await eventually(lambda: job.running, 1.0)
         lease.unreachable = True
         cut = time.monotonic()
-        await until(lambda: not job.running, 1.0)
+        await eventually(lambda: not job.running, 1.0)
         # The last hold began before the cut; the job stops a fifth of the term before that
         # hold ends (0.8 s after it began at most), so well inside the term as Redis counts it.
         assert time.monotonic() - cut < 0.9
         lease.unreachable = False
-        await until(lambda: job.running, 1.0)
+        await eventually(lambda: job.running, 1.0)
     assert job.starts == 2
 
 
 async def test_letting_go_releases_the_lease_and_stops_the_job() -> None:
     lease, job = ScriptedLease(), Job()
     async with running(Leadership(lease, job)):
-        await until(lambda: job.running, 1.0)
+        await eventually(lambda: job.running, 1.0)
     assert not job.running
     assert lease.released == 1
 
@@ -130,7 +122,7 @@ async def test_a_job_that_fails_is_started_afresh() -> None:
         await asyncio.Event().wait()
 
     async with running(Leadership(lease, flaky)):
-        await until(lambda: len(attempts) == 2, 2.0)
+        await eventually(lambda: len(attempts) == 2, 2.0)
 
 
 @pytest.fixture
@@ -152,7 +144,7 @@ async def test_of_instances_sharing_redis_exactly_one_runs_the_job_and_another_t
     ]
     tasks = [asyncio.create_task(leadership.run()) for leadership in leaderships]
     try:
-        await until(lambda: sum(job.running for job in jobs) == 1, 3.0)
+        await eventually(lambda: sum(job.running for job in jobs) == 1, 3.0)
         await asyncio.sleep(1.0)
         assert sum(job.running for job in jobs) == 1
         leader = next(i for i, job in enumerate(jobs) if job.running)
@@ -160,7 +152,7 @@ async def test_of_instances_sharing_redis_exactly_one_runs_the_job_and_another_t
         leaderships[leader].lease.release = _never  # type: ignore[method-assign]
         tasks[leader].cancel()
         died = time.monotonic()
-        await until(lambda: any(job.running for job in jobs), 3.0)
+        await eventually(lambda: any(job.running for job in jobs), 3.0)
         took_over = time.monotonic() - died
         assert took_over < 2.5, took_over  # term 1 s + a retry
         assert sum(job.running for job in jobs) == 1

@@ -259,21 +259,21 @@ def _queues_add(args: argparse.Namespace, settings: Settings) -> int:
     name = args.name.strip()
     if not name:
         raise ValueError("a queue needs a name")
-    asyncio.run(components.lists.queues.put(Queue(_queue_id(args.queue_id), name)))
+    asyncio.run(components.queues.put(Queue(_queue_id(args.queue_id), name)))
     print(f"queue {args.queue_id}: {name}")
     return 0
 
 
 def _queues_list(args: argparse.Namespace, settings: Settings) -> int:
     components = build(settings)
-    for queue in asyncio.run(components.lists.queues.all()):
+    for queue in asyncio.run(components.queues.all()):
         print(f"{queue.queue_id}\t{queue.name}")
     return 0
 
 
 def _queues_remove(args: argparse.Namespace, settings: Settings) -> int:
     components = build(settings)
-    if not asyncio.run(components.lists.queues.remove(_queue_id(args.queue_id))):
+    if not asyncio.run(components.queues.remove(_queue_id(args.queue_id))):
         raise ValueError(f"no queue {args.queue_id}")
     print(f"removed queue {args.queue_id}")
     return 0

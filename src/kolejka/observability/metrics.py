@@ -18,7 +18,7 @@ from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.pbx import PbxEvent
 from kolejka.domain.queues import Departure, WaitingCaller
 from kolejka.services.pbx_sync import PbxSync, Transaction
-from kolejka.services.ports import WaitingCallerStore
+from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
 from kolejka.services.waiting_lists import WaitingLists
 
 # Seconds. The waiting list answers in well under a millisecond from memory; a cold read
@@ -213,8 +213,16 @@ class CountingCallers:
 class CountingPbxSync(PbxSync):
     """PbxSync that counts the PBX events applied and those that could not be."""
 
-    def __init__(self, lists: WaitingLists, metrics: Metrics, transaction: Transaction) -> None:
-        super().__init__(lists, transaction=transaction)
+    def __init__(
+        self,
+        lists: WaitingLists,
+        queues: QueueDirectory,
+        callers: WaitingCallerStore,
+        clock: Clock,
+        metrics: Metrics,
+        transaction: Transaction,
+    ) -> None:
+        super().__init__(lists, queues, callers, clock, transaction=transaction)
         self.metrics = metrics
         metrics.counter(PBX_EVENTS, "PBX events handled, by whether they applied.", "result")
 
@@ -226,7 +234,9 @@ class CountingPbxSync(PbxSync):
         return failed
 
 
-def waiting_list_collector(lists: WaitingLists) -> Collector:
+def waiting_list_collector(
+    queues: QueueDirectory, callers: WaitingCallerStore, clock: Clock
+) -> Collector:
     """Callers waiting and the longest wait, per queue, read from the live store at scrape time.
 
     When a store does not answer these are left out (Prometheus then marks them stale) and
@@ -235,11 +245,11 @@ def waiting_list_collector(lists: WaitingLists) -> Collector:
 
     async def collect() -> Iterable[Family]:
         try:
-            queues = await lists.queues.all()
-            now = lists.clock.now()
+            every = await queues.all()
+            now = clock.now()
             counts, longest = [], []
-            for queue in queues:
-                waiting = await lists.callers.waiting(queue.queue_id)
+            for queue in every:
+                waiting = await callers.waiting(queue.queue_id)
                 labels = {"queue": str(queue.queue_id)}
                 counts.append(("kolejka_callers_waiting", labels, float(len(waiting))))
                 wait = max((c.waited(now).total_seconds() for _, c in waiting), default=0.0)

@@ -22,6 +22,7 @@ from kolejka.domain.pbx import (
     reconcile,
 )
 from kolejka.domain.queues import Outcome, Queue, WaitingCaller
+from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
 from kolejka.services.waiting_lists import WaitingLists
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,27 @@ _MAX_QUEUE_NAME = 128
 class PbxSync:
     """Applies a PBX's events and snapshots to the waiting lists.
 
+    Joins and departures go through `lists` (the use case publishes them); the queues, the
+    waiting callers and the clock it reads are its own collaborators, the same stores `lists`
+    was built on (bootstrap hands both the same ones).
+
     `transaction` (from bootstrap) lets a burst of events share one store transaction: with a
     commit per event SQLite stays below 20,000 events a second (docs/benchmarks.md). It must
     not give the event loop away, which holds for SQLite, the one store that offers it.
     """
 
-    def __init__(self, lists: WaitingLists, transaction: Transaction = nullcontext) -> None:
+    def __init__(
+        self,
+        lists: WaitingLists,
+        queues: QueueDirectory,
+        callers: WaitingCallerStore,
+        clock: Clock,
+        transaction: Transaction = nullcontext,
+    ) -> None:
         self.lists = lists
+        self.queues = queues
+        self.callers = callers
+        self.clock = clock
         self.transaction = transaction
         self._abandoned: dict[str, None] = {}
         self._touched: set[str] | None = None
@@ -90,7 +105,7 @@ class PbxSync:
             event.queue_id,
             event.phone_number,
             event.caller_name,
-            self.lists.clock.now(),
+            self.clock.now(),
         )
         await self._join_caller(caller, event.queue_name)
 
@@ -137,9 +152,9 @@ class PbxSync:
 
     async def register_queue(self, queue_id: int, name: str) -> bool:
         """Adds a queue the PBX has and we lack, named as the PBX names it; never renames one."""
-        if await self.lists.queues.get(queue_id) is not None:
+        if await self.queues.get(queue_id) is not None:
             return False
-        await self.lists.queues.put(Queue(queue_id, name[:_MAX_QUEUE_NAME] or str(queue_id)))
+        await self.queues.put(Queue(queue_id, name[:_MAX_QUEUE_NAME] or str(queue_id)))
         log.info("registered queue %d (%s) from the PBX", queue_id, name)
         return True
 
@@ -162,11 +177,9 @@ class PbxSync:
             for queue_id, name in queues.items():
                 await self.register_queue(queue_id, name)
             ours = [
-                caller
-                for queue_id in queues
-                for _, caller in await self.lists.callers.waiting(queue_id)
+                caller for queue_id in queues for _, caller in await self.callers.waiting(queue_id)
             ]
-            plan = reconcile(ours, snapshot, self.lists.clock.now(), touched)
+            plan = reconcile(ours, snapshot, self.clock.now(), touched)
             for caller in plan.departures:
                 # Gone while we were not listening: answered or hung up, we cannot know. Counting
                 # it as abandoned keeps an unknown hold time out of the answered-call estimates.

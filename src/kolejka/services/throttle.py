@@ -44,14 +44,15 @@ class LoginThrottle:
         limit: int = 10,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
-        known: KnownAddresses | None = None,
+        *,
+        known: KnownAddresses,
         known_seconds: float = 86_400.0,
     ) -> None:
         self.counter = counter
         self.limit = limit
         self.window = window_seconds
         self.clock = clock
-        self.known = known or LocalKnownAddresses()
+        self.known = known
         self.known_seconds = known_seconds
 
     async def reserve(self, address: str, username: str | None) -> Reservation:
@@ -111,61 +112,3 @@ class LoginThrottle:
             seconds = window - into + window * (1 - limit / current)
         # Strictly after the moment it reaches the threshold, in whole seconds.
         return max(1, math.floor(seconds) + 1)
-
-
-class LocalFailureCounter:
-    """Attempt counts in this process's memory; bounded, forgetting buckets older than a window."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._counts: dict[tuple[str, int], int] = {}
-
-    async def reserve(self, key: str, bucket: int) -> tuple[int, int]:
-        # No await between reading and writing: atomic on the event loop.
-        if len(self._counts) >= self.max_entries:
-            self._counts = {k: v for k, v in self._counts.items() if k[1] >= bucket - 1}
-            if len(self._counts) >= self.max_entries:
-                self._counts.clear()  # a flood of distinct keys: start afresh rather than grow
-        current = self._counts.get((key, bucket), 0) + 1
-        self._counts[(key, bucket)] = current
-        return self._counts.get((key, bucket - 1), 0), current
-
-    async def counts(self, key: str, bucket: int) -> tuple[int, int]:
-        return self._counts.get((key, bucket - 1), 0), self._counts.get((key, bucket), 0)
-
-    async def release(self, key: str, bucket: int) -> None:
-        count = self._counts.get((key, bucket), 0)
-        if count > 1:
-            self._counts[(key, bucket)] = count - 1
-        else:
-            self._counts.pop((key, bucket), None)
-
-
-class LocalKnownAddresses:
-    """(user, address) pairs that signed in lately, in this process's memory; bounded.
-
-    When full, the pair signed in longest ago is forgotten first: only right passwords add
-    pairs, so an attacker cannot flood it.
-    """
-
-    def __init__(
-        self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.max_entries = max_entries
-        self.clock = clock
-        self._until: dict[tuple[str, str], float] = {}
-
-    async def remember(self, username: str, address: str, seconds: float) -> None:
-        self._until.pop((username, address), None)
-        while len(self._until) >= self.max_entries:
-            del self._until[next(iter(self._until))]
-        self._until[(username, address)] = self.clock() + seconds
-
-    async def known(self, username: str, address: str) -> bool:
-        until = self._until.get((username, address))
-        if until is None:
-            return False
-        if until < self.clock():
-            del self._until[(username, address)]
-            return False
-        return True
