@@ -57,10 +57,6 @@ class Request:
                 return bytes(value)
         return None
 
-    def query(self, name: str) -> str | None:
-        """One parameter of the query string, or None (see `query_parameter`)."""
-        return query_parameter(self.scope, name)
-
     def path_id(self, name: str) -> int:
         """A path parameter that must be a positive integer id (else 400001)."""
         value = parse_id(self.params[name])
