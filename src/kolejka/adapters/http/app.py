@@ -3,8 +3,8 @@
 Every API answer is JSON (clients send `Accept: text/html` and still expect JSON), carries an
 `X-Request-Id`, and every error comes in Thulium's envelope. Nothing a client sends can make it
 answer 500: unexpected exceptions are logged with the request id and answered as 500001, which
-the tests treat as a bug. The handlers live beside it: queues.py,
-ingest.py, service.py, crm.py, stream.py, metrics.py and the wallboard.
+the tests treat as a bug. The handlers live beside it: queues.py, ingest.py, service.py,
+crm.py, stream.py, metrics.py and the wallboard.
 """
 
 from __future__ import annotations
