@@ -20,6 +20,7 @@ from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
+from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wallboard import Wallboard
 from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.local.clock import SystemClock
@@ -89,7 +90,7 @@ from kolejka.services.ports import (
     WaitingCallerStore,
 )
 from kolejka.services.throttle import LoginThrottle
-from kolejka.services.waiting_lists import WaitingLists, WaitingListView
+from kolejka.services.waiting_lists import WaitingLists
 from kolejka.settings import Settings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kolejka.adapters.http.app import openapi_document
+from kolejka.adapters.http.service import openapi_document
 from kolejka.bootstrap import Components, create_app
 
 

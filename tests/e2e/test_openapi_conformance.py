@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.core.result import Err
 
-from kolejka.adapters.http.app import openapi_document
+from kolejka.adapters.http.service import openapi_document
 from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, kolejka
 from tests.support import LiveServer, basic
 

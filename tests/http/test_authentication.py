@@ -9,7 +9,9 @@ from argon2 import PasswordHasher
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
+from kolejka.services import wallboard_tokens
 from kolejka.services.auth import Authenticator, parse_basic
+from kolejka.services.wallboard_tokens import WallboardTokens
 from tests.conftest import FAST_HASHER
 from tests.http.test_error_shape import assert_envelope
 from tests.support import basic, call
@@ -42,6 +44,34 @@ async def test_wrong_or_malformed_credentials_are_401(
     answer = await call(app, "GET", LIST, auth=header)
     assert_envelope(answer, 401, 401002)
     assert answer.headers["www-authenticate"].startswith("Basic ")
+
+
+async def test_a_wallboard_token_opens_no_json_route(
+    app: KolejkaApp, components: Components
+) -> None:
+    token = await WallboardTokens(components.api_users).create("hall")
+    header = wallboard_tokens.credentials(token)
+    assert header is not None
+    assert await components.authenticator.authenticate(header) is not None  # a good token
+
+    answer = await call(app, "GET", f"{LIST}?token={token}")
+
+    # Only the event streams take `?token=`: elsewhere it is as if no credentials were sent.
+    assert_envelope(answer, 401, 401001)
+    assert answer.headers["www-authenticate"] == 'Basic realm="kolejka", charset="UTF-8"'
+
+
+@pytest.mark.parametrize("header", [None, basic("admin", "wrong")])
+async def test_a_stream_route_and_a_json_route_refuse_alike(
+    app: KolejkaApp, personas: dict[str, str], header: str | None
+) -> None:
+    json_route = await call(app, "GET", LIST, auth=header)
+    stream = await call(app, "GET", f"{LIST}/stream", auth=header)
+
+    assert stream.status == json_route.status == 401
+    assert stream.json()["errors"] == json_route.json()["errors"]
+    del stream.headers["x-request-id"], json_route.headers["x-request-id"]
+    assert stream.headers == json_route.headers
 
 
 async def test_a_reader_reads_but_may_not_ingest(app: KolejkaApp, personas: dict[str, str]) -> None:

@@ -17,22 +17,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from argon2 import PasswordHasher
 
+from kolejka.adapters.http.auth import HttpAuth
 from kolejka.adapters.http.errors import ApiError
+from kolejka.adapters.http.replies import send_reply
 from kolejka.adapters.http.request import Message, Request, StreamReply
-from kolejka.adapters.http.stream import (
-    HEARTBEAT,
-    RECHECK_PAUSE,
-    RETRY,
-    EventStreams,
-    send_other_reply,
-)
+from kolejka.adapters.http.stream import HEARTBEAT, RECHECK_PAUSE, RETRY, EventStreams
+from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.bootstrap import Components
 from kolejka.domain.errors import LoginThrottled, UnknownQueue
 from kolejka.domain.queues import Outcome
 from kolejka.services import wallboard_tokens
 from kolejka.services.auth import Authenticator
 from kolejka.services.ports import Change, Topic
-from kolejka.services.waiting_lists import WaitingListView
 from kolejka.services.wallboard_tokens import WallboardTokens
 from tests.support import FrozenClock, basic
 
@@ -63,25 +59,39 @@ def hub(components: Components, **timing: float) -> tuple[EventStreams, Counting
     return streams, view
 
 
-def request(
-    path: str, auth: str | None, last_event_id: str | None = None, **params: str
+async def request(
+    streams: EventStreams,
+    template: str,
+    auth: str | None,
+    last_event_id: str | None = None,
+    **params: str,
 ) -> Request:
+    """A request for the stream route `template`, authenticated as the app's kernel does."""
     headers = [(b"authorization", auth.encode())] if auth else []
     if last_event_id is not None:
         headers.append((b"last-event-id", last_event_id.encode()))
+    path = template.format(**params)
     scope = {"type": "http", "method": "GET", "path": path, "headers": headers, "query_string": b""}
 
     async def receive() -> Message:
         return {"type": "http.disconnect"}
 
-    return Request(scope, receive, params, None)
+    route = next(route for route in streams.routes() if route.template == template)
+    credentials, principal = await HttpAuth(streams.auth).principal(scope, route)
+    return Request(scope, receive, params, principal, credentials)
 
 
 async def open_stream(
     streams: EventStreams, auth: str, queue_id: int = 2, last_event_id: str | None = None
 ) -> StreamReply:
-    path = f"/api/queues/{queue_id}/waiting_list/stream"
-    return await streams.waiting_list_stream(request(path, auth, last_event_id, id=str(queue_id)))
+    path = "/api/queues/{id}/waiting_list/stream"
+    return await streams.waiting_list_stream(
+        await request(streams, path, auth, last_event_id, id=str(queue_id))
+    )
+
+
+async def open_board(streams: EventStreams, auth: str) -> StreamReply:
+    return await streams.wallboard_stream(await request(streams, "/api/wallboard/stream", auth))
 
 
 def id_of(chunk: bytes) -> str:
@@ -219,7 +229,7 @@ async def test_a_revoked_token_loses_its_stream_even_while_its_secret_is_being_g
     tokens = WallboardTokens(components.api_users)
     header = wallboard_tokens.credentials(await tokens.create("hall"))
     assert header is not None
-    reply = await streams.wallboard_stream(request("/api/wallboard/stream", header.decode()))
+    reply = await open_board(streams, header.decode())
     await next_chunk(reply.chunks)
     # Enough wrong guesses to throttle the token's user name: a recheck is not a sign-in, so
     # it must still see that the token is gone.
@@ -323,7 +333,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_go_on(
     slow, fast = Connection(reads=False), Connection(reads=True)
     serving = [
         asyncio.create_task(
-            send_other_reply(await open_stream(streams, personas["reader"]), "r", c.receive, c.send)
+            send_reply(await open_stream(streams, personas["reader"]), "r", c.receive, c.send)
         )
         for c in (slow, fast)
     ]
@@ -346,7 +356,7 @@ async def test_a_disconnected_client_is_forgotten(
     streams, _ = hub(components)
     connection = Connection(reads=True)
     reply = await open_stream(streams, personas["reader"])
-    serving = asyncio.create_task(send_other_reply(reply, "r", connection.receive, connection.send))
+    serving = asyncio.create_task(send_reply(reply, "r", connection.receive, connection.send))
     await asyncio.sleep(0.05)
     assert streams.clients == 1
     connection.gone.set()
@@ -385,7 +395,7 @@ async def test_the_wallboard_event_holds_every_queue_with_its_stats_and_exact_li
     await components.queues.put(Queue(1, "Sprzedaż"))
     await components.lists.join(2, "c1", "746842523")
     streams, view = hub(components)
-    reply = await streams.wallboard_stream(request("/api/wallboard/stream", personas["admin"]))
+    reply = await open_board(streams, personas["admin"])
     chunk = await next_chunk(reply.chunks)
     board = data_of(chunk)
     assert board["now"] == "2014-08-06 14:30:35"  # the frozen clock, in Europe/Warsaw
@@ -406,7 +416,7 @@ async def test_the_wallboard_stream_needs_its_own_permission(
 ) -> None:
     streams, _ = hub(components)
     with pytest.raises(ApiError) as refused:
-        await streams.wallboard_stream(request("/api/wallboard/stream", personas["reader"]))
+        await open_board(streams, personas["reader"])
     assert refused.value.kind.code == 403001
     assert "GET wallboard/stream" in refused.value.message("en")
 
@@ -415,10 +425,10 @@ async def test_a_wallboard_that_connects_later_is_told_the_time_of_now_not_of_th
     components: Components, personas: dict[str, str], clock: FrozenClock
 ) -> None:
     streams, _ = hub(components)
-    early = await streams.wallboard_stream(request("/api/wallboard/stream", personas["admin"]))
+    early = await open_board(streams, personas["admin"])
     assert data_of(await next_chunk(early.chunks))["now"] == "2014-08-06 14:30:35"
     clock.advance(600)
-    late = await streams.wallboard_stream(request("/api/wallboard/stream", personas["admin"]))
+    late = await open_board(streams, personas["admin"])
     chunk = await next_chunk(late.chunks)
     assert data_of(chunk)["now"] == "2014-08-06 14:40:35"
     assert id_of(chunk) == streams.channels["wallboard"].event_id
@@ -430,7 +440,7 @@ async def test_a_burst_of_changes_is_rendered_into_a_few_wallboard_events(
     components: Components, personas: dict[str, str]
 ) -> None:
     streams, view = hub(components)
-    board = await streams.wallboard_stream(request("/api/wallboard/stream", personas["admin"]))
+    board = await open_board(streams, personas["admin"])
     await next_chunk(board.chunks)
     before = view.renders
     for n in range(50):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route, Router
 
 
-async def waiting_list(request: object) -> None:
-    return None
+async def waiting_list(request: Request) -> Reply:
+    return Reply(b"[]")
 
 
-async def leave(request: object) -> None:
-    return None
+async def leave(request: Request) -> Reply:
+    return Reply(b"{}")
 
 
 def router() -> Router:

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
+from kolejka.adapters.http.wire import to_json
 from kolejka.domain import crm as rules
 from kolejka.domain.crm import Company, Customer, ListQuery, PhoneNumber
 from kolejka.domain.errors import InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 from kolejka.services.crm import MAX_BATCH, Crm, taking_turns
-from kolejka.services.waiting_lists import WIRE_DATE, to_json
+from kolejka.services.waiting_lists import WIRE_DATE
 
 LIST_PARAMETERS = frozenset({"limit", "offset", "order", "phone_number"})
 # A batch of up to 1000 customers needs more room than one customer.

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from kolejka.adapters.http.errors import (
     BAD_FIELD,
@@ -45,6 +46,9 @@ class Request:
     receive: Receive
     params: dict[str, str]
     principal: Principal | None
+    # What proved the principal (a Basic header, or the one a wallboard token stands for):
+    # open streams present it again when API users change.
+    credentials: bytes | None = None
     max_body_bytes: int = 65536
 
     def header(self, name: bytes) -> bytes | None:
@@ -181,6 +185,18 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def query_parameter(scope: Scope, name: str) -> str | None:
+    """One parameter of the query string, or None; long or odd query strings give None."""
+    query_string: bytes = scope.get("query_string", b"")
+    if len(query_string) > 2048:
+        return None
+    key = name.encode() + b"="
+    for pair in query_string.split(b"&"):
+        if pair.startswith(key):
+            return unquote(pair[len(key) :].decode("latin-1").replace("+", " "))
+    return None
 
 
 def is_json_type(content_type: bytes | None) -> bool:

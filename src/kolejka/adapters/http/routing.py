@@ -9,7 +9,8 @@ able to leave through `.../callers/PJSIP%2F1001-00000001/leave`. Literal segment
 Twenty lines instead of a framework: the hot path (`GET /api/queues/2/waiting_list`) is one regex
 match and one dict lookup. Permissions are named as Thulium names them, from the template:
 `/api/queues/{id}/waiting_list` is `GET queues/:id/waiting_list`. `HEAD` is answered by a path's
-`GET` route (the app sends no body).
+`GET` route (the app sends no body). A route is public only when it names no API user at all
+(`/health`, the OpenAPI document); every other one is authenticated by the kernel (auth.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
-Handler = Callable[..., Awaitable[Any]]
+from kolejka.adapters.http.request import AnyReply, Request
+
+Handler = Callable[[Request], Awaitable[AnyReply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +31,15 @@ class Route:
     template: str
     handler: Handler
     public: bool = False
+    # Further permissions that grant this route: whoever may read a waiting list may stream it.
+    also: tuple[str, ...] = ()
+    # Takes a wallboard token as `?token=`, for the browser's EventSource (it sends no headers).
+    token: bool = False
     # Matched against the raw path: a parameter is one segment, still percent-encoded.
     pattern: re.Pattern[str] = field(init=False)
     permission: str = field(init=False)
+    # `permission`, then `also`: any of them grants the route.
+    permissions: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         regex = "".join(
@@ -41,6 +49,7 @@ class Route:
         object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
         path = re.sub(r"\{(\w+)\}", r":\1", self.template).removeprefix("/api/").strip("/")
         object.__setattr__(self, "permission", f"{self.method} {path}")
+        object.__setattr__(self, "permissions", (self.permission, *self.also))
 
 
 Match = tuple[Route | None, dict[str, str], list[str]]

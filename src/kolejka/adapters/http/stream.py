@@ -20,28 +20,22 @@ is sent the list again only if it changed meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from kolejka.adapters.http.errors import (
-    AUTH_FAILED,
-    AUTH_REQUIRED,
-    BAD_TOKEN,
-    FORBIDDEN,
-    ApiError,
-)
-from kolejka.adapters.http.request import Receive, Request, Send, StreamReply, TextReply
+from kolejka.adapters.http.auth import challenge
+from kolejka.adapters.http.errors import AUTH_REQUIRED, ApiError
+from kolejka.adapters.http.request import Request, StreamReply
 from kolejka.adapters.http.routing import Route
+from kolejka.adapters.http.waiting_list_view import WaitingListView
+from kolejka.adapters.http.wire import to_json
 from kolejka.domain.errors import DomainError, UnknownQueue
-from kolejka.services import wallboard_tokens
-from kolejka.services.auth import Authenticator, Principal
+from kolejka.services.auth import Authenticator
 from kolejka.services.ports import Change, ChangeFeed, Topic
-from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists, WaitingListView, to_json
+from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +43,10 @@ EVENT_STREAM = b"text/event-stream"
 STREAM_PERMISSION = "GET queues/:id/waiting_list/stream"
 READ_PERMISSION = "GET queues/:id/waiting_list"
 WALLBOARD_PERMISSION = "GET wallboard/stream"
+# Streaming shows nothing that polling does not, and costs the server less than a poll a
+# second: whoever may read the waiting list may stream it.
+STREAM_PERMISSIONS = (STREAM_PERMISSION, READ_PERMISSION)
+WALLBOARD_PERMISSIONS = (WALLBOARD_PERMISSION,)
 HEARTBEAT = b": heartbeat\n\n"
 # How long a browser waits before reconnecting after the stream ends or the server goes away.
 RETRY = b"retry: 2000\n\n"
@@ -223,54 +221,28 @@ class EventStreams:
     # Routes ------------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
-        # Public to the router: these authenticate themselves, because they also take a
-        # wallboard token and let a reader of the waiting list stream it.
+        # Both take a wallboard token too, for the browser's EventSource.
         return [
             Route(
-                "GET", "/api/queues/{id}/waiting_list/stream", self.waiting_list_stream, public=True
+                "GET",
+                "/api/queues/{id}/waiting_list/stream",
+                self.waiting_list_stream,
+                also=STREAM_PERMISSIONS[1:],
+                token=True,
             ),
-            Route("GET", "/api/wallboard/stream", self.wallboard_stream, public=True),
+            Route("GET", "/api/wallboard/stream", self.wallboard_stream, token=True),
         ]
 
     async def waiting_list_stream(self, request: Request) -> StreamReply:
-        # Streaming shows nothing that polling does not, and costs the server less than a
-        # poll a second: whoever may read the waiting list may stream it.
-        permissions = (STREAM_PERMISSION, READ_PERMISSION)
-        credentials, _ = await self.authorize(request, permissions)
+        credentials = _credentials(request)
         queue_id = request.path_id("id")
         channel = await self._channel(queue_id, lambda: self._render_queue(queue_id))
-        return self._open(channel, request, credentials, permissions)
+        return self._open(channel, request, credentials, STREAM_PERMISSIONS)
 
     async def wallboard_stream(self, request: Request) -> StreamReply:
-        permissions = (WALLBOARD_PERMISSION,)
-        credentials, _ = await self.authorize(request, permissions)
+        credentials = _credentials(request)
         channel = await self._channel(BOARD, self._render_board, BOARD_PAUSE)
-        return self._open(channel, request, credentials, permissions)
-
-    async def authorize(
-        self, request: Request, permissions: tuple[str, ...]
-    ) -> tuple[bytes, Principal]:
-        """The credentials and API user of a request that may do any of `permissions`.
-
-        HTTP Basic as everywhere; or, without an Authorization header, `?token=` for the
-        browser's EventSource, which cannot send one.
-        """
-        header = request.header(b"authorization")
-        token = None
-        if header is None:
-            token = query_value(request.scope.get("query_string", b""), "token")
-            if token is None:
-                raise challenge(ApiError(AUTH_REQUIRED))
-            header = wallboard_tokens.credentials(token)
-            if header is None:
-                raise ApiError(BAD_TOKEN)
-        client = request.scope.get("client")
-        principal = await self.auth.authenticate(header, client[0] if client else "")
-        if principal is None:
-            raise ApiError(BAD_TOKEN) if token is not None else challenge(ApiError(AUTH_FAILED))
-        if not any(principal.may(permission) for permission in permissions):
-            raise ApiError(FORBIDDEN, user=principal.username, permission=permissions[0])
-        return header, principal
+        return self._open(channel, request, credentials, WALLBOARD_PERMISSIONS)
 
     # Rendering -------------------------------------------------------------------------------
 
@@ -493,69 +465,8 @@ class EventStreams:
                     client.end()
 
 
-def query_value(query_string: bytes, name: str) -> str | None:
-    """One parameter of the query string, or None; long or odd query strings give None."""
-    if len(query_string) > 2048:
-        return None
-    key = name.encode() + b"="
-    for pair in query_string.split(b"&"):
-        if pair.startswith(key):
-            return unquote(pair[len(key) :].decode("latin-1").replace("+", " "))
-    return None
-
-
-def challenge(error: ApiError) -> ApiError:
-    error.headers.append((b"www-authenticate", b'Basic realm="kolejka", charset="UTF-8"'))
-    return error
-
-
-async def send_other_reply(
-    reply: TextReply | StreamReply, request_id: str, receive: Receive, send: Send
-) -> None:
-    """Sends an answer that is not JSON: a whole text body, or a stream until it ends."""
-    if isinstance(reply, TextReply):
-        headers = [
-            (b"content-type", reply.content_type),
-            (b"content-length", str(len(reply.body)).encode()),
-            (b"x-request-id", request_id.encode()),
-            *reply.headers,
-        ]
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
-        return
-    headers = [
-        (b"content-type", reply.content_type),
-        (b"x-request-id", request_id.encode()),
-        *reply.headers,
-    ]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    pump = asyncio.ensure_future(_pump(reply.chunks, send))
-    watch = asyncio.ensure_future(_until_disconnect(receive))
-    # The server cancels open answers when it stops (after its grace period). A stream has no
-    # natural end, so that is how it ends: finish the answer properly and return.
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
-    stalled = pump.cancelled()
-    disconnected = watch.done() and not watch.cancelled()
-    failure = pump.exception() if pump.done() and not stalled else None
-    pump.cancel()
-    watch.cancel()
-    await asyncio.gather(pump, watch, return_exceptions=True)
-    await reply.chunks.aclose()
-    if disconnected or stalled:
-        # A stalled client would block this write too; returning lets the server close it.
-        return
-    if failure is not None:
-        log.error("a stream failed", exc_info=failure)
-    with contextlib.suppress(TimeoutError, OSError):
-        await asyncio.wait_for(send({"type": "http.response.body", "body": b""}), 1.0)
-
-
-async def _pump(chunks: AsyncGenerator[bytes, None], send: Send) -> None:
-    async for chunk in chunks:
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def _credentials(request: Request) -> bytes:
+    """What the kernel authenticated the request with: a stream presents it again later."""
+    if request.credentials is None:  # a stream route is never public; refuse if it were
+        raise challenge(ApiError(AUTH_REQUIRED))
+    return request.credentials

@@ -7,13 +7,13 @@ link (`/wallboard?token=...`, made by `kolejka wallboard token`); docs/wallboard
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from importlib import resources
 
+from kolejka.adapters.http.auth import HttpAuth
 from kolejka.adapters.http.errors import ApiError, from_domain, preferred_language
 from kolejka.adapters.http.request import Request, TextReply
-from kolejka.adapters.http.routing import Route
-from kolejka.adapters.http.stream import WALLBOARD_PERMISSION, EventStreams
+from kolejka.adapters.http.routing import Handler, Route
+from kolejka.adapters.http.stream import WALLBOARD_PERMISSIONS, EventStreams
 from kolejka.domain.errors import DomainError
 
 HTML = b"text/html; charset=utf-8"
@@ -44,10 +44,15 @@ TITLES = {"en": "The wallboard is not available", "pl": "Tablica jest niedostęp
 
 
 class Wallboard:
-    """The page and its two static files."""
+    """The page and its two static files.
+
+    Public to the router: the files hold no data, and the page answers a refusal as a page of
+    its own (the kernel's would be JSON), after the same check as its stream's.
+    """
 
     def __init__(self, streams: EventStreams) -> None:
         self.streams = streams
+        self.auth = HttpAuth(streams.auth)
         files = resources.files(__name__)
         self.page_html = (files / "index.html").read_bytes()
         self.assets = {name: (files / name).read_bytes() for name in ASSETS}
@@ -65,7 +70,7 @@ class Wallboard:
         # The page itself holds no data, but asking here lets the browser show its own sign-in
         # prompt; the credentials it keeps then go with the page's EventSource too.
         try:
-            await self.streams.authorize(request, (WALLBOARD_PERMISSION,))
+            await self.auth.check(request.scope, WALLBOARD_PERMISSIONS, token=True)
         except (ApiError, DomainError) as refusal:
             error = refusal if isinstance(refusal, ApiError) else from_domain(refusal)
             language = preferred_language(request.header(b"accept-language"))
@@ -78,7 +83,7 @@ class Wallboard:
             return TextReply(body.encode(), HTML, error.kind.status, headers)
         return TextReply(self.page_html, HTML, headers=PAGE_HEADERS)
 
-    def _asset_handler(self, name: str) -> Callable[[Request], Awaitable[TextReply]]:
+    def _asset_handler(self, name: str) -> Handler:
         body = self.assets[name]
         content_type = ASSETS[name]
 
