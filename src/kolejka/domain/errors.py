@@ -34,8 +34,8 @@ class CallerAlreadyWaiting(DomainError):
 class FieldProblem(enum.Enum):
     """What can be wrong with one field; the value is the English, `{low}`-style gaps and all.
 
-    The HTTP adapter translates each member (adapters/http/errors.py), so a problem is named by
-    its member, never matched by its sentence.
+    The HTTP adapter keys its Polish by the member (adapters/http/errors.py), and a test there
+    fails when a member has none.
     """
 
     REQUIRED = "is required."
