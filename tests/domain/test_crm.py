@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from kolejka.domain.crm import (
-    CUSTOMER_ORDER_FIELDS,
-    CustomerFields,
-    Order,
-    PhoneNumber,
+from kolejka.domain.crm import CUSTOMER_ORDER_FIELDS, CustomerFields, Order, PhoneNumber, import_row
+from kolejka.domain.crm_fields import (
     customer_fields,
-    import_row,
     parse_order,
     phone_number,
     phone_numbers,
     split_numbers,
 )
 from kolejka.domain.customers import CustomerKind
-from kolejka.domain.errors import ConflictingField, InvalidField
+from kolejka.domain.errors import ConflictingField, FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 
 PHONES = PhoneNumbers("PL")
@@ -43,8 +39,9 @@ def test_anything_but_digits_and_phone_punctuation_is_no_phone_number(written: o
         phone_number(written, PHONES, "phone_number")
     assert (refused.value.field, refused.value.problem) == (
         "phone_number",
-        "is not a phone number.",
+        FieldProblem.NOT_A_PHONE_NUMBER,
     )
+    assert refused.value.text() == "is not a phone number."
 
 
 def test_two_spellings_of_one_number_count_once_and_the_first_spelling_stays() -> None:

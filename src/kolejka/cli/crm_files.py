@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kolejka.domain.crm import IMPORT_FIELDS, UNMATCHED, ImportCounts, ImportRow, import_row
-from kolejka.domain.errors import InvalidField
+from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.services.ports import Clock, CrmImport, CrmStaging
 
@@ -44,7 +44,6 @@ MAX_CSV_CELL = 16 * 1024 * 1024
 # and one of these or a second `'`; imports take that one `'` off again.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _QUOTED_STARTS = (*FORMULA_STARTS, "'")
-NOT_UNICODE = "is not valid Unicode (it holds a lone surrogate)."
 # The report keeps the first rejections in memory; the count covers all of them.
 KEPT_REJECTIONS = 1000
 
@@ -261,7 +260,7 @@ def _check_chunk(chunk: Chunk) -> tuple[int, list[Rejection]]:
                 raise values
             accepted.append(import_row(line, values, _phones))
         except InvalidField as error:
-            refused.append(Rejection(line, f"{error.field}: {error.problem}"))
+            refused.append(Rejection(line, f"{error.field}: {error.text()}"))
     if accepted:
         _staging.stage(accepted)
     return len(accepted), refused
@@ -336,7 +335,9 @@ def _lone_surrogate(value: object, where: str = "row") -> InvalidField | None:
     """A string in a JSON value that holds a lone surrogate, named by its field (json.loads lets
     `"\\ud800"` in, and no database can store it); None when there is none."""
     if isinstance(value, str):
-        return InvalidField(where, NOT_UNICODE) if _has_surrogate(value, "\ud800") else None
+        if _has_surrogate(value, "\ud800"):
+            return InvalidField(where, FieldProblem.IMPORT_LONE_SURROGATE)
+        return None
     items: Iterable[tuple[object, object]] = ()
     if isinstance(value, list):
         items = ((None, item) for item in value)
@@ -344,7 +345,7 @@ def _lone_surrogate(value: object, where: str = "row") -> InvalidField | None:
         items = value.items()
     for key, item in items:
         if isinstance(key, str) and _has_surrogate(key, "\ud800"):
-            return InvalidField(where, "has a key that " + NOT_UNICODE)
+            return InvalidField(where, FieldProblem.IMPORT_KEY_LONE_SURROGATE)
         found = _lone_surrogate(item, where if key is None or where != "row" else str(key))
         if found is not None:
             return found

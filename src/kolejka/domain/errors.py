@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
+
 
 class DomainError(Exception):
     """Base of the errors a client can cause; never a bug."""
@@ -28,13 +31,69 @@ class CallerAlreadyWaiting(DomainError):
         self.queue_id = queue_id
 
 
-class InvalidField(DomainError):
-    """A field of a request is missing or malformed; `field` names it for the client."""
+class FieldProblem(enum.Enum):
+    """What can be wrong with one field; the value is the English, `{low}`-style gaps and all.
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
+    The HTTP adapter keys its Polish by the member (adapters/http/errors.py), and a test there
+    fails when a member has none.
+    """
+
+    REQUIRED = "is required."
+    NOT_A_STRING = "must be a string."
+    NOT_AN_OBJECT = "must be an object."
+    NOT_A_COUNT = "must be a non-negative integer."
+    TOO_LONG = "is too long."
+    NOT_AN_OUTCOME = "must be 'answered' or 'abandoned'."
+    CONTROL_CHARACTERS = "must not contain control characters."
+    UNKNOWN_FIELD = "is not a known field."
+    # A request body's string or key that JSON let through but no text encoder can write.
+    LONE_SURROGATE = "must be valid Unicode text: it holds a lone surrogate."
+    KEY_LONE_SURROGATE = "has a key that is not valid Unicode text."
+    # The same, as an import file's report says it.
+    IMPORT_LONE_SURROGATE = "is not valid Unicode (it holds a lone surrogate)."
+    IMPORT_KEY_LONE_SURROGATE = "has a key that is not valid Unicode (it holds a lone surrogate)."
+    # The CRM's
+    NOT_A_PHONE_NUMBER = "is not a phone number."
+    TOO_MANY_NUMBERS = "has more than 20 phone numbers."
+    NOT_NUMBERS = "must be a string or a list of strings."
+    NOT_CUSTOM_FIELDS = "must be an object of up to 20 text values."
+    NOT_AN_ID = "must be a positive integer id or empty."
+    NOT_A_FLAG = "must be 0 or 1."
+    COMPANY_FLAG_HERE = "cannot change here: companies are made through /api/companies."
+    MUST_BE_EMPTY = "must be empty on a company's card."
+    READ_ONLY = "cannot be changed."
+    TOO_MANY_ITEMS = "has more than 1000 items."
+    NOT_AN_ARRAY = "must be an array."
+    NOT_SORTABLE = "must name sortable fields."
+    OUT_OF_RANGE = "must be an integer from {low} to {high}."
+    UNKNOWN_PARAMETER = "is not a known parameter."
+    IDENTIFIER_REQUIRED = "is required: imports match customers by it."
+    ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
+
+    def text(self, values: Mapping[str, object]) -> str:
+        """The English, its gaps filled from `values`."""
+        return self.value.format_map(values) if values else self.value
+
+
+class FieldError(DomainError):
+    """A problem with one named field: a member and the values its sentence needs (`low`,
+    `high`). A plain sentence is still taken while some HTTP checks raise one."""
+
+    def __init__(self, field: str, problem: FieldProblem | str, **values: object) -> None:
         self.field = field
         self.problem = problem
+        self.values = values
+        super().__init__(f"{field}: {self.text()}")
+
+    def text(self) -> str:
+        """The problem in English."""
+        if isinstance(self.problem, FieldProblem):
+            return self.problem.text(self.values)
+        return self.problem
+
+
+class InvalidField(FieldError):
+    """A field of a request is missing or malformed; `field` names it for the client."""
 
 
 class StoreUnavailable(DomainError):
@@ -70,13 +129,8 @@ class CompanyCard(DomainError):
         self.company_id = company_id
 
 
-class ConflictingField(DomainError):
+class ConflictingField(FieldError):
     """A well-formed field that the stored record cannot take (a company's card with a surname)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 class LoginThrottled(DomainError):

@@ -1,8 +1,8 @@
 """The CRM use cases: customers and companies as Thulium's API manages them.
 
 Every write tells the change feed (`Change(Topic.CRM)`), so the very next waiting list names callers
-by what the CRM says now. The rules on fields live in `kolejka.domain.crm`; storage behind the
-`CrmStore` port.
+by what the CRM says now. The rules on fields live in `kolejka.domain.crm_fields`; storage
+behind the `CrmStore` port.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from kolejka.domain import crm as rules
-from kolejka.domain.crm import Company, Customer, ListQuery
+from kolejka.domain import crm_fields as fields
+from kolejka.domain.crm import Company, Customer, CustomerFields, ListQuery
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import (
     CompanyCard,
     ConflictingField,
+    FieldProblem,
     InvalidField,
     UnknownCompany,
     UnknownCustomer,
@@ -68,14 +69,14 @@ class Crm:
     async def add_customers(self, batch: Sequence[Mapping[str, Any]]) -> list[Customer]:
         """Adds every customer or, when one is refused, none; the error names its position."""
         if len(batch) > MAX_BATCH:
-            raise InvalidField("customers", "has more than 1000 items.")
+            raise InvalidField("customers", FieldProblem.TOO_MANY_ITEMS)
         cards = []
         async for index, values in taking_turns(batch):
             prefix = f"[{index}]." if len(batch) > 1 else ""
             try:
                 cards.append(self._new_person(values))
             except InvalidField as error:
-                raise InvalidField(prefix + error.field, error.problem) from error
+                raise InvalidField(prefix + error.field, error.problem, **error.values) from error
         added = await self.store.add_customers(CustomerKind.PERSON, cards, self.clock.now())
         await self.changes.publish(Change(Topic.CRM))
         return added
@@ -83,14 +84,14 @@ class Crm:
     async def update_customer(self, customer_id: int, values: Mapping[str, Any]) -> Customer:
         """Changes the fields `values` carries; numbers, when sent, replace all numbers."""
         current = await self.customer(customer_id)
-        _refuse_unknown(values, rules.CUSTOMER_UPDATE_FIELDS)
-        rules.read_only_id(values, "customer_id", customer_id)
-        company_flag = rules.flag(values, "company_flag")
+        _refuse_unknown(values, fields.CUSTOMER_UPDATE_FIELDS)
+        fields.read_only_id(values, "customer_id", customer_id)
+        company_flag = fields.flag(values, "company_flag")
         if company_flag is not None and company_flag != current.company_flag:
-            raise ConflictingField("company_flag", rules.COMPANY_FLAG_HERE)
+            raise ConflictingField("company_flag", FieldProblem.COMPANY_FLAG_HERE)
         if values.get("updated_at") is not None and not isinstance(values["updated_at"], str):
-            raise InvalidField("updated_at", rules.NOT_A_STRING)
-        card = rules.customer_fields(values, self.phones, kind=current.kind, base=current.fields)
+            raise InvalidField("updated_at", FieldProblem.NOT_A_STRING)
+        card = fields.customer_fields(values, self.phones, kind=current.kind, base=current.fields)
         updated = await self.store.update_customer(customer_id, card, self.clock.now())
         if updated is None:
             raise UnknownCustomer(customer_id)
@@ -119,19 +120,19 @@ class Crm:
         return await self.store.companies(query)
 
     async def add_company(self, values: Mapping[str, Any]) -> Company:
-        _refuse_unknown(values, rules.COMPANY_FIELDS)
-        fields = rules.company_fields(values, self.phones)
-        added = await self.store.add_company(fields, self.clock.now())
+        _refuse_unknown(values, fields.COMPANY_FIELDS)
+        company = fields.company_fields(values, self.phones)
+        added = await self.store.add_company(company, self.clock.now())
         await self.changes.publish(Change(Topic.CRM))
         return added
 
     async def update_company(self, company_id: int, values: Mapping[str, Any]) -> Company:
         current = await self.company(company_id)
-        _refuse_unknown(values, rules.COMPANY_UPDATE_FIELDS)
-        rules.read_only_id(values, "company_id", company_id)
-        rules.read_only_id(values, "customer_id", current.customer_id)
-        fields = rules.company_fields(values, self.phones, base=current.fields)
-        updated = await self.store.update_company(company_id, fields, self.clock.now())
+        _refuse_unknown(values, fields.COMPANY_UPDATE_FIELDS)
+        fields.read_only_id(values, "company_id", company_id)
+        fields.read_only_id(values, "customer_id", current.customer_id)
+        changed = fields.company_fields(values, self.phones, base=current.fields)
+        updated = await self.store.update_company(company_id, changed, self.clock.now())
         if updated is None:
             raise UnknownCompany(company_id)
         await self.changes.publish(Change(Topic.CRM))
@@ -144,14 +145,14 @@ class Crm:
         await self.changes.publish(Change(Topic.CRM))
         return current
 
-    def _new_person(self, values: Mapping[str, Any]) -> rules.CustomerFields:
-        _refuse_unknown(values, rules.CUSTOMER_FIELDS)
-        if rules.flag(values, "company_flag") == 1:
-            raise InvalidField("company_flag", rules.COMPANY_FLAG_HERE)
-        return rules.customer_fields(values, self.phones)
+    def _new_person(self, values: Mapping[str, Any]) -> CustomerFields:
+        _refuse_unknown(values, fields.CUSTOMER_FIELDS)
+        if fields.flag(values, "company_flag") == 1:
+            raise InvalidField("company_flag", FieldProblem.COMPANY_FLAG_HERE)
+        return fields.customer_fields(values, self.phones)
 
 
 def _refuse_unknown(values: Mapping[str, Any], known: frozenset[str]) -> None:
-    unknown = rules.unknown_field(values, known)
+    unknown = fields.unknown_field(values, known)
     if unknown is not None:
-        raise InvalidField(unknown, "is not a known field.")
+        raise InvalidField(unknown, FieldProblem.UNKNOWN_FIELD)

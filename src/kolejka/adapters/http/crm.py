@@ -15,9 +15,19 @@ from zoneinfo import ZoneInfo
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
 from kolejka.adapters.http.wire import to_json
-from kolejka.domain import crm as rules
-from kolejka.domain.crm import Company, Customer, ListQuery, PhoneNumber
-from kolejka.domain.errors import InvalidField
+from kolejka.domain import crm_fields as fields
+from kolejka.domain.crm import (
+    COMPANY_ORDER_FIELDS,
+    CUSTOMER_ORDER_FIELDS,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Company,
+    Customer,
+    ListQuery,
+    Order,
+    PhoneNumber,
+)
+from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 from kolejka.services.crm import MAX_BATCH, Crm, taking_turns
@@ -54,7 +64,7 @@ class CrmApi:
     # Customers ---------------------------------------------------------------------------
 
     async def list_customers(self, request: Request) -> Reply:
-        query = self._list_query(request, rules.CUSTOMER_ORDER_FIELDS)
+        query = self._list_query(request, CUSTOMER_ORDER_FIELDS)
         found = await self.crm.customers(query) if query is not None else []
         return Reply(to_json([self.customer_wire(c) for c in found]))
 
@@ -79,21 +89,21 @@ class CrmApi:
         request.max_body_bytes *= BATCH_BODY_FACTOR
         batch = await request.json_value()
         if not isinstance(batch, list):
-            raise InvalidField("body", "must be an array.")
+            raise InvalidField("body", FieldProblem.NOT_AN_ARRAY)
         if not batch:
-            raise InvalidField("body", "is required.")
+            raise InvalidField("body", FieldProblem.REQUIRED)
         if len(batch) > MAX_BATCH:
-            raise InvalidField("body", "has more than 1000 items.")
+            raise InvalidField("body", FieldProblem.TOO_MANY_ITEMS)
         for index, item in enumerate(batch):
             if not isinstance(item, dict):
-                raise InvalidField(f"[{index}]", "must be an object.")
+                raise InvalidField(f"[{index}]", FieldProblem.NOT_AN_OBJECT)
         added = await self.crm.add_customers(batch)
         return Reply(to_json([self.customer_wire(c) async for _, c in taking_turns(added)]), 201)
 
     # Companies ---------------------------------------------------------------------------
 
     async def list_companies(self, request: Request) -> Reply:
-        query = self._list_query(request, rules.COMPANY_ORDER_FIELDS)
+        query = self._list_query(request, COMPANY_ORDER_FIELDS)
         found = await self.crm.companies(query) if query is not None else []
         return Reply(to_json([self.company_wire(c) for c in found]))
 
@@ -117,36 +127,36 @@ class CrmApi:
     # The wire ----------------------------------------------------------------------------
 
     def customer_wire(self, customer: Customer) -> dict[str, object]:
-        fields = customer.fields
-        numbers = self._numbers(fields.phone_numbers)
+        card = customer.fields
+        numbers = self._numbers(card.phone_numbers)
         return {
             "customer_id": customer.customer_id,
-            "name": fields.name,
-            "surname": fields.surname,
+            "name": card.name,
+            "surname": card.surname,
             "phone_number": numbers[0] if numbers else "",
             "phone_numbers": numbers,
-            "email": fields.email,
-            "company_id": fields.company_id if fields.company_id is not None else "",
-            "identifier": fields.identifier,
-            "type": fields.type,
-            "group": fields.group,
+            "email": card.email,
+            "company_id": card.company_id if card.company_id is not None else "",
+            "identifier": card.identifier,
+            "type": card.type,
+            "group": card.group,
             "company_flag": customer.company_flag,
-            "account_manager": fields.account_manager,
+            "account_manager": card.account_manager,
             "updated_at": customer.updated_at.astimezone(self.time_zone).strftime(WIRE_DATE),
-            "custom_fields": dict(fields.custom_fields),
+            "custom_fields": dict(card.custom_fields),
         }
 
     def company_wire(self, company: Company) -> dict[str, object]:
-        fields = company.fields
+        details = company.fields
         return {
             "company_id": company.company_id,
-            "name": fields.name,
-            "nip": fields.nip,
+            "name": details.name,
+            "nip": details.nip,
             "customer_id": company.customer_id,
-            "type": fields.type,
-            "group": fields.group,
-            "address": fields.address,
-            "custom_fields": dict(fields.custom_fields),
+            "type": details.type,
+            "group": details.group,
+            "address": details.address,
+            "custom_fields": dict(details.custom_fields),
         }
 
     def _numbers(self, numbers: Sequence[PhoneNumber]) -> list[str]:
@@ -158,20 +168,20 @@ class CrmApi:
         try:
             pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
         except ValueError as exc:
-            raise InvalidField("query", "is too long.") from exc
+            raise InvalidField("query", FieldProblem.TOO_LONG) from exc
         params: dict[str, str] = {}
         for key, value in pairs:
             if key not in LIST_PARAMETERS:
-                raise InvalidField(key[:64], "is not a known parameter.")
+                raise InvalidField(key[:64], FieldProblem.UNKNOWN_PARAMETER)
             params[key] = value
-        limit = _bounded(params.get("limit"), "limit", 1, rules.MAX_LIMIT, rules.DEFAULT_LIMIT)
+        limit = _bounded(params.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
         offset = _bounded(params.get("offset"), "offset", 0, MAX_ID, 0)
-        order: tuple[rules.Order, ...] = ()
+        order: tuple[Order, ...] = ()
         if "order" in params:
-            order = rules.parse_order(params["order"], orderable)
+            order = fields.parse_order(params["order"], orderable)
         phone_e164 = None
         if "phone_number" in params:
-            number = rules.phone_number(params["phone_number"], self.phones, "phone_number")
+            number = fields.phone_number(params["phone_number"], self.phones, "phone_number")
             if number.e164 is None:
                 return None  # well written, but no number the numbering plan knows
             phone_e164 = number.e164
@@ -184,5 +194,5 @@ def _bounded(value: str | None, name: str, low: int, high: int, default: int) ->
     if not (value.isascii() and value.isdigit() and len(value) <= 10) or not (
         low <= int(value) <= high
     ):
-        raise InvalidField(name, f"must be an integer from {low} to {high}.")
+        raise InvalidField(name, FieldProblem.OUT_OF_RANGE, low=low, high=high)
     return int(value)

@@ -1,0 +1,260 @@
+"""The rules a customer's and a company's fields follow, as Thulium names them.
+
+The same rules check a customer sent to the HTTP API and a row of an import file, so both accept
+and refuse the same things with the same words. Each refusal is an `InvalidField` or a
+`ConflictingField` that names the field and its `FieldProblem`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from kolejka.domain.crm import (
+    MAX_ADDRESS,
+    MAX_CUSTOM_FIELDS,
+    MAX_CUSTOM_VALUE,
+    MAX_NIP,
+    MAX_NUMBERS,
+    MAX_TEXT,
+    CompanyFields,
+    CustomerFields,
+    Order,
+    PhoneNumber,
+)
+from kolejka.domain.customers import CustomerKind
+from kolejka.domain.errors import ConflictingField, FieldProblem, InvalidField
+from kolejka.domain.phone import MAX_PHONE_INPUT, PhoneNumbers
+from kolejka.domain.queues import MAX_ID
+
+_T = TypeVar("_T")
+
+# A phone number as written: digits and the usual punctuation, at least one digit. One that the
+# numbering plan does not know (too short, no such country) is kept as written and names nobody;
+# anything else ("call me maybe") is refused. openapi.yaml states the same pattern.
+PHONE_SYNTAX = re.compile(r"[-0-9+() ./]*[0-9][-0-9+() ./]*")
+# Several numbers in one cell of an import file.
+NUMBER_SEPARATORS = re.compile(r"[,;|]")
+
+
+def text(values: Mapping[str, Any], name: str, limit: int = MAX_TEXT) -> str | None:
+    """A text field stripped of surrounding blanks; None when absent (null counts as absent)."""
+    value = values.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidField(name, FieldProblem.NOT_A_STRING)
+    if len(value) > limit:
+        raise InvalidField(name, FieldProblem.TOO_LONG)
+    if _has_control(value):
+        raise InvalidField(name, FieldProblem.CONTROL_CHARACTERS)
+    return value.strip()
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _has_control(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
+def phone_number(value: object, phones: PhoneNumbers, name: str) -> PhoneNumber:
+    """One number as written; refused unless it is digits and phone punctuation."""
+    if not isinstance(value, str) or len(value) > MAX_PHONE_INPUT:
+        raise InvalidField(name, FieldProblem.NOT_A_PHONE_NUMBER)
+    if not PHONE_SYNTAX.fullmatch(value):
+        raise InvalidField(name, FieldProblem.NOT_A_PHONE_NUMBER)
+    raw = value.strip()
+    return PhoneNumber(raw, phones.normalise(raw))
+
+
+def phone_numbers(value: object, phones: PhoneNumbers, name: str) -> tuple[PhoneNumber, ...]:
+    """One number (a string; `""` for none) or a list of them, without repeats."""
+    if value is None or value == "":
+        return ()
+    pieces = [value] if isinstance(value, str) else value
+    if not isinstance(pieces, list):
+        raise InvalidField(name, FieldProblem.NOT_NUMBERS)
+    if len(pieces) > MAX_NUMBERS:
+        raise InvalidField(name, FieldProblem.TOO_MANY_NUMBERS)
+    return distinct(phone_number(piece, phones, name) for piece in pieces)
+
+
+def split_numbers(cell: str, phones: PhoneNumbers, name: str) -> tuple[PhoneNumber, ...]:
+    """Numbers in one cell of an import file, separated by `,`, `;` or `|`."""
+    pieces = [piece for piece in NUMBER_SEPARATORS.split(cell) if piece.strip()]
+    if len(pieces) > MAX_NUMBERS:
+        raise InvalidField(name, FieldProblem.TOO_MANY_NUMBERS)
+    return distinct(phone_number(piece, phones, name) for piece in pieces)
+
+
+def distinct(numbers: Iterable[PhoneNumber]) -> tuple[PhoneNumber, ...]:
+    """Every spelling of a number once, the first spelling kept."""
+    found: dict[str, PhoneNumber] = {}
+    for number in numbers:
+        found.setdefault(number.key, number)
+    return tuple(found.values())
+
+
+def custom_fields(values: Mapping[str, Any], name: str = "custom_fields") -> dict[str, str] | None:
+    """An object of text values; None when absent."""
+    value = values.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > MAX_CUSTOM_FIELDS:
+        raise InvalidField(name, FieldProblem.NOT_CUSTOM_FIELDS)
+    for item in value.values():
+        if not isinstance(item, str) or len(item) > MAX_CUSTOM_VALUE or _has_control(item):
+            raise InvalidField(name, FieldProblem.NOT_CUSTOM_FIELDS)
+    return {str(key): item for key, item in value.items()}
+
+
+def optional_id(values: Mapping[str, Any], name: str) -> tuple[bool, int | None]:
+    """(given, id): a positive integer, or "" for none; null counts as not given."""
+    value = values.get(name)
+    if value is None:
+        return False, None
+    if value == "":
+        return True, None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise InvalidField(name, FieldProblem.NOT_AN_ID)
+    return True, value
+
+
+def flag(values: Mapping[str, Any], name: str) -> int | None:
+    value = values.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or value not in (0, 1) or not isinstance(value, int):
+        raise InvalidField(name, FieldProblem.NOT_A_FLAG)
+    return int(value)
+
+
+def read_only_id(values: Mapping[str, Any], name: str, current: int) -> None:
+    """Clients send back what GET gave them: a read-only id may come back, unchanged."""
+    if name not in values:
+        return
+    value = values[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise InvalidField(name, FieldProblem.NOT_AN_ID)
+    if value != current:
+        raise ConflictingField(name, FieldProblem.READ_ONLY)
+
+
+CUSTOMER_FIELDS = frozenset(
+    {
+        "name",
+        "surname",
+        "phone_number",
+        "phone_numbers",
+        "email",
+        "company_id",
+        "identifier",
+        "type",
+        "group",
+        "account_manager",
+        "custom_fields",
+        "company_flag",
+    }
+)
+# PUT also takes back the read-only fields GET shows.
+CUSTOMER_UPDATE_FIELDS = CUSTOMER_FIELDS | {"customer_id", "updated_at"}
+COMPANY_FIELDS = frozenset(
+    {"name", "nip", "type", "group", "address", "custom_fields", "phone_number", "phone_numbers"}
+)
+COMPANY_UPDATE_FIELDS = COMPANY_FIELDS | {"company_id", "customer_id"}
+
+
+def unknown_field(values: Mapping[str, Any], known: frozenset[str]) -> str | None:
+    for key in values:
+        if key not in known:
+            return str(key)[:64]
+    return None
+
+
+def customer_fields(
+    values: Mapping[str, Any],
+    phones: PhoneNumbers,
+    *,
+    kind: CustomerKind = CustomerKind.PERSON,
+    base: CustomerFields | None = None,
+) -> CustomerFields:
+    """The card `values` describe; with `base`, a partial update of it (absent fields stay).
+
+    A person needs a surname (Thulium's one required field); a company's card needs a name and
+    has no surname.
+    """
+    old = base or CustomerFields()
+    numbers = old.phone_numbers
+    if values.get("phone_number") is not None or values.get("phone_numbers") is not None:
+        numbers = _both_number_fields(values, phones)
+    present, company_id = optional_id(values, "company_id")
+    fields = CustomerFields(
+        name=_or(text(values, "name"), old.name),
+        surname=_or(text(values, "surname"), old.surname),
+        phone_numbers=numbers,
+        email=_or(text(values, "email"), old.email),
+        company_id=company_id if present else old.company_id,
+        identifier=_or(text(values, "identifier", 128), old.identifier),
+        type=_or(text(values, "type"), old.type),
+        group=_or(text(values, "group"), old.group),
+        account_manager=_or(text(values, "account_manager"), old.account_manager),
+        custom_fields=_or(custom_fields(values), old.custom_fields),
+    )
+    if kind is CustomerKind.COMPANY:
+        # Well-formed for a person, but this card is a company's: a conflict, not a typo.
+        if fields.surname:
+            raise ConflictingField("surname", FieldProblem.MUST_BE_EMPTY)
+        if fields.company_id is not None:
+            raise ConflictingField("company_id", FieldProblem.MUST_BE_EMPTY)
+        if not fields.name:
+            raise ConflictingField("name", FieldProblem.REQUIRED)
+    elif not fields.surname:
+        raise InvalidField("surname", FieldProblem.REQUIRED)
+    return fields
+
+
+def company_fields(
+    values: Mapping[str, Any], phones: PhoneNumbers, base: CompanyFields | None = None
+) -> CompanyFields:
+    """The company `values` describe; with `base`, a partial update. A company needs a name."""
+    old = base or CompanyFields()
+    numbers = old.phone_numbers
+    if values.get("phone_number") is not None or values.get("phone_numbers") is not None:
+        numbers = _both_number_fields(values, phones)
+    fields = CompanyFields(
+        name=_or(text(values, "name"), old.name),
+        nip=_or(text(values, "nip", MAX_NIP), old.nip),
+        type=_or(text(values, "type"), old.type),
+        group=_or(text(values, "group"), old.group),
+        address=_or(text(values, "address", MAX_ADDRESS), old.address),
+        custom_fields=_or(custom_fields(values), old.custom_fields),
+        phone_numbers=numbers,
+    )
+    if not fields.name:
+        raise InvalidField("name", FieldProblem.REQUIRED)
+    return fields
+
+
+def parse_order(text_value: str, allowed: frozenset[str]) -> tuple[Order, ...]:
+    """`surname,-updated_at` -> ascending surname, then newest first. A repeat changes nothing."""
+    orders: dict[str, Order] = {}
+    for part in text_value.split(","):
+        descending = part.startswith("-")
+        name = part.removeprefix("-")
+        if name not in allowed:
+            raise InvalidField("order", FieldProblem.NOT_SORTABLE)
+        orders.setdefault(name, Order(name, descending))
+    return tuple(orders.values())
+
+
+def _both_number_fields(values: Mapping[str, Any], phones: PhoneNumbers) -> tuple[PhoneNumber, ...]:
+    """`phone_number` (Thulium's, one or more) and `phone_numbers` (as GET shows them), merged."""
+    given = phone_numbers(values.get("phone_number"), phones, "phone_number")
+    more = phone_numbers(values.get("phone_numbers"), phones, "phone_numbers")
+    return distinct((*given, *more))
+
+
+def _or(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
