@@ -64,12 +64,12 @@ def _normalise(raw: str, region: str) -> str | None:
         return None
     number = _parse(text, region)
     if number is not None and phonenumbers.is_possible_number(number):
-        return _e164(number)
+        return _stable_e164(number)
     # PBXs often send international numbers without `+` or `00` (Asterisk: `4915110000001`).
     if not text.startswith("+") and len(digits) >= 8:
         number = _parse("+" + digits, region)
         if number is not None and phonenumbers.is_valid_number(number):
-            return _e164(number)
+            return _stable_e164(number)
     return None
 
 
@@ -82,6 +82,20 @@ def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
 
 def _e164(number: phonenumbers.PhoneNumber) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _stable_e164(number: phonenumbers.PhoneNumber) -> str | None:
+    """The E.164 form, or None when reading that form back gives another number.
+
+    A national number of only zeros (`+49000000`) formats with one zero fewer each time it is
+    read again; such input is no phone number, and a normal form must be a fixed point, or one
+    customer's number would stop matching itself after a round trip.
+    """
+    e164 = _e164(number)
+    again = _parse(e164, "ZZ")
+    if again is None or _e164(again) != e164:
+        return None
+    return e164
 
 
 @lru_cache(maxsize=_CACHED_NUMBERS)
