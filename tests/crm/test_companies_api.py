@@ -174,3 +174,24 @@ async def test_a_company_added_to_the_phone_book_directly_is_a_whole_company(
     assert [(c["customer_id"], c["name"]) for c in listed.json()] == [
         (card_id, "Zieliński Transport")
     ]
+
+
+async def test_a_name_of_what_the_openapi_patterns_call_controls_or_blanks_is_refused_alike(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    # schemathesis sent {"name": "\u0085"}: the document's pattern allowed it (JSON Schema's \s
+    # has no U+0085), and the server stripped it to nothing and answered "is required". C1
+    # controls are now controls on both sides, and U+FEFF is a blank on both.
+    for name, problem in [
+        ("\u0085", "must not contain control characters."),
+        ("Ró\u009bża", "must not contain control characters."),
+        ("\ufeff", "is required."),
+        (" \ufeff ", "is required."),
+    ]:
+        answer = await call(
+            app, "POST", "/api/companies", auth=personas["admin"], json_body={"name": name}
+        )
+        assert answer.status == 400, (name, answer.body)
+        assert answer.json()["errors"][0]["message"] == f"Invalid field name: {problem}", name
+    created = await create(app, personas["admin"], name="\ufeffKwiaciarnia ")
+    assert created["name"] == "Kwiaciarnia"

@@ -49,10 +49,21 @@ def text(values: Mapping[str, Any], name: str, limit: int = MAX_TEXT) -> str | N
         raise InvalidField(name, FieldProblem.TOO_LONG)
     if _has_control(value):
         raise InvalidField(name, FieldProblem.CONTROL_CHARACTERS)
-    return value.strip()
+    return _without_blanks(value)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+def _without_blanks(value: str) -> str:
+    # Python's blanks and U+FEFF, which JSON Schema's \s counts as a blank and str.strip() not.
+    while True:
+        stripped = value.strip().strip("\ufeff")
+        if stripped == value:
+            return value
+        value = stripped
+
+
+# C0 and C1 controls and DEL: C1 matters too, as str.strip() eats U+0085, which JSON Schema's
+# \s (the OpenAPI document's patterns) does not count as a blank.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _has_control(value: str) -> bool:
