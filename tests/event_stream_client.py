@@ -58,10 +58,11 @@ class EventStreamClient:
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await writer.drain()
-        await asyncio.wait_for(client._read_head(), 5)
+        await asyncio.wait_for(client.read_head(), 5)
         return client
 
-    async def _read_head(self) -> None:
+    async def read_head(self) -> None:
+        """Reads the status line and the headers (and a sized body: an answer that is no stream)."""
         head = await self.reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         self.status = int(status_line.split()[1])

@@ -1,5 +1,5 @@
-"""Test helpers: a frozen clock, an in-process ASGI caller, one polling helper, and a real
-server in a subprocess."""
+"""Test helpers: a frozen clock, personas and customers, an in-process ASGI caller, one polling
+helper, skipping for a missing service, and a real server in a subprocess."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 import inspect
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,13 +22,43 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from argon2 import PasswordHasher
 
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.bootstrap import Components
+from kolejka.domain.customers import CustomerKind
 
 ROOT = Path(__file__).resolve().parent.parent
 # Part of every password and secret the tests use; the run fails if it shows up in any log.
 CANARY = "CANARY-7f3a9"
 SHARED = ROOT.parent / "shared"
+
+# Cheap hashes keep the suite fast; production uses argon2-cffi's defaults.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+PERSONAS = {
+    "admin": ["*"],
+    "reader": ["GET queues", "GET queues/:id/waiting_list", "GET queues/:id/waiting_stats"],
+    "ingest": ["POST queues/:id/callers", "POST queues/:id/callers/:call_id/leave"],
+}
+
+REQUIRE_SERVICES = os.environ.get("KOLEJKA_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(what: str) -> None:
+    """Skips the test because `what` is missing here; under CI (.ci/run) that is a failure."""
+    message = f"{what} is not available on this machine; CI runs this test"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required in CI but missing", pytrace=False)
+    pytest.skip(message)
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"the {name!r} command")
+    assert path is not None
+    return path
 
 
 @dataclass
@@ -43,6 +74,25 @@ class FrozenClock:
 
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def add_person(components: Components, name: str, surname: str, *numbers: str) -> int:
+    return components.customers.add(
+        CustomerKind.PERSON,
+        [(n, components.phones.normalise(n)) for n in numbers],
+        name=name,
+        surname=surname,
+        updated_at=components.clock.now(),
+    )
+
+
+def add_company(components: Components, company_name: str, *numbers: str) -> int:
+    return components.customers.add(
+        CustomerKind.COMPANY,
+        [(n, components.phones.normalise(n)) for n in numbers],
+        company_name=company_name,
+        updated_at=components.clock.now(),
+    )
 
 
 @dataclass

@@ -125,3 +125,113 @@ def test_the_shared_sql_layer_imports_no_engine_folder() -> None:
 def test_the_package_root_holds_only_start_up() -> None:
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules == {"__init__", "__main__", "bootstrap", "settings", "demo"}
+
+
+# The tests' own hygiene ----------------------------------------------------------------------
+# A test module is a specification, not a library: what tests share lives in helper modules
+# (tests/support.py, tests/multi/deployment.py, tests/contract/stores.py, ...), never in a
+# `test_*` module or a conftest. And a test reads what a caller can: no `_private` attribute.
+
+TESTS = Path(__file__).parent
+
+_E2E = "SEED_USER/SEED_PASSWORD, kolejka and add_customer_directly are in tests/e2e/conftest.py"
+_ENVELOPE = "assert_envelope is in tests/http/test_error_shape.py, which 1C holds; 3C moves it"
+# Imports of test modules and conftests that files held by other branches tonight still make,
+# each (importer, imported): why it is allowed for now. The lead removes an entry once the
+# importer imports from the helper module instead; an entry that no longer occurs fails below.
+ALLOWED_TEST_IMPORTS: dict[tuple[str, str], str] = {
+    ("tests.http.test_authentication", "tests.conftest"): "1B holds it: FAST_HASHER",
+    ("tests.http.test_authentication", "tests.http.test_error_shape"): _ENVELOPE,
+    ("tests.http.test_ingest", "tests.http.test_error_shape"): _ENVELOPE,
+    ("tests.http.test_login_throttle", "tests.http.test_error_shape"): _ENVELOPE,
+    ("tests.http.test_request_bodies", "tests.http.test_error_shape"): _ENVELOPE,
+    ("tests.crm.test_external_crm", "tests.conftest"): "2D holds it: add_person",
+    ("tests.crm.test_external_crm", "tests.e2e.conftest"): f"2D holds it; {_E2E}",
+    ("tests.crm.test_import_export", "tests.e2e.conftest"): f"2D holds it; {_E2E}",
+    ("tests.crm.test_import_postgres", "tests.e2e.conftest"): f"2D holds it; {_E2E}",
+    ("tests.crm.test_import_postgres", "tests.crm.test_import_export"): "2D merges the two",
+    ("tests.e2e.conftest", "tests.conftest"): "2D holds it: FAST_HASHER",
+    ("tests.e2e.test_abuse", "tests.e2e.conftest"): _E2E,
+    ("tests.e2e.test_crm_batch_under_load", "tests.e2e.conftest"): _E2E,
+    ("tests.e2e.test_openapi_conformance", "tests.e2e.conftest"): _E2E,
+    ("tests.e2e.test_restart_and_cli", "tests.e2e.conftest"): _E2E,
+    ("tests.e2e.test_seed_clients", "tests.e2e.conftest"): _E2E,
+    ("tests.e2e.test_stream_revocation", "tests.e2e.conftest"): _E2E,
+    ("tests.contract.test_waiting_callers", "tests.contract.conftest"): "2A holds it: LiveLists",
+    ("tests.ami.test_listener", "tests.conftest"): "2A holds it: FAST_HASHER",
+    ("tests.ami.test_listener", "tests.ami.conftest"): "2A holds it: tests/ami/helpers.py",
+    ("tests.ami.test_pbx_sync", "tests.ami.conftest"): "2A holds it: tests/ami/helpers.py",
+}
+
+
+def _test_modules(root: Path) -> Iterator[tuple[str, ast.Module]]:
+    """(module name, syntax tree) of every module under `root` (the tests folder); a package's
+    name ends in `.__init__`, so that relative imports resolve alike for both."""
+    for path in sorted(root.rglob("*.py")):
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        yield name, ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def _is_test_module(name: str, root: Path) -> bool:
+    last = name.rpartition(".")[2]
+    relative = Path(*name.split(".")).relative_to(root.name)
+    return (last == "conftest" or last.startswith("test_")) and (
+        (root / relative).with_suffix(".py").is_file()
+    )
+
+
+def imports_of_test_modules(root: Path = TESTS) -> set[tuple[str, str]]:
+    """(importer, imported) for each import of a `test_*` module or a conftest under `root`."""
+    found = set()
+    for module, tree in _test_modules(root):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # `from . import conftest`, `from .conftest import x`
+                    anchor = module.split(".")[: -node.level]
+                    base = ".".join([*anchor, base] if base else anchor)
+                names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            found |= {(module, n) for n in names if n.startswith("tests.")}
+    return {(module, name) for module, name in found if _is_test_module(name, root)}
+
+
+def private_attributes(root: Path = TESTS) -> list[str]:
+    """`module:line expression` for each `_private` attribute read or assigned under `root`
+    (a dunder is no private attribute; `self._x` and `cls._x` are an object's own)."""
+    found = []
+    for module, tree in _test_modules(root):
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__") and node.attr.endswith("__"):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            found.append(f"{module}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_the_hygiene_walks_see_every_test_module() -> None:
+    # A walk that found nothing would pass both rules below.
+    modules = dict(_test_modules(TESTS))
+    assert "tests.multi.test_faults" in modules
+    assert "tests.contract.conftest" in modules
+    assert _is_test_module("tests.http.test_ingest", TESTS)
+    assert _is_test_module("tests.multi.conftest", TESTS)
+    assert not _is_test_module("tests.multi.deployment", TESTS)
+    assert ("tests.multi.conftest", "tests.multi.deployment") not in imports_of_test_modules()
+
+
+def test_no_module_under_tests_imports_a_test_module_or_a_conftest() -> None:
+    found = imports_of_test_modules()
+    assert sorted(found - ALLOWED_TEST_IMPORTS.keys()) == []
+    # An entry whose import is gone is cleared from the allow-list, so that it cannot come back.
+    assert sorted(ALLOWED_TEST_IMPORTS.keys() - found) == []
+
+
+def test_no_test_reads_or_assigns_a_private_attribute() -> None:
+    assert private_attributes() == []

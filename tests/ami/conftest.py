@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from kolejka.adapters.ami.listener import AmiListener
-from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components
-from kolejka.domain.queues import WaitingCaller, newest_first
 from kolejka.settings import Settings
-from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk
+from tests.ami.fake_asterisk import FakeAsterisk
+
+# Re-exported only for tests/ami/test_listener.py and test_pbx_sync.py (another branch holds them
+# tonight; named in the allow-list of tests/test_layering.py). Import from tests.ami.helpers.
+from tests.ami.helpers import SUPPORT as SUPPORT
+from tests.ami.helpers import ami_settings
+from tests.ami.helpers import departures as departures
+from tests.ami.helpers import until_waiting as until_waiting
+from tests.ami.helpers import waiting as waiting
 from tests.support import eventually
-
-SUPPORT = 7  # KOLEJKA_AMI_QUEUES maps Asterisk's queue `support` here; queue `2` is itself
-
-
-def ami_settings(base: Settings, fake: FakeAsterisk, **changes: object) -> Settings:
-    """Settings pointing at `fake`, with short timings so that faults show within a test."""
-    values: dict[str, object] = {
-        "ami_host": "127.0.0.1",
-        "ami_port": fake.port,
-        "ami_username": USERNAME,
-        "ami_secret": SECRET,
-        "ami_queues": f"support={SUPPORT}",
-        "ami_ping_seconds": 0.3,
-        "ami_retry_max_seconds": 0.2,
-        "ami_auth_retry_seconds": 0.6,
-    }
-    values.update(changes)
-    return dataclasses.replace(base, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -66,35 +53,3 @@ async def following(listener: AmiListener, asterisk: FakeAsterisk) -> AmiListene
     """The listener, logged in and reconciled with the fake Asterisk."""
     await eventually(lambda: listener.link.up)
     return listener
-
-
-async def waiting(components: Components, queue_id: int) -> list[WaitingCaller]:
-    """Who waits in a queue, newest first, as the waiting list orders them."""
-    return newest_first(await components.callers.waiting(queue_id))
-
-
-async def until_waiting(
-    components: Components, queue_id: int, call_ids: set[str], seconds: float = 5.0
-) -> list[WaitingCaller]:
-    """Waits until exactly `call_ids` wait in the queue; returns them, newest first."""
-    callers: list[WaitingCaller] = []
-
-    async def exactly_those() -> bool:
-        nonlocal callers
-        callers = await waiting(components, queue_id)
-        assert {c.call_id for c in callers} == call_ids, (
-            f"queue {queue_id} has {[c.call_id for c in callers]}, not {call_ids}"
-        )
-        return True
-
-    await eventually(exactly_those, seconds)
-    return callers
-
-
-def departures(components: Components) -> list[tuple[str, int, str, float]]:
-    """(call id, queue id, outcome, hold seconds) of every recorded departure, oldest first."""
-    assert isinstance(components.database, Database)
-    rows = components.database.connection.execute(
-        "SELECT call_id, queue_id, outcome, hold_seconds FROM departures ORDER BY rowid"
-    )
-    return [tuple(row) for row in rows]

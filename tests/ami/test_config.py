@@ -15,10 +15,9 @@ from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.listener import Backoff
 from kolejka.bootstrap import build
 from kolejka.settings import Settings
-from tests.ami.conftest import SUPPORT, ami_settings, until_waiting
 from tests.ami.fake_asterisk import FakeAsterisk, events
-from tests.conftest import FAST_HASHER
-from tests.support import eventually
+from tests.ami.helpers import SUPPORT, ami_settings, until_waiting
+from tests.support import FAST_HASHER, eventually
 
 BASE = {"KOLEJKA_AMI_HOST": "pbx.example", "KOLEJKA_AMI_USERNAME": "kolejka"}
 

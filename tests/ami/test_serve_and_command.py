@@ -13,11 +13,10 @@ import pytest
 
 from kolejka.bootstrap import build
 from kolejka.settings import Settings
-from tests.ami.conftest import SUPPORT
 from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk, events
-from tests.conftest import FAST_HASHER
+from tests.ami.helpers import SUPPORT
 from tests.e2e.client import as_json, request
-from tests.support import Answer, LiveServer, eventually
+from tests.support import FAST_HASHER, Answer, LiveServer, eventually
 
 pytestmark = pytest.mark.slow
 

@@ -24,8 +24,7 @@ from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
 from kolejka.services.wallboard_tokens import WallboardTokens
 from kolejka.settings import Settings
-from tests.conftest import FAST_HASHER, add_company, add_person, unavailable
-from tests.support import LiveServer, basic
+from tests.support import FAST_HASHER, LiveServer, add_company, add_person, basic, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

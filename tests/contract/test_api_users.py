@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kolejka.services.ports import StoredApiUser
-from tests.contract.conftest import SqlStores
+from tests.contract.stores import SqlStores
 
 
 async def test_an_unknown_user_is_none(sql: SqlStores) -> None:

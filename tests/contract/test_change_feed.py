@@ -10,7 +10,7 @@ import time
 
 from kolejka.adapters.shared_feed import decode, encode
 from kolejka.services.ports import Change, Topic
-from tests.contract.conftest import FeedFactory
+from tests.contract.stores import FeedFactory
 
 
 async def heard_within(changes: list[Change], wanted: Change, seconds: float) -> float:

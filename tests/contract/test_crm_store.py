@@ -9,7 +9,7 @@ import pytest
 from kolejka.domain.crm import CompanyFields, CustomerFields, ListQuery, Order, PhoneNumber
 from kolejka.domain.customers import CustomerKind, CustomerMatch
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
-from tests.contract.conftest import SqlStores
+from tests.contract.stores import SqlStores
 
 NOW = datetime(2026, 11, 26, 15, 4, 28, 250000, tzinfo=UTC)
 LATER = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)

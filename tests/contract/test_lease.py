@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import time
 
+from kolejka.adapters.postgres.database import LEASE_LOCK, lock_key
 from kolejka.adapters.postgres.lease import PostgresLease
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.services.ports import Lease
-from tests.contract.conftest import LeaseFactory
+from tests.contract.stores import LeaseFactory
 
 
 async def vanish(lease: Lease) -> None:
     """The holder dies without letting go: its session ends, or it just stops renewing."""
     if isinstance(lease, PostgresLease):
-        assert lease._connection is not None
-        lease._connection.terminate()
+        # As a crash would: the server ends the holder's session, seen from a second connection.
+        # The server is shared, so only this schema's lease lock may match, and exactly once.
+        connection = await lease.db.connect()
+        try:
+            ended = await connection.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND granted AND classid = $1 AND objid = hashtext(current_schema())"
+                " AND objsubid = 2",
+                lock_key(LEASE_LOCK),
+            )
+        finally:
+            await connection.close()
+        assert [row[0] for row in ended] == [True]
     else:
         assert isinstance(lease, RedisLease)  # its key simply expires
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kolejka.domain.queues import Queue
-from tests.contract.conftest import SqlStores
+from tests.contract.stores import SqlStores
 
 
 async def test_an_unknown_queue_is_none(sql: SqlStores) -> None:

@@ -6,8 +6,7 @@ from typing import Any
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
-from tests.conftest import add_company
-from tests.support import call
+from tests.support import add_company, call
 
 COMPANY_KEYS = [
     "company_id", "name", "nip", "customer_id", "type", "group", "address", "custom_fields",

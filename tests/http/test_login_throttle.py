@@ -23,9 +23,8 @@ from kolejka.observability import logs
 from kolejka.services.ports import FailureCounter
 from kolejka.services.throttle import LoginThrottle
 from kolejka.settings import Settings
-from tests.conftest import PERSONAS
 from tests.http.test_error_shape import assert_envelope
-from tests.support import CANARY, FrozenClock, basic, call
+from tests.support import CANARY, PERSONAS, FrozenClock, basic, call
 
 pytestmark = pytest.mark.usefixtures("queue_2")
 LIST = "/api/queues/2/waiting_list"

@@ -10,8 +10,7 @@ import pytest
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import Outcome
-from tests.conftest import add_company, add_person
-from tests.support import FrozenClock, call
+from tests.support import FrozenClock, add_company, add_person, call
 
 WIRE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 pytestmark = pytest.mark.usefixtures("queue_2")

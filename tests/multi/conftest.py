@@ -1,63 +1,15 @@
-"""Several `kolejka serve` processes sharing PostgreSQL (a fresh schema) and Redis (a fresh key
-prefix), as a deployment behind a load balancer runs them."""
+"""Fixtures for several `kolejka serve` processes sharing PostgreSQL and Redis
+(tests/multi/deployment.py), and a fake Asterisk for them to listen to."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from kolejka.bootstrap import build
-from kolejka.domain.queues import Queue
-from kolejka.settings import Settings
-from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk
-from tests.conftest import FAST_HASHER
-from tests.e2e.client import request
-from tests.servers import drop_prefix, fresh_schema, unique_name
-from tests.support import Answer, LiveServer
-
-ADMIN = ("admin", "admin-secret")
-SUPPORT = 7  # Asterisk's queue `support`, as KOLEJKA_AMI_QUEUES maps it
-
-
-@dataclass
-class Deployment:
-    """Instances sharing a database and, when `redis_url` is set, a Redis."""
-
-    database_url: str
-    redis_url: str
-    prefix: str
-    folder: Path
-    servers: list[LiveServer] = field(default_factory=list)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "KOLEJKA_DATABASE_URL": self.database_url,
-            "KOLEJKA_LIVE_URL": self.redis_url,
-            "KOLEJKA_REDIS_PREFIX": self.prefix,
-            "KOLEJKA_LEASE_SECONDS": "2",
-        }
-
-    def settings(self) -> Settings:
-        return Settings(
-            database_url=self.database_url, live_url=self.redis_url, redis_prefix=self.prefix
-        )
-
-    async def start(self, count: int = 1, **extra_env: str) -> list[LiveServer]:
-        started = []
-        for _ in range(count):
-            name = f"instance-{len(self.servers)}"
-            env = {**self.env, "KOLEJKA_INSTANCE_NAME": name, **extra_env}
-            server = LiveServer(self.folder / f"{name}.db", extra_env=env)
-            await asyncio.to_thread(server.start)
-            self.servers.append(server)
-            started.append(server)
-        return started
+from tests.ami.fake_asterisk import FakeAsterisk
+from tests.multi.deployment import Deployment, deployed
 
 
 @pytest.fixture
@@ -79,47 +31,8 @@ async def any_deployment(
         yield found
 
 
-@contextlib.asynccontextmanager
-async def deployed(postgres_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Deployment]:
-    prefix = unique_name("multi")
-    async with fresh_schema(postgres_url) as url:
-        found = Deployment(url, redis_url, prefix, tmp_path)
-
-        async def seed() -> None:
-            components = build(found.settings(), hasher=FAST_HASHER)
-            await components.api_users.add(*ADMIN, ["*"])
-            await components.queues.put(Queue(2, "Obsługa klienta"))
-            await components.aclose()
-
-        await asyncio.to_thread(asyncio.run, seed())
-        try:
-            yield found
-        finally:
-            await asyncio.gather(*(asyncio.to_thread(s.stop) for s in found.servers))
-            if redis_url:
-                await drop_prefix(redis_url, prefix)
-
-
-async def call(
-    server: LiveServer, method: str, path: str, body: object = None, user: tuple[str, str] = ADMIN
-) -> Answer:
-    return await asyncio.to_thread(request, server.url, method, path, user=user, body=body)
-
-
 @pytest.fixture
 async def asterisk() -> AsyncIterator[FakeAsterisk]:
     fake = await FakeAsterisk().start()
     yield fake
     await fake.stop()
-
-
-def ami_env(asterisk: FakeAsterisk) -> dict[str, str]:
-    return {
-        "KOLEJKA_AMI_HOST": "127.0.0.1",
-        "KOLEJKA_AMI_PORT": str(asterisk.port),
-        "KOLEJKA_AMI_USERNAME": USERNAME,
-        "KOLEJKA_AMI_SECRET": SECRET,
-        "KOLEJKA_AMI_QUEUES": f"support={SUPPORT}",
-        "KOLEJKA_AMI_PING_SECONDS": "0.5",
-        "KOLEJKA_AMI_RETRY_MAX_SECONDS": "0.3",
-    }

@@ -9,7 +9,7 @@ import pytest
 
 from tests.ami.fake_asterisk import FakeAsterisk, events
 from tests.e2e.client import as_json
-from tests.multi.conftest import SUPPORT, Deployment, ami_env, call
+from tests.multi.deployment import SUPPORT, Deployment, ami_env, call
 from tests.support import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]

@@ -21,10 +21,9 @@ import pytest
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
-from tests.conftest import FAST_HASHER, need_tool, unavailable
 from tests.e2e.client import as_json
 from tests.event_stream_client import EventStreamClient
-from tests.multi.conftest import ADMIN, call
+from tests.multi.deployment import ADMIN, SUPPORT, ami_env, call
 from tests.servers import (
     PrivatePostgres,
     PrivateRedis,
@@ -33,7 +32,15 @@ from tests.servers import (
     postgres_bin_dir,
     unique_name,
 )
-from tests.support import Answer, LiveServer, basic, eventually
+from tests.support import (
+    FAST_HASHER,
+    Answer,
+    LiveServer,
+    basic,
+    eventually,
+    need_tool,
+    unavailable,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]
 
@@ -260,7 +267,6 @@ async def test_when_redis_comes_back_empty_the_callers_asterisk_knows_come_back(
     postgres_url: str, tmp_path: Path
 ) -> None:
     from tests.ami.fake_asterisk import FakeAsterisk, events
-    from tests.multi.conftest import SUPPORT, ami_env
 
     redis = PrivateRedis(need_tool("redis-server"), tmp_path, persistent=False).start()
     asterisk = await FakeAsterisk().start()

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from tests.e2e.client import as_json
-from tests.multi.conftest import Deployment, call
+from tests.multi.deployment import Deployment, call
 from tests.support import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]

@@ -10,7 +10,7 @@ import pytest
 
 from kolejka.adapters.urls import redacted
 from tests.e2e.client import as_json
-from tests.multi.conftest import Deployment, call
+from tests.multi.deployment import Deployment, call
 from tests.servers import with_schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.event_stream_client import EventStreamClient
-from tests.multi.conftest import Deployment
+from tests.multi.deployment import Deployment
 from tests.support import LiveServer, basic
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres]

@@ -1,0 +1,39 @@
+"""What the contract suite's fixtures (tests/contract/conftest.py) hand to a test: the stores of
+one database, the live waiting lists, and makers of change feeds and leases of one deployment."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from kolejka.adapters.shared_feed import SharedFeed
+from kolejka.services.ports import (
+    ApiUserStore,
+    CrmStore,
+    CustomerDirectory,
+    Lease,
+    QueueDirectory,
+    WaitingCallerStore,
+)
+
+
+@dataclass
+class SqlStores:
+    engine: str
+    queues: QueueDirectory
+    users: ApiUserStore
+    crm: CrmStore
+    customers: CustomerDirectory
+
+
+@dataclass
+class LiveLists:
+    engine: str
+    callers: WaitingCallerStore
+    add_queue: Callable[[int], Awaitable[None]]
+
+
+FeedFactory = Callable[[], Awaitable[SharedFeed]]
+
+
+LeaseFactory = Callable[[float], Lease]
