@@ -18,7 +18,7 @@ from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components, build
-from kolejka.domain.queues import Queue, WaitingCaller, positions
+from kolejka.domain.queues import Joined, Queue, WaitingCaller, positions
 from kolejka.observability.links import LinkStatus
 from kolejka.services.ports import WaitingCallerStore
 from kolejka.settings import Settings
@@ -47,7 +47,7 @@ class FailingOnce(SqliteWaitingCallers):
         super().__init__(store.db)
         self.failures = 1
 
-    async def join(self, caller: WaitingCaller) -> WaitingCaller:
+    async def join(self, caller: WaitingCaller) -> Joined:
         if self.failures:
             self.failures -= 1
             raise sqlite3.OperationalError("database or disk is full")

@@ -11,7 +11,7 @@ from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
-from kolejka.domain.queues import Queue, WaitingCaller
+from kolejka.domain.queues import Joined, Queue, WaitingCaller
 from kolejka.services.pbx_sync import PbxSync
 from kolejka.services.ports import WaitingCallerStore
 from tests.ami.conftest import departures, waiting
@@ -26,7 +26,7 @@ class RefusingOne(SqliteWaitingCallers):
         super().__init__(store.db)
         self.call_id = call_id
 
-    async def join(self, caller: WaitingCaller) -> WaitingCaller:
+    async def join(self, caller: WaitingCaller) -> Joined:
         if caller.call_id == self.call_id:
             raise sqlite3.DatabaseError("database disk image is malformed")
         return await super().join(caller)

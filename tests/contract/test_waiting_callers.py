@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from kolejka.domain.queues import Departure, Outcome, WaitingCaller
+from kolejka.domain.queues import Departure, Joined, Outcome, WaitingCaller
 from tests.contract.conftest import LiveLists
 
 T0 = datetime(2014, 8, 6, 12, 30, 35, 123456, tzinfo=UTC)
@@ -37,7 +37,7 @@ async def test_a_joined_caller_is_found_with_every_field_and_the_microsecond(
 ) -> None:
     await live.add_queue(2)
     joined = caller("1407321035.17", phone_number="+48 (61) 345-98-51", caller_name="Zażółć gęślą")
-    assert await live.callers.join(joined) == joined
+    assert (await live.callers.join(joined)).caller == joined
     assert await live.callers.find("1407321035.17") == joined
 
 
@@ -53,9 +53,28 @@ async def test_joining_again_changes_nothing_and_returns_the_stored_caller(
     first = caller("c1")
     await live.callers.join(first)
     again = await live.callers.join(caller("c1", queue_id=3, seconds=9, phone_number="1"))
-    assert again == first
+    assert again.caller == first
     assert [c for _, c in await live.callers.waiting(2)] == [first]
     assert await live.callers.waiting(3) == []
+
+
+async def test_a_first_join_says_created_and_the_same_call_again_says_not(
+    live: LiveLists,
+) -> None:
+    await live.add_queue(2)
+    first = caller("c1")
+    assert await live.callers.join(first) == Joined(first, created=True)
+    assert await live.callers.join(caller("c1", seconds=9)) == Joined(first, created=False)
+    assert await live.callers.join(first) == Joined(first, created=False)
+
+
+async def test_of_two_joins_of_one_call_at_once_exactly_one_says_created(
+    live: LiveLists,
+) -> None:
+    await live.add_queue(2)
+    both = await asyncio.gather(*(live.callers.join(caller("c1", seconds=s)) for s in (1, 2)))
+    assert sorted(joined.created for joined in both) == [False, True]
+    assert both[0].caller == both[1].caller
 
 
 async def test_a_queue_lists_its_callers_only_with_join_numbers_rising(live: LiveLists) -> None:
@@ -134,5 +153,5 @@ async def test_a_caller_may_join_again_after_leaving(live: LiveLists) -> None:
     await live.callers.join(who)
     await live.callers.leave(answered(who, 1, 2))
     back = caller("c1", seconds=10)
-    assert await live.callers.join(back) == back
+    assert await live.callers.join(back) == Joined(back, created=True)
     assert [c for _, c in await live.callers.waiting(2)] == [back]

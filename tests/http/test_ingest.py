@@ -236,6 +236,31 @@ async def test_a_join_waiting_for_another_processs_write_lock_does_not_hold_up_t
     assert len(listed.json()) == 1
 
 
+async def test_two_ingests_of_one_call_at_once_answer_201_once(
+    app: KolejkaApp, database_path: Path, personas: dict[str, str]
+) -> None:
+    # Both wait for the write lock, as behind an import; a look before the join would see no
+    # caller for either, and both would claim to have added it.
+    importer = sqlite3.connect(database_path, isolation_level=None)
+    importer.execute("BEGIN IMMEDIATE")
+    body = {"call_id": "1795705470.0", "phone_number": "613459851"}
+    try:
+        joining = [
+            asyncio.create_task(call(app, "POST", JOIN, auth=personas["ingest"], json_body=body))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.2)
+        assert not any(task.done() for task in joining)
+    finally:
+        importer.execute("ROLLBACK")
+        importer.close()
+    first, second = await asyncio.wait_for(asyncio.gather(*joining), 5)
+    assert sorted([first.status, second.status]) == [200, 201]
+    assert first.json() == second.json()
+    listed = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+    assert len(listed.json()) == 1
+
+
 @pytest.mark.parametrize(
     ("call_id", "in_path"),
     [

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 # Ids travel as JSON numbers and live in 32-bit integer columns on every SQL engine.
 MAX_ID = 2_147_483_647
@@ -40,6 +41,20 @@ class WaitingCaller:
 
     def waited(self, now: datetime) -> timedelta:
         return max(now - self.started_at, timedelta(0))
+
+    def trimmed(self) -> WaitingCaller:
+        """This caller with no blanks around its number and name (itself if it has none)."""
+        phone_number, caller_name = self.phone_number.strip(), self.caller_name.strip()
+        if phone_number == self.phone_number and caller_name == self.caller_name:
+            return self
+        return replace(self, phone_number=phone_number, caller_name=caller_name)
+
+
+class Joined(NamedTuple):
+    """What a join found: the caller as stored, and whether this join is what stored it."""
+
+    caller: WaitingCaller
+    created: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.pbx import PbxEvent
-from kolejka.domain.queues import Departure, WaitingCaller
+from kolejka.domain.queues import Departure, Joined, WaitingCaller
 from kolejka.services.pbx_sync import PbxSync, Transaction
 from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
 from kolejka.services.waiting_lists import WaitingLists
@@ -188,11 +188,11 @@ class CountingCallers:
         self.metrics = metrics
         metrics.counter(EVENTS, "Callers who joined or left a waiting list here.", "event")
 
-    async def join(self, caller: WaitingCaller) -> WaitingCaller:
-        stored = await self.store.join(caller)
-        if stored == caller:
+    async def join(self, caller: WaitingCaller) -> Joined:
+        joined = await self.store.join(caller)
+        if joined.created:
             self.metrics.count(EVENTS, "join")
-        return stored
+        return joined
 
     async def find(self, call_id: str) -> WaitingCaller | None:
         return await self.store.find(call_id)

@@ -110,18 +110,22 @@ class PbxSync:
         await self._join_caller(caller, event.queue_name)
 
     async def _join_caller(self, caller: WaitingCaller, queue_name: str) -> None:
-        args = (caller.queue_id, caller.call_id, caller.phone_number, caller.caller_name)
         for _ in range(2):
             try:
-                await self.lists.join(*args, started_at=caller.started_at)
+                await self.lists.admit(caller)
                 return
             except UnknownQueue:
                 await self.register_queue(caller.queue_id, queue_name)
             except CallerAlreadyWaiting as moved:
                 # We missed its departure from the other queue; the PBX says where it is now.
-                log.info("call %s moved from queue %d to %d", args[1], moved.queue_id, args[0])
+                log.info(
+                    "call %s moved from queue %d to %d",
+                    caller.call_id,
+                    moved.queue_id,
+                    caller.queue_id,
+                )
                 await self._depart(caller.call_id, Outcome.ABANDONED, moved.queue_id)
-        await self.lists.join(*args, started_at=caller.started_at)
+        await self.lists.admit(caller)
 
     async def _abandon(self, event: CallerAbandoned) -> None:
         await self._depart(event.call_id, Outcome.ABANDONED, event.queue_id, event)

@@ -22,7 +22,7 @@ from kolejka.domain.crm import (
     ListQuery,
 )
 from kolejka.domain.customers import CustomerKind, CustomerMatch
-from kolejka.domain.queues import Departure, Queue, WaitingCaller
+from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 
 
 class Clock(Protocol):
@@ -46,8 +46,12 @@ class QueueDirectory(Protocol):
 class WaitingCallerStore(Protocol):
     """The live waiting lists, and the record of callers who left (for wait estimates)."""
 
-    async def join(self, caller: WaitingCaller) -> WaitingCaller:
-        """Adds `caller`; if its call already waits, changes nothing and returns the stored one."""
+    async def join(self, caller: WaitingCaller) -> Joined:
+        """Adds `caller`; if its call already waits, changes nothing and returns the stored one.
+
+        `created` says whether this very write stored it: of two joins of one call, exactly one
+        is told it did.
+        """
         ...
 
     async def find(self, call_id: str) -> WaitingCaller | None: ...

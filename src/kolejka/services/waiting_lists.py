@@ -15,6 +15,7 @@ from kolejka.domain.errors import CallerAlreadyWaiting, UnknownCaller, UnknownQu
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import (
     Departure,
+    Joined,
     Outcome,
     Queue,
     WaitingCaller,
@@ -96,22 +97,25 @@ class WaitingLists:
         phone_number: str,
         caller_name: str = "",
         started_at: datetime | None = None,
-    ) -> WaitingCaller:
+    ) -> Joined:
         """A call joins a queue. Joining again with the same call id changes nothing."""
-        await self.queue(queue_id)
-        caller = WaitingCaller(
-            call_id=call_id,
-            queue_id=queue_id,
-            phone_number=phone_number.strip(),
-            caller_name=caller_name.strip(),
-            started_at=started_at or self.clock.now(),
+        return await self.admit(
+            WaitingCaller(
+                call_id, queue_id, phone_number, caller_name, started_at or self.clock.now()
+            )
         )
-        stored = await self.callers.join(caller)
-        if stored.queue_id != queue_id:
-            raise CallerAlreadyWaiting(call_id, stored.queue_id)
-        if stored == caller:
-            await self.changes.publish(Change(Topic.QUEUE, queue_id))
-        return stored
+
+    async def admit(self, caller: WaitingCaller) -> Joined:
+        """`caller` joins its queue, its number and name trimmed. Joining again with the same
+        call id changes nothing, and says so (`created` is False)."""
+        await self.queue(caller.queue_id)
+        caller = caller.trimmed()
+        joined = await self.callers.join(caller)
+        if joined.caller.queue_id != caller.queue_id:
+            raise CallerAlreadyWaiting(caller.call_id, joined.caller.queue_id)
+        if joined.created:
+            await self.changes.publish(Change(Topic.QUEUE, caller.queue_id))
+        return joined
 
     async def leave(
         self,

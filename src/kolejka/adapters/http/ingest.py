@@ -13,7 +13,7 @@ from kolejka.adapters.http.request import (
 )
 from kolejka.adapters.http.routing import Route
 from kolejka.adapters.http.wire import to_json
-from kolejka.domain.errors import InvalidField
+from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import MAX_PHONE_INPUT
 from kolejka.domain.queues import MAX_CALL_ID, MAX_CALLER_NAME, Outcome
 from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists
@@ -38,14 +38,14 @@ class IngestApi:
         only_fields(body, {"call_id", "phone_number", "caller_name", "waited"})
         call_id = text_field(body, "call_id", MAX_CALL_ID, required=True, strip=False)
         if not call_id:
-            raise InvalidField("call_id", "is required.")
+            raise InvalidField("call_id", FieldProblem.REQUIRED)
         phone_number = text_field(body, "phone_number", MAX_PHONE_INPUT)
         caller_name = text_field(body, "caller_name", MAX_CALLER_NAME)
         waited = seconds_field(body, "waited")
         started_at = None if waited is None else self.lists.clock.now() - waited
-        before = await self.lists.callers.find(call_id)
-        caller = await self.lists.join(queue_id, call_id, phone_number, caller_name, started_at)
-        created = before is None
+        caller, created = await self.lists.join(
+            queue_id, call_id, phone_number, caller_name, started_at
+        )
         return Reply(
             to_json(
                 {
@@ -65,9 +65,9 @@ class IngestApi:
         only_fields(body, {"outcome", "hold_time"})
         outcome_text = body.get("outcome")
         if outcome_text is None:
-            raise InvalidField("outcome", "is required.")
+            raise InvalidField("outcome", FieldProblem.REQUIRED)
         if outcome_text not in ("answered", "abandoned"):
-            raise InvalidField("outcome", "must be 'answered' or 'abandoned'.")
+            raise InvalidField("outcome", FieldProblem.NOT_AN_OUTCOME)
         hold_time = seconds_field(body, "hold_time")
         gone = await self.lists.leave(call_id, Outcome(outcome_text), hold_time, queue_id=queue_id)
         return Reply(

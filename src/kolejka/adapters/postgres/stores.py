@@ -20,7 +20,7 @@ from kolejka.adapters.postgres.database import (
 )
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
-from kolejka.domain.queues import Departure, Queue, WaitingCaller
+from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.services.ports import StoredApiUser
 
 
@@ -61,29 +61,30 @@ class PostgresWaitingCallers:
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
-    async def join(self, caller: WaitingCaller) -> WaitingCaller:
-        async def insert(sql: Connection) -> None:
+    async def join(self, caller: WaitingCaller) -> Joined:
+        async def insert(sql: Connection) -> bool:
             # Join numbers order callers who joined in the same microsecond; taking turns keeps
             # two instances from handing out the same one.
             await sql.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
                 lock_key(JOIN_LOCK),
             )
-            await sql.execute(
+            inserted = await sql.fetchval(
                 f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
                 " SELECT $1, $2, $3, $4, $5, COALESCE(MAX(join_seq), 0) + 1 FROM waiting_callers"
-                " ON CONFLICT (call_id) DO NOTHING",
+                " ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
                 caller.call_id,
                 caller.queue_id,
                 caller.phone_number,
                 caller.caller_name,
                 to_micros(caller.started_at),
             )
+            return inserted is not None
 
-        await self.db.transaction(insert)
+        created = await self.db.transaction(insert)
         stored = await self.find(caller.call_id)
         assert stored is not None
-        return stored
+        return Joined(stored, created)
 
     async def find(self, call_id: str) -> WaitingCaller | None:
         row = await self.db.fetchrow(

@@ -25,20 +25,21 @@ import redis.exceptions
 
 from kolejka.adapters.redis.connection import Client, RedisConnection
 from kolejka.adapters.sql.times import from_micros, to_micros
-from kolejka.domain.queues import Departure, Queue, WaitingCaller
+from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.services.ports import QueueDirectory
 
 KEEP_ANSWERED = 1000
 KEEP_ANSWERED_MICROS = 86_400 * 1_000_000
 
-# KEYS: callers, join_seq, queue:<id>; ARGV: call_id, record. Returns the stored record.
+# KEYS: callers, join_seq, queue:<id>; ARGV: call_id, record.
+# Returns 1 and the record if this call set it, else 0 and the record already stored.
 _JOIN = """
 local found = redis.call('HGET', KEYS[1], ARGV[1])
-if found then return found end
+if found then return {0, found} end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
-return ARGV[2]
+return {1, ARGV[2]}
 """
 
 # KEYS: callers, queue:<caller's queue>, answered:<departure's queue>;
@@ -99,12 +100,12 @@ class RedisWaitingCallers:
         self._leave = _Script(_LEAVE)
         self._waiting = _Script(_WAITING)
 
-    async def join(self, caller: WaitingCaller) -> WaitingCaller:
+    async def join(self, caller: WaitingCaller) -> Joined:
         keys = [self.callers_key, self.redis.key("join_seq"), self._queue(caller.queue_id)]
-        stored = await self.redis.run(
+        created, stored = await self.redis.run(
             lambda client: self._join(client, keys, [caller.call_id, _record(caller)])
         )
-        return _caller(caller.call_id, stored)
+        return Joined(_caller(caller.call_id, stored), created == 1)
 
     async def find(self, call_id: str) -> WaitingCaller | None:
         record = await self.redis.run(lambda client: client.hget(self.callers_key, call_id))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.adapters.sqlite.database import Database, atomic
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
-from kolejka.domain.queues import Departure, Queue, WaitingCaller
+from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.services.ports import StoredApiUser
 
 
@@ -54,9 +54,9 @@ class SqliteWaitingCallers:
         self.db = db
         self.sql = db.connection
 
-    async def join(self, caller: WaitingCaller) -> WaitingCaller:
+    async def join(self, caller: WaitingCaller) -> Joined:
         async with self.db.writing():
-            self.sql.execute(
+            inserted = self.sql.execute(
                 f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
                 " SELECT ?, ?, ?, ?, ?, COALESCE(MAX(join_seq), 0) + 1 FROM waiting_callers"
                 " WHERE true ON CONFLICT (call_id) DO NOTHING",
@@ -67,10 +67,10 @@ class SqliteWaitingCallers:
                     caller.caller_name,
                     to_micros(caller.started_at),
                 ),
-            )
+            ).rowcount
         stored = await self.find(caller.call_id)
         assert stored is not None
-        return stored
+        return Joined(stored, inserted == 1)
 
     async def find(self, call_id: str) -> WaitingCaller | None:
         row = self.sql.execute(
