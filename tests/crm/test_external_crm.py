@@ -194,7 +194,8 @@ def test_a_served_waiting_list_asks_the_external_crm_configured_in_the_environme
 ) -> None:
     import urllib.request
 
-    from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, kolejka
+    from tests.cli import kolejka
+    from tests.e2e.conftest import SEED_PASSWORD, SEED_USER
 
     database = tmp_path / "live.db"
     assert kolejka(database, "queues", "add", "2", "Obsługa").returncode == 0

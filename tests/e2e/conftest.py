@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,28 +12,11 @@ import trustme
 
 from kolejka.bootstrap import build
 from kolejka.settings import Settings
+from tests.cli import kolejka as kolejka  # also for the e2e modules that import it from here
 from tests.conftest import FAST_HASHER
 from tests.support import LiveServer
 
 SEED_USER, SEED_PASSWORD = "api_user", "api_pass"
-
-
-def kolejka_at(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Runs the `kolejka` command line against the database at `url`."""
-    return subprocess.run(
-        [sys.executable, "-m", "kolejka", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={"KOLEJKA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-        timeout=60,
-        check=False,
-    )
-
-
-def kolejka(database: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Runs the `kolejka` command line against the SQLite file `database`."""
-    return kolejka_at(f"sqlite:///{database}", *args, stdin=stdin)
 
 
 @pytest.fixture
