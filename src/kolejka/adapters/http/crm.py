@@ -8,10 +8,10 @@ comma-separated, `-` for descending) and `phone_number`, which matches every spe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+from kolejka.adapters.http import wire
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
 from kolejka.adapters.http.wire import to_json
@@ -25,13 +25,11 @@ from kolejka.domain.crm import (
     Customer,
     ListQuery,
     Order,
-    PhoneNumber,
 )
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 from kolejka.services.crm import MAX_BATCH, Crm, taking_turns
-from kolejka.services.waiting_lists import WIRE_DATE
 
 LIST_PARAMETERS = frozenset({"limit", "offset", "order", "phone_number"})
 # A batch of up to 1000 customers needs more room than one customer.
@@ -127,40 +125,10 @@ class CrmApi:
     # The wire ----------------------------------------------------------------------------
 
     def customer_wire(self, customer: Customer) -> dict[str, object]:
-        card = customer.fields
-        numbers = self._numbers(card.phone_numbers)
-        return {
-            "customer_id": customer.customer_id,
-            "name": card.name,
-            "surname": card.surname,
-            "phone_number": numbers[0] if numbers else "",
-            "phone_numbers": numbers,
-            "email": card.email,
-            "company_id": card.company_id if card.company_id is not None else "",
-            "identifier": card.identifier,
-            "type": card.type,
-            "group": card.group,
-            "company_flag": customer.company_flag,
-            "account_manager": card.account_manager,
-            "updated_at": customer.updated_at.astimezone(self.time_zone).strftime(WIRE_DATE),
-            "custom_fields": dict(card.custom_fields),
-        }
+        return wire.customer(customer, self.phones, self.time_zone)
 
     def company_wire(self, company: Company) -> dict[str, object]:
-        details = company.fields
-        return {
-            "company_id": company.company_id,
-            "name": details.name,
-            "nip": details.nip,
-            "customer_id": company.customer_id,
-            "type": details.type,
-            "group": details.group,
-            "address": details.address,
-            "custom_fields": dict(details.custom_fields),
-        }
-
-    def _numbers(self, numbers: Sequence[PhoneNumber]) -> list[str]:
-        return [self.phones.display(number.e164 or number.raw) for number in numbers]
+        return wire.company(company)
 
     def _list_query(self, request: Request, orderable: frozenset[str]) -> ListQuery | None:
         """The page asked for; None when the phone_number filter can match nobody."""
