@@ -8,30 +8,26 @@ comma-separated, `-` for descending) and `phone_number`, which matches every spe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+from kolejka.adapters.http import wire
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
-from kolejka.adapters.http.wire import to_json
 from kolejka.domain import crm_fields as fields
 from kolejka.domain.crm import (
     COMPANY_ORDER_FIELDS,
     CUSTOMER_ORDER_FIELDS,
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    Company,
     Customer,
     ListQuery,
     Order,
-    PhoneNumber,
 )
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 from kolejka.services.crm import MAX_BATCH, Crm, taking_turns
-from kolejka.services.waiting_lists import WIRE_DATE
 
 LIST_PARAMETERS = frozenset({"limit", "offset", "order", "phone_number"})
 # A batch of up to 1000 customers needs more room than one customer.
@@ -66,24 +62,24 @@ class CrmApi:
     async def list_customers(self, request: Request) -> Reply:
         query = self._list_query(request, CUSTOMER_ORDER_FIELDS)
         found = await self.crm.customers(query) if query is not None else []
-        return Reply(to_json([self.customer_wire(c) for c in found]))
+        return Reply(wire.to_json([self._customer(c) for c in found]))
 
     async def create_customer(self, request: Request) -> Reply:
         added = await self.crm.add_customer(await request.json_object())
-        return Reply(to_json(self.customer_wire(added)), 201)
+        return Reply(wire.to_json(self._customer(added)), 201)
 
     async def get_customer(self, request: Request) -> Reply:
         found = await self.crm.customer(request.path_id("id"))
-        return Reply(to_json(self.customer_wire(found)))
+        return Reply(wire.to_json(self._customer(found)))
 
     async def update_customer(self, request: Request) -> Reply:
         customer_id = request.path_id("id")
         updated = await self.crm.update_customer(customer_id, await request.json_object())
-        return Reply(to_json(self.customer_wire(updated)))
+        return Reply(wire.to_json(self._customer(updated)))
 
     async def delete_customer(self, request: Request) -> Reply:
         removed = await self.crm.remove_customer(request.path_id("id"))
-        return Reply(to_json(self.customer_wire(removed)))
+        return Reply(wire.to_json(self._customer(removed)))
 
     async def create_customers(self, request: Request) -> Reply:
         request.max_body_bytes *= BATCH_BODY_FACTOR
@@ -98,69 +94,34 @@ class CrmApi:
             if not isinstance(item, dict):
                 raise InvalidField(f"[{index}]", FieldProblem.NOT_AN_OBJECT)
         added = await self.crm.add_customers(batch)
-        return Reply(to_json([self.customer_wire(c) async for _, c in taking_turns(added)]), 201)
+        return Reply(wire.to_json([self._customer(c) async for _, c in taking_turns(added)]), 201)
 
     # Companies ---------------------------------------------------------------------------
 
     async def list_companies(self, request: Request) -> Reply:
         query = self._list_query(request, COMPANY_ORDER_FIELDS)
         found = await self.crm.companies(query) if query is not None else []
-        return Reply(to_json([self.company_wire(c) for c in found]))
+        return Reply(wire.to_json([wire.company(c) for c in found]))
 
     async def create_company(self, request: Request) -> Reply:
         added = await self.crm.add_company(await request.json_object())
-        return Reply(to_json(self.company_wire(added)), 201)
+        return Reply(wire.to_json(wire.company(added)), 201)
 
     async def get_company(self, request: Request) -> Reply:
         found = await self.crm.company(request.path_id("id"))
-        return Reply(to_json(self.company_wire(found)))
+        return Reply(wire.to_json(wire.company(found)))
 
     async def update_company(self, request: Request) -> Reply:
         company_id = request.path_id("id")
         updated = await self.crm.update_company(company_id, await request.json_object())
-        return Reply(to_json(self.company_wire(updated)))
+        return Reply(wire.to_json(wire.company(updated)))
 
     async def delete_company(self, request: Request) -> Reply:
         removed = await self.crm.remove_company(request.path_id("id"))
-        return Reply(to_json(self.company_wire(removed)))
+        return Reply(wire.to_json(wire.company(removed)))
 
-    # The wire ----------------------------------------------------------------------------
-
-    def customer_wire(self, customer: Customer) -> dict[str, object]:
-        card = customer.fields
-        numbers = self._numbers(card.phone_numbers)
-        return {
-            "customer_id": customer.customer_id,
-            "name": card.name,
-            "surname": card.surname,
-            "phone_number": numbers[0] if numbers else "",
-            "phone_numbers": numbers,
-            "email": card.email,
-            "company_id": card.company_id if card.company_id is not None else "",
-            "identifier": card.identifier,
-            "type": card.type,
-            "group": card.group,
-            "company_flag": customer.company_flag,
-            "account_manager": card.account_manager,
-            "updated_at": customer.updated_at.astimezone(self.time_zone).strftime(WIRE_DATE),
-            "custom_fields": dict(card.custom_fields),
-        }
-
-    def company_wire(self, company: Company) -> dict[str, object]:
-        details = company.fields
-        return {
-            "company_id": company.company_id,
-            "name": details.name,
-            "nip": details.nip,
-            "customer_id": company.customer_id,
-            "type": details.type,
-            "group": details.group,
-            "address": details.address,
-            "custom_fields": dict(details.custom_fields),
-        }
-
-    def _numbers(self, numbers: Sequence[PhoneNumber]) -> list[str]:
-        return [self.phones.display(number.e164 or number.raw) for number in numbers]
+    def _customer(self, customer: Customer) -> dict[str, object]:
+        return wire.customer(customer, self.phones, self.time_zone)
 
     def _list_query(self, request: Request, orderable: frozenset[str]) -> ListQuery | None:
         """The page asked for; None when the phone_number filter can match nobody."""

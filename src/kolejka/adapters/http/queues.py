@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from kolejka.adapters.http import wire
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
 from kolejka.adapters.http.waiting_list_view import WaitingListView
-from kolejka.adapters.http.wire import to_json
 from kolejka.services.waiting_lists import WaitingLists
 
 
@@ -31,8 +31,8 @@ class QueuesApi:
 
     async def waiting_stats(self, request: Request) -> Reply:
         stats = await self.lists.stats(request.path_id("id"))
-        return Reply(to_json(stats.as_wire()))
+        return Reply(wire.to_json(wire.waiting_stats(stats)))
 
     async def queues(self, request: Request) -> Reply:
         queues = await self.lists.queues.all()
-        return Reply(to_json([{"queue_id": q.queue_id, "name": q.name} for q in queues]))
+        return Reply(wire.to_json(wire.queue_list(queues)))

@@ -1,9 +1,10 @@
-"""Push updates: waiting lists as Server-Sent Events, and the wallboard's feed.
+"""Push updates as Server-Sent Events: the hub that serves waiting lists and the wallboard.
 
 `GET /api/queues/{id}/waiting_list/stream` sends the queue's waiting list, byte for byte the JSON
 of `GET /api/queues/{id}/waiting_list`, when a client connects and again whenever it changes.
 `GET /api/wallboard/stream` sends every queue with its name, stats and waiting list, for the
-wallboard page. docs/wallboard.md describes both for client writers.
+wallboard page, as `wallboard.board.WallboardFeed` renders it. docs/wallboard.md describes both
+for client writers.
 
 How it holds up under many clients: all streams of one queue share a `Channel`. A change (from
 the ChangeFeed: this instance's writes, or another instance's through a shared feed) makes the
@@ -23,7 +24,6 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http.auth import challenge
@@ -31,22 +31,20 @@ from kolejka.adapters.http.errors import AUTH_REQUIRED, ApiError
 from kolejka.adapters.http.request import Request, StreamReply
 from kolejka.adapters.http.routing import Route
 from kolejka.adapters.http.waiting_list_view import WaitingListView
-from kolejka.adapters.http.wire import to_json
+from kolejka.adapters.http.wallboard.board import WALLBOARD_PERMISSIONS, WallboardFeed
 from kolejka.domain.errors import DomainError, UnknownQueue
 from kolejka.services.auth import Authenticator
 from kolejka.services.ports import Change, ChangeFeed, Topic
-from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists
+from kolejka.services.waiting_lists import WaitingLists
 
 log = logging.getLogger(__name__)
 
 EVENT_STREAM = b"text/event-stream"
 STREAM_PERMISSION = "GET queues/:id/waiting_list/stream"
 READ_PERMISSION = "GET queues/:id/waiting_list"
-WALLBOARD_PERMISSION = "GET wallboard/stream"
 # Streaming shows nothing that polling does not, and costs the server less than a poll a
 # second: whoever may read the waiting list may stream it.
 STREAM_PERMISSIONS = (STREAM_PERMISSION, READ_PERMISSION)
-WALLBOARD_PERMISSIONS = (WALLBOARD_PERMISSION,)
 HEARTBEAT = b": heartbeat\n\n"
 # How long a browser waits before reconnecting after the stream ends or the server goes away.
 RETRY = b"retry: 2000\n\n"
@@ -57,21 +55,14 @@ STREAM_HEADERS = (
 )
 MAX_EVENT_ID = 64
 BOARD = "wallboard"
-BOARD_NOW = b'{"now":"'
-# The board reads every queue's stats: under a burst of changes (a PBX reconnecting, say) it is
-# rendered at most this often; a screen does not need more.
-BOARD_PAUSE = 0.25
 # Between two checks of open streams' access that changes asked for: a burst of changes (an
 # import in another process, say) costs one check of each credential now and then, not one each.
 RECHECK_PAUSE = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """A channel's event: its id (a digest of what it shows) and its data line."""
-
-    event_id: str
-    data: bytes
+# A channel's source renders what its event shows (the event id is a digest of that) and the
+# event's data line; the two differ where the data holds something that is no news (a clock).
+Render = Callable[[], Awaitable[tuple[bytes, bytes]]]
 
 
 def digest(content: bytes) -> str:
@@ -118,13 +109,16 @@ class Channel:
     def __init__(
         self,
         key: int | str,
-        render: Callable[[], Awaitable[Rendered]],
+        render: Render,
         pause_seconds: float = 0.0,
+        restamp: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.key = key
         self.render = render
         # After a render, further changes wait this long: they are then rendered together.
         self.pause_seconds = pause_seconds
+        # What a client that connects later is sent first, given the latest event.
+        self.restamp = restamp
         self.clients: set[StreamClient] = set()
         self.event_id = ""
         self.frame = b""
@@ -173,22 +167,27 @@ class Channel:
 
     async def _render(self) -> None:
         started = self._changes
-        rendered = await self.render()
+        shown, data = await self.render()
         # An older render finishing after a newer one must not put older data back.
         if started < self._shown:
             return
         self._shown = started
         self.failed = False
-        if rendered.event_id == self.event_id:
+        event_id = digest(shown)
+        if event_id == self.event_id:
             return
-        self.event_id = rendered.event_id
-        self.frame = b"id: %s\ndata: %s\n\n" % (rendered.event_id.encode(), rendered.data)
+        self.event_id = event_id
+        self.frame = b"id: %s\ndata: %s\n\n" % (event_id.encode(), data)
         for client in self.clients:
             client.woken.set()
 
 
 class EventStreams:
-    """Every open stream of this instance, the channels they share, and their upkeep."""
+    """Every open stream of this instance, the channels they share, and their upkeep.
+
+    The waiting lists' channels render through `view`; the wallboard's through a
+    `WallboardFeed` made of `lists`, `view` and `time_zone`.
+    """
 
     def __init__(
         self,
@@ -202,10 +201,9 @@ class EventStreams:
         board_refresh_seconds: float = 5.0,
         recheck_seconds: float = 60.0,
     ) -> None:
-        self.lists = lists
         self.view = view
         self.auth = auth
-        self.time_zone = time_zone
+        self.board = WallboardFeed(lists, view, time_zone)
         self.heartbeat_seconds = heartbeat_seconds
         self.stall_seconds = stall_seconds
         self.board_refresh_seconds = board_refresh_seconds
@@ -241,52 +239,28 @@ class EventStreams:
 
     async def wallboard_stream(self, request: Request) -> StreamReply:
         credentials = _credentials(request)
-        channel = await self._channel(BOARD, self._render_board, BOARD_PAUSE)
+        board = self.board
+        channel = await self._channel(BOARD, board.render, board.pause_seconds, board.restamped)
         return self._open(channel, request, credentials, WALLBOARD_PERMISSIONS)
 
-    # Rendering -------------------------------------------------------------------------------
-
-    async def _render_queue(self, queue_id: int) -> Rendered:
+    async def _render_queue(self, queue_id: int) -> tuple[bytes, bytes]:
         body = await self.view.waiting_list_json(queue_id)
-        return Rendered(digest(body), body)
-
-    async def _render_board(self) -> Rendered:
-        parts = []
-        for queue in await self.lists.queues.all():
-            try:
-                waiting = await self.view.waiting_list_json(queue.queue_id)
-                stats = await self.lists.stats(queue.queue_id)
-            except UnknownQueue:
-                continue  # removed while we rendered
-            parts.append(
-                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s}'
-                % (queue.queue_id, to_json(queue.name), to_json(stats.as_wire()), waiting)
-            )
-        queues = b"[" + b",".join(parts) + b"]"
-        # `now` lets the page count waits on the server's clock; it stays out of the id, so an
-        # unchanged board is not sent again.
-        return Rendered(digest(queues), BOARD_NOW + self._now() + b'","queues":%s}' % queues)
-
-    def _now(self) -> bytes:
-        return self.lists.clock.now().astimezone(self.time_zone).strftime(WIRE_DATE).encode()
-
-    def _restamped(self, frame: bytes) -> bytes:
-        """The board's event with `now` as of this moment, for a client that connects later."""
-        marker = b"data: " + BOARD_NOW
-        start = frame.find(marker) + len(marker)
-        now = self._now()
-        return frame[:start] + now + frame[start + len(now) :]
+        return body, body
 
     # Streams ---------------------------------------------------------------------------------
 
     async def _channel(
-        self, key: int | str, render: Callable[[], Awaitable[Rendered]], pause: float = 0.0
+        self,
+        key: int | str,
+        render: Render,
+        pause: float = 0.0,
+        restamp: Callable[[bytes], bytes] | None = None,
     ) -> Channel:
         """The shared channel for `key`, with its first event rendered."""
         while True:
             channel = self.channels.get(key)
             if channel is None or channel.gone:
-                channel = self.channels[key] = Channel(key, render, pause)
+                channel = self.channels[key] = Channel(key, render, pause, restamp)
             try:
                 await channel.ready()
             except BaseException:
@@ -322,8 +296,8 @@ class EventStreams:
         try:
             if client.sent == channel.event_id:
                 first = RETRY  # resumed: the client has this list already
-            elif channel.key == BOARD:
-                first = RETRY + self._restamped(channel.frame)
+            elif channel.restamp is not None:
+                first = RETRY + channel.restamp(channel.frame)
             else:
                 first = RETRY + channel.frame
             client.sent = channel.event_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kolejka.adapters.http.wire import to_json
+from kolejka.adapters.http import wire
 from kolejka.services.ports import Change, ChangeFeed, Topic
 from kolejka.services.waiting_lists import WaitingLists
 
@@ -37,7 +37,7 @@ class WaitingListView:
             return ready
         generation = self._generation
         entries = await self.lists.waiting_list(queue_id)
-        body = to_json([entry.as_wire() for entry in entries])
+        body = wire.to_json(wire.waiting_list(entries))
         # A change may have landed while we awaited the store: then this body may be stale.
         if generation == self._generation:
             self._ready[queue_id] = body

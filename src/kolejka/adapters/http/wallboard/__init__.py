@@ -8,13 +8,17 @@ link (`/wallboard?token=...`, made by `kolejka wallboard token`); docs/wallboard
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from kolejka.adapters.http.auth import HttpAuth
 from kolejka.adapters.http.errors import ApiError, from_domain, preferred_language
 from kolejka.adapters.http.request import Request, TextReply
 from kolejka.adapters.http.routing import Handler, Route
-from kolejka.adapters.http.stream import WALLBOARD_PERMISSIONS, EventStreams
+from kolejka.adapters.http.wallboard.board import WALLBOARD_PERMISSIONS
 from kolejka.domain.errors import DomainError
+
+if TYPE_CHECKING:  # the stream hub imports this package's board: no import at run time
+    from kolejka.adapters.http.stream import EventStreams
 
 HTML = b"text/html; charset=utf-8"
 ASSETS = {

@@ -1,0 +1,61 @@
+"""What `GET /api/wallboard/stream` shows: every queue with its name, stats and waiting list.
+
+One event is `{"now":"...","queues":[...]}`. Each queue's `waiting_list` is the very bytes of
+`GET /api/queues/{id}/waiting_list` (the `WaitingListView`'s), its `waiting_stats` those of
+`GET /api/queues/{id}/waiting_stats`. `now` lets the page count waits on the server's clock; it
+stays out of what the event's id is a digest of, so an unchanged board is not sent again, and a
+client that connects later is sent the board with `now` of that moment (`restamped`).
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from kolejka.adapters.http.waiting_list_view import WaitingListView
+from kolejka.adapters.http.wire import to_json, waiting_stats, wire_time
+from kolejka.domain.errors import UnknownQueue
+from kolejka.services.waiting_lists import WaitingLists
+
+WALLBOARD_PERMISSION = "GET wallboard/stream"
+WALLBOARD_PERMISSIONS = (WALLBOARD_PERMISSION,)
+BOARD_NOW = b'{"now":"'
+# The board reads every queue's stats: under a burst of changes (a PBX reconnecting, say) it is
+# rendered at most this often; a screen does not need more.
+BOARD_PAUSE = 0.25
+
+
+class WallboardFeed:
+    """Renders the wallboard's event, for the stream hub's board channel."""
+
+    pause_seconds = BOARD_PAUSE
+
+    def __init__(self, lists: WaitingLists, view: WaitingListView, time_zone: ZoneInfo) -> None:
+        self.lists = lists
+        self.view = view
+        self.time_zone = time_zone
+
+    async def render(self) -> tuple[bytes, bytes]:
+        """What the board shows (its event id is a digest of this), and the event's data."""
+        parts = []
+        for queue in await self.lists.queues.all():
+            try:
+                waiting = await self.view.waiting_list_json(queue.queue_id)
+                stats = await self.lists.stats(queue.queue_id)
+            except UnknownQueue:
+                continue  # removed while we rendered
+            parts.append(
+                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s}'
+                % (queue.queue_id, to_json(queue.name), to_json(waiting_stats(stats)), waiting)
+            )
+        queues = b"[" + b",".join(parts) + b"]"
+        return queues, BOARD_NOW + self._now() + b'","queues":%s}' % queues
+
+    def restamped(self, frame: bytes) -> bytes:
+        """The board's event with `now` as of this moment, for a client that connects later."""
+        marker = b"data: " + BOARD_NOW
+        start = frame.find(marker) + len(marker)
+        now = self._now()
+        return frame[:start] + now + frame[start + len(now) :]
+
+    def _now(self) -> bytes:
+        return wire_time(self.lists.clock.now(), self.time_zone).encode()
