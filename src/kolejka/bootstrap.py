@@ -191,7 +191,6 @@ def build(
         phones=phones,
         clock=clock,
         changes=changes,
-        time_zone=ZoneInfo(settings.time_zone),
     )
     hasher = hasher or PasswordHasher()
     users = stores.users
@@ -368,7 +367,7 @@ def announce_crm_change(settings: Settings) -> None:
 
 def create_app(components: Components) -> KolejkaApp:
     settings = components.settings
-    view = WaitingListView(components.lists, components.changes)
+    view = WaitingListView(components.lists, components.changes, ZoneInfo(settings.time_zone))
     streams = EventStreams(
         components.lists,
         view,

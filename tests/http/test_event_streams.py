@@ -47,7 +47,7 @@ class CountingView(WaitingListView):
 
 
 def hub(components: Components, **timing: float) -> tuple[EventStreams, CountingView]:
-    view = CountingView(components.lists, components.changes)
+    view = CountingView(components.lists, components.changes, ZoneInfo("Europe/Warsaw"))
     streams = EventStreams(
         components.lists,
         view,
@@ -260,7 +260,7 @@ async def test_rechecks_for_changes_that_leave_api_users_alone_hash_no_password_
 ) -> None:
     hasher = CountingHasher()
     auth = Authenticator(components.api_users.users, components.changes, hasher)
-    view = WaitingListView(components.lists, components.changes)
+    view = WaitingListView(components.lists, components.changes, ZoneInfo("Europe/Warsaw"))
     streams = EventStreams(
         components.lists, view, components.changes, auth, ZoneInfo("Europe/Warsaw")
     )

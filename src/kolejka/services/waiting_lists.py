@@ -6,11 +6,11 @@ lists through its `WaitingListView`, which keeps each queue's answer ready until
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from kolejka.domain.customers import unambiguous
+from kolejka.domain.customers import CustomerMatch, unambiguous
 from kolejka.domain.errors import CallerAlreadyWaiting, UnknownCaller, UnknownQueue
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import (
@@ -22,7 +22,7 @@ from kolejka.domain.queues import (
     departure,
     newest_first,
 )
-from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time, format_hms
+from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time
 from kolejka.services.ports import (
     Change,
     ChangeFeed,
@@ -33,34 +33,21 @@ from kolejka.services.ports import (
     WaitingCallerStore,
 )
 
-WIRE_DATE = "%Y-%m-%d %H:%M:%S"
-
 
 @dataclass(frozen=True, slots=True)
 class WaitingListEntry:
-    """One row of `GET /api/queues/:id/waiting_list`, exactly Thulium's four fields."""
+    """One caller of a queue's waiting list: the number as shown, since when they wait, and the
+    customer the CRM names them as (None unless exactly one owns the number)."""
 
     phone_number: str
-    started_at: str
-    customer_id: int | None
-    customer_label: str | None
-
-    def as_wire(self) -> dict[str, object]:
-        return {
-            "phone_number": self.phone_number,
-            "started_at": self.started_at,
-            "customer_id": self.customer_id,
-            "customer_label": self.customer_label,
-        }
+    started_at: datetime
+    customer: CustomerMatch | None
 
 
 @dataclass(frozen=True, slots=True)
 class WaitingStats:
     in_queue: int
     approx_wait_time: timedelta
-
-    def as_wire(self) -> dict[str, object]:
-        return {"in_queue": self.in_queue, "approx_wait_time": format_hms(self.approx_wait_time)}
 
 
 class WaitingLists:
@@ -74,18 +61,26 @@ class WaitingLists:
         phones: PhoneNumbers,
         clock: Clock,
         changes: ChangeFeed,
-        time_zone: ZoneInfo,
     ) -> None:
-        self.queues = queues
-        self.callers = callers
-        self.customers = customers
-        self.phones = phones
-        self.clock = clock
-        self.changes = changes
-        self.time_zone = time_zone
+        self._queues = queues
+        self._callers = callers
+        self._customers = customers
+        self._phones = phones
+        self._clock = clock
+        self._changes = changes
+
+    async def queues(self) -> Sequence[Queue]:
+        return await self._queues.all()
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def display(self, number: str) -> str:
+        """`number` as the waiting list shows it."""
+        return self._phones.display(number)
 
     async def queue(self, queue_id: int) -> Queue:
-        queue = await self.queues.get(queue_id)
+        queue = await self._queues.get(queue_id)
         if queue is None:
             raise UnknownQueue(queue_id)
         return queue
@@ -101,7 +96,7 @@ class WaitingLists:
         """A call joins a queue. Joining again with the same call id changes nothing."""
         return await self.admit(
             WaitingCaller(
-                call_id, queue_id, phone_number, caller_name, started_at or self.clock.now()
+                call_id, queue_id, phone_number, caller_name, started_at or self._clock.now()
             )
         )
 
@@ -110,11 +105,11 @@ class WaitingLists:
         call id changes nothing, and says so (`created` is False)."""
         await self.queue(caller.queue_id)
         caller = caller.trimmed()
-        joined = await self.callers.join(caller)
+        joined = await self._callers.join(caller)
         if joined.caller.queue_id != caller.queue_id:
             raise CallerAlreadyWaiting(caller.call_id, joined.caller.queue_id)
         if joined.created:
-            await self.changes.publish(Change(Topic.QUEUE, caller.queue_id))
+            await self._changes.publish(Change(Topic.QUEUE, caller.queue_id))
         return joined
 
     async def leave(
@@ -125,35 +120,29 @@ class WaitingLists:
         queue_id: int | None = None,
     ) -> Departure:
         """A call leaves its queue, answered or abandoned; the departure is recorded."""
-        caller = await self.callers.find(call_id)
+        caller = await self._callers.find(call_id)
         if caller is None or (queue_id is not None and caller.queue_id != queue_id):
             raise UnknownCaller(call_id)
-        gone = departure(caller, outcome, self.clock.now(), hold_time)
-        if not await self.callers.leave(gone):
+        gone = departure(caller, outcome, self._clock.now(), hold_time)
+        if not await self._callers.leave(gone):
             raise UnknownCaller(call_id)
-        await self.changes.publish(Change(Topic.QUEUE, caller.queue_id))
+        await self._changes.publish(Change(Topic.QUEUE, caller.queue_id))
         return gone
 
     async def waiting_list(self, queue_id: int) -> list[WaitingListEntry]:
         await self.queue(queue_id)
-        ordered = newest_first(await self.callers.waiting(queue_id))
+        ordered = newest_first(await self._callers.waiting(queue_id))
         return [await self._entry(caller) for caller in ordered]
 
     async def stats(self, queue_id: int) -> WaitingStats:
         await self.queue(queue_id)
-        now = self.clock.now()
-        waiting = await self.callers.waiting(queue_id)
-        holds = await self.callers.answered_holds(queue_id, now - WINDOW, SAMPLE)
+        now = self._clock.now()
+        waiting = await self._callers.waiting(queue_id)
+        holds = await self._callers.answered_holds(queue_id, now - WINDOW, SAMPLE)
         waits = [caller.waited(now) for _, caller in waiting]
         return WaitingStats(len(waiting), approx_wait_time(holds, waits))
 
     async def _entry(self, caller: WaitingCaller) -> WaitingListEntry:
-        started = caller.started_at.astimezone(self.time_zone).strftime(WIRE_DATE)
-        e164 = self.phones.normalise(caller.phone_number)
-        match = unambiguous(await self.customers.owners(e164)) if e164 else None
-        return WaitingListEntry(
-            phone_number=self.phones.display(caller.phone_number),
-            started_at=started,
-            customer_id=match.customer_id if match else None,
-            customer_label=match.label if match else None,
-        )
+        e164 = self._phones.normalise(caller.phone_number)
+        match = unambiguous(await self._customers.owners(e164)) if e164 else None
+        return WaitingListEntry(self._phones.display(caller.phone_number), caller.started_at, match)

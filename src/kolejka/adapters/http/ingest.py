@@ -12,11 +12,11 @@ from kolejka.adapters.http.request import (
     text_field,
 )
 from kolejka.adapters.http.routing import Route
-from kolejka.adapters.http.wire import to_json
+from kolejka.adapters.http.wire import to_json, wire_time
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import MAX_PHONE_INPUT
 from kolejka.domain.queues import MAX_CALL_ID, MAX_CALLER_NAME, Outcome
-from kolejka.services.waiting_lists import WIRE_DATE, WaitingLists
+from kolejka.services.waiting_lists import WaitingLists
 
 
 class IngestApi:
@@ -42,7 +42,7 @@ class IngestApi:
         phone_number = text_field(body, "phone_number", MAX_PHONE_INPUT)
         caller_name = text_field(body, "caller_name", MAX_CALLER_NAME)
         waited = seconds_field(body, "waited")
-        started_at = None if waited is None else self.lists.clock.now() - waited
+        started_at = None if waited is None else self.lists.now() - waited
         caller, created = await self.lists.join(
             queue_id, call_id, phone_number, caller_name, started_at
         )
@@ -51,8 +51,8 @@ class IngestApi:
                 {
                     "call_id": caller.call_id,
                     "queue_id": caller.queue_id,
-                    "phone_number": self.lists.phones.display(caller.phone_number),
-                    "started_at": caller.started_at.astimezone(self.time_zone).strftime(WIRE_DATE),
+                    "phone_number": self.lists.display(caller.phone_number),
+                    "started_at": wire_time(caller.started_at, self.time_zone),
                 }
             ),
             201 if created else 200,

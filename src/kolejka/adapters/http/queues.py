@@ -34,5 +34,5 @@ class QueuesApi:
         return Reply(wire.to_json(wire.waiting_stats(stats)))
 
     async def queues(self, request: Request) -> Reply:
-        queues = await self.lists.queues.all()
+        queues = await self.lists.queues()
         return Reply(wire.to_json(wire.queue_list(queues)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from kolejka.adapters.http import wire
 from kolejka.services.ports import Change, ChangeFeed, Topic
 from kolejka.services.waiting_lists import WaitingLists
@@ -14,8 +16,9 @@ class WaitingListView:
     so a read is a dict lookup and the rendering cost is paid once per change.
     """
 
-    def __init__(self, lists: WaitingLists, changes: ChangeFeed) -> None:
+    def __init__(self, lists: WaitingLists, changes: ChangeFeed, time_zone: ZoneInfo) -> None:
         self.lists = lists
+        self.time_zone = time_zone
         self._ready: dict[int, bytes] = {}
         self._generation = 0
         changes.subscribe(self._forget)
@@ -37,7 +40,7 @@ class WaitingListView:
             return ready
         generation = self._generation
         entries = await self.lists.waiting_list(queue_id)
-        body = wire.to_json(wire.waiting_list(entries))
+        body = wire.to_json(wire.waiting_list(entries, self.time_zone))
         # A change may have landed while we awaited the store: then this body may be stale.
         if generation == self._generation:
             self._ready[queue_id] = body

@@ -30,14 +30,14 @@ def wire_time(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime(WIRE_DATE)
 
 
-def waiting_list(entries: Iterable[WaitingListEntry]) -> list[dict[str, object]]:
+def waiting_list(entries: Iterable[WaitingListEntry], zone: ZoneInfo) -> list[dict[str, object]]:
     """`GET /api/queues/:id/waiting_list`: exactly Thulium's four keys per caller."""
     return [
         {
             "phone_number": entry.phone_number,
-            "started_at": entry.started_at,
-            "customer_id": entry.customer_id,
-            "customer_label": entry.customer_label,
+            "started_at": wire_time(entry.started_at, zone),
+            "customer_id": entry.customer.customer_id if entry.customer else None,
+            "customer_label": entry.customer.label if entry.customer else None,
         }
         for entry in entries
     ]

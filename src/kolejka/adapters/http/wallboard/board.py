@@ -37,7 +37,7 @@ class WallboardFeed:
     async def render(self) -> tuple[bytes, bytes]:
         """What the board shows (its event id is a digest of this), and the event's data."""
         parts = []
-        for queue in await self.lists.queues.all():
+        for queue in await self.lists.queues():
             try:
                 waiting = await self.view.waiting_list_json(queue.queue_id)
                 stats = await self.lists.stats(queue.queue_id)
@@ -58,4 +58,4 @@ class WallboardFeed:
         return frame[:start] + now + frame[start + len(now) :]
 
     def _now(self) -> bytes:
-        return wire_time(self.lists.clock.now(), self.time_zone).encode()
+        return wire_time(self.lists.now(), self.time_zone).encode()
