@@ -69,10 +69,12 @@ class WaitingLists:
         self._clock = clock
         self._changes = changes
 
-    async def queues(self) -> Sequence[Queue]:
+    async def all_queues(self) -> Sequence[Queue]:
+        """Every queue, for `GET /api/queues` and the wallboard."""
         return await self._queues.all()
 
     def now(self) -> datetime:
+        """The clock the waits are counted on."""
         return self._clock.now()
 
     def display(self, number: str) -> str:

@@ -34,5 +34,5 @@ class QueuesApi:
         return Reply(wire.to_json(wire.waiting_stats(stats)))
 
     async def queues(self, request: Request) -> Reply:
-        queues = await self.lists.queues()
+        queues = await self.lists.all_queues()
         return Reply(wire.to_json(wire.queue_list(queues)))

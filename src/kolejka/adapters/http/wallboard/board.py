@@ -37,7 +37,7 @@ class WallboardFeed:
     async def render(self) -> tuple[bytes, bytes]:
         """What the board shows (its event id is a digest of this), and the event's data."""
         parts = []
-        for queue in await self.lists.queues():
+        for queue in await self.lists.all_queues():
             try:
                 waiting = await self.view.waiting_list_json(queue.queue_id)
                 stats = await self.lists.stats(queue.queue_id)
