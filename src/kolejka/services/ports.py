@@ -12,15 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from kolejka.domain.crm import (
-    Company,
-    CompanyFields,
-    Customer,
-    CustomerFields,
-    ImportCounts,
-    ImportRow,
-    ListQuery,
-)
+from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
+from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 
