@@ -26,8 +26,6 @@ import pytest
 from argon2 import PasswordHasher
 
 from kolejka.adapters.http.app import KolejkaApp
-from kolejka.bootstrap import Components
-from kolejka.domain.customers import CustomerKind
 
 ROOT = Path(__file__).resolve().parent.parent
 # Part of every password and secret the tests use; the run fails if it shows up in any log.
@@ -75,25 +73,6 @@ class FrozenClock:
 
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def add_person(components: Components, name: str, surname: str, *numbers: str) -> int:
-    return components.customers.add(
-        CustomerKind.PERSON,
-        [(n, components.phones.normalise(n)) for n in numbers],
-        name=name,
-        surname=surname,
-        updated_at=components.clock.now(),
-    )
-
-
-def add_company(components: Components, company_name: str, *numbers: str) -> int:
-    return components.customers.add(
-        CustomerKind.COMPANY,
-        [(n, components.phones.normalise(n)) for n in numbers],
-        company_name=company_name,
-        updated_at=components.clock.now(),
-    )
 
 
 @dataclass
