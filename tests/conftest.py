@@ -18,7 +18,6 @@ from tests.support import CANARY, PERSONAS, FrozenClock, basic, unavailable
 # Re-exported only for the modules that still import them from here, each named in the
 # allow-list of tests/test_layering.py (files other branches hold tonight). Use tests.support.
 from tests.support import FAST_HASHER as FAST_HASHER
-from tests.support import add_person as add_person
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Test helpers: a frozen clock, personas and customers, an in-process ASGI caller, one polling
-helper, skipping for a missing service, and a real server in a subprocess."""
+"""Test helpers: a frozen clock, personas and customers, an in-process ASGI caller and the error
+envelope it should answer with, one polling helper, skipping for a missing service, and a real
+server in a subprocess."""
 
 from __future__ import annotations
 
@@ -25,8 +26,6 @@ import pytest
 from argon2 import PasswordHasher
 
 from kolejka.adapters.http.app import KolejkaApp
-from kolejka.bootstrap import Components
-from kolejka.domain.customers import CustomerKind
 
 ROOT = Path(__file__).resolve().parent.parent
 # Part of every password and secret the tests use; the run fails if it shows up in any log.
@@ -74,25 +73,6 @@ class FrozenClock:
 
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def add_person(components: Components, name: str, surname: str, *numbers: str) -> int:
-    return components.customers.add(
-        CustomerKind.PERSON,
-        [(n, components.phones.normalise(n)) for n in numbers],
-        name=name,
-        surname=surname,
-        updated_at=components.clock.now(),
-    )
-
-
-def add_company(components: Components, company_name: str, *numbers: str) -> int:
-    return components.customers.add(
-        CustomerKind.COMPANY,
-        [(n, components.phones.normalise(n)) for n in numbers],
-        company_name=company_name,
-        updated_at=components.clock.now(),
-    )
 
 
 @dataclass
@@ -158,6 +138,23 @@ async def call(
     start = sent[0]
     answer_headers = {k.decode(): v.decode() for k, v in start["headers"]}
     return Answer(start["status"], answer_headers, b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def assert_envelope(answer: Answer, status: int, code: int) -> None:
+    """One error in Thulium's envelope: status, code, a message, the request id, no traceback."""
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json; charset=utf-8"
+    body = answer.json()
+    assert list(body) == ["request_id", "errors"]
+    assert body["request_id"] == answer.headers["x-request-id"]
+    assert isinstance(body["request_id"], str)
+    assert len(body["errors"]) == 1
+    (error,) = body["errors"]
+    assert list(error) == ["message", "code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert error["code"] == code
+    assert "Traceback" not in answer.body.decode()
 
 
 async def eventually(

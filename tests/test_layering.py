@@ -135,16 +135,10 @@ def test_the_package_root_holds_only_start_up() -> None:
 TESTS = Path(__file__).parent
 
 _E2E = "SEED_USER/SEED_PASSWORD, kolejka and add_customer_directly are in tests/e2e/conftest.py"
-_ENVELOPE = "assert_envelope is in tests/http/test_error_shape.py, which 1C holds; 3C moves it"
 # Imports of test modules and conftests that files held by other branches tonight still make,
 # each (importer, imported): why it is allowed for now. The lead removes an entry once the
 # importer imports from the helper module instead; an entry that no longer occurs fails below.
 ALLOWED_TEST_IMPORTS: dict[tuple[str, str], str] = {
-    ("tests.http.test_authentication", "tests.conftest"): "1B holds it: FAST_HASHER",
-    ("tests.http.test_authentication", "tests.http.test_error_shape"): _ENVELOPE,
-    ("tests.http.test_ingest", "tests.http.test_error_shape"): _ENVELOPE,
-    ("tests.http.test_login_throttle", "tests.http.test_error_shape"): _ENVELOPE,
-    ("tests.http.test_request_bodies", "tests.http.test_error_shape"): _ENVELOPE,
     ("tests.crm.test_external_crm", "tests.conftest"): "2D holds it: add_person",
     ("tests.crm.test_external_crm", "tests.e2e.conftest"): f"2D holds it; {_E2E}",
     ("tests.e2e.conftest", "tests.conftest"): "2D holds it: FAST_HASHER",
@@ -154,10 +148,6 @@ ALLOWED_TEST_IMPORTS: dict[tuple[str, str], str] = {
     ("tests.e2e.test_restart_and_cli", "tests.e2e.conftest"): _E2E,
     ("tests.e2e.test_seed_clients", "tests.e2e.conftest"): _E2E,
     ("tests.e2e.test_stream_revocation", "tests.e2e.conftest"): _E2E,
-    ("tests.contract.test_waiting_callers", "tests.contract.conftest"): "2A holds it: LiveLists",
-    ("tests.ami.test_listener", "tests.conftest"): "2A holds it: FAST_HASHER",
-    ("tests.ami.test_listener", "tests.ami.conftest"): "2A holds it: tests/ami/helpers.py",
-    ("tests.ami.test_pbx_sync", "tests.ami.conftest"): "2A holds it: tests/ami/helpers.py",
 }
 
 

@@ -12,7 +12,7 @@ import random
 from datetime import timedelta
 
 from kolejka.bootstrap import Components
-from kolejka.domain.customers import CustomerKind
+from kolejka.domain.crm import ListQuery
 from kolejka.domain.errors import DomainError
 from kolejka.domain.queues import Outcome, Queue
 
@@ -54,23 +54,19 @@ async def seed(components: Components) -> None:
             await components.queues.put(queue)
     if not await components.api_users.users.get(DEMO_USER):
         await components.api_users.add(DEMO_USER, DEMO_PASSWORD, ["*"])
-    if components.customers.count() == 0:
-        now = components.clock.now()
-        phones = components.phones
-        for customer_id, name, surname, numbers in PERSONS:
-            components.customers.add(
-                CustomerKind.PERSON,
-                [(n, phones.normalise(n)) for n in numbers],
-                name=name,
-                surname=surname,
-                customer_id=customer_id,
-                updated_at=now,
-            )
+    crm = components.crm
+    if not await crm.customers(ListQuery(limit=1)):
+        # Through the CRM, as POST /api/customers does, under the ids Thulium's example shows.
+        await crm.add_customers(
+            [
+                {"name": name, "surname": surname, "phone_numbers": numbers}
+                for _, name, surname, numbers in PERSONS
+            ],
+            ids=[customer_id for customer_id, *_ in PERSONS],
+        )
         # Through the CRM, as POST /api/companies does: a company and its customer card.
         for company, nip, numbers in COMPANIES:
-            await components.crm.add_company(
-                {"name": company, "nip": nip, "phone_numbers": numbers}
-            )
+            await crm.add_company({"name": company, "nip": nip, "phone_numbers": numbers})
     if not await components.callers.waiting(2):
         start = components.clock.now() - timedelta(seconds=40)
         for offset, number in enumerate(["746842523", "840526437", "613459851"]):

@@ -13,14 +13,7 @@ from kolejka.adapters.ami.listener import AmiListener
 from kolejka.bootstrap import Components
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk
-
-# Re-exported only for tests/ami/test_listener.py and test_pbx_sync.py (another branch holds them
-# tonight; named in the allow-list of tests/test_layering.py). Import from tests.ami.helpers.
-from tests.ami.helpers import SUPPORT as SUPPORT
 from tests.ami.helpers import ami_settings
-from tests.ami.helpers import departures as departures
-from tests.ami.helpers import until_waiting as until_waiting
-from tests.ami.helpers import waiting as waiting
 from tests.support import eventually
 
 

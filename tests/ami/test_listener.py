@@ -22,10 +22,9 @@ from kolejka.domain.queues import Joined, Queue, WaitingCaller, positions
 from kolejka.observability.links import LinkStatus
 from kolejka.services.ports import WaitingCallerStore
 from kolejka.settings import Settings
-from tests.ami.conftest import SUPPORT, departures, until_waiting, waiting
 from tests.ami.fake_asterisk import FakeAsterisk, captured_packets, events, with_fields
-from tests.conftest import FAST_HASHER
-from tests.support import FrozenClock, call, eventually
+from tests.ami.helpers import SUPPORT, departures, until_waiting, waiting
+from tests.support import FAST_HASHER, FrozenClock, call, eventually
 
 SIP = "ami_session_sip.txt"
 CALLER_EVENTS = "queue_caller_events.txt"

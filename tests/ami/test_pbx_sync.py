@@ -14,7 +14,7 @@ from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, Queued
 from kolejka.domain.queues import Joined, Queue, WaitingCaller
 from kolejka.services.pbx_sync import PbxSync
 from kolejka.services.ports import WaitingCallerStore
-from tests.ami.conftest import departures, waiting
+from tests.ami.helpers import departures, waiting
 from tests.support import FrozenClock
 
 

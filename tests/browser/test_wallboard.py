@@ -24,7 +24,8 @@ from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
 from kolejka.services.wallboard_tokens import WallboardTokens
 from kolejka.settings import Settings
-from tests.support import FAST_HASHER, LiveServer, add_company, add_person, basic, unavailable
+from tests.factories import add_company, add_person
+from tests.support import FAST_HASHER, LiveServer, basic, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -92,14 +93,15 @@ def _prepare(database: Path) -> str:
         await components.queues.put(Queue(1, "Sprzedaż"))
         await components.queues.put(Queue(2, "Obsługa klienta"))
         await components.api_users.add(*ADMIN, ["*"])
+        crm = components.crm
+        await add_person(crm, "Jan", "Kowalski", "746842523")
+        await add_person(crm, "Piotr", "Zieliński", "+48 602 300 400")
+        await add_company(crm, "Zieliński Transport", "0048 602 300 400")
+        await add_person(crm, "<img src=x onerror=window.pwned=1>", "Nowak", "+48 601 100 200")
         return await WallboardTokens(components.api_users).create("hall")
 
     try:
         token = asyncio.run(setup())
-        add_person(components, "Jan", "Kowalski", "746842523")
-        add_person(components, "Piotr", "Zieliński", "+48 602 300 400")
-        add_company(components, "Zieliński Transport", "0048 602 300 400")
-        add_person(components, "<img src=x onerror=window.pwned=1>", "Nowak", "+48 601 100 200")
     finally:
         components.close()
     return token

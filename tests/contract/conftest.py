@@ -40,11 +40,7 @@ from kolejka.adapters.sqlite.stores import (
 )
 from kolejka.domain.queues import Queue
 from kolejka.services.ports import Lease
-from tests.contract.stores import FeedFactory, LeaseFactory, SqlStores
-
-# Re-exported only for tests/contract/test_waiting_callers.py (another branch holds it tonight;
-# named in the allow-list of tests/test_layering.py). Import from tests.contract.stores.
-from tests.contract.stores import LiveLists as LiveLists
+from tests.contract.stores import FeedFactory, LeaseFactory, LiveLists, SqlStores
 from tests.servers import drop_prefix, fresh_schema, unique_name
 
 

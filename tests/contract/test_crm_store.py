@@ -41,6 +41,23 @@ async def test_added_cards_come_back_whole_with_ids_from_the_store(sql: SqlStore
     assert added[0].kind is CustomerKind.PERSON
 
 
+async def test_a_seed_names_its_ids_and_later_cards_get_ids_past_them(sql: SqlStores) -> None:
+    # Added with the one CRM write path (the demo's customer 123 goes through the CRM); failed
+    # before it: add_customers took no ids.
+    seeded = await sql.crm.add_customers(
+        CustomerKind.PERSON,
+        [person("Jan", "Kowalski", JAN_NUMBER), person("Anna")],
+        NOW,
+        [123, 124],
+    )
+    assert [(c.customer_id, c.fields.name) for c in seeded] == [(123, "Jan"), (124, "Anna")]
+    assert await sql.customers.owners("+48746842523") == [CustomerMatch(123, "Jan Kowalski")]
+    (later,) = await sql.crm.add_customers(CustomerKind.PERSON, [person("Ewa")], NOW)
+    company = await sql.crm.add_company(CompanyFields(name="Firma"), NOW)
+    assert later.customer_id > 124
+    assert company.customer_id > later.customer_id
+
+
 async def test_a_refused_card_adds_none_of_its_batch(sql: SqlStores) -> None:
     await sql.crm.add_customers(CustomerKind.PERSON, [person("A", identifier="K-1")], NOW)
     with pytest.raises(IdentifierTaken):

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from kolejka.domain.queues import Departure, Joined, Outcome, WaitingCaller
-from tests.contract.conftest import LiveLists
+from tests.contract.stores import LiveLists
 
 T0 = datetime(2014, 8, 6, 12, 30, 35, 123456, tzinfo=UTC)
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
-from tests.support import add_company, call
+from tests.factories import add_company
+from tests.support import call
 
 COMPANY_KEYS = [
     "company_id", "name", "nip", "customer_id", "type", "group", "address", "custom_fields",
@@ -167,8 +168,9 @@ async def test_a_companys_card_takes_no_surname(app: KolejkaApp, personas: dict[
 async def test_a_company_added_to_the_phone_book_directly_is_a_whole_company(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    # As the demo's persons and the tests' helpers add cards: the card and its companies row.
-    card_id = add_company(components, "Zieliński Transport", "0048 602 300 400")
+    # As the demo and the tests' factory add companies, through the CRM: the card and its row.
+    company = await add_company(components.crm, "Zieliński Transport", "0048 602 300 400")
+    card_id = company.customer_id
     listed = await call(app, "GET", "/api/companies", auth=personas["admin"])
     assert [(c["customer_id"], c["name"]) for c in listed.json()] == [
         (card_id, "Zieliński Transport")

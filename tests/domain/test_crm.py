@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kolejka.domain.crm import CUSTOMER_ORDER_FIELDS, CustomerFields, Order, PhoneNumber, import_row
+from kolejka.domain.crm import CUSTOMER_ORDER_FIELDS, CustomerFields, Order, PhoneNumber
 from kolejka.domain.crm_fields import (
     customer_fields,
     parse_order,
@@ -12,6 +12,7 @@ from kolejka.domain.crm_fields import (
     phone_numbers,
     split_numbers,
 )
+from kolejka.domain.crm_import import import_row
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import ConflictingField, FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers

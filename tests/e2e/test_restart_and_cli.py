@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.e2e.client import as_json, request
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, add_customer_directly, kolejka
+from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, kolejka
+from tests.factories import add_person_elsewhere
 from tests.support import LiveServer
 
 SEED = (SEED_USER, SEED_PASSWORD)
 
 
 def test_a_restart_loses_no_waiting_caller_and_no_customer(seeded_database: Path) -> None:
-    add_customer_directly(seeded_database, "Jan", "Kowalski", "746842523", 123)
+    database_url = f"sqlite:///{seeded_database}"
+    add_person_elsewhere(database_url, "Jan", "Kowalski", "746842523", customer_id=123)
     first = LiveServer(seeded_database).start()
     try:
         joined = request(
@@ -38,7 +40,6 @@ def test_a_restart_loses_no_waiting_caller_and_no_customer(seeded_database: Path
 
 
 def test_a_crm_write_by_another_process_reaches_the_running_server(server: LiveServer) -> None:
-    database = Path(server.env["KOLEJKA_DATABASE_URL"].removeprefix("sqlite:///"))
     request(
         server.url,
         "POST",
@@ -51,7 +52,8 @@ def test_a_crm_write_by_another_process_reaches_the_running_server(server: LiveS
         is None
     )
 
-    add_customer_directly(database, "Ewa", "Lis", "+48 500 600 700", 321)
+    database_url = server.env["KOLEJKA_DATABASE_URL"]
+    add_person_elsewhere(database_url, "Ewa", "Lis", "+48 500 600 700", customer_id=321)
 
     import time
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import as_json, request
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, add_customer_directly
+from tests.e2e.conftest import SEED_PASSWORD, SEED_USER
+from tests.factories import add_person_elsewhere
 from tests.support import SHARED, LiveServer, need_tool
 
 SEED_HOST = "your-system-name.thulium.com"
@@ -38,8 +39,8 @@ def live(https_server: LiveServer, tls: dict[str, Path]) -> LiveServer:
     """Queue 2 with three callers, one of them a known customer: the documented situation."""
     import ssl
 
-    add_customer_directly(Path(https_server.env["KOLEJKA_DATABASE_URL"][10:]), "Jan", "Kowalski",
-                          "746842523", 123)  # fmt: skip
+    database_url = https_server.env["KOLEJKA_DATABASE_URL"]
+    add_person_elsewhere(database_url, "Jan", "Kowalski", "746842523", customer_id=123)
     context = ssl.create_default_context(cafile=str(tls["ca"]))
     for call_id, number in [("1", "746842523"), ("2", "613459851"), ("3", "4915110000001")]:
         answer = request(

@@ -12,9 +12,7 @@ from kolejka.bootstrap import Components
 from kolejka.services import wallboard_tokens
 from kolejka.services.auth import Authenticator, parse_basic
 from kolejka.services.wallboard_tokens import WallboardTokens
-from tests.conftest import FAST_HASHER
-from tests.http.test_error_shape import assert_envelope
-from tests.support import basic, call
+from tests.support import FAST_HASHER, assert_envelope, basic, call
 
 pytestmark = pytest.mark.usefixtures("queue_2")
 LIST = "/api/queues/2/waiting_list"

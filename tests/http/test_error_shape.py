@@ -8,25 +8,9 @@ import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.errors import ALL_KINDS
-from tests.support import ROOT, Answer, call
+from tests.support import ROOT, assert_envelope, call
 
 pytestmark = pytest.mark.usefixtures("queue_2")
-
-
-def assert_envelope(answer: Answer, status: int, code: int) -> None:
-    assert answer.status == status
-    assert answer.headers["content-type"] == "application/json; charset=utf-8"
-    body = answer.json()
-    assert list(body) == ["request_id", "errors"]
-    assert body["request_id"] == answer.headers["x-request-id"]
-    assert isinstance(body["request_id"], str)
-    assert len(body["errors"]) == 1
-    (error,) = body["errors"]
-    assert list(error) == ["message", "code"]
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    assert error["code"] == code
-    assert "Traceback" not in answer.body.decode()
 
 
 async def test_an_unknown_queue_is_404_in_the_envelope(

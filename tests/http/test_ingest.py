@@ -13,8 +13,7 @@ from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import Queue
-from tests.http.test_error_shape import assert_envelope
-from tests.support import Answer, FrozenClock, call
+from tests.support import Answer, FrozenClock, assert_envelope, call
 
 pytestmark = pytest.mark.usefixtures("queue_2")
 JOIN = "/api/queues/2/callers"

@@ -23,8 +23,7 @@ from kolejka.observability import logs
 from kolejka.services.ports import FailureCounter
 from kolejka.services.throttle import LoginThrottle
 from kolejka.settings import Settings
-from tests.http.test_error_shape import assert_envelope
-from tests.support import CANARY, PERSONAS, FrozenClock, basic, call
+from tests.support import CANARY, PERSONAS, FrozenClock, assert_envelope, basic, call
 
 pytestmark = pytest.mark.usefixtures("queue_2")
 LIST = "/api/queues/2/waiting_list"

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
-from tests.http.test_error_shape import assert_envelope
-from tests.support import call
+from tests.support import assert_envelope, call
 
 pytestmark = pytest.mark.usefixtures("queue_2")
 

@@ -10,7 +10,9 @@ import pytest
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import Outcome
-from tests.support import FrozenClock, add_company, add_person, call
+from kolejka.settings import Settings
+from tests.factories import add_company, add_person, elsewhere
+from tests.support import FrozenClock, call
 
 WIRE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 pytestmark = pytest.mark.usefixtures("queue_2")
@@ -19,17 +21,8 @@ pytestmark = pytest.mark.usefixtures("queue_2")
 async def test_it_reproduces_thuliums_documented_example_byte_for_byte(
     app: KolejkaApp, components: Components, clock: FrozenClock, personas: dict[str, str]
 ) -> None:
-    jan = components.customers.add  # the documented customer 123, "Jan Kowalski"
-    from kolejka.domain.customers import CustomerKind
-
-    jan(
-        CustomerKind.PERSON,
-        [("746842523", "+48746842523")],
-        name="Jan",
-        surname="Kowalski",
-        customer_id=123,
-        updated_at=clock.now(),
-    )
+    # The documented customer 123, "Jan Kowalski".
+    await add_person(components.crm, "Jan", "Kowalski", "746842523", customer_id=123)
     for number in ["746842523", "840526437", "613459851"]:
         await components.lists.join(2, f"call-{number}", number)
         clock.advance(1)
@@ -52,7 +45,7 @@ async def test_it_reproduces_thuliums_documented_example_byte_for_byte(
 async def test_each_entry_has_exactly_the_four_fields_with_their_types(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    add_person(components, "Anna", "Nowak", "+48 601 100 200")
+    await add_person(components.crm, "Anna", "Nowak", "+48 601 100 200")
     await components.lists.join(2, "a", "601100200")
     await components.lists.join(2, "b", "500600700")
 
@@ -96,8 +89,8 @@ async def test_foreign_numbers_keep_their_plus_and_missing_caller_ids_are_empty(
 async def test_a_number_shared_by_a_person_and_a_company_names_nobody(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    add_person(components, "Piotr", "Zieliński", "+48 602 300 400")
-    add_company(components, "Zieliński Transport", "0048602300400")
+    await add_person(components.crm, "Piotr", "Zieliński", "+48 602 300 400")
+    await add_company(components.crm, "Zieliński Transport", "0048602300400")
     await components.lists.join(2, "shared", "602 300 400")
 
     (entry,) = (await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])).json()
@@ -109,7 +102,7 @@ async def test_a_number_shared_by_a_person_and_a_company_names_nobody(
 async def test_a_company_is_labelled_with_its_name(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    company_id = add_company(components, "Kwiaciarnia Róża", "+48-61-345-98-52")
+    company = await add_company(components.crm, "Kwiaciarnia Róża", "+48-61-345-98-52")
     await components.lists.join(2, "rose", "613459852")
 
     (entry,) = (await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])).json()
@@ -117,7 +110,7 @@ async def test_a_company_is_labelled_with_its_name(
     assert entry == {
         "phone_number": "613459852",
         "started_at": entry["started_at"],
-        "customer_id": company_id,
+        "customer_id": company.customer_id,
         "customer_label": "Kwiaciarnia Róża",
     }
 
@@ -151,7 +144,7 @@ async def test_joins_and_leaves_show_in_the_very_next_response(
 
 
 async def test_a_crm_change_from_another_process_shows_after_the_poll(
-    app: KolejkaApp, components: Components, personas: dict[str, str]
+    app: KolejkaApp, components: Components, settings: Settings, personas: dict[str, str]
 ) -> None:
     from kolejka.services.ports import Change, Topic
 
@@ -159,7 +152,8 @@ async def test_a_crm_change_from_another_process_shows_after_the_poll(
     path, admin = "/api/queues/2/waiting_list", personas["admin"]
     assert (await call(app, "GET", path, auth=admin)).json()[0]["customer_id"] is None
 
-    add_person(components, "Jan", "Kowalski", "613459851")  # no change published: a "CLI"
+    with elsewhere(settings.database_url) as cli:  # its change reaches no one here: a "CLI"
+        await add_person(cli, "Jan", "Kowalski", "613459851")
     await components.changes.publish(Change(Topic.ALL))  # what the data_version watcher sends
 
     assert (await call(app, "GET", path, auth=admin)).json()[0]["customer_label"] == "Jan Kowalski"

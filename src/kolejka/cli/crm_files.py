@@ -1,7 +1,7 @@
 """CRM import and export files: CSV (with a header row) and JSON lines, one card a row.
 
 Import reads the file once, in chunks of whole records, so memory stays flat whatever its size.
-Each row is checked by the same rules as the HTTP API (kolejka.domain.crm); a refused row is
+Each row is checked by the same rules as the HTTP API (kolejka.domain.crm_import); a refused row is
 reported with its line number and reason and the rest go on. Checking a row costs tens of
 microseconds (mostly phone-number parsing), so chunks are parsed, checked and staged in worker
 processes, each into a staging area of its own; this process only cuts the file into chunks and
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kolejka.domain.crm import IMPORT_FIELDS, UNMATCHED, ImportCounts, ImportRow, import_row
+from kolejka.domain.crm_import import IMPORT_FIELDS, UNMATCHED, ImportCounts, ImportRow, import_row
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.services.ports import Clock, CrmImport, CrmStaging

@@ -77,9 +77,9 @@ class FieldProblem(enum.Enum):
 
 class FieldError(DomainError):
     """A problem with one named field: a member and the values its sentence needs (`low`,
-    `high`). A plain sentence is still taken while some HTTP checks raise one."""
+    `high`)."""
 
-    def __init__(self, field: str, problem: FieldProblem | str, **values: object) -> None:
+    def __init__(self, field: str, problem: FieldProblem, **values: object) -> None:
         self.field = field
         self.problem = problem
         self.values = values
@@ -87,9 +87,7 @@ class FieldError(DomainError):
 
     def text(self) -> str:
         """The problem in English."""
-        if isinstance(self.problem, FieldProblem):
-            return self.problem.text(self.values)
-        return self.problem
+        return self.problem.text(self.values)
 
 
 class InvalidField(FieldError):

@@ -12,15 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from kolejka.domain.crm import (
-    Company,
-    CompanyFields,
-    Customer,
-    CustomerFields,
-    ImportCounts,
-    ImportRow,
-    ListQuery,
-)
+from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
+from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 
@@ -78,7 +71,8 @@ class CustomerDirectory(Protocol):
 
 
 class CrmStore(Protocol):
-    """The built-in CRM's cards and companies. Writes are atomic; ids are the store's to give.
+    """The built-in CRM's cards and companies. Writes are atomic; ids are the store's to give,
+    except where a seed names them.
 
     Writes raise UnknownCompany for a `company_id` that names no company and IdentifierTaken for
     an `identifier` another card has.
@@ -89,9 +83,14 @@ class CrmStore(Protocol):
     async def customers(self, query: ListQuery) -> Sequence[Customer]: ...
 
     async def add_customers(
-        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+        self,
+        kind: CustomerKind,
+        cards: Sequence[CustomerFields],
+        updated_at: datetime,
+        ids: Sequence[int] | None = None,
     ) -> list[Customer]:
-        """Adds every card or none of them."""
+        """Adds every card or none of them, under the store's next ids or, for seeding (the
+        demo's documented customers, the tests' fixed ids), under `ids`, one a card."""
         ...
 
     async def update_customer(

@@ -226,31 +226,28 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
 }
-# Until every check raises a member, some still raise its English sentence (kolejka.adapters.http
-# request.py and app.py); the sentence finds its member here, and so its Polish.
-_BY_SENTENCE = {problem.value: problem for problem in FieldProblem}
 
 
 class ApiError(Exception):
-    """An error answer: one kind and the values its message needs."""
+    """An error answer: one kind and the values its message needs (`problem`, a member, for the
+    kinds about a field)."""
 
-    def __init__(self, kind: ErrorKind, **values: object) -> None:
+    def __init__(
+        self, kind: ErrorKind, *, problem: FieldProblem | None = None, **values: object
+    ) -> None:
         super().__init__(kind.en)
         self.kind = kind
+        self.problem = problem
         self.values = values
         self.headers: list[tuple[bytes, bytes]] = []
 
     def message(self, language: str) -> str:
         template = self.kind.pl if language == "pl" else self.kind.en
+        if self.problem is None:
+            return template.format(**self.values)
         values = dict(self.values)
-        problem = values.get("problem", "")
-        if isinstance(problem, str):
-            problem = _BY_SENTENCE.get(problem, problem)
-        if isinstance(problem, FieldProblem):
-            values["problem"] = problem.text(values)
-            values["problem_pl"] = PROBLEMS_PL[problem].format_map(values)
-        else:
-            values["problem_pl"] = problem
+        values["problem"] = self.problem.text(self.values)
+        values["problem_pl"] = PROBLEMS_PL[self.problem].format_map(self.values)
         return template.format(**values)
 
 

@@ -22,7 +22,7 @@ from kolejka.adapters.http.errors import (
     TOO_LARGE,
     ApiError,
 )
-from kolejka.domain.errors import InvalidField
+from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.queues import parse_id
 from kolejka.services.auth import Principal
 
@@ -38,8 +38,6 @@ MAX_SECONDS = 10_000_000
 # Where json.loads can make a lone surrogate: an escape (`"\ud800"`), a surrogate encoded as
 # UTF-8 (json.loads decodes bytes with "surrogatepass"), or a UTF-16/32 body (NUL bytes).
 _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|\x00")
-NOT_UNICODE = "must be valid Unicode text: it holds a lone surrogate."
-KEY_NOT_UNICODE = "has a key that is not valid Unicode text."
 
 
 @dataclass(slots=True)
@@ -112,7 +110,7 @@ class Request:
         """The body as a JSON object (400002 when it is not JSON, 400003 when not an object)."""
         value = await self.json_value()
         if not isinstance(value, dict):
-            raise ApiError(BAD_FIELD, field="body", problem="must be an object.")
+            raise ApiError(BAD_FIELD, field="body", problem=FieldProblem.NOT_AN_OBJECT)
         return value
 
 
@@ -170,12 +168,12 @@ def refuse_lone_surrogates(value: Any) -> None:
         name, item = pending.pop()
         if isinstance(item, str):
             if not _encodable(item):
-                raise InvalidField(name, NOT_UNICODE)
+                raise InvalidField(name, FieldProblem.LONE_SURROGATE)
         elif isinstance(item, dict):
             prefix = "" if name == top else f"{name}."
             for key, member in item.items():
                 if not _encodable(key):
-                    raise InvalidField(name, KEY_NOT_UNICODE)
+                    raise InvalidField(name, FieldProblem.KEY_LONE_SURROGATE)
                 pending.append((f"{prefix}{key[:64]}", member))
         elif isinstance(item, list):
             pending.extend((f"{name}[{i}]", member) for i, member in enumerate(item))
@@ -212,7 +210,7 @@ def is_json_type(content_type: bytes | None) -> bool:
 def only_fields(body: dict[str, Any], known: set[str]) -> None:
     for key in body:
         if key not in known:
-            raise InvalidField(str(key)[:64], "is not a known field.")
+            raise InvalidField(str(key)[:64], FieldProblem.UNKNOWN_FIELD)
 
 
 def text_field(
@@ -222,14 +220,14 @@ def text_field(
     value = body.get(field)
     if value is None:
         if required:
-            raise InvalidField(field, "is required.")
+            raise InvalidField(field, FieldProblem.REQUIRED)
         return ""
     if not isinstance(value, str):
-        raise InvalidField(field, "must be a string.")
+        raise InvalidField(field, FieldProblem.NOT_A_STRING)
     if len(value) > limit:
-        raise InvalidField(field, "is too long.")
+        raise InvalidField(field, FieldProblem.TOO_LONG)
     if _CONTROL.search(value):
-        raise InvalidField(field, "must not contain control characters.")
+        raise InvalidField(field, FieldProblem.CONTROL_CHARACTERS)
     return value.strip() if strip else value
 
 
@@ -239,7 +237,7 @@ def seconds_field(body: dict[str, Any], field: str) -> timedelta | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidField(field, "must be a non-negative integer.")
+        raise InvalidField(field, FieldProblem.NOT_A_COUNT)
     if value > MAX_SECONDS:
-        raise InvalidField(field, "is too long.")
+        raise InvalidField(field, FieldProblem.TOO_LONG)
     return timedelta(seconds=value)

@@ -76,18 +76,22 @@ class PostgresCrm:
         )
 
     async def add_customers(
-        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+        self,
+        kind: CustomerKind,
+        cards: Sequence[CustomerFields],
+        updated_at: datetime,
+        ids: Sequence[int] | None = None,
     ) -> list[Customer]:
         async def add(sql: Connection) -> list[Customer]:
-            ids = await _insert_cards(sql, kind, cards, updated_at)
+            added = await _insert_cards(sql, kind, cards, updated_at, ids)
             found = await _cards(
                 sql,
                 f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
                 " WHERE c.customer_id = ANY($1::bigint[])",
-                (ids,),
+                (added,),
             )
             by_id = {customer.customer_id: customer for customer in found}
-            return [by_id[i] for i in ids if i in by_id]
+            return [by_id[i] for i in added if i in by_id]
 
         return await self.db.transaction(_translating(add, cards))
 
@@ -214,12 +218,17 @@ async def _check(sql: Connection, card: CustomerFields, customer_id: int | None)
 
 
 async def _insert_cards(
-    sql: Connection, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    sql: Connection,
+    kind: CustomerKind,
+    cards: Sequence[CustomerFields],
+    updated_at: datetime,
+    seeded: Sequence[int] | None = None,
 ) -> list[int]:
     """Adds the cards (inside the caller's transaction); returns their ids, in order.
 
     A few round trips for the whole batch, not a few per card: a thousand cards one by one
-    took longer than the store timeout. The ids come from the identity column, in order.
+    took longer than the store timeout. The ids come from the identity column, in order, or
+    from a seed, which then moves the identity past them.
     """
     companies = sorted({c.company_id for c in cards if c.company_id is not None})
     identifiers = sorted({c.identifier for c in cards if c.identifier})
@@ -231,12 +240,15 @@ async def _insert_cards(
         identifiers,
     )
     refuse_new_cards(cards, {row[0] for row in known}, {row[0] for row in taken})
-    rows = await sql.fetch(
-        "SELECT nextval(pg_get_serial_sequence('customers', 'customer_id'))"
-        " FROM generate_series(1, $1)",
-        len(cards),
-    )
-    ids = sorted(int(row[0]) for row in rows)
+    if seeded is None:
+        rows = await sql.fetch(
+            "SELECT nextval(pg_get_serial_sequence('customers', 'customer_id'))"
+            " FROM generate_series(1, $1)",
+            len(cards),
+        )
+        ids = sorted(int(row[0]) for row in rows)
+    else:
+        ids = list(seeded)  # one a card: the inserts below zip them strictly
     is_company = kind is CustomerKind.COMPANY
     await sql.executemany(
         "INSERT INTO customers (customer_id, kind, name, surname, company_name, email,"
@@ -272,7 +284,18 @@ async def _insert_cards(
             " VALUES ($1, $2, $3, $4)",
             numbers,
         )
+    if seeded is not None:
+        await _bump_identity(sql, "customers", "customer_id")
     return ids
+
+
+async def _bump_identity(sql: Connection, table: str, column: str) -> None:
+    """Moves an identity past ids given explicitly (seeding), so later inserts do not collide.
+
+    `table` and `column` are names from this package, never input.
+    """
+    highest = f"SELECT GREATEST(MAX({column}), 1) FROM {table}"  # noqa: S608
+    await sql.execute(f"SELECT setval(pg_get_serial_sequence($1, $2), ({highest}))", table, column)
 
 
 async def _update_card(

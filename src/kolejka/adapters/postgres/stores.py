@@ -6,9 +6,8 @@ microseconds since 1970 UTC in BIGINT columns, permissions a JSON list in TEXT.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from kolejka.adapters.postgres.database import (
@@ -16,7 +15,6 @@ from kolejka.adapters.postgres.database import (
     Connection,
     PostgresDatabase,
     lock_key,
-    run_blocking,
 )
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
@@ -140,8 +138,7 @@ class PostgresWaitingCallers:
 class PostgresCustomers:
     """The built-in CRM's phone book, as far as the waiting list needs it (ports.CustomerDirectory).
 
-    `add` and `count` are synchronous, like SQLite's, for seeding (the demo) and tests; they use
-    a connection of their own and block the calling thread.
+    Cards are written through the CRM (`kolejka.services.crm`), which tells the change feed.
     """
 
     def __init__(self, db: PostgresDatabase) -> None:
@@ -159,69 +156,6 @@ class PostgresCustomers:
             CustomerMatch(row[0], customer_label(CustomerKind(row[1]), row[2], row[3], row[4]))
             for row in rows
         ]
-
-    def add(
-        self,
-        kind: CustomerKind,
-        numbers: Iterable[tuple[str, str | None]],
-        *,
-        name: str = "",
-        surname: str = "",
-        company_name: str = "",
-        customer_id: int | None = None,
-        updated_at: datetime,
-    ) -> int:
-        """Adds a customer with its (raw, normalised) numbers; returns its id."""
-        listed = list(numbers)
-
-        async def add() -> int:
-            sql = await self.db.connect()
-            try:
-                async with sql.transaction():
-                    new_id: int = await sql.fetchval(
-                        "INSERT INTO customers (customer_id, kind, name, surname, company_name,"
-                        " updated_at) VALUES (COALESCE($1, nextval(pg_get_serial_sequence("
-                        "'customers', 'customer_id'))), $2, $3, $4, $5, $6) RETURNING customer_id",
-                        customer_id,
-                        kind.value,
-                        name,
-                        surname,
-                        company_name,
-                        to_micros(updated_at),
-                    )
-                    if kind is CustomerKind.COMPANY:  # a company is its card and its row
-                        await sql.execute("INSERT INTO companies (customer_id) VALUES ($1)", new_id)
-                    await sql.executemany(
-                        "INSERT INTO customer_phone_numbers (customer_id, position, raw,"
-                        " normalized) VALUES ($1, $2, $3, $4)",
-                        [(new_id, index, raw, e164) for index, (raw, e164) in enumerate(listed)],
-                    )
-                    if customer_id is not None:
-                        await bump_identity(sql, "customers", "customer_id")
-                return new_id
-            finally:
-                await asyncio.shield(sql.close())
-
-        return run_blocking(add)
-
-    def count(self) -> int:
-        async def count() -> int:
-            sql = await self.db.connect()
-            try:
-                return int(await sql.fetchval("SELECT count(*) FROM customers"))
-            finally:
-                await sql.close()
-
-        return run_blocking(count)
-
-
-async def bump_identity(sql: Connection, table: str, column: str) -> None:
-    """Moves an identity past ids given explicitly (seeding), so later inserts do not collide.
-
-    `table` and `column` are names from this package, never input.
-    """
-    highest = f"SELECT GREATEST(MAX({column}), 1) FROM {table}"  # noqa: S608
-    await sql.execute(f"SELECT setval(pg_get_serial_sequence($1, $2), ({highest}))", table, column)
 
 
 class PostgresApiUsers:

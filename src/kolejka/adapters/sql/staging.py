@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kolejka.adapters.sql.crm_rows import dumps
-from kolejka.domain.crm import ImportRow
+from kolejka.domain.crm_import import ImportRow
 
 # Each process that checks rows stages them in a file of its own (no locks shared with anyone).
 STAGED_TABLES = """

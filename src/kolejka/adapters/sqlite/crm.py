@@ -77,18 +77,22 @@ class SqliteCrm:
         )
 
     async def add_customers(
-        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+        self,
+        kind: CustomerKind,
+        cards: Sequence[CustomerFields],
+        updated_at: datetime,
+        ids: Sequence[int] | None = None,
     ) -> list[Customer]:
         def add(sql: Connection) -> list[Customer]:
-            ids = _insert_cards(sql, kind, cards, updated_at)
+            added = _insert_cards(sql, kind, cards, updated_at, ids)
             found = _cards(
                 sql,
                 f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
-                f" WHERE c.customer_id IN ({_marks(ids)})",
-                ids,
+                f" WHERE c.customer_id IN ({_marks(added)})",
+                added,
             )
             by_id = {customer.customer_id: customer for customer in found}
-            return [by_id[i] for i in ids if i in by_id]
+            return [by_id[i] for i in added if i in by_id]
 
         return await self.db.writing_apart(add)
 
@@ -214,19 +218,26 @@ def _check_new(sql: Connection, cards: Sequence[CustomerFields]) -> None:
 
 
 def _insert_cards(
-    sql: Connection, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    sql: Connection,
+    kind: CustomerKind,
+    cards: Sequence[CustomerFields],
+    updated_at: datetime,
+    seeded: Sequence[int] | None = None,
 ) -> list[int]:
     """Adds the cards (inside the caller's write transaction); returns their ids, in order.
 
     Ids are given here, as SQLite would give them (the largest so far plus one), so that the
-    cards and then all their numbers go in one statement each.
+    cards and then all their numbers go in one statement each; a seed names its own.
     """
     _check_new(sql, cards)
     is_company = kind is CustomerKind.COMPANY
-    first = int(
-        sql.execute("SELECT COALESCE(MAX(customer_id), 0) + 1 FROM customers").fetchone()[0]
-    )
-    ids = list(range(first, first + len(cards)))
+    if seeded is None:
+        first = int(
+            sql.execute("SELECT COALESCE(MAX(customer_id), 0) + 1 FROM customers").fetchone()[0]
+        )
+        ids = list(range(first, first + len(cards)))
+    else:
+        ids = list(seeded)  # one a card: the inserts below zip them strictly
     sql.executemany(
         "INSERT INTO customers (customer_id, kind, name, surname, company_name, email, company_id,"
         " identifier, type, group_name, account_manager, custom_fields, updated_at)"

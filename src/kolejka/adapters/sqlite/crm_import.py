@@ -27,7 +27,7 @@ from kolejka.adapters.sql.export import export_row
 from kolejka.adapters.sql.staging import GATHERED_TABLES, StagingFile, gather
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
-from kolejka.domain.crm import ImportCounts
+from kolejka.domain.crm_import import ImportCounts
 from kolejka.services.ports import CrmStaging
 
 log = logging.getLogger(__name__)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from kolejka.adapters.sql.times import from_micros, to_micros
-from kolejka.adapters.sqlite.database import Database, atomic
+from kolejka.adapters.sqlite.database import Database
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.services.ports import StoredApiUser
@@ -117,7 +117,10 @@ class SqliteWaitingCallers:
 
 
 class SqliteCustomers:
-    """The built-in CRM's phone book, as far as the waiting list needs it."""
+    """The built-in CRM's phone book, as far as the waiting list needs it (ports.CustomerDirectory).
+
+    Cards are written through the CRM (`kolejka.services.crm`), which tells the change feed.
+    """
 
     def __init__(self, db: Database) -> None:
         self.sql = db.connection
@@ -133,37 +136,6 @@ class SqliteCustomers:
             CustomerMatch(row[0], customer_label(CustomerKind(row[1]), row[2], row[3], row[4]))
             for row in rows
         ]
-
-    def add(
-        self,
-        kind: CustomerKind,
-        numbers: Iterable[tuple[str, str | None]],
-        *,
-        name: str = "",
-        surname: str = "",
-        company_name: str = "",
-        customer_id: int | None = None,
-        updated_at: datetime,
-    ) -> int:
-        """Adds a customer with its (raw, normalised) numbers; returns its id."""
-        with atomic(self.sql):
-            cursor = self.sql.execute(
-                "INSERT INTO customers (customer_id, kind, name, surname, company_name,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (customer_id, kind.value, name, surname, company_name, to_micros(updated_at)),
-            )
-            new_id = int(cursor.lastrowid or 0)
-            if kind is CustomerKind.COMPANY:  # a company is its card and its companies row
-                self.sql.execute("INSERT INTO companies (customer_id) VALUES (?)", (new_id,))
-            self.sql.executemany(
-                "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
-                " VALUES (?, ?, ?, ?)",
-                [(new_id, index, raw, e164) for index, (raw, e164) in enumerate(numbers)],
-            )
-        return new_id
-
-    def count(self) -> int:
-        return int(self.sql.execute("SELECT count(*) FROM customers").fetchone()[0])
 
 
 class SqliteApiUsers:
