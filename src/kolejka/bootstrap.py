@@ -101,7 +101,7 @@ class Stores:
     database: Database | PostgresDatabase
     queues: QueueDirectory
     callers: WaitingCallerStore
-    customers: SqliteCustomers | PostgresCustomers
+    customers: CustomerDirectory
     users: ApiUserStore
     crm: CrmStore
     changes: ChangeFeed
@@ -126,7 +126,7 @@ class Components:
     queues: QueueDirectory
     callers: WaitingCallerStore
     clock: Clock
-    customers: SqliteCustomers | PostgresCustomers
+    customers: CustomerDirectory
     api_users: ApiUsers
     authenticator: Authenticator
     phones: PhoneNumbers
@@ -167,10 +167,9 @@ def build(
     metrics = Metrics()
     changes = stores.changes
     phones = PhoneNumbers(settings.phone_region)
-    customers = stores.customers
     # Who names callers: the built-in CRM, or the customer's own system when KOLEJKA_CRM_URL
     # is set (the built-in CRM and its API stay; the waiting list just asks elsewhere).
-    directory: CustomerDirectory = customers
+    directory = stores.customers
     external_crm = None
     if settings.crm_url:
         external_crm = ExternalCrm(
@@ -202,7 +201,7 @@ def build(
         queues=stores.queues,
         callers=callers,
         clock=clock,
-        customers=customers,
+        customers=stores.customers,
         api_users=ApiUsers(users, changes, hasher),
         authenticator=Authenticator(
             users,
