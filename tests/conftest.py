@@ -13,11 +13,7 @@ import pytest
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import CallersWrapper, Components, build, create_app
 from kolejka.settings import Settings
-from tests.support import CANARY, PERSONAS, FrozenClock, basic, unavailable
-
-# Re-exported only for the modules that still import them from here, each named in the
-# allow-list of tests/test_layering.py (files other branches hold tonight). Use tests.support.
-from tests.support import FAST_HASHER as FAST_HASHER
+from tests.support import CANARY, FAST_HASHER, PERSONAS, FrozenClock, basic, unavailable
 
 
 @pytest.fixture

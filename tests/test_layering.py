@@ -134,22 +134,6 @@ def test_the_package_root_holds_only_start_up() -> None:
 
 TESTS = Path(__file__).parent
 
-_E2E = "SEED_USER/SEED_PASSWORD, kolejka and add_customer_directly are in tests/e2e/conftest.py"
-# Imports of test modules and conftests that files held by other branches tonight still make,
-# each (importer, imported): why it is allowed for now. The lead removes an entry once the
-# importer imports from the helper module instead; an entry that no longer occurs fails below.
-ALLOWED_TEST_IMPORTS: dict[tuple[str, str], str] = {
-    ("tests.crm.test_external_crm", "tests.conftest"): "2D holds it: add_person",
-    ("tests.crm.test_external_crm", "tests.e2e.conftest"): f"2D holds it; {_E2E}",
-    ("tests.e2e.conftest", "tests.conftest"): "2D holds it: FAST_HASHER",
-    ("tests.e2e.test_abuse", "tests.e2e.conftest"): _E2E,
-    ("tests.e2e.test_crm_batch_under_load", "tests.e2e.conftest"): _E2E,
-    ("tests.e2e.test_openapi_conformance", "tests.e2e.conftest"): _E2E,
-    ("tests.e2e.test_restart_and_cli", "tests.e2e.conftest"): _E2E,
-    ("tests.e2e.test_seed_clients", "tests.e2e.conftest"): _E2E,
-    ("tests.e2e.test_stream_revocation", "tests.e2e.conftest"): _E2E,
-}
-
 
 def _test_modules(root: Path) -> Iterator[tuple[str, ast.Module]]:
     """(module name, syntax tree) of every module under `root` (the tests folder); a package's
@@ -214,10 +198,7 @@ def test_the_hygiene_walks_see_every_test_module() -> None:
 
 
 def test_no_module_under_tests_imports_a_test_module_or_a_conftest() -> None:
-    found = imports_of_test_modules()
-    assert sorted(found - ALLOWED_TEST_IMPORTS.keys()) == []
-    # An entry whose import is gone is cleared from the allow-list, so that it cannot come back.
-    assert sorted(ALLOWED_TEST_IMPORTS.keys() - found) == []
+    assert sorted(imports_of_test_modules()) == []
 
 
 def test_no_test_reads_or_assigns_a_private_attribute() -> None:

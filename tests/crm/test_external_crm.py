@@ -20,7 +20,7 @@ import pytest
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
 from kolejka.settings import Settings
-from tests.conftest import add_person
+from tests.factories import add_person
 from tests.support import LiveServer, basic, call, free_port
 
 
@@ -110,7 +110,7 @@ async def test_the_external_crm_is_asked_by_phone_number_and_names_the_caller(
 async def test_the_built_in_crm_no_longer_names_callers(
     app: KolejkaApp, components: Components, personas: dict[str, str]
 ) -> None:
-    add_person(components, "Anna", "Nowak", "601100200")
+    await add_person(components.crm, "Anna", "Nowak", "601100200")
     await components.lists.join(2, "a", "601100200")
 
     [entry] = await waiting(app, personas["reader"])
@@ -195,7 +195,7 @@ def test_a_served_waiting_list_asks_the_external_crm_configured_in_the_environme
     import urllib.request
 
     from tests.cli import kolejka
-    from tests.e2e.conftest import SEED_PASSWORD, SEED_USER
+    from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 
     database = tmp_path / "live.db"
     assert kolejka(database, "queues", "add", "2", "Obsługa").returncode == 0

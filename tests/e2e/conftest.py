@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import trustme
 
-from kolejka.bootstrap import build
-from kolejka.settings import Settings
-from tests.cli import kolejka as kolejka  # also for the e2e modules that import it from here
-from tests.conftest import FAST_HASHER
+from tests.cli import kolejka
+from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 from tests.support import LiveServer
-
-SEED_USER, SEED_PASSWORD = "api_user", "api_pass"
 
 
 @pytest.fixture
@@ -58,25 +52,3 @@ def https_server(seeded_database: Path, tls: dict[str, Path]) -> Iterator[LiveSe
     ).start()
     yield live
     live.stop()
-
-
-def add_customer_directly(database: Path, name: str, surname: str, number: str, cid: int) -> None:
-    """Writes to the CRM from this process, as an import would; the server notices by polling."""
-    from kolejka.domain.customers import CustomerKind
-
-    components = build(Settings(database_url=f"sqlite:///{database}"), hasher=FAST_HASHER)
-    try:
-        components.customers.add(
-            CustomerKind.PERSON,
-            [(number, components.phones.normalise(number))],
-            name=name,
-            surname=surname,
-            customer_id=cid,
-            updated_at=asyncio.run(_now(components)),
-        )
-    finally:
-        components.close()
-
-
-async def _now(components: object) -> datetime:
-    return datetime.now(UTC)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import as_json, request
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER
+from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 from tests.support import CANARY, LiveServer, basic
 
 SEED = (SEED_USER, SEED_PASSWORD)

@@ -14,7 +14,7 @@ import threading
 import time
 
 from tests.e2e.client import as_json, request
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER
+from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 from tests.support import Answer, LiveServer
 
 SEED = (SEED_USER, SEED_PASSWORD)

@@ -20,7 +20,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.core.result import Err
 
 from kolejka.adapters.http.service import openapi_document
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, kolejka
+from tests.cli import kolejka
+from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 from tests.support import LiveServer, basic
 
 ADMIN = {"Authorization": basic(SEED_USER, SEED_PASSWORD)}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.cli import kolejka
 from tests.e2e.client import as_json, request
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, kolejka
+from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 from tests.factories import add_person_elsewhere
 from tests.support import LiveServer
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import as_json, request
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER
+from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 from tests.factories import add_person_elsewhere
 from tests.support import SHARED, LiveServer, need_tool
 

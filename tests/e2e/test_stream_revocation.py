@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import kolejka
 from tests.e2e.client import request
-from tests.e2e.conftest import SEED_PASSWORD, SEED_USER, kolejka
+from tests.e2e.seed import SEED_PASSWORD, SEED_USER
 from tests.event_stream_client import EventStreamClient
 from tests.support import LiveServer, basic
 
