@@ -6,7 +6,9 @@ import json
 import logging
 from datetime import UTC, datetime
 
-_STANDARD = set(vars(logging.makeLogRecord({})))
+# A record's own attributes, and uvicorn's `color_message` (the message again, with terminal
+# colour codes): neither is a field of the event.
+_STANDARD = {*vars(logging.makeLogRecord({})), "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
