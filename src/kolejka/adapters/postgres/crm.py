@@ -19,11 +19,13 @@ from kolejka.adapters.postgres.database import Connection, PostgresDatabase
 from kolejka.adapters.sql.crm_rows import (
     CARD_COLUMNS,
     COMPANY_COLUMNS,
+    card_values,
     company_from_row,
     company_order,
     customer_from_row,
     customer_order,
     dumps,
+    number_rows,
     order_by,
     refuse_new_cards,
 )
@@ -250,33 +252,20 @@ async def _insert_cards(
     else:
         ids = list(seeded)  # one a card: the inserts below zip them strictly
     is_company = kind is CustomerKind.COMPANY
+    micros = to_micros(updated_at)
     await sql.executemany(
         "INSERT INTO customers (customer_id, kind, name, surname, company_name, email,"
         " company_id, identifier, type, group_name, account_manager, custom_fields, updated_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         [
-            (
-                customer_id,
-                kind.value,
-                "" if is_company else card.name,
-                "" if is_company else card.surname,
-                card.name if is_company else "",
-                card.email,
-                card.company_id,
-                card.identifier,
-                card.type,
-                card.group,
-                card.account_manager,
-                dumps(card.custom_fields),
-                to_micros(updated_at),
-            )
+            (customer_id, kind.value, *card_values(card, is_company, micros))
             for customer_id, card in zip(ids, cards, strict=True)
         ],
     )
     numbers = [
-        (customer_id, i, number.raw, number.e164)
+        row
         for customer_id, card in zip(ids, cards, strict=True)
-        for i, number in enumerate(card.phone_numbers)
+        for row in number_rows(customer_id, card.phone_numbers)
     ]
     if numbers:
         await sql.executemany(
@@ -312,17 +301,7 @@ async def _update_card(
         "UPDATE customers SET name = $1, surname = $2, company_name = $3, email = $4,"
         " company_id = $5, identifier = $6, type = $7, group_name = $8, account_manager = $9,"
         " custom_fields = $10, updated_at = $11 WHERE customer_id = $12",
-        "" if is_company else card.name,
-        "" if is_company else card.surname,
-        card.name if is_company else "",
-        card.email,
-        card.company_id,
-        card.identifier,
-        card.type,
-        card.group,
-        card.account_manager,
-        dumps(card.custom_fields),
-        to_micros(updated_at),
+        *card_values(card, is_company, to_micros(updated_at)),
         customer_id,
     )
     await sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = $1", customer_id)
@@ -331,7 +310,7 @@ async def _update_card(
 
 
 async def _put_numbers(sql: Connection, customer_id: int, numbers: Iterable[PhoneNumber]) -> None:
-    rows = [(customer_id, i, number.raw, number.e164) for i, number in enumerate(numbers)]
+    rows = number_rows(customer_id, numbers)
     if rows:
         await sql.executemany(
             "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"

@@ -7,7 +7,7 @@ what a row means is written once, here; each engine's store keeps only its own q
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kolejka.adapters.sql.times import from_micros
@@ -75,6 +75,29 @@ def order_by(query: ListQuery, columns: Mapping[str, str], tie: str) -> str:
 def custom_fields(text: str) -> dict[str, str]:
     value = json.loads(text) if text else {}
     return value if isinstance(value, dict) else {}
+
+
+def card_values(card: CustomerFields, is_company: bool, updated_at: int) -> tuple[object, ...]:
+    """A card's stored columns, from `name` to `updated_at` (microseconds), in `CARD_COLUMNS`'
+    order: a company's card keeps its name in `company_name`."""
+    return (
+        "" if is_company else card.name,
+        "" if is_company else card.surname,
+        card.name if is_company else "",
+        card.email,
+        card.company_id,
+        card.identifier,
+        card.type,
+        card.group,
+        card.account_manager,
+        dumps(card.custom_fields),
+        updated_at,
+    )
+
+
+def number_rows(customer_id: int, numbers: Iterable[PhoneNumber]) -> list[tuple[object, ...]]:
+    """`customer_phone_numbers` rows of one card: (customer_id, position, raw, normalized)."""
+    return [(customer_id, i, number.raw, number.e164) for i, number in enumerate(numbers)]
 
 
 def dumps(custom: object) -> str:

@@ -17,11 +17,13 @@ from sqlite3 import Connection
 from kolejka.adapters.sql.crm_rows import (
     CARD_COLUMNS,
     COMPANY_COLUMNS,
+    card_values,
     company_from_row,
     company_order,
     customer_from_row,
     customer_order,
     dumps,
+    number_rows,
     order_by,
     refuse_new_cards,
 )
@@ -238,26 +240,13 @@ def _insert_cards(
         ids = list(range(first, first + len(cards)))
     else:
         ids = list(seeded)  # one a card: the inserts below zip them strictly
+    micros = to_micros(updated_at)
     sql.executemany(
         "INSERT INTO customers (customer_id, kind, name, surname, company_name, email, company_id,"
         " identifier, type, group_name, account_manager, custom_fields, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (
-                customer_id,
-                kind.value,
-                "" if is_company else card.name,
-                "" if is_company else card.surname,
-                card.name if is_company else "",
-                card.email,
-                card.company_id,
-                card.identifier,
-                card.type,
-                card.group,
-                card.account_manager,
-                dumps(card.custom_fields),
-                to_micros(updated_at),
-            )
+            (customer_id, kind.value, *card_values(card, is_company, micros))
             for customer_id, card in zip(ids, cards, strict=True)
         ],
     )
@@ -265,9 +254,9 @@ def _insert_cards(
         "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
         " VALUES (?, ?, ?, ?)",
         [
-            (customer_id, i, number.raw, number.e164)
+            row
             for customer_id, card in zip(ids, cards, strict=True)
-            for i, number in enumerate(card.phone_numbers)
+            for row in number_rows(customer_id, card.phone_numbers)
         ],
     )
     return ids
@@ -285,20 +274,7 @@ def _update_card(
         "UPDATE customers SET name = ?, surname = ?, company_name = ?, email = ?,"
         " company_id = ?, identifier = ?, type = ?, group_name = ?, account_manager = ?,"
         " custom_fields = ?, updated_at = ? WHERE customer_id = ?",
-        (
-            "" if is_company else card.name,
-            "" if is_company else card.surname,
-            card.name if is_company else "",
-            card.email,
-            card.company_id,
-            card.identifier,
-            card.type,
-            card.group,
-            card.account_manager,
-            dumps(card.custom_fields),
-            to_micros(updated_at),
-            customer_id,
-        ),
+        (*card_values(card, is_company, to_micros(updated_at)), customer_id),
     )
     sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = ?", (customer_id,))
     _put_numbers(sql, customer_id, card.phone_numbers)
@@ -309,7 +285,7 @@ def _put_numbers(sql: Connection, customer_id: int, numbers: Iterable[PhoneNumbe
     sql.executemany(
         "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
         " VALUES (?, ?, ?, ?)",
-        [(customer_id, i, number.raw, number.e164) for i, number in enumerate(numbers)],
+        number_rows(customer_id, numbers),
     )
 
 
