@@ -140,3 +140,12 @@ class EventStreamClient:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def open_streaming(port: int, path: str, auth: str | None = None) -> EventStreamClient:
+    """A stream that answered 200 and sent its first event (the state on connect)."""
+    headers = {"Authorization": auth} if auth else {}
+    client = await EventStreamClient.open(port, path, headers)
+    assert client.status == 200, client.body
+    await client.event()
+    return client

@@ -61,3 +61,16 @@ def departures(components: Components) -> list[tuple[str, int, str, float]]:
         "SELECT call_id, queue_id, outcome, hold_seconds FROM departures ORDER BY rowid"
     )
     return [tuple(row) for row in rows]
+
+
+def ami_env(asterisk: FakeAsterisk) -> dict[str, str]:
+    """The environment of a `kolejka` process that follows `asterisk`, with quick retries."""
+    return {
+        "KOLEJKA_AMI_HOST": "127.0.0.1",
+        "KOLEJKA_AMI_PORT": str(asterisk.port),
+        "KOLEJKA_AMI_USERNAME": USERNAME,
+        "KOLEJKA_AMI_SECRET": SECRET,
+        "KOLEJKA_AMI_QUEUES": f"support={SUPPORT}",
+        "KOLEJKA_AMI_PING_SECONDS": "0.5",
+        "KOLEJKA_AMI_RETRY_MAX_SECONDS": "0.3",
+    }

@@ -13,26 +13,14 @@ import pytest
 
 from kolejka.bootstrap import build
 from kolejka.settings import Settings
-from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk, events
-from tests.ami.helpers import SUPPORT
+from tests.ami.fake_asterisk import SECRET, FakeAsterisk, events
+from tests.ami.helpers import SUPPORT, ami_env
 from tests.e2e.client import as_json, request
 from tests.support import FAST_HASHER, Answer, LiveServer, eventually
 
 pytestmark = pytest.mark.slow
 
 JOINS = events("queue_caller_events.txt", "QueueCallerJoin")
-
-
-def ami_env(asterisk: FakeAsterisk) -> dict[str, str]:
-    return {
-        "KOLEJKA_AMI_HOST": "127.0.0.1",
-        "KOLEJKA_AMI_PORT": str(asterisk.port),
-        "KOLEJKA_AMI_USERNAME": USERNAME,
-        "KOLEJKA_AMI_SECRET": SECRET,
-        "KOLEJKA_AMI_QUEUES": f"support={SUPPORT}",
-        "KOLEJKA_AMI_PING_SECONDS": "0.5",
-        "KOLEJKA_AMI_RETRY_MAX_SECONDS": "0.3",
-    }
 
 
 async def get(url: str, path: str, user: tuple[str, str] | None = None) -> Answer:

@@ -18,7 +18,7 @@ import pytest
 from tests.cli import kolejka
 from tests.e2e.client import request
 from tests.e2e.seed import SEED_PASSWORD, SEED_USER
-from tests.event_stream_client import EventStreamClient
+from tests.event_stream_client import EventStreamClient, open_streaming
 from tests.support import LiveServer, basic
 
 BOARD = "/api/wallboard/stream"
@@ -59,14 +59,6 @@ async def polling_server(
     await asyncio.to_thread(live.stop)
 
 
-async def open_board(server: LiveServer, path: str, auth: str | None = None) -> EventStreamClient:
-    headers = {"Authorization": auth} if auth else {}
-    client = await EventStreamClient.open(server.port, path, headers)
-    assert client.status == 200, client.body
-    await client.event()
-    return client
-
-
 async def seconds_until_ended(client: EventStreamClient) -> float:
     started = time.monotonic()
     assert await client.ended(timeout=WITHIN + 1)
@@ -93,8 +85,8 @@ async def still_streams(server: LiveServer, client: EventStreamClient) -> bool:
 async def test_revoking_a_token_from_the_command_line_ends_its_open_stream_within_2_s(
     polling_server: LiveServer, seeded_database: Path, token: str
 ) -> None:
-    board = await open_board(polling_server, f"{BOARD}?token={token}")
-    kept = await open_board(polling_server, BOARD, basic(SEED_USER, SEED_PASSWORD))
+    board = await open_streaming(polling_server.port, f"{BOARD}?token={token}")
+    kept = await open_streaming(polling_server.port, BOARD, basic(SEED_USER, SEED_PASSWORD))
     revoked = await asyncio.to_thread(kolejka, seeded_database, "wallboard", "revoke", "hall")
     assert revoked.returncode == 0, revoked.stderr
     assert await seconds_until_ended(board) < WITHIN
@@ -123,7 +115,7 @@ async def test_an_api_user_changed_from_the_command_line_loses_its_open_stream_w
     command: list[str],
     stdin: str,
 ) -> None:
-    board = await open_board(polling_server, BOARD, supervisor)
+    board = await open_streaming(polling_server.port, BOARD, supervisor)
     changed = await asyncio.to_thread(kolejka, seeded_database, *command, stdin=stdin)
     assert changed.returncode == 0, changed.stderr
     assert await seconds_until_ended(board) < WITHIN

@@ -12,13 +12,11 @@ from pathlib import Path
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
-from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk
 from tests.e2e.client import request
 from tests.servers import drop_prefix, fresh_schema, unique_name
 from tests.support import FAST_HASHER, Answer, LiveServer
 
 ADMIN = ("admin", "admin-secret")
-SUPPORT = 7  # Asterisk's queue `support`, as KOLEJKA_AMI_QUEUES maps it
 
 
 @dataclass
@@ -82,15 +80,3 @@ async def call(
     server: LiveServer, method: str, path: str, body: object = None, user: tuple[str, str] = ADMIN
 ) -> Answer:
     return await asyncio.to_thread(request, server.url, method, path, user=user, body=body)
-
-
-def ami_env(asterisk: FakeAsterisk) -> dict[str, str]:
-    return {
-        "KOLEJKA_AMI_HOST": "127.0.0.1",
-        "KOLEJKA_AMI_PORT": str(asterisk.port),
-        "KOLEJKA_AMI_USERNAME": USERNAME,
-        "KOLEJKA_AMI_SECRET": SECRET,
-        "KOLEJKA_AMI_QUEUES": f"support={SUPPORT}",
-        "KOLEJKA_AMI_PING_SECONDS": "0.5",
-        "KOLEJKA_AMI_RETRY_MAX_SECONDS": "0.3",
-    }

@@ -8,8 +8,9 @@ import time
 import pytest
 
 from tests.ami.fake_asterisk import FakeAsterisk, events
+from tests.ami.helpers import SUPPORT, ami_env
 from tests.e2e.client import as_json
-from tests.multi.deployment import SUPPORT, Deployment, ami_env, call
+from tests.multi.deployment import Deployment, call
 from tests.support import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres, pytest.mark.needs_redis]

@@ -21,9 +21,10 @@ import pytest
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
+from tests.ami.helpers import SUPPORT, ami_env
 from tests.e2e.client import as_json
-from tests.event_stream_client import EventStreamClient
-from tests.multi.deployment import ADMIN, SUPPORT, ami_env, call
+from tests.event_stream_client import open_streaming
+from tests.multi.deployment import ADMIN, call
 from tests.servers import (
     PrivatePostgres,
     PrivateRedis,
@@ -193,10 +194,7 @@ async def test_a_user_removed_while_redis_was_down_loses_its_open_stream_once_it
     on_private_redis: tuple[LiveServer, PrivateRedis],
 ) -> None:
     server, redis = on_private_redis
-    auth = {"Authorization": basic(*ADMIN)}
-    board = await EventStreamClient.open(server.port, "/api/wallboard/stream", auth)
-    assert board.status == 200
-    await board.event()
+    board = await open_streaming(server.port, "/api/wallboard/stream", basic(*ADMIN))
     redis.stop()
 
     async def feed_down() -> bool:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.event_stream_client import EventStreamClient
+from tests.event_stream_client import EventStreamClient, open_streaming
 from tests.multi.deployment import Deployment
 from tests.support import LiveServer, basic
 
@@ -38,14 +38,6 @@ def kolejka(server: LiveServer, *args: str, stdin: str = "") -> str:
     return done.stdout
 
 
-async def open_board(server: LiveServer, path: str, auth: str | None = None) -> EventStreamClient:
-    headers = {"Authorization": auth} if auth else {}
-    client = await EventStreamClient.open(server.port, path, headers)
-    assert client.status == 200, client.body
-    await client.event()
-    return client
-
-
 async def all_end_within(clients: list[EventStreamClient], seconds: float) -> float:
     started = time.monotonic()
     await asyncio.gather(*(client.ended(timeout=seconds + 1) for client in clients))
@@ -61,7 +53,7 @@ async def test_a_token_revoked_from_the_command_line_ends_its_streams_on_every_i
 ) -> None:
     servers = await any_deployment.start(2)
     token = (await asyncio.to_thread(kolejka, servers[0], "wallboard", "token", "hall")).strip()
-    boards = [await open_board(server, f"{BOARD}?token={token}") for server in servers]
+    boards = [await open_streaming(server.port, f"{BOARD}?token={token}") for server in servers]
     await asyncio.to_thread(kolejka, servers[0], "wallboard", "revoke", "hall")
     assert await all_end_within(boards, WITHIN) < WITHIN
 
@@ -82,6 +74,6 @@ async def test_an_api_user_removed_from_the_command_line_loses_its_streams_on_ev
         stdin=password + "\n",
     )
     auth = basic("supervisor", password)
-    boards = [await open_board(server, BOARD, auth) for server in servers]
+    boards = [await open_streaming(server.port, BOARD, auth) for server in servers]
     await asyncio.to_thread(kolejka, servers[1], "users", "remove", "supervisor")
     assert await all_end_within(boards, WITHIN) < WITHIN
