@@ -8,7 +8,7 @@ and refuse the same things with the same words. Each refusal is an `InvalidField
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from kolejka.domain.crm import (
@@ -24,7 +24,7 @@ from kolejka.domain.crm import (
     PhoneNumber,
 )
 from kolejka.domain.customers import CustomerKind
-from kolejka.domain.errors import ConflictingField, FieldProblem, InvalidField
+from kolejka.domain.errors import ConflictingField, FieldProblem, InvalidField, InvalidFields
 from kolejka.domain.phone import MAX_PHONE_INPUT, PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 
@@ -182,6 +182,46 @@ def unknown_field(values: Mapping[str, Any], known: frozenset[str]) -> str | Non
         if key not in known:
             return str(key)[:64]
     return None
+
+
+def undocumented(values: Mapping[str, Any], known: frozenset[str]) -> list[str]:
+    """The fields of `values` that Thulium does not document here, sorted: a write ignores
+    them (clients in the wild send `note`, `external_id`...) and says so."""
+    return sorted(str(key) for key in values if key not in known)
+
+
+def every_problem(check: Callable[[Mapping[str, Any]], _T], values: Mapping[str, Any]) -> _T:
+    """`check(values)`; when it refuses fields, every one of them, not only the first.
+
+    The rules stay where they are (each check raises for the first field it refuses): the
+    refused field is set aside and `values` checked again, until the rest passes or a refusal
+    names no field of its own (a required one that is missing). One `InvalidField` is raised as
+    it is; several as `InvalidFields`, one a field. A conflict with the stored record (409) is
+    only told when no field is malformed (400).
+    """
+    problems: dict[str, InvalidField] = {}
+    remaining = dict(values)
+    while True:
+        try:
+            result = check(remaining)
+        except InvalidField as error:
+            if error.field in problems:
+                break
+            problems[error.field] = error
+            if error.field not in remaining:
+                break
+            del remaining[error.field]
+        except ConflictingField:
+            if not problems:
+                raise
+            break
+        else:
+            if not problems:
+                return result
+            break
+    if len(problems) == 1:
+        raise next(iter(problems.values()))
+    raise InvalidFields(list(problems.values()))
 
 
 def customer_fields(

@@ -66,7 +66,7 @@ class FieldProblem(enum.Enum):
     NOT_AN_ARRAY = "must be an array."
     NOT_SORTABLE = "must name sortable fields."
     OUT_OF_RANGE = "must be an integer from {low} to {high}."
-    UNKNOWN_PARAMETER = "is not a known parameter."
+    UNKNOWN_PARAMETER = "is not a known parameter; this endpoint takes {supported}."
     IDENTIFIER_REQUIRED = "is required: imports match customers by it."
     ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
 
@@ -92,6 +92,15 @@ class FieldError(DomainError):
 
 class InvalidField(FieldError):
     """A field of a request is missing or malformed; `field` names it for the client."""
+
+
+class InvalidFields(DomainError):
+    """Several fields of one request are missing or malformed: one `InvalidField` a field, so a
+    client fixes them all in one round trip."""
+
+    def __init__(self, errors: list[InvalidField]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = errors
 
 
 class StoreUnavailable(DomainError):

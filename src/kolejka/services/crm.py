@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kolejka.domain import crm_fields as fields
-from kolejka.domain.crm import Company, Customer, CustomerFields, ListQuery
+from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import (
     CompanyCard,
     ConflictingField,
+    DomainError,
+    FieldError,
     FieldProblem,
     InvalidField,
+    InvalidFields,
     UnknownCompany,
     UnknownCustomer,
 )
@@ -39,6 +43,15 @@ async def taking_turns(items: Sequence[T]) -> AsyncIterator[tuple[int, T]]:
         if index and index % TURN == 0:
             await asyncio.sleep(0)
         yield index, item
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A record of a batch that was not added, and why: its malformed fields (`InvalidField`,
+    or `InvalidFields` for several), or its one conflict with the stored data (a company that
+    does not exist, a taken identifier)."""
+
+    error: DomainError
 
 
 class Crm:
@@ -64,20 +77,46 @@ class Crm:
         return await self.store.customers(query)
 
     async def add_customer(self, values: Mapping[str, Any]) -> Customer:
-        return (await self.add_customers([values]))[0]
+        """Adds one person; fields Thulium does not document are ignored."""
+        (outcome,) = await self.add_each([values])
+        if isinstance(outcome, Refused):
+            raise outcome.error
+        return outcome
+
+    async def add_each(self, batch: Sequence[object]) -> list[Customer | Refused]:
+        """Adds every valid person of `batch`, each on its own: one refused leaves the others
+        added. Returns, in order, each one added or why it was refused. All the added ones are
+        written in one transaction with a few statements (a batch of 1,000 is one write)."""
+        if len(batch) > MAX_BATCH:
+            raise InvalidField("customers", FieldProblem.TOO_MANY_ITEMS)
+        checked: list[CustomerFields | Refused] = []
+        async for _, values in taking_turns(batch):
+            checked.append(self._checked_person(values))
+        cards = [card for card in checked if isinstance(card, CustomerFields)]
+        stored = iter(
+            await self.store.add_each(CustomerKind.PERSON, cards, self.clock.now()) if cards else []
+        )
+        outcomes: list[Customer | Refused] = []
+        for card in checked:
+            if isinstance(card, Refused):
+                outcomes.append(card)
+                continue
+            added = next(stored)
+            outcomes.append(Refused(added) if isinstance(added, DomainError) else added)
+        if any(isinstance(outcome, Customer) for outcome in outcomes):
+            await self.changes.publish(Change(Topic.CRM))
+        return outcomes
 
     async def add_customers(
         self, batch: Sequence[Mapping[str, Any]], *, ids: Sequence[int] | None = None
     ) -> list[Customer]:
         """Adds every customer or, when one is refused, none; the error names its position.
 
-        `ids`, one a customer, are for seeding only (the demo's documented customers, the
-        tests' fixed ids): the HTTP API never passes them, and the store gives the ids.
+        For seeding (the demo's documented customers, the tests' fixed ids, under `ids`, one a
+        customer): the HTTP API adds each customer on its own (`add_each`).
         """
-        if len(batch) > MAX_BATCH:
-            raise InvalidField("customers", FieldProblem.TOO_MANY_ITEMS)
         cards = []
-        async for index, values in taking_turns(batch):
+        for index, values in enumerate(batch):
             prefix = f"[{index}]." if len(batch) > 1 else ""
             try:
                 cards.append(self._new_person(values))
@@ -90,14 +129,19 @@ class Crm:
     async def update_customer(self, customer_id: int, values: Mapping[str, Any]) -> Customer:
         """Changes the fields `values` carries; numbers, when sent, replace all numbers."""
         current = await self.customer(customer_id)
-        _refuse_unknown(values, fields.CUSTOMER_UPDATE_FIELDS)
-        fields.read_only_id(values, "customer_id", customer_id)
-        company_flag = fields.flag(values, "company_flag")
-        if company_flag is not None and company_flag != current.company_flag:
-            raise ConflictingField("company_flag", FieldProblem.COMPANY_FLAG_HERE)
-        if values.get("updated_at") is not None and not isinstance(values["updated_at"], str):
-            raise InvalidField("updated_at", FieldProblem.NOT_A_STRING)
-        card = fields.customer_fields(values, self.phones, kind=current.kind, base=current.fields)
+
+        def check(values: Mapping[str, Any]) -> CustomerFields:
+            fields.read_only_id(values, "customer_id", customer_id)
+            company_flag = fields.flag(values, "company_flag")
+            if company_flag is not None and company_flag != current.company_flag:
+                raise ConflictingField("company_flag", FieldProblem.COMPANY_FLAG_HERE)
+            if values.get("updated_at") is not None and not isinstance(values["updated_at"], str):
+                raise InvalidField("updated_at", FieldProblem.NOT_A_STRING)
+            return fields.customer_fields(
+                values, self.phones, kind=current.kind, base=current.fields
+            )
+
+        card = fields.every_problem(check, values)
         updated = await self.store.update_customer(customer_id, card, self.clock.now())
         if updated is None:
             raise UnknownCustomer(customer_id)
@@ -126,18 +170,20 @@ class Crm:
         return await self.store.companies(query)
 
     async def add_company(self, values: Mapping[str, Any]) -> Company:
-        _refuse_unknown(values, fields.COMPANY_FIELDS)
-        company = fields.company_fields(values, self.phones)
+        company = fields.every_problem(lambda v: fields.company_fields(v, self.phones), values)
         added = await self.store.add_company(company, self.clock.now())
         await self.changes.publish(Change(Topic.CRM))
         return added
 
     async def update_company(self, company_id: int, values: Mapping[str, Any]) -> Company:
         current = await self.company(company_id)
-        _refuse_unknown(values, fields.COMPANY_UPDATE_FIELDS)
-        fields.read_only_id(values, "company_id", company_id)
-        fields.read_only_id(values, "customer_id", current.customer_id)
-        changed = fields.company_fields(values, self.phones, base=current.fields)
+
+        def check(values: Mapping[str, Any]) -> CompanyFields:
+            fields.read_only_id(values, "company_id", company_id)
+            fields.read_only_id(values, "customer_id", current.customer_id)
+            return fields.company_fields(values, self.phones, base=current.fields)
+
+        changed = fields.every_problem(check, values)
         updated = await self.store.update_company(company_id, changed, self.clock.now())
         if updated is None:
             raise UnknownCompany(company_id)
@@ -152,13 +198,16 @@ class Crm:
         return current
 
     def _new_person(self, values: Mapping[str, Any]) -> CustomerFields:
-        _refuse_unknown(values, fields.CUSTOMER_FIELDS)
+        """A person's card from `values`; fields Thulium does not document are ignored."""
         if fields.flag(values, "company_flag") == 1:
             raise InvalidField("company_flag", FieldProblem.COMPANY_FLAG_HERE)
         return fields.customer_fields(values, self.phones)
 
-
-def _refuse_unknown(values: Mapping[str, Any], known: frozenset[str]) -> None:
-    unknown = fields.unknown_field(values, known)
-    if unknown is not None:
-        raise InvalidField(unknown, FieldProblem.UNKNOWN_FIELD)
+    def _checked_person(self, values: object) -> CustomerFields | Refused:
+        """A batch's record as a card, or every reason it is refused."""
+        if not isinstance(values, Mapping):
+            return Refused(InvalidField("body", FieldProblem.NOT_AN_OBJECT))
+        try:
+            return fields.every_problem(self._new_person, values)
+        except (InvalidFields, FieldError) as error:
+            return Refused(error)

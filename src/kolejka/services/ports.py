@@ -15,6 +15,7 @@ from typing import Protocol
 from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
 from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
+from kolejka.domain.errors import DomainError
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 
 
@@ -91,6 +92,14 @@ class CrmStore(Protocol):
     ) -> list[Customer]:
         """Adds every card or none of them, under the store's next ids or, for seeding (the
         demo's documented customers, the tests' fixed ids), under `ids`, one a card."""
+        ...
+
+    async def add_each(
+        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    ) -> list[Customer | DomainError]:
+        """Adds each card that names no unknown company and no taken identifier, in one
+        transaction; returns, in order, each card added or the error that refused it (an
+        identifier twice among the cards is taken by its first card)."""
         ...
 
     async def update_customer(

@@ -24,8 +24,8 @@ from kolejka.adapters.http.errors import (
     NOT_FOUND,
     UNAVAILABLE,
     ApiError,
+    api_errors,
     envelope,
-    from_domain,
     preferred_language,
 )
 from kolejka.adapters.http.ingest import IngestApi
@@ -112,7 +112,7 @@ class KolejkaApp:
         except ApiError as error:
             reply = self._error_reply(scope, request_id, error)
         except DomainError as error:
-            reply = self._error_reply(scope, request_id, from_domain(error))
+            reply = self._error_reply(scope, request_id, *api_errors(error))
         except Exception as error:
             if isinstance(error, self.outages):
                 log.warning("store unavailable: %s", error, extra={"request_id": request_id})
@@ -132,13 +132,14 @@ class KolejkaApp:
         await send(json_start(reply, request_id))
         await send({"type": "http.response.body", "body": reply.body})
 
-    def _error_reply(self, scope: Scope, request_id: str, error: ApiError) -> Reply:
+    def _error_reply(self, scope: Scope, request_id: str, *errors: ApiError) -> Reply:
+        """The envelope of `errors`, all of one status (several: one malformed field each)."""
         language = "en"
         for key, value in scope.get("headers", ()):
             if key == b"accept-language":
                 language = preferred_language(bytes(value))
-        body = envelope(request_id, [error], language)
-        return Reply(body, error.kind.status, tuple(error.headers))
+        body = envelope(request_id, list(errors), language)
+        return Reply(body, errors[0].kind.status, tuple(errors[0].headers))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         import asyncio

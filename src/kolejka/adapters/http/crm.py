@@ -8,10 +8,13 @@ comma-separated, `-` for descending) and `phone_number`, which matches every spe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
+from kolejka.adapters.http.errors import api_errors, error_list, preferred_language
+from kolejka.adapters.http.ignored_fields import IgnoredFields
 from kolejka.adapters.http.request import Reply, Request
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields as fields
@@ -24,14 +27,17 @@ from kolejka.domain.crm import (
     ListQuery,
     Order,
 )
-from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.errors import FieldProblem, InvalidField, InvalidFields
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
-from kolejka.services.crm import MAX_BATCH, Crm, taking_turns
+from kolejka.services.crm import MAX_BATCH, Crm, Refused, taking_turns
 
 LIST_PARAMETERS = frozenset({"limit", "offset", "order", "phone_number"})
 # A batch of up to 1000 customers needs more room than one customer.
 BATCH_BODY_FACTOR = 16
+# Thulium's answers to writes (api.thulium.com/docs/api/response_codes): POST 201 (created),
+# PUT 204 (updated), DELETE 204 (no data to return), 207 (a status per object).
+CREATED, NO_CONTENT, MULTI_STATUS = 201, 204, 207
 
 
 class CrmApi:
@@ -41,6 +47,7 @@ class CrmApi:
         self.crm = crm
         self.phones = phones
         self.time_zone = time_zone
+        self.ignored = IgnoredFields()
 
     def routes(self) -> list[Route]:
         return [
@@ -65,8 +72,10 @@ class CrmApi:
         return Reply(wire.to_json([self._customer(c) for c in found]))
 
     async def create_customer(self, request: Request) -> Reply:
-        added = await self.crm.add_customer(await request.json_object())
-        return Reply(wire.to_json(self._customer(added)), 201)
+        body = await request.json_object()
+        added = await self.crm.add_customer(body)
+        ignored = self._ignored(request, fields.undocumented(body, fields.CUSTOMER_FIELDS))
+        return Reply(wire.to_json(self._customer(added)), CREATED, ignored)
 
     async def get_customer(self, request: Request) -> Reply:
         found = await self.crm.customer(request.path_id("id"))
@@ -74,27 +83,57 @@ class CrmApi:
 
     async def update_customer(self, request: Request) -> Reply:
         customer_id = request.path_id("id")
-        updated = await self.crm.update_customer(customer_id, await request.json_object())
-        return Reply(wire.to_json(self._customer(updated)))
+        body = await request.json_object()
+        await self.crm.update_customer(customer_id, body)
+        ignored = fields.undocumented(body, fields.CUSTOMER_UPDATE_FIELDS)
+        return Reply(b"", NO_CONTENT, self._ignored(request, ignored))
 
     async def delete_customer(self, request: Request) -> Reply:
-        removed = await self.crm.remove_customer(request.path_id("id"))
-        return Reply(wire.to_json(self._customer(removed)))
+        await self.crm.remove_customer(request.path_id("id"))
+        return Reply(b"", NO_CONTENT)
 
     async def create_customers(self, request: Request) -> Reply:
+        """201 and the customers when every one is added; else 207, each record's own status
+        (`{"0": {"http_status": 201, "customer_id": 7}, "1": {"http_status": 400, ...}}`)."""
         request.max_body_bytes *= BATCH_BODY_FACTOR
-        batch = await request.json_value()
+        body = await request.json_value()
+        ignored: set[str] = set()
+        batch = body
+        if isinstance(body, dict):
+            # Thulium's documented body: {"customers": [...]}; a bare array is kolejka's own.
+            batch = body.get("customers")
+            ignored.update(key for key in body if key != "customers")
+        if batch is None:
+            raise InvalidField("customers", FieldProblem.REQUIRED)
         if not isinstance(batch, list):
-            raise InvalidField("body", FieldProblem.NOT_AN_ARRAY)
+            raise InvalidField("customers", FieldProblem.NOT_AN_ARRAY)
         if not batch:
-            raise InvalidField("body", FieldProblem.REQUIRED)
+            raise InvalidField("customers", FieldProblem.REQUIRED)
         if len(batch) > MAX_BATCH:
-            raise InvalidField("body", FieldProblem.TOO_MANY_ITEMS)
-        for index, item in enumerate(batch):
-            if not isinstance(item, dict):
-                raise InvalidField(f"[{index}]", FieldProblem.NOT_AN_OBJECT)
-        added = await self.crm.add_customers(batch)
-        return Reply(wire.to_json([self._customer(c) async for _, c in taking_turns(added)]), 201)
+            raise InvalidField("customers", FieldProblem.TOO_MANY_ITEMS)
+        outcomes = await self.crm.add_each(batch)
+        for item in batch:
+            if isinstance(item, dict):
+                ignored.update(fields.undocumented(item, fields.CUSTOMER_FIELDS))
+        headers = self._ignored(request, ignored)
+        added = [outcome for outcome in outcomes if isinstance(outcome, Customer)]
+        if len(added) == len(outcomes):
+            shown = [self._customer(customer) async for _, customer in taking_turns(added)]
+            return Reply(wire.to_json(shown), CREATED, headers)
+        language = preferred_language(request.header(b"accept-language"))
+        statuses: dict[str, object] = {}
+        async for index, outcome in taking_turns(outcomes):
+            if isinstance(outcome, Refused):
+                errors = api_errors(outcome.error)
+                listed = error_list(errors, language)
+                statuses[str(index)] = {
+                    "http_status": errors[0].kind.status,
+                    "message": listed[0]["message"],
+                    "errors": listed,
+                }
+            else:
+                statuses[str(index)] = {"http_status": CREATED, "customer_id": outcome.customer_id}
+        return Reply(wire.to_json(statuses), MULTI_STATUS, headers)
 
     # Companies ---------------------------------------------------------------------------
 
@@ -104,8 +143,10 @@ class CrmApi:
         return Reply(wire.to_json([wire.company(c) for c in found]))
 
     async def create_company(self, request: Request) -> Reply:
-        added = await self.crm.add_company(await request.json_object())
-        return Reply(wire.to_json(wire.company(added)), 201)
+        body = await request.json_object()
+        added = await self.crm.add_company(body)
+        ignored = self._ignored(request, fields.undocumented(body, fields.COMPANY_FIELDS))
+        return Reply(wire.to_json(wire.company(added)), CREATED, ignored)
 
     async def get_company(self, request: Request) -> Reply:
         found = await self.crm.company(request.path_id("id"))
@@ -113,12 +154,18 @@ class CrmApi:
 
     async def update_company(self, request: Request) -> Reply:
         company_id = request.path_id("id")
-        updated = await self.crm.update_company(company_id, await request.json_object())
-        return Reply(wire.to_json(wire.company(updated)))
+        body = await request.json_object()
+        await self.crm.update_company(company_id, body)
+        ignored = fields.undocumented(body, fields.COMPANY_UPDATE_FIELDS)
+        return Reply(b"", NO_CONTENT, self._ignored(request, ignored))
 
     async def delete_company(self, request: Request) -> Reply:
-        removed = await self.crm.remove_company(request.path_id("id"))
-        return Reply(wire.to_json(wire.company(removed)))
+        await self.crm.remove_company(request.path_id("id"))
+        return Reply(b"", NO_CONTENT)
+
+    def _ignored(self, request: Request, names: Iterable[str]) -> tuple[tuple[bytes, bytes], ...]:
+        user = request.principal.username if request.principal else ""
+        return self.ignored.tell(user, names)
 
     def _customer(self, customer: Customer) -> dict[str, object]:
         return wire.customer(customer, self.phones, self.time_zone)
@@ -131,11 +178,18 @@ class CrmApi:
         except ValueError as exc:
             raise InvalidField("query", FieldProblem.TOO_LONG) from exc
         params: dict[str, str] = {}
+        unknown: dict[str, InvalidField] = {}
         for key, value in pairs:
             if key not in LIST_PARAMETERS:
-                raise InvalidField(key[:64], FieldProblem.UNKNOWN_PARAMETER)
+                # Refused, never ignored: a filter kolejka lacks must not return everything.
+                supported = ", ".join(sorted(LIST_PARAMETERS))
+                name = key[:64]
+                unknown[name] = InvalidField(
+                    name, FieldProblem.UNKNOWN_PARAMETER, supported=supported
+                )
             params[key] = value
-        limit = _bounded(params.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+        _refuse(unknown.values())
+        limit = _limit(params.get("limit"))
         offset = _bounded(params.get("offset"), "offset", 0, MAX_ID, 0)
         order: tuple[Order, ...] = ()
         if "order" in params:
@@ -147,6 +201,25 @@ class CrmApi:
                 return None  # well written, but no number the numbering plan knows
             phone_e164 = number.e164
         return ListQuery(limit=limit, offset=offset, order=order, phone_e164=phone_e164)
+
+
+def _limit(value: str | None) -> int:
+    """`limit`: above the documented maximum it is the maximum (Thulium serves such requests,
+    and clients send `limit=2000` to read everything at once); below 1 or no number, 400003."""
+    if value is None:
+        return DEFAULT_LIMIT
+    if not (value.isascii() and value.isdigit()) or int(value[:12]) < 1:
+        raise InvalidField("limit", FieldProblem.OUT_OF_RANGE, low=1, high=MAX_LIMIT)
+    return min(int(value[:12]), MAX_LIMIT)
+
+
+def _refuse(errors: Iterable[InvalidField]) -> None:
+    """Raises every one of `errors` at once, if any."""
+    found = list(errors)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise InvalidFields(found)
 
 
 def _bounded(value: str | None, name: str, low: int, high: int, default: int) -> int:

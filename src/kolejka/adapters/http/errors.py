@@ -18,6 +18,7 @@ from kolejka.domain.errors import (
     FieldProblem,
     IdentifierTaken,
     InvalidField,
+    InvalidFields,
     LoginThrottled,
     StoreUnavailable,
     UnknownCaller,
@@ -222,7 +223,7 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.NOT_AN_ARRAY: "musi być tablicą.",
     FieldProblem.NOT_SORTABLE: "musi wymieniać pola, po których można sortować.",
     FieldProblem.OUT_OF_RANGE: "musi być liczbą całkowitą od {low} do {high}.",
-    FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem.",
+    FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem; ten zasób przyjmuje {supported}.",
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
 }
@@ -283,10 +284,22 @@ def from_domain(error: DomainError) -> ApiError:
     return ApiError(INTERNAL)
 
 
+def api_errors(error: DomainError) -> list[ApiError]:
+    """`from_domain`, one answer's worth: several malformed fields are one error each."""
+    if isinstance(error, InvalidFields):
+        return [from_domain(field) for field in error.errors]
+    return [from_domain(error)]
+
+
+def error_list(errors: list[ApiError], language: str) -> list[dict[str, object]]:
+    """The envelope's `errors`: `{"message", "code"}` for each."""
+    return [{"message": e.message(language), "code": e.kind.code} for e in errors]
+
+
 def envelope(request_id: str, errors: list[ApiError], language: str) -> bytes:
     body = {
         "request_id": request_id,
-        "errors": [{"message": e.message(language), "code": e.kind.code} for e in errors],
+        "errors": error_list(errors, language),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 

@@ -24,6 +24,7 @@ from kolejka.adapters.http.request import (
 log = logging.getLogger(__name__)
 
 JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
+NO_CONTENT = 204
 
 
 async def send_reply(reply: AnyReply, request_id: str, receive: Receive, send: Send) -> None:
@@ -46,12 +47,16 @@ async def send_reply(reply: AnyReply, request_id: str, receive: Receive, send: S
 
 
 def json_start(reply: Reply, request_id: str) -> Message:
-    """The `http.response.start` message of a JSON answer."""
-    headers = [
-        JSON_TYPE,
-        (b"content-length", b"%d" % len(reply.body)),
-        (b"x-request-id", request_id.encode()),
-    ]
+    """The `http.response.start` message of a JSON answer, or of a 204 (Thulium's answer to
+    PUT and DELETE), which has no body, so neither a type nor a length (RFC 9110 8.6)."""
+    if reply.status == NO_CONTENT:
+        headers = [(b"x-request-id", request_id.encode())]
+    else:
+        headers = [
+            JSON_TYPE,
+            (b"content-length", b"%d" % len(reply.body)),
+            (b"x-request-id", request_id.encode()),
+        ]
     if reply.headers:
         headers += reply.headers
     return {"type": "http.response.start", "status": reply.status, "headers": headers}

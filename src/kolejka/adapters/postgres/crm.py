@@ -25,6 +25,8 @@ from kolejka.adapters.sql.crm_rows import (
     customer_from_row,
     customer_order,
     dumps,
+    each_outcome,
+    new_card_refusals,
     number_rows,
     order_by,
     refuse_new_cards,
@@ -40,7 +42,7 @@ from kolejka.domain.crm import (
     card_of,
 )
 from kolejka.domain.customers import CustomerKind
-from kolejka.domain.errors import IdentifierTaken, UnknownCompany
+from kolejka.domain.errors import DomainError, IdentifierTaken, UnknownCompany
 
 _T = TypeVar("_T")
 _Work = Callable[[Connection], Awaitable[_T]]
@@ -85,17 +87,25 @@ class PostgresCrm:
         ids: Sequence[int] | None = None,
     ) -> list[Customer]:
         async def add(sql: Connection) -> list[Customer]:
-            added = await _insert_cards(sql, kind, cards, updated_at, ids)
-            found = await _cards(
-                sql,
-                f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
-                " WHERE c.customer_id = ANY($1::bigint[])",
-                (added,),
-            )
-            by_id = {customer.customer_id: customer for customer in found}
-            return [by_id[i] for i in added if i in by_id]
+            return await _added(sql, await _insert_cards(sql, kind, cards, updated_at, ids))
 
         return await self.db.transaction(_translating(add, cards))
+
+    async def add_each(
+        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    ) -> list[Customer | DomainError]:
+        async def add(sql: Connection) -> list[Customer | DomainError]:
+            refusals = new_card_refusals(cards, *await _known(sql, cards))
+            accepted = [card for card, no in zip(cards, refusals, strict=True) if no is None]
+            added = await _insert_cards(sql, kind, accepted, updated_at, checked=True)
+            return each_outcome(refusals, await _added(sql, added))
+
+        try:
+            return await self.db.transaction(_translating(add, cards))
+        except (IdentifierTaken, UnknownCompany):
+            # Another instance took an identifier, or deleted a company, between the check and
+            # the insert: checked again, that card is refused and the others go in.
+            return await self.db.transaction(_translating(add, cards))
 
     async def update_customer(
         self, customer_id: int, card: CustomerFields, updated_at: datetime
@@ -219,19 +229,11 @@ async def _check(sql: Connection, card: CustomerFields, customer_id: int | None)
             raise IdentifierTaken(card.identifier)
 
 
-async def _insert_cards(
-    sql: Connection,
-    kind: CustomerKind,
-    cards: Sequence[CustomerFields],
-    updated_at: datetime,
-    seeded: Sequence[int] | None = None,
-) -> list[int]:
-    """Adds the cards (inside the caller's transaction); returns their ids, in order.
-
-    A few round trips for the whole batch, not a few per card: a thousand cards one by one
-    took longer than the store timeout. The ids come from the identity column, in order, or
-    from a seed, which then moves the identity past them.
-    """
+async def _known(
+    sql: Connection, cards: Sequence[CustomerFields]
+) -> tuple[set[object], set[object]]:
+    """(the companies the cards name that exist, the identifiers they give that cards have):
+    one query for all their companies, one for all their identifiers."""
     companies = sorted({c.company_id for c in cards if c.company_id is not None})
     identifiers = sorted({c.identifier for c in cards if c.identifier})
     known = await sql.fetch(
@@ -241,7 +243,44 @@ async def _insert_cards(
         "SELECT identifier FROM customers WHERE identifier = ANY($1::text[]) AND identifier <> ''",
         identifiers,
     )
-    refuse_new_cards(cards, {row[0] for row in known}, {row[0] for row in taken})
+    return {row[0] for row in known}, {row[0] for row in taken}
+
+
+async def _added(sql: Connection, added: Sequence[int]) -> list[Customer]:
+    """The cards just added, in order."""
+    if not added:
+        return []
+    found = await _cards(
+        sql,
+        f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
+        " WHERE c.customer_id = ANY($1::bigint[])",
+        (list(added),),
+    )
+    by_id = {customer.customer_id: customer for customer in found}
+    return [by_id[i] for i in added if i in by_id]
+
+
+async def _insert_cards(
+    sql: Connection,
+    kind: CustomerKind,
+    cards: Sequence[CustomerFields],
+    updated_at: datetime,
+    seeded: Sequence[int] | None = None,
+    *,
+    checked: bool = False,
+) -> list[int]:
+    """Adds the cards (inside the caller's transaction), or none when one names an unknown
+    company or a taken identifier (unless the caller has `checked` them); returns their ids,
+    in order.
+
+    A few round trips for the whole batch, not a few per card: a thousand cards one by one
+    took longer than the store timeout. The ids come from the identity column, in order, or
+    from a seed, which then moves the identity past them.
+    """
+    if not cards:
+        return []
+    if not checked:
+        refuse_new_cards(cards, *await _known(sql, cards))
     if seeded is None:
         rows = await sql.fetch(
             "SELECT nextval(pg_get_serial_sequence('customers', 'customer_id'))"

@@ -20,7 +20,7 @@ from kolejka.domain.crm import (
     PhoneNumber,
 )
 from kolejka.domain.customers import CustomerKind
-from kolejka.domain.errors import IdentifierTaken, UnknownCompany
+from kolejka.domain.errors import DomainError, IdentifierTaken, UnknownCompany
 
 
 class Row(Protocol):
@@ -149,11 +149,34 @@ def refuse_new_cards(
     this refuses the card that checking card by card would refuse; an identifier twice in the
     batch is taken by its first card.
     """
+    for refusal in new_card_refusals(cards, known_companies, taken_identifiers):
+        if refusal is not None:
+            raise refusal
+
+
+def new_card_refusals(
+    cards: Sequence[CustomerFields], known_companies: set[Any], taken_identifiers: set[Any]
+) -> list[DomainError | None]:
+    """For each card, in order, what refuses it (an unknown company, a taken identifier), or
+    None; an identifier twice among the cards is taken by its first card not refused."""
     taken = set(taken_identifiers)
+    refusals: list[DomainError | None] = []
     for card in cards:
+        refusal: DomainError | None = None
         if card.company_id is not None and card.company_id not in known_companies:
-            raise UnknownCompany(card.company_id)
-        if card.identifier:
+            refusal = UnknownCompany(card.company_id)
+        elif card.identifier:
             if card.identifier in taken:
-                raise IdentifierTaken(card.identifier)
-            taken.add(card.identifier)
+                refusal = IdentifierTaken(card.identifier)
+            else:
+                taken.add(card.identifier)
+        refusals.append(refusal)
+    return refusals
+
+
+def each_outcome(
+    refusals: Sequence[DomainError | None], added: Sequence[Customer]
+) -> list[Customer | DomainError]:
+    """The cards not refused (`added`, in order) among the refusals, in the cards' order."""
+    cards = iter(added)
+    return [next(cards) if refusal is None else refusal for refusal in refusals]

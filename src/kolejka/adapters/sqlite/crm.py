@@ -23,6 +23,8 @@ from kolejka.adapters.sql.crm_rows import (
     customer_from_row,
     customer_order,
     dumps,
+    each_outcome,
+    new_card_refusals,
     number_rows,
     order_by,
     refuse_new_cards,
@@ -39,7 +41,7 @@ from kolejka.domain.crm import (
     card_of,
 )
 from kolejka.domain.customers import CustomerKind
-from kolejka.domain.errors import IdentifierTaken, UnknownCompany
+from kolejka.domain.errors import DomainError, IdentifierTaken, UnknownCompany
 
 _CUSTOMER_ORDER = customer_order()
 _COMPANY_ORDER = company_order()
@@ -86,15 +88,18 @@ class SqliteCrm:
         ids: Sequence[int] | None = None,
     ) -> list[Customer]:
         def add(sql: Connection) -> list[Customer]:
-            added = _insert_cards(sql, kind, cards, updated_at, ids)
-            found = _cards(
-                sql,
-                f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
-                f" WHERE c.customer_id IN ({_marks(added)})",
-                added,
-            )
-            by_id = {customer.customer_id: customer for customer in found}
-            return [by_id[i] for i in added if i in by_id]
+            return _added(sql, _insert_cards(sql, kind, cards, updated_at, ids))
+
+        return await self.db.writing_apart(add)
+
+    async def add_each(
+        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+    ) -> list[Customer | DomainError]:
+        def add(sql: Connection) -> list[Customer | DomainError]:
+            refusals = new_card_refusals(cards, *_known(sql, cards))
+            accepted = [card for card, no in zip(cards, refusals, strict=True) if no is None]
+            added = _insert_cards(sql, kind, accepted, updated_at, checked=True)
+            return each_outcome(refusals, _added(sql, added))
 
         return await self.db.writing_apart(add)
 
@@ -203,13 +208,12 @@ def _check(sql: Connection, card: CustomerFields, customer_id: int | None) -> No
             raise IdentifierTaken(card.identifier)
 
 
-def _check_new(sql: Connection, cards: Sequence[CustomerFields]) -> None:
-    """_check for cards about to be added: one query for all their companies, one for all their
-    identifiers, then the first card refused in order (`refuse_new_cards`)."""
+def _known(sql: Connection, cards: Sequence[CustomerFields]) -> tuple[set[object], set[object]]:
+    """(the companies the cards name that exist, the identifiers they give that cards have):
+    one query for all their companies, one for all their identifiers."""
     companies = sorted({c.company_id for c in cards if c.company_id is not None})
     identifiers = sorted({c.identifier for c in cards if c.identifier})
-    refuse_new_cards(
-        cards,
+    return (
         _found(sql, "SELECT company_id FROM companies WHERE company_id IN ({})", companies),
         _found(
             sql,
@@ -219,19 +223,40 @@ def _check_new(sql: Connection, cards: Sequence[CustomerFields]) -> None:
     )
 
 
+def _added(sql: Connection, added: Sequence[int]) -> list[Customer]:
+    """The cards just added, in order."""
+    if not added:
+        return []
+    found = _cards(
+        sql,
+        f"SELECT {CARD_COLUMNS} FROM customers c"  # noqa: S608
+        f" WHERE c.customer_id IN ({_marks(added)})",
+        added,
+    )
+    by_id = {customer.customer_id: customer for customer in found}
+    return [by_id[i] for i in added if i in by_id]
+
+
 def _insert_cards(
     sql: Connection,
     kind: CustomerKind,
     cards: Sequence[CustomerFields],
     updated_at: datetime,
     seeded: Sequence[int] | None = None,
+    *,
+    checked: bool = False,
 ) -> list[int]:
-    """Adds the cards (inside the caller's write transaction); returns their ids, in order.
+    """Adds the cards (inside the caller's write transaction), or none when one names an
+    unknown company or a taken identifier (unless the caller has `checked` them); returns
+    their ids, in order.
 
     Ids are given here, as SQLite would give them (the largest so far plus one), so that the
     cards and then all their numbers go in one statement each; a seed names its own.
     """
-    _check_new(sql, cards)
+    if not cards:
+        return []
+    if not checked:
+        refuse_new_cards(cards, *_known(sql, cards))
     is_company = kind is CustomerKind.COMPANY
     if seeded is None:
         first = int(
