@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kolejka.domain.crm import CompanyFields, CustomerFields, ListQuery, Order, PhoneNumber
+from kolejka.domain.crm import (
+    CompanyFields,
+    Customer,
+    CustomerFields,
+    ListQuery,
+    Order,
+    PhoneNumber,
+)
 from kolejka.domain.customers import CustomerKind, CustomerMatch
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
 from tests.contract.stores import SqlStores
@@ -65,6 +72,45 @@ async def test_a_refused_card_adds_none_of_its_batch(sql: SqlStores) -> None:
             CustomerKind.PERSON, [person("B"), person("C", identifier="K-1")], NOW
         )
     assert [c.fields.name for c in await sql.crm.customers(ListQuery())] == ["A"]
+
+
+async def test_adding_each_card_on_its_own_adds_the_others_and_says_why_each_was_refused(
+    sql: SqlStores,
+) -> None:
+    company = await sql.crm.add_company(CompanyFields(name="Firma"), NOW)
+    await sql.crm.add_customers(CustomerKind.PERSON, [person("A", identifier="K-1")], NOW)
+    cards = [
+        person("B", "", JAN_NUMBER, identifier="K-2"),
+        person("C", identifier="K-1"),  # another card has it
+        person("D", identifier="K-2"),  # B, before it, took it
+        person("E", company_id=999),  # no such company
+        person("F", company_id=company.company_id),
+    ]
+
+    outcomes = await sql.crm.add_each(CustomerKind.PERSON, cards, NOW)
+
+    assert [type(o).__name__ for o in outcomes] == [
+        "Customer",
+        "IdentifierTaken",
+        "IdentifierTaken",
+        "UnknownCompany",
+        "Customer",
+    ]
+    b, f = outcomes[0], outcomes[4]
+    assert isinstance(b, Customer)
+    assert isinstance(f, Customer)
+    assert (b.fields, f.fields) == (cards[0], cards[4])
+    assert await sql.crm.customer(b.customer_id) == b
+    names = [c.fields.name for c in await sql.crm.customers(ListQuery(limit=10))]
+    assert sorted(names) == ["A", "B", "F", "Firma"]
+    assert await sql.customers.owners("+48746842523") == [CustomerMatch(b.customer_id, "B")]
+
+
+async def test_adding_each_of_no_acceptable_cards_adds_nothing(sql: SqlStores) -> None:
+    outcomes = await sql.crm.add_each(CustomerKind.PERSON, [person("E", company_id=9)], NOW)
+
+    assert [type(o) for o in outcomes] == [UnknownCompany]
+    assert await sql.crm.customers(ListQuery()) == []
 
 
 async def test_a_card_naming_no_company_is_refused(sql: SqlStores) -> None:

@@ -196,8 +196,8 @@ def every_problem(check: Callable[[Mapping[str, Any]], _T], values: Mapping[str,
     The rules stay where they are (each check raises for the first field it refuses): the
     refused field is set aside and `values` checked again, until the rest passes or a refusal
     names no field of its own (a required one that is missing). One `InvalidField` is raised as
-    it is; several as `InvalidFields`, one a field. A conflict with the stored record (409) is
-    only told when no field is malformed (400).
+    it is; several as `InvalidFields`, one a field, in the order `values` has them. A conflict
+    with the stored record (409) is only told when no field is malformed (400).
     """
     problems: dict[str, InvalidField] = {}
     remaining = dict(values)
@@ -221,7 +221,9 @@ def every_problem(check: Callable[[Mapping[str, Any]], _T], values: Mapping[str,
             break
     if len(problems) == 1:
         raise next(iter(problems.values()))
-    raise InvalidFields(list(problems.values()))
+    # In the order the client wrote them; a missing one (a required field) last.
+    order = {str(key): index for index, key in enumerate(values)}
+    raise InvalidFields(sorted(problems.values(), key=lambda e: order.get(e.field, len(order))))
 
 
 def customer_fields(
