@@ -8,6 +8,9 @@ of `--size` new customers, each with an identifier and a phone number, are poste
 other, while `--readers` threads read `/api/queues/2/waiting_list` every 5 ms. Reported: each
 batch's time, and the latency of the reads that were sent while a batch was being written
 (p50, p99, max). The bars (issue 10): a batch of 1,000 within 1 s, those reads' p99 within 50 ms.
+
+With `--refused-every K`, every K-th customer of a batch gives an identifier another customer
+has: the batch adds the others and answers 207, each record with its own status (issue 12).
 """
 
 from __future__ import annotations
@@ -44,12 +47,21 @@ def read_during(url: str, stop: threading.Event, reads: list[tuple[float, float]
         time.sleep(0.005)
 
 
-def post_batch(url: str, batch: int, size: int, rng: random.Random) -> float:
-    """Posts `size` new customers with identifiers; returns the seconds until the answer."""
+def post_batch(
+    url: str, batch: int, size: int, rng: random.Random, refused_every: int = 0
+) -> float:
+    """Posts `size` new customers with identifiers; returns the seconds until the answer.
+
+    With `refused_every`, every such customer's identifier is taken (the warm-up batch's).
+    """
     body = json.dumps(
         [
             {
-                "identifier": f"batch-{batch}-{i}",
+                "identifier": (
+                    "batch--1-0"
+                    if refused_every and i % refused_every == 0
+                    else f"batch-{batch}-{i}"
+                ),
                 "name": f"Imię{i}",
                 "surname": f"Partia{batch}",
                 "phone_number": f"{rng.randint(500_000_000, 899_999_999)}",
@@ -67,7 +79,7 @@ def post_batch(url: str, batch: int, size: int, rng: random.Random) -> float:
     started = time.monotonic()
     with urllib.request.urlopen(request, timeout=600) as response:
         response.read()
-        if response.status != 201:
+        if response.status != (207 if refused_every else 201):
             raise SystemExit(f"the batch answered {response.status}")
     return time.monotonic() - started
 
@@ -78,6 +90,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--refused-every", type=int, default=0)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder:
@@ -103,7 +116,7 @@ def main() -> None:
             time.sleep(1)
             for batch in range(args.batches):
                 started = time.monotonic()
-                post_batch(url, batch, args.size, rng)
+                post_batch(url, batch, args.size, rng, args.refused_every)
                 windows.append((started, time.monotonic()))
                 time.sleep(0.3)
             stop.set()
