@@ -150,6 +150,25 @@ async def test_fields_thulium_does_not_document_are_ignored_and_named_in_a_heade
     assert (got["name"], got["surname"]) == ("Jan", "Kowalski")
 
 
+async def test_an_ignored_name_cannot_break_the_header_and_the_header_stays_bounded(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    body: dict[str, Any] = {"surname": "K", "x\r\nSet-Cookie: a=b": 1, "l" * 200: 2}
+    body.update({f"f{i:03d}": i for i in range(100)})
+
+    answer = await post(app, personas["admin"], "/api/customers", body)
+
+    assert answer.status == 201
+    names = answer.headers[IGNORED].split(",")
+    assert len(names) == 50
+    assert names[:3] == ["f000", "f001", "f002"]
+    assert "set-cookie" not in answer.headers
+    lone = await post(app, personas["admin"], "/api/customers", {"surname": "K", "x\r\ny": 1})
+    assert lone.headers[IGNORED] == "x%0D%0Ay"
+    long = await post(app, personas["admin"], "/api/customers", {"surname": "K", "l" * 200: 1})
+    assert long.headers[IGNORED] == "l" * 64
+
+
 async def test_ignored_fields_are_logged_once_per_api_user_and_field(
     app: KolejkaApp,
     components: Components,
