@@ -52,7 +52,7 @@ class Crm:
     async def snapshot(self) -> list[list[tuple[object, ...]]]:
         return [
             await self.rows(f"SELECT * FROM {name} ORDER BY 1, 2")  # noqa: S608
-            for name in ("customers", "customer_phone_numbers", "companies")
+            for name in ("customers", "customer_phone_numbers", "companies", "custom_field_values")
         ]
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -198,7 +198,11 @@ def make_cards_through_the_api(crm: Crm, folder: Path) -> None:
                 return json.load(answer)
 
         company = post("/api/companies", {
-            "name": "ACME Sp. z o.o.", "nip": "779-000-00-00", "address": "Poznań",
+            "name": "ACME Sp. z o.o.", "nip": "779-000-00-00",
+            "address": {"street": "Długa", "building": "1", "flat": None, "city": "Poznań"},
+            "invoice_address": {"postcode": "61-001", "post_office": "Poznań 1"},
+            "mail_drop_address": {"country": "Polska", "voivodship": "wielkopolskie"},
+            "email": "biuro@acme.pl", "account_manager": "Ola",
             "custom_fields": {"segment": "B2B"}, "phone_number": ["613459852", "+48 22 123 45 67"],
             "type": "partner", "group": "north",
         })  # fmt: skip
@@ -207,6 +211,12 @@ def make_cards_through_the_api(crm: Crm, folder: Path) -> None:
             "phone_number": ["746842523", "+48 601 100 200"], "phone_numbers": ["500600700"],
             "custom_fields": {"vip": "yes", "ąę": "źż"}, "company_id": company["company_id"],
             "type": "vip", "group": "north", "account_manager": "Ola",
+            "nip": "6783144527", "gender": "M", "homepage": "https://jan.example.com",
+            "birthdate": "1980-02-29", "note": "=1+1, \"cytat\"\nwiersz", "pesel": "80022912345",
+            "job": "ACME", "job_title": "CTO", "vip": True,
+            "address": {"street": "Krótka", "building": "2", "flat": "3", "postcode": "60-001",
+                        "city": "Poznań", "country": "Polska"},
+            "invoice_address": {"city": "Kraków"}, "mail_drop_address": {"borough": "Jeżyce"},
         })  # fmt: skip
         post("/api/customers", {"surname": "Bez Identyfikatora", "phone_number": "+48 601 100 201"})
     finally:

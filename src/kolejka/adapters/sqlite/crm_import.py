@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from kolejka.adapters.sql.export import export_row
+from kolejka.adapters.sql.export import EXPORT_SELECT, export_row
 from kolejka.adapters.sql.staging import GATHERED_TABLES, StagingFile, gather
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
@@ -55,6 +55,8 @@ CREATE TEMP TABLE new_cards (
     group_name TEXT NOT NULL,
     account_manager TEXT NOT NULL,
     custom_fields TEXT NOT NULL,
+    nip TEXT NOT NULL,
+    details TEXT NOT NULL,
     identifier TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -67,7 +69,7 @@ CREATE TEMP TABLE new_numbers (
 CREATE TEMP TABLE new_companies (
     customer_id INTEGER PRIMARY KEY,
     nip TEXT,
-    address TEXT,
+    details TEXT,
     custom_fields TEXT
 );
 """
@@ -97,7 +99,8 @@ FROM (
              OR c.type IS NOT s.type OR c.group_name IS NOT s.group_name
              OR c.account_manager IS NOT s.account_manager
              OR c.custom_fields IS NOT s.custom_fields
-             OR k.nip IS NOT s.nip OR k.address IS NOT s.address
+             OR c.nip IS NOT s.nip OR c.details IS NOT s.details
+             OR k.nip IS NOT s.company_nip OR k.details IS NOT s.company_details
              OR k.custom_fields IS NOT s.company_custom_fields
              OR COALESCE((SELECT group_concat(raw, char(31)) FROM
                             (SELECT raw FROM main.customer_phone_numbers p
@@ -120,7 +123,8 @@ FROM (
 _WRITTEN = "p.action IN ('insert', 'update')"
 
 _CARD_COLUMNS = (
-    "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields"
+    "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields,"
+    " nip, details"
 )
 
 
@@ -205,8 +209,9 @@ class SqliteCrmImport:
             f" WHERE {_WRITTEN} ORDER BY p.customer_id, n.position"
         )
         sql.execute(
-            "INSERT INTO temp.new_companies SELECT p.customer_id, s.nip, s.address,"  # noqa: S608
-            " s.company_custom_fields FROM temp.plan p JOIN temp.staged_cards s ON s.line = p.line"
+            "INSERT INTO temp.new_companies SELECT p.customer_id, s.company_nip,"  # noqa: S608
+            " s.company_details, s.company_custom_fields FROM temp.plan p"
+            " JOIN temp.staged_cards s ON s.line = p.line"
             f" WHERE {_WRITTEN} AND s.kind = 'company' ORDER BY p.customer_id"
         )
         return version, self._counts()
@@ -255,6 +260,9 @@ class SqliteCrmImport:
                 f" (SELECT {_CARD_COLUMNS}, updated_at FROM temp.new_cards n"
                 f"  WHERE n.customer_id = customers.customer_id) WHERE customer_id IN ({changed})"
             )
+            sql.execute(
+                f"DELETE FROM main.custom_field_values WHERE customer_id IN ({changed})"  # noqa: S608
+            )
             # Cards that stopped being a company's lose the company row (members keep none).
             sql.execute(
                 f"DELETE FROM main.companies WHERE customer_id IN ({changed} AND kind = 'person')"  # noqa: S608
@@ -275,11 +283,20 @@ class SqliteCrmImport:
         )
         for _, definition in rebuilt:
             sql.execute(definition)
+        # What the custom_fields filter reads: a person's own, a company's card the company's.
         sql.execute(
-            "INSERT INTO main.companies (customer_id, nip, address, custom_fields)"
-            " SELECT customer_id, nip, address, custom_fields FROM temp.new_companies WHERE true"
+            "INSERT INTO main.custom_field_values (customer_id, name, value)"
+            " SELECT n.customer_id, j.key, j.value"
+            " FROM temp.new_cards n, json_each(n.custom_fields) j"
+            " WHERE n.kind = 'person' AND n.custom_fields <> '{}'"
+            " UNION ALL SELECT k.customer_id, j.key, j.value"
+            " FROM temp.new_companies k, json_each(k.custom_fields) j WHERE k.custom_fields <> '{}'"
+        )
+        sql.execute(
+            "INSERT INTO main.companies (customer_id, nip, details, custom_fields)"
+            " SELECT customer_id, nip, details, custom_fields FROM temp.new_companies WHERE true"
             " ON CONFLICT (customer_id) DO UPDATE SET nip = excluded.nip,"
-            " address = excluded.address, custom_fields = excluded.custom_fields"
+            " details = excluded.details, custom_fields = excluded.custom_fields"
         )
 
 
@@ -290,13 +307,7 @@ def export_rows(db: Database) -> Iterator[dict[str, object]]:
     numbers = sql.cursor()
     sql.execute("BEGIN")
     try:
-        cards.execute(
-            "SELECT c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email,"
-            " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields,"
-            " k.nip, k.address, k.custom_fields"
-            " FROM customers c LEFT JOIN companies k ON k.customer_id = c.customer_id"
-            " ORDER BY c.customer_id"
-        )
+        cards.execute(f"{EXPORT_SELECT} ORDER BY c.customer_id")
         numbers.execute(
             "SELECT customer_id, raw FROM customer_phone_numbers ORDER BY customer_id, position"
         )
