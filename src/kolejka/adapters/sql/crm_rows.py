@@ -106,6 +106,10 @@ def where(
     if query.company_flag is not None:
         kind = CustomerKind.COMPANY if query.company_flag else CustomerKind.PERSON
         terms.append(f"c.kind = '{kind.value}'")
+    if query.custom_fields and not companies:
+        # custom_field_values holds a company's card's values from the company (GET companies
+        # shows those): GET customers finds persons by their own.
+        terms.append(f"c.kind = '{CustomerKind.PERSON.value}'")
     for _, values in query.custom_fields:
         name = mark()
         alternatives = ", ".join(mark() for _ in values)
