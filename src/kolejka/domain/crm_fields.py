@@ -17,6 +17,7 @@ from kolejka.domain.crm import (
     ADDRESS_KEYS,
     ADDRESS_KINDS,
     DETAIL_TEXTS,
+    MAX_ADDRESS,
     MAX_CUSTOM_FIELDS,
     MAX_CUSTOM_VALUE,
     MAX_NIP,
@@ -167,17 +168,22 @@ def boolean(values: Mapping[str, Any], name: str) -> bool | None:
     raise InvalidField(name, FieldProblem.NOT_A_BOOLEAN)
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def birthdate(values: Mapping[str, Any], name: str = "birthdate") -> str | None:
     """A date as YYYY-MM-DD, or "" for none; None when absent."""
-    value = text(values, name)
-    if not value:
+    value = values.get(name)
+    if value is None or value == "":
         return value
+    if not isinstance(value, str):
+        raise InvalidField(name, FieldProblem.NOT_A_STRING)
+    if not _DATE.fullmatch(value):
+        raise InvalidField(name, FieldProblem.NOT_A_DATE)
     try:
         date.fromisoformat(value)
     except ValueError:
         raise InvalidField(name, FieldProblem.NOT_A_DATE) from None
-    if len(value) != len("2000-01-01"):
-        raise InvalidField(name, FieldProblem.NOT_A_DATE)
     return value
 
 
@@ -192,7 +198,7 @@ def address(values: Mapping[str, Any], name: str) -> Address | None:
     if isinstance(value, str):
         # kolejka took an address as one line of text before it took Thulium's object: such a
         # line is the street, as the migration made the lines stored then.
-        return Address(street=text(values, name) or "")
+        return Address(street=text(values, name, MAX_ADDRESS) or "")
     if not isinstance(value, dict):
         raise InvalidField(name, FieldProblem.NOT_AN_OBJECT)
     for key in value:

@@ -48,8 +48,9 @@ COMPANY_FILTERS = frozenset({"phone_number", "identifier", "email", "nip", "type
 CUSTOMER_FILTERS = COMPANY_FILTERS | {"company_id", "company_flag"}
 LIST_PARAMETERS = frozenset({"limit", "offset", "order"}) | CUSTOMER_FILTERS | INCLUDE_PARAMETERS
 COMPANY_LIST_PARAMETERS = LIST_PARAMETERS - {"company_id", "company_flag"}
-# `custom_fields[Name]=v`, `custom_fields[Name][]=v`, `custom_fields[Name][0]=v` (PHP's arrays).
-CUSTOM_FIELD_PARAMETER = re.compile(r"custom_fields\[([^\[\]]+)\](?:\[\d{0,4}\])?")
+# `custom_fields[Name]=v`, `custom_fields[Name][]=v`, `custom_fields[Name][0]=v` (PHP's arrays);
+# the name is whatever stands between (a name no field has finds nothing).
+CUSTOM_FIELD_PARAMETER = re.compile(r"custom_fields\[(.+?)\](?:\[[0-9]{0,9}\])?", re.DOTALL)
 MAX_QUERY_FIELDS = 64
 # A batch of up to 1000 customers needs more room than one customer.
 BATCH_BODY_FACTOR = 16
@@ -172,10 +173,12 @@ class CrmApi:
         if "order" in params:
             order = fields.parse_order(params["order"], orderable)
         phone_e164 = None
+        nobody = False
         if "phone_number" in params:
             number = fields.phone_number(params["phone_number"], self.phones, "phone_number")
-            if number.e164 is None:
-                return None  # well written, but no number the numbering plan knows
+            # Well written, but no number the numbering plan knows: it finds nobody (once the
+            # other parameters are found right).
+            nobody = number.e164 is None
             phone_e164 = number.e164
         company_id = None
         if params.get("company_id"):
@@ -183,7 +186,7 @@ class CrmApi:
         company_flag = None
         if params.get("company_flag"):
             company_flag = _boolean(params["company_flag"], "company_flag")
-        return ListQuery(
+        query = ListQuery(
             limit=limit,
             offset=offset,
             order=order,
@@ -197,6 +200,7 @@ class CrmApi:
             company_flag=company_flag,
             custom_fields=tuple((name, tuple(values)) for name, values in custom.items()),
         )
+        return None if nobody else query
 
 
 def _query_pairs(request: Request) -> list[tuple[str, str]]:
