@@ -14,6 +14,7 @@ writes wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import shutil
@@ -216,25 +217,36 @@ class SqliteCrmImport:
         )
         return version, self._counts()
 
-    def _indexes_to_rebuild(self) -> list[tuple[str, str]]:
-        """The number index, when this import adds so many numbers that rebuilding it is faster.
+    def _indexes_to_rebuild(self, table: str, new: int) -> list[tuple[str, str]]:
+        """`table`'s indexes, when this import adds so many rows to it that rebuilding is faster.
 
-        Index entries for random numbers land all over the index; sorting them once in CREATE
-        INDEX costs a third of that for a million cards. The definitions come from the schema, so
-        the migrations stay the one place that says what the index is. DDL is transactional, and
-        other connections keep reading their snapshot, index and all.
+        Index entries for random numbers (or identifiers, e-mails) land all over the index;
+        sorting them once in CREATE INDEX costs a third of that for a million cards. The
+        definitions come from the schema, so the migrations stay the one place that says what an
+        index is. DDL is transactional, and other connections keep reading their snapshot,
+        index and all. (A unique index rebuilt still refuses a repeat: the transaction fails.)
         """
-        new = self.sql.execute("SELECT count(*) FROM temp.new_numbers").fetchone()[0]
         existing = self.sql.execute(
-            "SELECT COALESCE(max(rowid), 0) FROM main.customer_phone_numbers"
+            f"SELECT COALESCE(max(rowid), 0) FROM main.{table}"  # noqa: S608
         ).fetchone()[0]
         if new < 100_000 or new < existing // 2:
             return []
         rows = self.sql.execute(
             "SELECT name, sql FROM main.sqlite_master WHERE type = 'index'"
-            " AND tbl_name = 'customer_phone_numbers' AND sql IS NOT NULL"
+            " AND tbl_name = ? AND sql IS NOT NULL",
+            (table,),
         )
         return [(str(name), str(definition)) for name, definition in rows]
+
+    @contextlib.contextmanager
+    def _rebuilding(self, table: str, new: int) -> Iterator[None]:
+        """Drops `table`'s indexes around a large insert and builds them again after it."""
+        rebuilt = self._indexes_to_rebuild(table, new)
+        for name, _ in rebuilt:
+            self.sql.execute(f'DROP INDEX main."{name}"')
+        yield
+        for _, definition in rebuilt:
+            self.sql.execute(definition)
 
     def _counts(self) -> ImportCounts:
         found = dict(self.sql.execute("SELECT action, count(*) FROM temp.plan GROUP BY action"))
@@ -269,20 +281,18 @@ class SqliteCrmImport:
             )
         if counts.added:
             # New ids follow the largest one in the file's order: the table grows at its end.
+            with self._rebuilding("customers", counts.added):
+                sql.execute(
+                    f"INSERT INTO main.customers (customer_id, {_CARD_COLUMNS}, identifier,"  # noqa: S608
+                    f" updated_at) SELECT customer_id, {_CARD_COLUMNS}, identifier, updated_at"
+                    " FROM temp.new_cards WHERE action = 'insert' ORDER BY customer_id"
+                )
+        numbers = sql.execute("SELECT count(*) FROM temp.new_numbers").fetchone()[0]
+        with self._rebuilding("customer_phone_numbers", numbers):
             sql.execute(
-                f"INSERT INTO main.customers (customer_id, {_CARD_COLUMNS}, identifier,"  # noqa: S608
-                f" updated_at) SELECT customer_id, {_CARD_COLUMNS}, identifier, updated_at"
-                " FROM temp.new_cards WHERE action = 'insert' ORDER BY customer_id"
+                "INSERT INTO main.customer_phone_numbers (customer_id, position, raw, normalized)"
+                " SELECT customer_id, position, raw, normalized FROM temp.new_numbers"
             )
-        rebuilt = self._indexes_to_rebuild()
-        for name, _ in rebuilt:
-            sql.execute(f'DROP INDEX main."{name}"')
-        sql.execute(
-            "INSERT INTO main.customer_phone_numbers (customer_id, position, raw, normalized)"
-            " SELECT customer_id, position, raw, normalized FROM temp.new_numbers"
-        )
-        for _, definition in rebuilt:
-            sql.execute(definition)
         # What the custom_fields filter reads: a person's own, a company's card the company's.
         sql.execute(
             "INSERT INTO main.custom_field_values (customer_id, name, value)"
