@@ -52,7 +52,7 @@ class Crm:
     async def snapshot(self) -> list[list[tuple[object, ...]]]:
         return [
             await self.rows(f"SELECT * FROM {name} ORDER BY 1, 2")  # noqa: S608
-            for name in ("customers", "customer_phone_numbers", "companies")
+            for name in ("customers", "customer_phone_numbers", "companies", "custom_field_values")
         ]
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -198,7 +198,11 @@ def make_cards_through_the_api(crm: Crm, folder: Path) -> None:
                 return json.load(answer)
 
         company = post("/api/companies", {
-            "name": "ACME Sp. z o.o.", "nip": "779-000-00-00", "address": "Poznań",
+            "name": "ACME Sp. z o.o.", "nip": "779-000-00-00",
+            "address": {"street": "Długa", "building": "1", "flat": None, "city": "Poznań"},
+            "invoice_address": {"postcode": "61-001", "post_office": "Poznań 1"},
+            "mail_drop_address": {"country": "Polska", "voivodship": "wielkopolskie"},
+            "email": "biuro@acme.pl", "account_manager": "Ola",
             "custom_fields": {"segment": "B2B"}, "phone_number": ["613459852", "+48 22 123 45 67"],
             "type": "partner", "group": "north",
         })  # fmt: skip
@@ -207,6 +211,12 @@ def make_cards_through_the_api(crm: Crm, folder: Path) -> None:
             "phone_number": ["746842523", "+48 601 100 200"], "phone_numbers": ["500600700"],
             "custom_fields": {"vip": "yes", "ąę": "źż"}, "company_id": company["company_id"],
             "type": "vip", "group": "north", "account_manager": "Ola",
+            "nip": "6783144527", "gender": "M", "homepage": "https://jan.example.com",
+            "birthdate": "1980-02-29", "note": "=1+1, \"cytat\"\nwiersz", "pesel": "80022912345",
+            "job": "ACME", "job_title": "CTO", "vip": True,
+            "address": {"street": "Krótka", "building": "2", "flat": "3", "postcode": "60-001",
+                        "city": "Poznań", "country": "Polska"},
+            "invoice_address": {"city": "Kraków"}, "mail_drop_address": {"borough": "Jeżyce"},
         })  # fmt: skip
         post("/api/customers", {"surname": "Bez Identyfikatora", "phone_number": "+48 601 100 201"})
     finally:
@@ -288,3 +298,86 @@ async def test_a_running_instance_names_a_caller_the_import_just_added(
     finally:
         server.stop()
     assert "CANARY" not in server.log()
+
+
+# Every field an import row may carry, as an export writes it (empty values as it writes them).
+EVERY_FIELD_ROWS = [
+    {
+        "identifier": "F1", "company_flag": 1, "name": "ACME Sp. z o.o.", "surname": "",
+        "phone_number": ["613459852"], "email": "biuro@acme.pl", "type": "partner",
+        "group": "north", "account_manager": "ola", "nip": "779-000-00-00",
+        **dict.fromkeys(("gender", "homepage", "birthdate", "note", "pesel", "job", "job_title"),
+                        ""),
+        "vip": False,
+        "address": {"street": "Długa", "building": "1", "city": "Poznań"},
+        "invoice_address": {"postcode": "61-001", "post_office": "Poznań 1"},
+        "mail_drop_address": {},
+        "custom_fields": {"segment": "B2B"},
+    },
+    {
+        "identifier": "C1", "company_flag": 0, "name": "Jan", "surname": "Kowalski",
+        "phone_number": ["746842523", "+48 601 100 200"], "email": "jan@example.com",
+        "type": "vip", "group": "north", "account_manager": "ola", "nip": "6783144527",
+        "gender": "M", "homepage": "https://jan.example.com", "birthdate": "1980-02-29",
+        "note": '=1+1, "cytat";\nwiersz drugi', "pesel": "80022912345", "job": "ACME",
+        "job_title": "CTO", "vip": True,
+        "address": {"street": "Krótka", "flat": "3", "country": "Polska"},
+        "invoice_address": {}, "mail_drop_address": {"borough": "Jeżyce", "county": "poznański"},
+        "custom_fields": {"vip": "yes", "ąę": "źż"},
+    },
+]  # fmt: skip
+
+
+def exported_rows(crm: Crm, folder: Path, name: str) -> list[dict[str, Any]]:
+    """An export in JSON lines, each row without the id the database gave its card."""
+    path = folder / name
+    assert crm.run("crm", "export", str(path)).returncode == 0
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        del row["customer_id"]
+    return rows
+
+
+async def test_every_documented_field_round_trips_through_both_formats_and_engines(
+    tmp_path: Path, crm: Crm
+) -> None:
+    """Into this engine from JSON lines, out as CSV into SQLite, and back: every field kept."""
+    source = tmp_path / "every.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in EVERY_FIELD_ROWS), "utf-8")
+
+    added = crm.run("crm", "import", str(source))
+    here = exported_rows(crm, tmp_path, "here.jsonl")
+    as_csv = tmp_path / "here.csv"
+    assert crm.run("crm", "export", str(as_csv)).returncode == 0
+    other = sqlite_copy(tmp_path, "other.db")
+    copied = other.run("crm", "import", str(as_csv))
+    there = exported_rows(other, tmp_path, "there.jsonl")
+    back = crm.run("crm", "import", str(tmp_path / "there.jsonl"))
+
+    assert "2 added, 0 changed, 0 unchanged, 0 refused" in added.stdout, added.stderr
+    assert here == EVERY_FIELD_ROWS
+    assert "2 added, 0 changed, 0 unchanged, 0 refused" in copied.stdout, copied.stderr
+    assert there == EVERY_FIELD_ROWS
+    assert "0 added, 0 changed, 2 unchanged, 0 refused" in back.stdout, back.stderr
+    found = await crm.rows(
+        "SELECT c.identifier, v.name, v.value FROM custom_field_values v"
+        " JOIN customers c USING (customer_id) ORDER BY 1, 2"
+    )
+    assert found == [("C1", "vip", "yes"), ("C1", "ąę", "źż"), ("F1", "segment", "B2B")]
+
+
+async def test_an_import_that_changes_the_new_fields_writes_them(tmp_path: Path, crm: Crm) -> None:
+    source = tmp_path / "every.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in EVERY_FIELD_ROWS), "utf-8")
+    assert crm.run("crm", "import", str(source)).returncode == 0
+    company, person = (dict(row) for row in EVERY_FIELD_ROWS)
+    company["mail_drop_address"] = {"city": "Gniezno"}
+    company["custom_fields"] = {"segment": "B2C"}
+    person.update(note="", vip=False, nip="1", custom_fields={})
+    source.write_text("".join(json.dumps(row) + "\n" for row in (company, person)), "utf-8")
+
+    changed = crm.run("crm", "import", str(source))
+
+    assert "0 added, 2 changed, 0 unchanged, 0 refused" in changed.stdout, changed.stderr
+    assert exported_rows(crm, tmp_path, "after.jsonl") == [company, person]
+    assert await crm.rows("SELECT name, value FROM custom_field_values") == [("segment", "B2C")]

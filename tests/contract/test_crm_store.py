@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from kolejka.domain.crm import (
+    Address,
     CompanyFields,
     Customer,
     CustomerFields,
+    Details,
     ListQuery,
     Order,
     PhoneNumber,
@@ -188,9 +190,16 @@ async def test_a_company_is_a_card_plus_its_own_fields(sql: SqlStores) -> None:
         nip="7831696935",
         type="partner",
         group="IT",
-        address="ul. Długa 1, Kraków",
         custom_fields={"umowa": "2024"},
         phone_numbers=(JAN_NUMBER,),
+        identifier="F-1",
+        email="biuro@thulium.com",
+        account_manager="zofia",
+        details=Details(
+            address=Address(street="Złotej Jesieni", building="7", city="Kraków"),
+            invoice_address=Address(postcode="31-827", country="Polska"),
+            mail_drop_address=Address(voivodship="małopolskie"),
+        ),
     )
     company = await sql.crm.add_company(fields, NOW)
     assert company.fields == fields

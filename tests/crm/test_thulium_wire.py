@@ -178,10 +178,10 @@ async def test_ignored_fields_are_logged_once_per_api_user_and_field(
     caplog.set_level(logging.INFO, logger="kolejka.adapters.http.ignored_fields")
     await components.api_users.add("crm-sync", "crm-sync-secret", ["POST customers"])
 
-    for extra in ({"note": "x"}, {"note": "y"}, {"note": "z", "external_id": "E"}):
+    for extra in ({"colour": "x"}, {"colour": "y"}, {"colour": "z", "external_id": "E"}):
         await post(app, personas["admin"], "/api/customers", {"surname": "K", **extra})
     other = await post(
-        app, basic("crm-sync", "crm-sync-secret"), "/api/customers", {"surname": "K", "note": "x"}
+        app, basic("crm-sync", "crm-sync-secret"), "/api/customers", {"surname": "K", "colour": "x"}
     )
 
     assert other.status == 201
@@ -189,9 +189,9 @@ async def test_ignored_fields_are_logged_once_per_api_user_and_field(
     assert {r.levelno for r in logged} == {logging.INFO}
     said = "sent fields Thulium does not document; they are ignored:"
     assert [r.getMessage() for r in logged] == [
-        f"API user 'admin' {said} 'note'",
+        f"API user 'admin' {said} 'colour'",
         f"API user 'admin' {said} 'external_id'",
-        f"API user 'crm-sync' {said} 'note'",
+        f"API user 'crm-sync' {said} 'colour'",
     ]
 
 
@@ -202,7 +202,6 @@ def test_the_memory_of_logged_fields_is_bounded(caplog: pytest.LogCaptureFixture
     for name in ["a", "b", "c", "d", "a"]:
         ignored.tell("u", [name])
 
-    assert len(ignored._logged) == 3
     # "a" was forgotten to make room for "d", so it is logged again.
     assert [r.getMessage()[-3:] for r in caplog.records] == ["'a'", "'b'", "'c'", "'d'", "'a'"]
 
@@ -299,7 +298,7 @@ async def test_an_unknown_query_parameter_is_refused_naming_the_supported_ones(
 ) -> None:
     from kolejka.adapters.http.crm import LIST_PARAMETERS
 
-    supported = ", ".join(sorted(LIST_PARAMETERS))
+    supported = ", ".join(sorted(LIST_PARAMETERS | {"custom_fields[Name][]"}))
 
     one = await call(app, "GET", "/api/customers?external_id=7", auth=personas["admin"])
     two = await call(app, "GET", "/api/companies?phone=1&colour=2", auth=personas["admin"])

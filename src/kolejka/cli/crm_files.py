@@ -33,8 +33,12 @@ from kolejka.services.ports import Clock, CrmImport, CrmStaging
 FORMATS = ("csv", "jsonl")
 EXPORT_COLUMNS = [
     "identifier", "customer_id", "company_flag", "name", "surname", "phone_number", "email",
-    "type", "group", "account_manager", "nip", "address", "custom_fields",
+    "type", "group", "account_manager", "nip", "gender", "homepage", "birthdate", "note",
+    "pesel", "job", "job_title", "vip", "address", "invoice_address", "mail_drop_address",
+    "custom_fields",
 ]  # fmt: skip
+# Cells that hold JSON objects in a CSV file ("" for an empty one).
+JSON_CELLS = ("custom_fields", "address", "invoice_address", "mail_drop_address")
 CHUNK_LINES = 5_000
 # A cell may be this long before the CSV reader gives up on it; the rules refuse far shorter
 # ones (255 characters for most fields), with the field named, so a long cell refuses its row.
@@ -353,18 +357,23 @@ def _lone_surrogate(value: object, where: str = "row") -> InvalidField | None:
 
 
 def _typed(values: dict[str, Any]) -> dict[str, Any]:
-    """CSV cells are text; the rules expect a flag as a number and custom fields as an object."""
+    """CSV cells are text; the rules expect a flag as a number, `vip` as a flag and custom
+    fields and addresses as objects."""
     flag = values.get("company_flag")
     if flag is not None:
         values["company_flag"] = {"0": 0, "1": 1}.get(flag.strip(), flag)
     card = values.get("customer_id")
     if card is not None and card.strip().isdigit() and card.isascii():
         values["customer_id"] = int(card)
-    custom = values.get("custom_fields")
-    if custom is not None:
-        # Left as text when it is no JSON: the rules then refuse it with the field named.
-        with contextlib.suppress(ValueError, RecursionError):
-            values["custom_fields"] = json.loads(custom)
+    vip = values.get("vip")
+    if vip is not None:
+        values["vip"] = {"0": 0, "1": 1, "false": 0, "true": 1, "": None}.get(vip.strip(), vip)
+    for name in JSON_CELLS:
+        cell = values.get(name)
+        if cell:
+            # Left as text when it is no JSON: the rules then refuse it with the field named.
+            with contextlib.suppress(ValueError, RecursionError):
+                values[name] = json.loads(cell)
     return values
 
 
@@ -398,8 +407,9 @@ def write_export(rows: Iterable[dict[str, object]], out: IO[str], fmt: str) -> i
             numbers = cells["phone_number"]
             assert isinstance(numbers, list)
             cells["phone_number"] = ";".join(numbers)
-            custom = cells["custom_fields"]
-            cells["custom_fields"] = _dumps(custom) if custom else ""
+            for name in JSON_CELLS:
+                cells[name] = _dumps(cells[name]) if cells[name] else ""
+            cells["vip"] = "true" if cells["vip"] else "false"
             writer.writerow([quote_formula(str(cells[column])) for column in EXPORT_COLUMNS])
             count += 1
     else:

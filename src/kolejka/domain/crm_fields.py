@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import date
 from typing import Any, TypeVar
 
 from kolejka.domain.crm import (
+    ADDRESS_KEYS,
+    ADDRESS_KINDS,
+    DETAIL_TEXTS,
     MAX_ADDRESS,
     MAX_CUSTOM_FIELDS,
     MAX_CUSTOM_VALUE,
     MAX_NIP,
+    MAX_NOTE,
     MAX_NUMBERS,
     MAX_TEXT,
+    NO_DETAILS,
+    Address,
     CompanyFields,
     CustomerFields,
+    Details,
     Order,
     PhoneNumber,
 )
@@ -38,8 +47,13 @@ PHONE_SYNTAX = re.compile(r"[-0-9+() ./]*[0-9][-0-9+() ./]*")
 NUMBER_SEPARATORS = re.compile(r"[,;|]")
 
 
-def text(values: Mapping[str, Any], name: str, limit: int = MAX_TEXT) -> str | None:
-    """A text field stripped of surrounding blanks; None when absent (null counts as absent)."""
+def text(
+    values: Mapping[str, Any], name: str, limit: int = MAX_TEXT, *, lines: bool = False
+) -> str | None:
+    """A text field stripped of surrounding blanks; None when absent (null counts as absent).
+
+    With `lines` (a note), tabs and line breaks are text, not control characters.
+    """
     value = values.get(name)
     if value is None:
         return None
@@ -47,7 +61,7 @@ def text(values: Mapping[str, Any], name: str, limit: int = MAX_TEXT) -> str | N
         raise InvalidField(name, FieldProblem.NOT_A_STRING)
     if len(value) > limit:
         raise InvalidField(name, FieldProblem.TOO_LONG)
-    if _has_control(value):
+    if (_LINES_CONTROL if lines else _CONTROL).search(value) is not None:
         raise InvalidField(name, FieldProblem.CONTROL_CHARACTERS)
     return _without_blanks(value)
 
@@ -64,6 +78,8 @@ def _without_blanks(value: str) -> str:
 # C0 and C1 controls and DEL: C1 matters too, as str.strip() eats U+0085, which JSON Schema's
 # \s (the OpenAPI document's patterns) does not count as a blank.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The same but for tab, line feed and carriage return.
+_LINES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _has_control(value: str) -> bool:
@@ -142,6 +158,80 @@ def flag(values: Mapping[str, Any], name: str) -> int | None:
     return int(value)
 
 
+def boolean(values: Mapping[str, Any], name: str) -> bool | None:
+    """Thulium's flags (`vip`): true or false (1 or 0 taken too); None when absent."""
+    value = values.get(name)
+    if value is None:
+        return None
+    if value in (0, 1) and isinstance(value, int):
+        return bool(value)
+    raise InvalidField(name, FieldProblem.NOT_A_BOOLEAN)
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def birthdate(values: Mapping[str, Any], name: str = "birthdate") -> str | None:
+    """A date as YYYY-MM-DD, or "" for none; None when absent."""
+    value = values.get(name)
+    if value is None or value == "":
+        return value
+    if not isinstance(value, str):
+        raise InvalidField(name, FieldProblem.NOT_A_STRING)
+    if not _DATE.fullmatch(value):
+        raise InvalidField(name, FieldProblem.NOT_A_DATE)
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise InvalidField(name, FieldProblem.NOT_A_DATE) from None
+    return value
+
+
+def address(values: Mapping[str, Any], name: str) -> Address | None:
+    """An address object (Thulium's ten keys, each text or null); `{}` or "" empties it.
+
+    None when absent. An address sent replaces the whole address: keys it leaves out are empty.
+    """
+    value = values.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        # kolejka took an address as one line of text before it took Thulium's object: such a
+        # line is the street, as the migration made the lines stored then.
+        return Address(street=text(values, name, MAX_ADDRESS) or "")
+    if not isinstance(value, dict):
+        raise InvalidField(name, FieldProblem.NOT_AN_OBJECT)
+    for key in value:
+        if key not in ADDRESS_KEYS:
+            raise InvalidField(f"{name}.{str(key)[:64]}", FieldProblem.UNKNOWN_FIELD)
+    return Address(**{key: text(value, key) or "" for key in ADDRESS_KEYS})
+
+
+def details(values: Mapping[str, Any], base: Details, *, person: bool = True) -> Details:
+    """`base` with the documented detail fields `values` carries; a company has only addresses."""
+    changes: dict[str, Any] = {}
+    if person:
+        for name in DETAIL_TEXTS:
+            if name == "birthdate":
+                found = birthdate(values)
+            else:
+                found = (
+                    text(values, name, MAX_NOTE, lines=True)
+                    if name == "note"
+                    else text(values, name)
+                )
+            if found is not None:
+                changes[name] = found
+        vip = boolean(values, "vip")
+        if vip is not None:
+            changes["vip"] = vip
+    for kind in ADDRESS_KINDS:
+        found_address = address(values, kind)
+        if found_address is not None:
+            changes[kind] = found_address
+    return replace(base, **changes) if changes else base
+
+
 def read_only_id(values: Mapping[str, Any], name: str, current: int) -> None:
     """Clients send back what GET gave them: a read-only id may come back, unchanged."""
     if name not in values:
@@ -167,12 +257,36 @@ CUSTOMER_FIELDS = frozenset(
         "account_manager",
         "custom_fields",
         "company_flag",
+        # The rest of what `POST customers` documents.
+        "nip",
+        "gender",
+        "homepage",
+        "birthdate",
+        "note",
+        "pesel",
+        "job",
+        "job_title",
+        "vip",
+        "fill_read_only_custom_fields",
+        *ADDRESS_KINDS,
     }
 )
 # PUT also takes back the read-only fields GET shows.
 CUSTOMER_UPDATE_FIELDS = CUSTOMER_FIELDS | {"customer_id", "updated_at"}
 COMPANY_FIELDS = frozenset(
-    {"name", "nip", "type", "group", "address", "custom_fields", "phone_number", "phone_numbers"}
+    {
+        "name",
+        "nip",
+        "type",
+        "group",
+        "custom_fields",
+        "phone_number",
+        "phone_numbers",
+        "identifier",
+        "email",
+        "account_manager",
+        *ADDRESS_KINDS,
+    }
 )
 COMPANY_UPDATE_FIELDS = COMPANY_FIELDS | {"company_id", "customer_id"}
 
@@ -254,7 +368,10 @@ def customer_fields(
         group=_or(text(values, "group"), old.group),
         account_manager=_or(text(values, "account_manager"), old.account_manager),
         custom_fields=_or(custom_fields(values), old.custom_fields),
+        nip=_or(text(values, "nip", MAX_NIP), old.nip),
+        details=details(values, old.details),
     )
+    boolean(values, "fill_read_only_custom_fields")  # kolejka has no read-only custom fields
     if kind is CustomerKind.COMPANY:
         # Well-formed for a person, but this card is a company's: a conflict, not a typo.
         if fields.surname:
@@ -281,9 +398,12 @@ def company_fields(
         nip=_or(text(values, "nip", MAX_NIP), old.nip),
         type=_or(text(values, "type"), old.type),
         group=_or(text(values, "group"), old.group),
-        address=_or(text(values, "address", MAX_ADDRESS), old.address),
         custom_fields=_or(custom_fields(values), old.custom_fields),
         phone_numbers=numbers,
+        identifier=_or(text(values, "identifier", 128), old.identifier),
+        email=_or(text(values, "email"), old.email),
+        account_manager=_or(text(values, "account_manager"), old.account_manager),
+        details=details(values, old.details or NO_DETAILS, person=False),
     )
     if not fields.name:
         raise InvalidField("name", FieldProblem.REQUIRED)

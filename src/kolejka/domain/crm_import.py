@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from kolejka.domain import crm_fields as fields
-from kolejka.domain.crm import PhoneNumber
+from kolejka.domain.crm import ADDRESS_KINDS, DETAIL_TEXTS, NO_DETAILS, Details, PhoneNumber
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
@@ -37,12 +37,14 @@ class ImportRow(NamedTuple):
     account_manager: str
     custom_fields: Mapping[str, str]
     numbers: tuple[tuple[str, str | None], ...]  # (as written, E.164 or None)
-    nip: str | None = None
-    address: str | None = None
+    nip: str | None = None  # the company's, on a company's row
+    company_details: Details | None = None  # the company's addresses, on a company's row
     company_custom_fields: Mapping[str, str] | None = None
     # Only on a row without an identifier: the card it was exported from, which it may match
     # only while that card has no identifier either and is exactly like the row.
     customer_id: int | None = None
+    card_nip: str = ""  # a person's
+    details: Details | None = None  # a person's documented details; None when it has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class ImportCounts:
     unmatched: tuple[int, ...] = ()
 
 
+# A person's fields a company's row leaves empty.
+PERSON_DETAILS = (*DETAIL_TEXTS, "vip")
 IMPORT_FIELDS = frozenset(
     {
         "identifier",
@@ -71,7 +75,8 @@ IMPORT_FIELDS = frozenset(
         "account_manager",
         "custom_fields",
         "nip",
-        "address",
+        *PERSON_DETAILS,
+        *ADDRESS_KINDS,
     }
 )
 UNMATCHED = (
@@ -109,8 +114,9 @@ def import_row(line: int, values: Mapping[str, Any], phones: PhoneNumbers) -> Im
         raise InvalidField("identifier", FieldProblem.IDENTIFIER_REQUIRED)
     identifier = identifier or ""
     if fields.flag(cells, "company_flag") == 1:
-        if fields.text(cells, "surname"):
-            raise InvalidField("surname", FieldProblem.MUST_BE_EMPTY)
+        for name in ("surname", *PERSON_DETAILS):
+            if cells.get(name):
+                raise InvalidField(name, FieldProblem.MUST_BE_EMPTY)
         company = fields.company_fields(cells, phones)
         return ImportRow(
             line,
@@ -125,13 +131,10 @@ def import_row(line: int, values: Mapping[str, Any], phones: PhoneNumbers) -> Im
             {},
             numbers,
             company.nip,
-            company.address,
+            company.details,
             company.custom_fields,
             customer_id,
         )
-    for name in ("nip", "address"):
-        if cells.get(name):
-            raise InvalidField(name, FieldProblem.ONLY_FOR_COMPANIES)
     card = fields.customer_fields(cells, phones)
     return ImportRow(
         line,
@@ -146,4 +149,6 @@ def import_row(line: int, values: Mapping[str, Any], phones: PhoneNumbers) -> Im
         card.custom_fields,
         numbers,
         customer_id=customer_id,
+        card_nip=card.nip,
+        details=None if card.details == NO_DETAILS else card.details,
     )

@@ -69,6 +69,8 @@ class FieldProblem(enum.Enum):
     UNKNOWN_PARAMETER = "is not a known parameter; this endpoint takes {supported}."
     IDENTIFIER_REQUIRED = "is required: imports match customers by it."
     ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
+    NOT_A_BOOLEAN = "must be true or false."
+    NOT_A_DATE = "must be a date, YYYY-MM-DD."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""

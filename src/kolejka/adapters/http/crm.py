@@ -8,6 +8,7 @@ comma-separated, `-` for descending) and `phone_number`, which matches every spe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -22,8 +23,12 @@ from kolejka.domain.crm import (
     COMPANY_ORDER_FIELDS,
     CUSTOMER_ORDER_FIELDS,
     DEFAULT_LIMIT,
+    EVERYTHING,
     MAX_LIMIT,
+    MAX_TEXT,
+    Company,
     Customer,
+    Included,
     ListQuery,
     Order,
 )
@@ -32,7 +37,24 @@ from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 from kolejka.services.crm import MAX_BATCH, Crm, Refused, taking_turns
 
-LIST_PARAMETERS = frozenset({"limit", "offset", "order", "phone_number"})
+# What `include_*` asks a read to show (GET lists and GET by id).
+INCLUDE_PARAMETERS = frozenset(
+    {
+        "include_custom_fields",
+        "include_address",
+        "include_invoice_address",
+        "include_mail_drop_address",
+    }
+)
+# The filters `GET companies` documents; `GET customers` adds `company_id` and `company_flag`.
+COMPANY_FILTERS = frozenset({"phone_number", "identifier", "email", "nip", "type", "group"})
+CUSTOMER_FILTERS = COMPANY_FILTERS | {"company_id", "company_flag"}
+LIST_PARAMETERS = frozenset({"limit", "offset", "order"}) | CUSTOMER_FILTERS | INCLUDE_PARAMETERS
+COMPANY_LIST_PARAMETERS = LIST_PARAMETERS - {"company_id", "company_flag"}
+# `custom_fields[Name]=v`, `custom_fields[Name][]=v`, `custom_fields[Name][0]=v` (PHP's arrays);
+# the name is whatever stands between (a name no field has finds nothing).
+CUSTOM_FIELD_PARAMETER = re.compile(r"custom_fields\[(.+?)\](?:\[[0-9]{0,9}\])?", re.DOTALL)
+MAX_QUERY_FIELDS = 64
 # A batch of up to 1000 customers needs more room than one customer.
 BATCH_BODY_FACTOR = 16
 # Thulium's answers to writes (api.thulium.com/docs/api/response_codes): POST 201 (created),
@@ -67,9 +89,10 @@ class CrmApi:
     # Customers ---------------------------------------------------------------------------
 
     async def list_customers(self, request: Request) -> Reply:
-        query = self._list_query(request, CUSTOMER_ORDER_FIELDS)
+        query = self._list_query(request, CUSTOMER_ORDER_FIELDS, LIST_PARAMETERS)
+        include = _included(_query_pairs(request))
         found = await self.crm.customers(query) if query is not None else []
-        return Reply(wire.to_json([self._customer(c) for c in found]))
+        return Reply(wire.to_json([self._customer(c, include) for c in found]))
 
     async def create_customer(self, request: Request) -> Reply:
         body = await request.json_object()
@@ -78,8 +101,10 @@ class CrmApi:
         return Reply(wire.to_json(self._customer(added)), CREATED, ignored)
 
     async def get_customer(self, request: Request) -> Reply:
-        found = await self.crm.customer(request.path_id("id"))
-        return Reply(wire.to_json(self._customer(found)))
+        customer_id = request.path_id("id")
+        include = _included(_query_pairs(request), only=True)
+        found = await self.crm.customer(customer_id)
+        return Reply(wire.to_json(self._customer(found, include)))
 
     async def update_customer(self, request: Request) -> Reply:
         customer_id = request.path_id("id")
@@ -138,19 +163,22 @@ class CrmApi:
     # Companies ---------------------------------------------------------------------------
 
     async def list_companies(self, request: Request) -> Reply:
-        query = self._list_query(request, COMPANY_ORDER_FIELDS)
+        query = self._list_query(request, COMPANY_ORDER_FIELDS, COMPANY_LIST_PARAMETERS)
+        include = _included(_query_pairs(request))
         found = await self.crm.companies(query) if query is not None else []
-        return Reply(wire.to_json([wire.company(c) for c in found]))
+        return Reply(wire.to_json([self._company(c, include) for c in found]))
 
     async def create_company(self, request: Request) -> Reply:
         body = await request.json_object()
         added = await self.crm.add_company(body)
         ignored = self._ignored(request, fields.undocumented(body, fields.COMPANY_FIELDS))
-        return Reply(wire.to_json(wire.company(added)), CREATED, ignored)
+        return Reply(wire.to_json(self._company(added)), CREATED, ignored)
 
     async def get_company(self, request: Request) -> Reply:
-        found = await self.crm.company(request.path_id("id"))
-        return Reply(wire.to_json(wire.company(found)))
+        company_id = request.path_id("id")
+        include = _included(_query_pairs(request), only=True)
+        found = await self.crm.company(company_id)
+        return Reply(wire.to_json(self._company(found, include)))
 
     async def update_company(self, request: Request) -> Reply:
         company_id = request.path_id("id")
@@ -167,26 +195,28 @@ class CrmApi:
         user = request.principal.username if request.principal else ""
         return self.ignored.tell(user, names)
 
-    def _customer(self, customer: Customer) -> dict[str, object]:
-        return wire.customer(customer, self.phones, self.time_zone)
+    def _customer(self, customer: Customer, include: Included = EVERYTHING) -> dict[str, object]:
+        return wire.customer(customer, self.phones, self.time_zone, include)
 
-    def _list_query(self, request: Request, orderable: frozenset[str]) -> ListQuery | None:
+    def _company(self, company: Company, include: Included = EVERYTHING) -> dict[str, object]:
+        return wire.company(company, self.phones, include)
+
+    def _list_query(
+        self, request: Request, orderable: frozenset[str], known: frozenset[str]
+    ) -> ListQuery | None:
         """The page asked for; None when the phone_number filter can match nobody."""
-        text = bytes(request.scope.get("query_string", b"")).decode("utf-8", errors="replace")
-        try:
-            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
-        except ValueError as exc:
-            raise InvalidField("query", FieldProblem.TOO_LONG) from exc
         params: dict[str, str] = {}
         unknown: dict[str, InvalidField] = {}
-        for key, value in pairs:
-            if key not in LIST_PARAMETERS:
+        custom: dict[str, list[str]] = {}
+        for key, value in _query_pairs(request):
+            if (field := CUSTOM_FIELD_PARAMETER.fullmatch(key)) is not None:
+                custom.setdefault(field.group(1), []).append(value)
+                continue
+            if key not in known:
                 # Refused, never ignored: a filter kolejka lacks must not return everything.
-                supported = ", ".join(sorted(LIST_PARAMETERS))
                 name = key[:64]
-                unknown[name] = InvalidField(
-                    name, FieldProblem.UNKNOWN_PARAMETER, supported=supported
-                )
+                unknown[name] = _unknown_parameter(name, known | {"custom_fields[Name][]"})
+                continue
             params[key] = value
         _refuse(unknown.values())
         limit = _limit(params.get("limit"))
@@ -195,12 +225,81 @@ class CrmApi:
         if "order" in params:
             order = fields.parse_order(params["order"], orderable)
         phone_e164 = None
+        nobody = False
         if "phone_number" in params:
             number = fields.phone_number(params["phone_number"], self.phones, "phone_number")
-            if number.e164 is None:
-                return None  # well written, but no number the numbering plan knows
+            # Well written, but no number the numbering plan knows: it finds nobody (once the
+            # other parameters are found right).
+            nobody = number.e164 is None
             phone_e164 = number.e164
-        return ListQuery(limit=limit, offset=offset, order=order, phone_e164=phone_e164)
+        company_id = None
+        if params.get("company_id"):
+            company_id = _bounded(params["company_id"], "company_id", 1, MAX_ID, 0)
+        company_flag = None
+        if params.get("company_flag"):
+            company_flag = _boolean(params["company_flag"], "company_flag")
+        query = ListQuery(
+            limit=limit,
+            offset=offset,
+            order=order,
+            phone_e164=phone_e164,
+            identifier=_filter_text(params, "identifier", 128),
+            email=_filter_text(params, "email") or None,
+            nip=_filter_text(params, "nip") or None,
+            type=_filter_text(params, "type") or None,
+            group=_filter_text(params, "group") or None,
+            company_id=company_id,
+            company_flag=company_flag,
+            custom_fields=tuple((name, tuple(values)) for name, values in custom.items()),
+        )
+        return None if nobody else query
+
+
+def _query_pairs(request: Request) -> list[tuple[str, str]]:
+    text = bytes(request.scope.get("query_string", b"")).decode("utf-8", errors="replace")
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError as exc:
+        raise InvalidField("query", FieldProblem.TOO_LONG) from exc
+
+
+def _included(pairs: list[tuple[str, str]], *, only: bool = False) -> Included:
+    """Thulium's `include_*` flags (absent: false); with `only`, any other parameter is refused
+    (GET by id takes nothing else)."""
+    flags: dict[str, bool] = {}
+    for key, value in pairs:
+        if key in INCLUDE_PARAMETERS:
+            flags[key.removeprefix("include_")] = _boolean(value, key)
+        elif only:
+            raise _unknown_parameter(key[:64], INCLUDE_PARAMETERS)
+    return Included(
+        custom_fields=flags.get("custom_fields", False),
+        address=flags.get("address", False),
+        invoice_address=flags.get("invoice_address", False),
+        mail_drop_address=flags.get("mail_drop_address", False),
+    )
+
+
+def _unknown_parameter(name: str, supported: Iterable[str]) -> InvalidField:
+    """An unknown query parameter's error, naming the ones this endpoint supports."""
+    listed = ", ".join(sorted(supported))
+    return InvalidField(name, FieldProblem.UNKNOWN_PARAMETER, supported=listed)
+
+
+def _boolean(value: str, name: str) -> bool:
+    """A flag in a query: true/false or 1/0; "" is false."""
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0", ""):
+        return False
+    raise InvalidField(name, FieldProblem.NOT_A_BOOLEAN)
+
+
+def _filter_text(params: dict[str, str], name: str, limit: int = MAX_TEXT) -> str | None:
+    """An exact-match filter's value as stored values are (blanks around it stripped)."""
+    if name not in params:
+        return None
+    return fields.text(params, name, limit)
 
 
 def _limit(value: str | None) -> int:

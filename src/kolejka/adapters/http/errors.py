@@ -226,6 +226,8 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem; ten zasób przyjmuje {supported}.",
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
+    FieldProblem.NOT_A_BOOLEAN: "musi mieć wartość true lub false.",
+    FieldProblem.NOT_A_DATE: "musi być datą w postaci RRRR-MM-DD.",
 }
 
 

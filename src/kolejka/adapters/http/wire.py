@@ -8,11 +8,22 @@ are pinned by tests/http/test_waiting_list_api.py (Thulium's documented example,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from kolejka.domain.crm import Company, Customer, PhoneNumber
+from kolejka.domain.crm import (
+    ADDRESS_KEYS,
+    ADDRESS_KINDS,
+    DETAIL_TEXTS,
+    EVERYTHING,
+    Address,
+    Company,
+    Customer,
+    Details,
+    Included,
+    PhoneNumber,
+)
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Queue
 from kolejka.domain.wait_estimate import format_hms
@@ -52,12 +63,16 @@ def queue_list(queues: Iterable[Queue]) -> list[dict[str, object]]:
     return [{"queue_id": queue.queue_id, "name": queue.name} for queue in queues]
 
 
-def customer(customer: Customer, phones: PhoneNumbers, zone: ZoneInfo) -> dict[str, object]:
+def customer(
+    customer: Customer, phones: PhoneNumbers, zone: ZoneInfo, include: Included = EVERYTHING
+) -> dict[str, object]:
     """A customer as Thulium shows one: empty values are `""`, never null; the numbers shown as
-    the waiting list shows them, the first of them as `phone_number`."""
+    the waiting list shows them, the first of them as `phone_number`. Thulium's example's keys
+    first, in its order; then the other fields `POST customers` documents; then what `include`
+    asks for."""
     card = customer.fields
     numbers = _numbers(card.phone_numbers, phones)
-    return {
+    found: dict[str, object] = {
         "customer_id": customer.customer_id,
         "name": card.name,
         "surname": card.surname,
@@ -71,22 +86,50 @@ def customer(customer: Customer, phones: PhoneNumbers, zone: ZoneInfo) -> dict[s
         "company_flag": customer.company_flag,
         "account_manager": card.account_manager,
         "updated_at": wire_time(customer.updated_at, zone),
-        "custom_fields": dict(card.custom_fields),
+        "nip": card.nip,
+        **{name: getattr(card.details, name) for name in DETAIL_TEXTS},
+        "vip": card.details.vip,
     }
+    return _included(found, card.details, card.custom_fields, include)
 
 
-def company(company: Company) -> dict[str, object]:
+def company(
+    company: Company, phones: PhoneNumbers, include: Included = EVERYTHING
+) -> dict[str, object]:
+    """A company as Thulium's `GET companies/:id` shows one, keys in its order, then the fields
+    its filters name (identifier, e-mail, numbers), then what `include` asks for."""
     details = company.fields
-    return {
-        "company_id": company.company_id,
+    numbers = _numbers(details.phone_numbers, phones)
+    found: dict[str, object] = {
         "name": details.name,
-        "nip": details.nip,
+        "company_id": company.company_id,
         "customer_id": company.customer_id,
         "type": details.type,
         "group": details.group,
-        "address": details.address,
-        "custom_fields": dict(details.custom_fields),
+        "nip": details.nip,
+        "account_manager": details.account_manager,
+        "identifier": details.identifier,
+        "email": details.email,
+        "phone_number": numbers[0] if numbers else "",
+        "phone_numbers": numbers,
     }
+    return _included(found, details.details, details.custom_fields, include)
+
+
+def address(found: Address) -> dict[str, str | None]:
+    """Thulium's ten keys, an empty one `null` (its `GET companies/:id` example)."""
+    return {key: getattr(found, key) or None for key in ADDRESS_KEYS}
+
+
+def _included(
+    found: dict[str, object], details: Details, custom: Mapping[str, str], include: Included
+) -> dict[str, object]:
+    for kind in ADDRESS_KINDS:
+        if getattr(include, kind):
+            found[kind] = address(getattr(details, kind))
+    if include.custom_fields:
+        found["custom_fields"] = dict(custom)
+    return found
 
 
 def _numbers(numbers: Sequence[PhoneNumber], phones: PhoneNumbers) -> list[str]:

@@ -9,7 +9,8 @@ in the same order from either engine.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -22,14 +23,18 @@ from kolejka.adapters.sql.crm_rows import (
     card_values,
     company_from_row,
     company_order,
+    custom_rows,
     customer_from_row,
     customer_order,
     dumps,
+    dumps_details,
     each_outcome,
     new_card_refusals,
     number_rows,
     order_by,
     refuse_new_cards,
+    where,
+    where_args,
 )
 from kolejka.adapters.sql.times import to_micros
 from kolejka.domain.crm import (
@@ -49,7 +54,8 @@ _Work = Callable[[Connection], Awaitable[_T]]
 _C = ' COLLATE "C"'  # text sorts bytewise, as SQLite sorts
 _CUSTOMER_ORDER = customer_order(_C)
 _COMPANY_ORDER = company_order(_C)
-_BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = $1"
+_FILTERED_COMPANY_TIE = "(k.company_id + 0)"
+_FILTERED_COMPANY_ORDER = {**_COMPANY_ORDER, "company_id": _FILTERED_COMPANY_TIE}
 # `identifier <> ''` lets a generic plan (asyncpg prepares every statement) use the partial
 # index customers_by_identifier, which it cannot prove `identifier = $1` alone fits.
 _BY_IDENTIFIER = "SELECT customer_id FROM customers WHERE identifier = $1 AND identifier <> ''"
@@ -67,17 +73,15 @@ class PostgresCrm:
         return await self.db.run(lambda sql: _card(sql, customer_id))
 
     async def customers(self, query: ListQuery) -> Sequence[Customer]:
-        where, args, n = "", [], 1
-        if query.phone_e164 is not None:
-            where, args, n = f" WHERE c.customer_id IN ({_BY_NUMBER})", [query.phone_e164], 2
+        marks = _marks()
+        filters = where(query, marks, arrays=True)
         order = order_by(query, _CUSTOMER_ORDER, "c.customer_id")
         select = (
-            f"SELECT {CARD_COLUMNS} FROM customers c{where} ORDER BY {order}"  # noqa: S608
-            f" LIMIT ${n} OFFSET ${n + 1}"
+            f"SELECT {CARD_COLUMNS} FROM customers c{filters} ORDER BY {order}"  # noqa: S608
+            f" LIMIT {marks()} OFFSET {marks()}"
         )
-        return await self.db.run(
-            lambda sql: _cards(sql, select, (*args, query.limit, query.offset))
-        )
+        args = (*where_args(query), query.limit, query.offset)
+        return await self.db.run(lambda sql: _cards(sql, select, args))
 
     async def add_customers(
         self,
@@ -133,18 +137,21 @@ class PostgresCrm:
         return await self.db.run(lambda sql: _company(sql, company_id))
 
     async def companies(self, query: ListQuery) -> Sequence[Company]:
-        where, args, n = "", [], 1
-        if query.phone_e164 is not None:
-            where, args, n = f" WHERE k.customer_id IN ({_BY_NUMBER})", [query.phone_e164], 2
-        order = order_by(query, _COMPANY_ORDER, "k.company_id")
+        marks = _marks()
+        filters = where(query, marks, companies=True, arrays=True)
+        # Filtered, the companies found are sorted, not found by walking companies in id order
+        # (`+ 0` is no index's order), which a generic plan would do for `ORDER BY ... LIMIT`.
+        if filters:
+            order = order_by(query, _FILTERED_COMPANY_ORDER, _FILTERED_COMPANY_TIE)
+        else:
+            order = order_by(query, _COMPANY_ORDER, "k.company_id")
         select = (
             f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
-            f" ON c.customer_id = k.customer_id{where} ORDER BY {order}"
-            f" LIMIT ${n} OFFSET ${n + 1}"
+            f" ON c.customer_id = k.customer_id{filters} ORDER BY {order}"
+            f" LIMIT {marks()} OFFSET {marks()}"
         )
-        return await self.db.run(
-            lambda sql: _companies(sql, select, (*args, query.limit, query.offset))
-        )
+        args = (*where_args(query), query.limit, query.offset)
+        return await self.db.run(lambda sql: _companies(sql, select, args))
 
     async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company:
         card = card_of(company)
@@ -152,13 +159,14 @@ class PostgresCrm:
         async def add(sql: Connection) -> Company:
             (card_id,) = await _insert_cards(sql, CustomerKind.COMPANY, [card], updated_at)
             company_id = await sql.fetchval(
-                "INSERT INTO companies (customer_id, nip, address, custom_fields)"
+                "INSERT INTO companies (customer_id, nip, details, custom_fields)"
                 " VALUES ($1, $2, $3, $4) RETURNING company_id",
                 card_id,
                 company.nip,
-                company.address,
+                dumps_details(company.details),
                 dumps(company.custom_fields),
             )
+            await _put_custom(sql, card_id, company.custom_fields)
             found = await _company(sql, int(company_id))
             assert found is not None
             return found
@@ -178,13 +186,14 @@ class PostgresCrm:
             assert card is not None
             await _update_card(sql, card.customer_id, card_of(company, card.fields), updated_at)
             await sql.execute(
-                "UPDATE companies SET nip = $1, address = $2, custom_fields = $3"
+                "UPDATE companies SET nip = $1, details = $2, custom_fields = $3"
                 " WHERE company_id = $4",
                 company.nip,
-                company.address,
+                dumps_details(company.details),
                 dumps(company.custom_fields),
                 company_id,
             )
+            await _put_custom(sql, card.customer_id, company.custom_fields)
             return await _company(sql, company_id)
 
         return await self.db.transaction(_translating(update, [card_of(company)]))
@@ -197,6 +206,12 @@ class PostgresCrm:
             company_id,
         )
         return deleted > 0
+
+
+def _marks() -> Callable[[], str]:
+    """$1, $2, ... on each call: the placeholders of one statement."""
+    count = itertools.count(1)
+    return lambda: f"${next(count)}"
 
 
 # Helpers, on one connection (inside the caller's transaction) ------------------------------
@@ -294,8 +309,8 @@ async def _insert_cards(
     micros = to_micros(updated_at)
     await sql.executemany(
         "INSERT INTO customers (customer_id, kind, name, surname, company_name, email,"
-        " company_id, identifier, type, group_name, account_manager, custom_fields, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        " company_id, identifier, type, group_name, account_manager, custom_fields, updated_at,"
+        " nip, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         [
             (customer_id, kind.value, *card_values(card, is_company, micros))
             for customer_id, card in zip(ids, cards, strict=True)
@@ -311,6 +326,16 @@ async def _insert_cards(
             "INSERT INTO customer_phone_numbers (customer_id, position, raw, normalized)"
             " VALUES ($1, $2, $3, $4)",
             numbers,
+        )
+    custom = [
+        row
+        for customer_id, card in zip(ids, cards, strict=True)
+        for row in custom_rows(customer_id, card.custom_fields)
+    ]
+    if custom and not is_company:  # a company's card is searched by the company's own
+        await sql.executemany(
+            "INSERT INTO custom_field_values (customer_id, name, value) VALUES ($1, $2, $3)",
+            custom,
         )
     if seeded is not None:
         await _bump_identity(sql, "customers", "customer_id")
@@ -339,13 +364,26 @@ async def _update_card(
     await sql.execute(
         "UPDATE customers SET name = $1, surname = $2, company_name = $3, email = $4,"
         " company_id = $5, identifier = $6, type = $7, group_name = $8, account_manager = $9,"
-        " custom_fields = $10, updated_at = $11 WHERE customer_id = $12",
+        " custom_fields = $10, updated_at = $11, nip = $12, details = $13 WHERE customer_id = $14",
         *card_values(card, is_company, to_micros(updated_at)),
         customer_id,
     )
     await sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = $1", customer_id)
     await _put_numbers(sql, customer_id, card.phone_numbers)
+    if not is_company:  # a company's card is searched by the company's own (update_company)
+        await _put_custom(sql, customer_id, card.custom_fields)
     return True
+
+
+async def _put_custom(sql: Connection, customer_id: int, custom: Mapping[str, str]) -> None:
+    """Replaces the card's rows in custom_field_values (what the custom_fields filter reads)."""
+    await sql.execute("DELETE FROM custom_field_values WHERE customer_id = $1", customer_id)
+    rows = custom_rows(customer_id, custom)
+    if rows:
+        await sql.executemany(
+            "INSERT INTO custom_field_values (customer_id, name, value) VALUES ($1, $2, $3)",
+            rows,
+        )
 
 
 async def _put_numbers(sql: Connection, customer_id: int, numbers: Iterable[PhoneNumber]) -> None:

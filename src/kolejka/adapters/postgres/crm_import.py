@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from kolejka.adapters.postgres.database import PostgresDatabase
-from kolejka.adapters.sql.export import export_row
+from kolejka.adapters.sql.export import EXPORT_SELECT, export_row
 from kolejka.adapters.sql.staging import GATHERED_TABLES, StagingFile, gather
 from kolejka.adapters.sql.times import to_micros
 from kolejka.domain.crm_import import ImportCounts
@@ -36,14 +36,16 @@ log = logging.getLogger(__name__)
 
 _STAGED_COLUMNS = (
     "line, identifier, kind, name, surname, company_name, email, type, group_name,"
-    " account_manager, custom_fields, nip, address, company_custom_fields, numbers, customer_id"
+    " account_manager, custom_fields, company_nip, company_details, company_custom_fields, numbers,"
+    " customer_id, nip, details"
 )
 _TEMP_TABLES = """
 CREATE TEMP TABLE staged_cards (
     line BIGINT PRIMARY KEY, identifier TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     surname TEXT NOT NULL, company_name TEXT NOT NULL, email TEXT NOT NULL, type TEXT NOT NULL,
     group_name TEXT NOT NULL, account_manager TEXT NOT NULL, custom_fields TEXT NOT NULL,
-    nip TEXT, address TEXT, company_custom_fields TEXT, numbers TEXT NOT NULL, customer_id BIGINT
+    company_nip TEXT, company_details TEXT, company_custom_fields TEXT, numbers TEXT NOT NULL,
+    customer_id BIGINT, nip TEXT NOT NULL, details TEXT NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE staged_numbers (
     line BIGINT NOT NULL, position INTEGER NOT NULL, raw TEXT NOT NULL, normalized TEXT
@@ -66,7 +68,9 @@ SELECT s.line, s.identifier, c.customer_id,
            OR c.group_name IS DISTINCT FROM s.group_name
            OR c.account_manager IS DISTINCT FROM s.account_manager
            OR c.custom_fields IS DISTINCT FROM s.custom_fields
-           OR k.nip IS DISTINCT FROM s.nip OR k.address IS DISTINCT FROM s.address
+           OR c.nip IS DISTINCT FROM s.nip OR c.details IS DISTINCT FROM s.details
+           OR k.nip IS DISTINCT FROM s.company_nip
+           OR k.details IS DISTINCT FROM s.company_details
            OR k.custom_fields IS DISTINCT FROM s.company_custom_fields
            OR COALESCE((SELECT string_agg(p.raw, chr(31) ORDER BY p.position)
                         FROM customer_phone_numbers p WHERE p.customer_id = c.customer_id), '')
@@ -82,7 +86,8 @@ LEFT JOIN customers c ON c.customer_id = COALESCE(ci.customer_id, cn.customer_id
 LEFT JOIN companies k ON k.customer_id = c.customer_id
 """
 _CARD_COLUMNS = (
-    "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields"
+    "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields,"
+    " nip, details"
 )
 _CHANGED = "SELECT customer_id FROM plan WHERE action = 'update'"
 
@@ -229,14 +234,28 @@ async def _write(connection: asyncpg.Connection[Any], micros: int) -> None:
             " JOIN plan p ON p.line = n.line WHERE p.action IN ('insert', 'update')"
             " ORDER BY p.customer_id"
         )
+    # What the custom_fields filter reads: a person's own, a company's card the company's.
+    with _step("write custom field values"):
+        await connection.execute(
+            f"DELETE FROM custom_field_values WHERE customer_id IN ({_CHANGED})"  # noqa: S608
+        )
+        custom = (
+            "CASE WHEN s.kind = 'company' THEN s.company_custom_fields ELSE s.custom_fields END"
+        )
+        await connection.execute(
+            "INSERT INTO custom_field_values (customer_id, name, value)"  # noqa: S608
+            f" SELECT p.customer_id, j.key, j.value FROM plan p JOIN staged_cards s"
+            f" ON s.line = p.line, jsonb_each_text(({custom})::jsonb) j"
+            f" WHERE p.action IN ('insert', 'update') AND {custom} <> '{{}}'"
+        )
     with _step("write companies"):
         await connection.execute(
-            "INSERT INTO companies (customer_id, nip, address, custom_fields)"
-            " SELECT p.customer_id, s.nip, s.address, s.company_custom_fields FROM plan p"
-            " JOIN staged_cards s ON s.line = p.line"
+            "INSERT INTO companies (customer_id, nip, details, custom_fields)"
+            " SELECT p.customer_id, s.company_nip, s.company_details, s.company_custom_fields"
+            " FROM plan p JOIN staged_cards s ON s.line = p.line"
             " WHERE p.action IN ('insert', 'update') AND s.kind = 'company'"
             " ON CONFLICT (customer_id) DO UPDATE SET nip = excluded.nip,"
-            " address = excluded.address, custom_fields = excluded.custom_fields"
+            " details = excluded.details, custom_fields = excluded.custom_fields"
         )
 
 
@@ -251,11 +270,7 @@ def export_rows(db: PostgresDatabase) -> Iterator[dict[str, object]]:
         while True:
             cards = loop.run_until_complete(
                 connection.fetch(
-                    "SELECT c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email,"
-                    " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields,"
-                    " k.nip, k.address, k.custom_fields"
-                    " FROM customers c LEFT JOIN companies k ON k.customer_id = c.customer_id"
-                    " WHERE c.customer_id > $1 ORDER BY c.customer_id LIMIT 5000",
+                    f"{EXPORT_SELECT} WHERE c.customer_id > $1 ORDER BY c.customer_id LIMIT 5000",
                     after,
                 )
             )

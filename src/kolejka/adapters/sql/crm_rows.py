@@ -7,15 +7,17 @@ what a row means is written once, here; each engine's store keeps only its own q
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kolejka.adapters.sql.times import from_micros
 from kolejka.domain.crm import (
+    NO_DETAILS,
     Company,
     CompanyFields,
     Customer,
     CustomerFields,
+    Details,
     ListQuery,
     PhoneNumber,
 )
@@ -32,11 +34,12 @@ class Row(Protocol):
 # The columns `customer_from_row` and `company_from_row` read, in their order.
 CARD_COLUMNS = (
     "c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email, c.company_id,"
-    " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields, c.updated_at"
+    " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields, c.updated_at,"
+    " c.nip, c.details"
 )
 COMPANY_COLUMNS = (
-    "k.company_id, k.customer_id, c.company_name, k.nip, c.type, c.group_name, k.address,"
-    " k.custom_fields"
+    "k.company_id, k.customer_id, c.company_name, k.nip, c.type, c.group_name, k.details,"
+    " k.custom_fields, c.identifier, c.email, c.account_manager"
 )
 
 
@@ -64,6 +67,81 @@ def company_order(collate: str = "") -> dict[str, str]:
     }
 
 
+def where(
+    query: ListQuery, mark: Callable[[], str], *, companies: bool = False, arrays: bool = False
+) -> str:
+    """The WHERE clause of a list's filters ("" for none); `mark()` gives the next placeholder.
+
+    Every term reads an index (tests/contract/test_crm_query_plans.py): a filled value repeats
+    its index's `<> ''` condition, which a prepared statement's plan cannot infer from `= ?`,
+    and an empty `identifier` is spelt literally, as the partial index of cards without one
+    is. A company's identifier, e-mail, type and group are its card's (`c`), its NIP its own (`k`).
+    With `arrays` (PostgreSQL), a set of cards is `= ANY(ARRAY(...))`: a generic plan then looks
+    them up by index, where for `IN (...)` it may walk the table in the list's order instead.
+    """
+    terms: list[str] = []
+    owner = "k.customer_id" if companies else "c.customer_id"
+
+    def among(select: str) -> str:
+        return f"{owner} = ANY(ARRAY({select}))" if arrays else f"{owner} IN ({select})"
+
+    if query.phone_e164 is not None:
+        numbers = "SELECT customer_id FROM customer_phone_numbers WHERE normalized"
+        terms.append(among(f"{numbers} = {mark()}"))
+    if query.identifier == "":
+        terms.append("c.identifier = ''")
+    elif query.identifier is not None:
+        terms.append(f"c.identifier = {mark()} AND c.identifier <> ''")
+    nip = "k.nip" if companies else "c.nip"
+    for column, value in (
+        ("c.email", query.email),
+        (nip, query.nip),
+        ("c.type", query.type),
+        ("c.group_name", query.group),
+    ):
+        if value:
+            terms.append(f"{column} = {mark()} AND {column} <> ''")
+    if query.company_id is not None:
+        terms.append(f"c.company_id = {mark()}")
+    if query.company_flag is not None:
+        kind = CustomerKind.COMPANY if query.company_flag else CustomerKind.PERSON
+        terms.append(f"c.kind = '{kind.value}'")
+    if query.custom_fields and not companies:
+        # custom_field_values holds a company's card's values from the company (GET companies
+        # shows those): GET customers finds persons by their own.
+        terms.append(f"c.kind = '{CustomerKind.PERSON.value}'")
+    for _, values in query.custom_fields:
+        name = mark()
+        alternatives = ", ".join(mark() for _ in values)
+        terms.append(
+            among(
+                "SELECT customer_id FROM custom_field_values"  # noqa: S608
+                f" WHERE name = {name} AND value IN ({alternatives})"
+            )
+        )
+    return f" WHERE {' AND '.join(terms)}" if terms else ""
+
+
+def where_args(query: ListQuery) -> list[object]:
+    """The values `where`'s placeholders stand for, in their order."""
+    found: list[object] = []
+    if query.phone_e164 is not None:
+        found.append(query.phone_e164)
+    if query.identifier:
+        found.append(query.identifier)
+    found += [v for v in (query.email, query.nip, query.type, query.group) if v]
+    if query.company_id is not None:
+        found.append(query.company_id)
+    for name, values in query.custom_fields:
+        found += [name, *values]
+    return found
+
+
+def custom_rows(customer_id: int, custom: Mapping[str, str]) -> list[tuple[object, ...]]:
+    """`custom_field_values` rows of one card: (customer_id, name, value)."""
+    return [(customer_id, name, value) for name, value in custom.items()]
+
+
 def order_by(query: ListQuery, columns: Mapping[str, str], tie: str) -> str:
     """The ORDER BY terms of `query`, ending with `tie` unless it is sorted on already."""
     terms = [f"{columns[o.field]} {'DESC' if o.descending else 'ASC'}" for o in query.order]
@@ -77,9 +155,19 @@ def custom_fields(text: str) -> dict[str, str]:
     return value if isinstance(value, dict) else {}
 
 
+def details(text: str) -> Details:
+    value = json.loads(text) if text else {}
+    return Details.of(value) if isinstance(value, dict) else NO_DETAILS
+
+
+def dumps_details(found: Details) -> str:
+    """The details column: `{}` when empty, the same text for the same details."""
+    return dumps(found.stored())
+
+
 def card_values(card: CustomerFields, is_company: bool, updated_at: int) -> tuple[object, ...]:
-    """A card's stored columns, from `name` to `updated_at` (microseconds), in `CARD_COLUMNS`'
-    order: a company's card keeps its name in `company_name`."""
+    """A card's stored columns, from `name` to `details` (`updated_at` in microseconds), in
+    `CARD_COLUMNS`' order: a company's card keeps its name in `company_name`."""
     return (
         "" if is_company else card.name,
         "" if is_company else card.surname,
@@ -92,6 +180,8 @@ def card_values(card: CustomerFields, is_company: bool, updated_at: int) -> tupl
         card.account_manager,
         dumps(card.custom_fields),
         updated_at,
+        card.nip,
+        dumps_details(card.details),
     )
 
 
@@ -119,6 +209,8 @@ def customer_from_row(row: Row, numbers: Sequence[PhoneNumber]) -> Customer:
         group=row[9],
         account_manager=row[10],
         custom_fields=custom_fields(row[11]),
+        nip=row[13],
+        details=details(row[14]),
     )
     return Customer(row[0], kind, fields, from_micros(row[12]))
 
@@ -133,9 +225,12 @@ def company_from_row(row: Row, numbers: Sequence[PhoneNumber]) -> Company:
             nip=row[3],
             type=row[4],
             group=row[5],
-            address=row[6],
+            details=details(row[6]),
             custom_fields=custom_fields(row[7]),
             phone_numbers=tuple(numbers),
+            identifier=row[8],
+            email=row[9],
+            account_manager=row[10],
         ),
     )
 

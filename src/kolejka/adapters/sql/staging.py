@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from kolejka.adapters.sql.crm_rows import dumps
+from kolejka.adapters.sql.crm_rows import dumps, dumps_details
 from kolejka.domain.crm_import import ImportRow
 
 # Each process that checks rows stages them in a file of its own (no locks shared with anyone).
@@ -32,11 +32,13 @@ CREATE TABLE IF NOT EXISTS staged_cards (
     group_name TEXT NOT NULL,
     account_manager TEXT NOT NULL,
     custom_fields TEXT NOT NULL,
-    nip TEXT,
-    address TEXT,
+    company_nip TEXT,
+    company_details TEXT,
     company_custom_fields TEXT,
     numbers TEXT NOT NULL,
-    customer_id INTEGER
+    customer_id INTEGER,
+    nip TEXT NOT NULL,
+    details TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS staged_numbers (
     line INTEGER NOT NULL,
@@ -85,10 +87,12 @@ class StagingFile:
                 row.account_manager,
                 dumps(row.custom_fields) if row.custom_fields else "{}",
                 row.nip,
-                row.address,
+                None if row.company_details is None else dumps_details(row.company_details),
                 None if row.company_custom_fields is None else dumps(row.company_custom_fields),
                 "\x1f".join([raw for raw, _ in row.numbers]),
                 row.customer_id,
+                row.card_nip,
+                "{}" if row.details is None else dumps_details(row.details),
             )
             for row in rows
         ]
@@ -100,7 +104,7 @@ class StagingFile:
         with self.sql:
             self.sql.execute("BEGIN")
             self.sql.executemany(
-                f"INSERT INTO staged_cards VALUES ({', '.join('?' * 16)})",  # noqa: S608
+                f"INSERT INTO staged_cards VALUES ({', '.join('?' * 18)})",  # noqa: S608
                 cards,
             )
             self.sql.executemany("INSERT INTO staged_numbers VALUES (?, ?, ?, ?)", numbers)

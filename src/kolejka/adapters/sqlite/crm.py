@@ -10,7 +10,7 @@ the waiting list's lookup reads), and is joined in when companies are listed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from sqlite3 import Connection
 
@@ -20,14 +20,18 @@ from kolejka.adapters.sql.crm_rows import (
     card_values,
     company_from_row,
     company_order,
+    custom_rows,
     customer_from_row,
     customer_order,
     dumps,
+    dumps_details,
     each_outcome,
     new_card_refusals,
     number_rows,
     order_by,
     refuse_new_cards,
+    where,
+    where_args,
 )
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
@@ -45,7 +49,6 @@ from kolejka.domain.errors import DomainError, IdentifierTaken, UnknownCompany
 
 _CUSTOMER_ORDER = customer_order()
 _COMPANY_ORDER = company_order()
-_BY_NUMBER = "SELECT customer_id FROM customer_phone_numbers WHERE normalized = ?"
 # `identifier <> ''` is what lets the engine use the partial index customers_by_identifier:
 # without it, `identifier = ?` might be '' for all the planner knows, and it scans the table.
 _BY_IDENTIFIER = "SELECT customer_id FROM customers WHERE identifier = ? AND identifier <> ''"
@@ -69,15 +72,13 @@ class SqliteCrm:
         return found[0] if found else None
 
     async def customers(self, query: ListQuery) -> Sequence[Customer]:
-        where, args = "", []
-        if query.phone_e164 is not None:
-            where, args = f" WHERE c.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
+        filters = where(query, lambda: "?")
         order = order_by(query, _CUSTOMER_ORDER, "c.customer_id")
         return _cards(
             self.sql,
-            f"SELECT {CARD_COLUMNS} FROM customers c{where} ORDER BY {order}"  # noqa: S608
+            f"SELECT {CARD_COLUMNS} FROM customers c{filters} ORDER BY {order}"  # noqa: S608
             " LIMIT ? OFFSET ?",
-            (*args, query.limit, query.offset),
+            (*where_args(query), query.limit, query.offset),
         )
 
     async def add_customers(
@@ -136,15 +137,13 @@ class SqliteCrm:
         return found[0] if found else None
 
     async def companies(self, query: ListQuery) -> Sequence[Company]:
-        where, args = "", []
-        if query.phone_e164 is not None:
-            where, args = f" WHERE k.customer_id IN ({_BY_NUMBER})", [query.phone_e164]
+        filters = where(query, lambda: "?", companies=True)
         order = order_by(query, _COMPANY_ORDER, "k.company_id")
         return _companies(
             self.sql,
             f"SELECT {COMPANY_COLUMNS} FROM companies k JOIN customers c"  # noqa: S608
-            f" ON c.customer_id = k.customer_id{where} ORDER BY {order} LIMIT ? OFFSET ?",
-            (*args, query.limit, query.offset),
+            f" ON c.customer_id = k.customer_id{filters} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*where_args(query), query.limit, query.offset),
         )
 
     async def add_company(self, company: CompanyFields, updated_at: datetime) -> Company:
@@ -153,11 +152,17 @@ class SqliteCrm:
                 self.sql, CustomerKind.COMPANY, [card_of(company)], updated_at
             )
             cursor = self.sql.execute(
-                "INSERT INTO companies (customer_id, nip, address, custom_fields)"
+                "INSERT INTO companies (customer_id, nip, details, custom_fields)"
                 " VALUES (?, ?, ?, ?)",
-                (card_id, company.nip, company.address, dumps(company.custom_fields)),
+                (
+                    card_id,
+                    company.nip,
+                    dumps_details(company.details),
+                    dumps(company.custom_fields),
+                ),
             )
             company_id = int(cursor.lastrowid or 0)
+            _put_custom(self.sql, card_id, company.custom_fields)
         found = await self.company(company_id)
         assert found is not None
         return found
@@ -175,9 +180,15 @@ class SqliteCrm:
             assert card is not None
             _update_card(self.sql, card.customer_id, card_of(company, card.fields), updated_at)
             self.sql.execute(
-                "UPDATE companies SET nip = ?, address = ?, custom_fields = ? WHERE company_id = ?",
-                (company.nip, company.address, dumps(company.custom_fields), company_id),
+                "UPDATE companies SET nip = ?, details = ?, custom_fields = ? WHERE company_id = ?",
+                (
+                    company.nip,
+                    dumps_details(company.details),
+                    dumps(company.custom_fields),
+                    company_id,
+                ),
             )
+            _put_custom(self.sql, card.customer_id, company.custom_fields)
         return await self.company(company_id)
 
     async def remove_company(self, company_id: int) -> bool:
@@ -268,8 +279,8 @@ def _insert_cards(
     micros = to_micros(updated_at)
     sql.executemany(
         "INSERT INTO customers (customer_id, kind, name, surname, company_name, email, company_id,"
-        " identifier, type, group_name, account_manager, custom_fields, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " identifier, type, group_name, account_manager, custom_fields, updated_at, nip, details)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (customer_id, kind.value, *card_values(card, is_company, micros))
             for customer_id, card in zip(ids, cards, strict=True)
@@ -284,6 +295,15 @@ def _insert_cards(
             for row in number_rows(customer_id, card.phone_numbers)
         ],
     )
+    if not is_company:  # a company's card is searched by the company's own (add_company)
+        sql.executemany(
+            "INSERT INTO custom_field_values (customer_id, name, value) VALUES (?, ?, ?)",
+            [
+                row
+                for customer_id, card in zip(ids, cards, strict=True)
+                for row in custom_rows(customer_id, card.custom_fields)
+            ],
+        )
     return ids
 
 
@@ -298,12 +318,23 @@ def _update_card(
     sql.execute(
         "UPDATE customers SET name = ?, surname = ?, company_name = ?, email = ?,"
         " company_id = ?, identifier = ?, type = ?, group_name = ?, account_manager = ?,"
-        " custom_fields = ?, updated_at = ? WHERE customer_id = ?",
+        " custom_fields = ?, updated_at = ?, nip = ?, details = ? WHERE customer_id = ?",
         (*card_values(card, is_company, to_micros(updated_at)), customer_id),
     )
     sql.execute("DELETE FROM customer_phone_numbers WHERE customer_id = ?", (customer_id,))
     _put_numbers(sql, customer_id, card.phone_numbers)
+    if not is_company:  # a company's card is searched by the company's own (update_company)
+        _put_custom(sql, customer_id, card.custom_fields)
     return True
+
+
+def _put_custom(sql: Connection, customer_id: int, custom: Mapping[str, str]) -> None:
+    """Replaces the card's rows in custom_field_values (what the custom_fields filter reads)."""
+    sql.execute("DELETE FROM custom_field_values WHERE customer_id = ?", (customer_id,))
+    sql.executemany(
+        "INSERT INTO custom_field_values (customer_id, name, value) VALUES (?, ?, ?)",
+        custom_rows(customer_id, custom),
+    )
 
 
 def _put_numbers(sql: Connection, customer_id: int, numbers: Iterable[PhoneNumber]) -> None:

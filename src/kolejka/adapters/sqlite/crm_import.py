@@ -14,6 +14,7 @@ writes wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import shutil
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from kolejka.adapters.sql.export import export_row
+from kolejka.adapters.sql.export import EXPORT_SELECT, export_row
 from kolejka.adapters.sql.staging import GATHERED_TABLES, StagingFile, gather
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
@@ -55,6 +56,8 @@ CREATE TEMP TABLE new_cards (
     group_name TEXT NOT NULL,
     account_manager TEXT NOT NULL,
     custom_fields TEXT NOT NULL,
+    nip TEXT NOT NULL,
+    details TEXT NOT NULL,
     identifier TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -67,7 +70,7 @@ CREATE TEMP TABLE new_numbers (
 CREATE TEMP TABLE new_companies (
     customer_id INTEGER PRIMARY KEY,
     nip TEXT,
-    address TEXT,
+    details TEXT,
     custom_fields TEXT
 );
 """
@@ -97,7 +100,8 @@ FROM (
              OR c.type IS NOT s.type OR c.group_name IS NOT s.group_name
              OR c.account_manager IS NOT s.account_manager
              OR c.custom_fields IS NOT s.custom_fields
-             OR k.nip IS NOT s.nip OR k.address IS NOT s.address
+             OR c.nip IS NOT s.nip OR c.details IS NOT s.details
+             OR k.nip IS NOT s.company_nip OR k.details IS NOT s.company_details
              OR k.custom_fields IS NOT s.company_custom_fields
              OR COALESCE((SELECT group_concat(raw, char(31)) FROM
                             (SELECT raw FROM main.customer_phone_numbers p
@@ -120,7 +124,8 @@ FROM (
 _WRITTEN = "p.action IN ('insert', 'update')"
 
 _CARD_COLUMNS = (
-    "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields"
+    "kind, name, surname, company_name, email, type, group_name, account_manager, custom_fields,"
+    " nip, details"
 )
 
 
@@ -205,31 +210,43 @@ class SqliteCrmImport:
             f" WHERE {_WRITTEN} ORDER BY p.customer_id, n.position"
         )
         sql.execute(
-            "INSERT INTO temp.new_companies SELECT p.customer_id, s.nip, s.address,"  # noqa: S608
-            " s.company_custom_fields FROM temp.plan p JOIN temp.staged_cards s ON s.line = p.line"
+            "INSERT INTO temp.new_companies SELECT p.customer_id, s.company_nip,"  # noqa: S608
+            " s.company_details, s.company_custom_fields FROM temp.plan p"
+            " JOIN temp.staged_cards s ON s.line = p.line"
             f" WHERE {_WRITTEN} AND s.kind = 'company' ORDER BY p.customer_id"
         )
         return version, self._counts()
 
-    def _indexes_to_rebuild(self) -> list[tuple[str, str]]:
-        """The number index, when this import adds so many numbers that rebuilding it is faster.
+    def _indexes_to_rebuild(self, table: str, new: int) -> list[tuple[str, str]]:
+        """`table`'s indexes, when this import adds so many rows to it that rebuilding is faster.
 
-        Index entries for random numbers land all over the index; sorting them once in CREATE
-        INDEX costs a third of that for a million cards. The definitions come from the schema, so
-        the migrations stay the one place that says what the index is. DDL is transactional, and
-        other connections keep reading their snapshot, index and all.
+        Index entries for random numbers (or identifiers, e-mails) land all over the index;
+        sorting them once in CREATE INDEX costs a third of that for a million cards. The
+        definitions come from the schema, so the migrations stay the one place that says what an
+        index is. DDL is transactional, and other connections keep reading their snapshot,
+        index and all. (A unique index rebuilt still refuses a repeat: the transaction fails.)
         """
-        new = self.sql.execute("SELECT count(*) FROM temp.new_numbers").fetchone()[0]
         existing = self.sql.execute(
-            "SELECT COALESCE(max(rowid), 0) FROM main.customer_phone_numbers"
+            f"SELECT COALESCE(max(rowid), 0) FROM main.{table}"  # noqa: S608
         ).fetchone()[0]
         if new < 100_000 or new < existing // 2:
             return []
         rows = self.sql.execute(
             "SELECT name, sql FROM main.sqlite_master WHERE type = 'index'"
-            " AND tbl_name = 'customer_phone_numbers' AND sql IS NOT NULL"
+            " AND tbl_name = ? AND sql IS NOT NULL",
+            (table,),
         )
         return [(str(name), str(definition)) for name, definition in rows]
+
+    @contextlib.contextmanager
+    def _rebuilding(self, table: str, new: int) -> Iterator[None]:
+        """Drops `table`'s indexes around a large insert and builds them again after it."""
+        rebuilt = self._indexes_to_rebuild(table, new)
+        for name, _ in rebuilt:
+            self.sql.execute(f'DROP INDEX main."{name}"')
+        yield
+        for _, definition in rebuilt:
+            self.sql.execute(definition)
 
     def _counts(self) -> ImportCounts:
         found = dict(self.sql.execute("SELECT action, count(*) FROM temp.plan GROUP BY action"))
@@ -255,31 +272,41 @@ class SqliteCrmImport:
                 f" (SELECT {_CARD_COLUMNS}, updated_at FROM temp.new_cards n"
                 f"  WHERE n.customer_id = customers.customer_id) WHERE customer_id IN ({changed})"
             )
+            sql.execute(
+                f"DELETE FROM main.custom_field_values WHERE customer_id IN ({changed})"  # noqa: S608
+            )
             # Cards that stopped being a company's lose the company row (members keep none).
             sql.execute(
                 f"DELETE FROM main.companies WHERE customer_id IN ({changed} AND kind = 'person')"  # noqa: S608
             )
         if counts.added:
             # New ids follow the largest one in the file's order: the table grows at its end.
+            with self._rebuilding("customers", counts.added):
+                sql.execute(
+                    f"INSERT INTO main.customers (customer_id, {_CARD_COLUMNS}, identifier,"  # noqa: S608
+                    f" updated_at) SELECT customer_id, {_CARD_COLUMNS}, identifier, updated_at"
+                    " FROM temp.new_cards WHERE action = 'insert' ORDER BY customer_id"
+                )
+        numbers = sql.execute("SELECT count(*) FROM temp.new_numbers").fetchone()[0]
+        with self._rebuilding("customer_phone_numbers", numbers):
             sql.execute(
-                f"INSERT INTO main.customers (customer_id, {_CARD_COLUMNS}, identifier,"  # noqa: S608
-                f" updated_at) SELECT customer_id, {_CARD_COLUMNS}, identifier, updated_at"
-                " FROM temp.new_cards WHERE action = 'insert' ORDER BY customer_id"
+                "INSERT INTO main.customer_phone_numbers (customer_id, position, raw, normalized)"
+                " SELECT customer_id, position, raw, normalized FROM temp.new_numbers"
             )
-        rebuilt = self._indexes_to_rebuild()
-        for name, _ in rebuilt:
-            sql.execute(f'DROP INDEX main."{name}"')
+        # What the custom_fields filter reads: a person's own, a company's card the company's.
         sql.execute(
-            "INSERT INTO main.customer_phone_numbers (customer_id, position, raw, normalized)"
-            " SELECT customer_id, position, raw, normalized FROM temp.new_numbers"
+            "INSERT INTO main.custom_field_values (customer_id, name, value)"
+            " SELECT n.customer_id, j.key, j.value"
+            " FROM temp.new_cards n, json_each(n.custom_fields) j"
+            " WHERE n.kind = 'person' AND n.custom_fields <> '{}'"
+            " UNION ALL SELECT k.customer_id, j.key, j.value"
+            " FROM temp.new_companies k, json_each(k.custom_fields) j WHERE k.custom_fields <> '{}'"
         )
-        for _, definition in rebuilt:
-            sql.execute(definition)
         sql.execute(
-            "INSERT INTO main.companies (customer_id, nip, address, custom_fields)"
-            " SELECT customer_id, nip, address, custom_fields FROM temp.new_companies WHERE true"
+            "INSERT INTO main.companies (customer_id, nip, details, custom_fields)"
+            " SELECT customer_id, nip, details, custom_fields FROM temp.new_companies WHERE true"
             " ON CONFLICT (customer_id) DO UPDATE SET nip = excluded.nip,"
-            " address = excluded.address, custom_fields = excluded.custom_fields"
+            " details = excluded.details, custom_fields = excluded.custom_fields"
         )
 
 
@@ -290,13 +317,7 @@ def export_rows(db: Database) -> Iterator[dict[str, object]]:
     numbers = sql.cursor()
     sql.execute("BEGIN")
     try:
-        cards.execute(
-            "SELECT c.customer_id, c.kind, c.name, c.surname, c.company_name, c.email,"
-            " c.identifier, c.type, c.group_name, c.account_manager, c.custom_fields,"
-            " k.nip, k.address, k.custom_fields"
-            " FROM customers c LEFT JOIN companies k ON k.customer_id = c.customer_id"
-            " ORDER BY c.customer_id"
-        )
+        cards.execute(f"{EXPORT_SELECT} ORDER BY c.customer_id")
         numbers.execute(
             "SELECT customer_id, raw FROM customer_phone_numbers ORDER BY customer_id, position"
         )

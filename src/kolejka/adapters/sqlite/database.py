@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Each engine's spelling of the few things SQL dialects disagree on.
-SQLITE_DIALECT = {"identity": "INTEGER PRIMARY KEY"}
+SQLITE_DIALECT = {
+    "identity": "INTEGER PRIMARY KEY",
+    "json_object": "json_object",
+    "json_each": "json_each",
+    "as_json": "",
+}
 
 
 def path_from_url(url: str) -> str:
