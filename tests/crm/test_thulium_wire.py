@@ -202,7 +202,6 @@ def test_the_memory_of_logged_fields_is_bounded(caplog: pytest.LogCaptureFixture
     for name in ["a", "b", "c", "d", "a"]:
         ignored.tell("u", [name])
 
-    assert len(ignored._logged) == 3
     # "a" was forgotten to make room for "d", so it is logged again.
     assert [r.getMessage()[-3:] for r in caplog.records] == ["'a'", "'b'", "'c'", "'d'", "'a'"]
 
