@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from kolejka.domain.errors import (
+    AgentExists,
     CallerAlreadyWaiting,
     CompanyCard,
     ConflictingField,
@@ -20,6 +21,7 @@ from kolejka.domain.errors import (
     InvalidField,
     LoginThrottled,
     StoreUnavailable,
+    UnknownAgent,
     UnknownCaller,
     UnknownCompany,
     UnknownCustomer,
@@ -117,6 +119,12 @@ UNKNOWN_CUSTOMER = ErrorKind(
 UNKNOWN_COMPANY = ErrorKind(
     404005, 404, "Company {company_id} does not exist.", "Firma {company_id} nie istnieje."
 )
+UNKNOWN_AGENT = ErrorKind(
+    404006, 404, "Agent {login} does not exist.", "Agent {login} nie istnieje."
+)
+AGENT_EXISTS = ErrorKind(
+    409005, 409, "Another agent has the login {login}.", "Inny agent ma już login {login}."
+)
 IDENTIFIER_TAKEN = ErrorKind(
     409002,
     409,
@@ -189,6 +197,8 @@ ALL_KINDS = [
     IDENTIFIER_TAKEN,
     COMPANY_CARD,
     CONFLICTING_FIELD,
+    UNKNOWN_AGENT,
+    AGENT_EXISTS,
 ]
 
 # Every FieldProblem in Polish, with the same `{gaps}` as the English.
@@ -225,6 +235,9 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem.",
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
+    FieldProblem.NOT_A_LOGIN: (
+        "musi mieć 1-64 litery, cyfry lub . _ @ + - i zaczynać się literą lub cyfrą."
+    ),
 }
 
 
@@ -264,6 +277,10 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(BAD_FIELD, field=error.field, problem=error.problem, **error.values)
     if isinstance(error, UnknownCustomer):
         return ApiError(UNKNOWN_CUSTOMER, customer_id=error.customer_id)
+    if isinstance(error, UnknownAgent):
+        return ApiError(UNKNOWN_AGENT, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, AgentExists):
+        return ApiError(AGENT_EXISTS, login=json.dumps(error.login, ensure_ascii=False))
     if isinstance(error, UnknownCompany):
         return ApiError(UNKNOWN_COMPANY, company_id=error.company_id)
     if isinstance(error, IdentifierTaken):
