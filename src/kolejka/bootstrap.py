@@ -72,6 +72,7 @@ from kolejka.observability.metrics import (
     Metrics,
     waiting_list_collector,
 )
+from kolejka.services.agent_sync import AgentSync
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.crm import Crm
@@ -239,8 +240,15 @@ def build(
         metrics.collectors.append(store_collector(stores.checks))
     if ami_config is not None:
         # A burst of AMI events shares one store transaction where the store has them (SQLite).
+        agent_sync = AgentSync(stores.agents, stores.agent_live, clock, changes)
         sync = CountingPbxSync(
-            lists, stores.queues, callers, clock, metrics, transaction=stores.transaction
+            lists,
+            stores.queues,
+            callers,
+            clock,
+            metrics,
+            transaction=stores.transaction,
+            agents=agent_sync,
         )
         link = LinkState("pbx", clock)
         components.ami = AmiListener(ami_config, sync, link)
