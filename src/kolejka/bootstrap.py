@@ -18,6 +18,7 @@ from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.crm import CrmApi
+from kolejka.adapters.http.ingest import AgentIngestApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.waiting_list_view import WaitingListView
@@ -141,6 +142,8 @@ class Components:
     phones: PhoneNumbers
     crm: Crm
     agents: Agents
+    # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
+    agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
@@ -228,6 +231,7 @@ def build(
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
+        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -240,7 +244,6 @@ def build(
         metrics.collectors.append(store_collector(stores.checks))
     if ami_config is not None:
         # A burst of AMI events shares one store transaction where the store has them (SQLite).
-        agent_sync = AgentSync(stores.agents, stores.agent_live, clock, changes)
         sync = CountingPbxSync(
             lists,
             stores.queues,
@@ -248,7 +251,7 @@ def build(
             clock,
             metrics,
             transaction=stores.transaction,
-            agents=agent_sync,
+            agents=components.agent_sync,
         )
         link = LinkState("pbx", clock)
         components.ami = AmiListener(ami_config, sync, link)
@@ -416,6 +419,9 @@ def create_app(components: Components) -> KolejkaApp:
         routes=[
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
+            ).routes(),
+            *AgentIngestApi(
+                components.agent_sync, components.queues, ZoneInfo(settings.time_zone)
             ).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),

@@ -8,6 +8,7 @@ logged once; a pause reason becomes a pause of the catalogue on first sight.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -46,6 +47,8 @@ class AgentSync:
         self.changes = changes
         self._pause_ids: dict[str, int] = {}  # names never change id: safe to remember
         self._touched: set[str] | None = None
+        # Reports over HTTP come concurrently; one at a time, so none undoes another's write.
+        self._reporting = asyncio.Lock()
 
     async def apply(self, event: MemberEvent) -> bool:
         """Applies one event; True when the agent's state (or pause) changed."""
@@ -60,6 +63,17 @@ class AgentSync:
             return False
         await self.live.put(after)
         return after.state != before.state or after.pause_id != before.pause_id
+
+    async def report(self, event: MemberEvent) -> AgentLive:
+        """Applies one event reported on its own (the ingest API); the agent's record after it.
+
+        Reports are applied one at a time in this instance. Two instances taking reports about
+        one agent at the same instant may lose one of them: point a PBX at one instance.
+        """
+        async with self._reporting:
+            if await self.apply(event):
+                await self.changed()
+            return await self._record(event_login(event))
 
     async def changed(self) -> None:
         """Tells every instance (and the event streams) that agents' states changed."""
