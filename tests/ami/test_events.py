@@ -29,11 +29,11 @@ from kolejka.domain.agents import (
     MemberAdded,
     MemberPaused,
     MemberRemoved,
-    MemberReport,
     MemberStatus,
 )
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
 from tests.ami.fake_asterisk import captured_packets
+from tests.factories import member
 
 NAMES = QueueNames({"support": 7})
 AGENTS = "ami_session_agents_callbacks.txt"
@@ -196,28 +196,15 @@ def test_a_bad_mapping_is_refused_with_the_reason(text: str, problem: str) -> No
 # Queue members (agents) -----------------------------------------------------------------------
 
 
-def jk(**changes: object) -> MemberReport:
-    values: dict[str, object] = {
-        "login": "jkowalski",
-        "queue_id": 2,
-        "paused": False,
-        "pause_reason": "",
-        "in_call": False,
-        "device": Device.NOT_INUSE,
-    }
-    values.update(changes)
-    return MemberReport(**values)  # type: ignore[arg-type]
-
-
 def test_member_events_carry_the_whole_member_named_by_its_login() -> None:
     added = parsed(AGENTS, "QueueMemberAdded")[0]
     paused, unpaused = parsed(AGENTS, "QueueMemberPause")
     talking = parsed(AGENTS, "QueueMemberStatus")[0]
     removed = parsed(AGENTS, "QueueMemberRemoved")[0]
-    assert translate(added, NAMES) == MemberAdded(jk())
-    assert translate(paused, NAMES) == MemberPaused(jk(paused=True, pause_reason="Przerwa"))
-    assert translate(unpaused, NAMES) == MemberPaused(jk())
-    assert translate(talking, NAMES) == MemberStatus(jk(in_call=True, device=Device.INUSE))
+    assert translate(added, NAMES) == MemberAdded(member())
+    assert translate(paused, NAMES) == MemberPaused(member(paused=True, pause_reason="Przerwa"))
+    assert translate(unpaused, NAMES) == MemberPaused(member())
+    assert translate(talking, NAMES) == MemberStatus(member(in_call=True, device=Device.INUSE))
     assert translate(removed, NAMES) == MemberRemoved("jkowalski", 2)
 
 
@@ -245,8 +232,9 @@ def test_call_events_carry_the_callers_call_id_and_the_times_for_the_call_histor
 
 
 def test_a_queue_status_member_line_names_the_member_name_and_location() -> None:
-    member = parsed(AGENTS, "QueueMember")[0]
-    assert member_report(member, NAMES, MemberNames()) == jk(paused=True, pause_reason="Przerwa")
+    line = parsed(AGENTS, "QueueMember")[0]
+    expected = member(paused=True, pause_reason="Przerwa")
+    assert member_report(line, NAMES, MemberNames()) == expected
 
 
 def test_a_mapped_interface_names_the_login_over_the_member_name() -> None:
@@ -282,7 +270,7 @@ def test_a_member_event_of_an_unmapped_queue_is_unmapped_and_odd_values_are_safe
     with pytest.raises(UnmappedQueue):
         translate(added | {"Queue": "sales"}, NAMES)
     odd = translate(added | {"Status": "99", "InCall": "yes", "Paused": "x"}, NAMES)
-    assert odd == MemberAdded(jk(device=Device.UNKNOWN))
+    assert odd == MemberAdded(member(device=Device.UNKNOWN))
     complete = parsed(AGENTS, "AgentComplete")[0] | {"Reason": "??", "TalkTime": "-1"}
     event = translate(complete, NAMES)
     assert isinstance(event, AgentCompleted)
