@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from kolejka.adapters.ami.listener import AmiListener
+from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components, build
 from kolejka.domain.agents import AgentLive, AgentState, NewAgent
 from kolejka.services.agent_sync import AgentSync
@@ -19,6 +21,7 @@ from kolejka.services.ports import AgentLiveStore, Change, Topic
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk, captured_packets, events, with_fields
 from tests.ami.helpers import ami_settings
+from tests.servers import drop_prefix, unique_name
 from tests.support import FAST_HASHER, FrozenClock, eventually
 
 AGENTS = "ami_session_agents_callbacks.txt"
@@ -225,3 +228,39 @@ async def test_a_pause_keeps_its_id_across_restarts(
         assert await agent_sync(again).pause_id("Obiad") == before["Obiad"]
     finally:
         again.close()
+
+
+async def test_with_redis_live_the_states_live_in_redis_and_the_catalogue_in_the_database(
+    asterisk: FakeAsterisk, database_path: Path, clock: FrozenClock, redis_url: str
+) -> None:
+    prefix = unique_name("agents")
+    settings = ami_settings(
+        Settings(
+            database_url=f"sqlite:///{database_path}", live_url=redis_url, redis_prefix=prefix
+        ),
+        asterisk,
+    )
+    components = build(settings, clock=clock, hasher=FAST_HASHER)
+    assert components.ami is not None
+    task = asyncio.create_task(components.ami.run())
+    try:
+        await eventually(lambda: components.ami is not None and components.ami.link.up)
+        added = events(AGENTS, "QueueMemberAdded")[0]
+        paused = events(AGENTS, "QueueMemberPause")[0]
+        await asterisk.push(added, paused)
+        await eventually(lambda: _is(components, "jkowalski", PAUSED))
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            assert await client.hkeys("{" + prefix + "}:agents") == [b"jkowalski"]
+        finally:
+            await client.aclose()
+        assert isinstance(components.database, Database)
+        sql = components.database.connection
+        assert sql.execute("SELECT count(*) FROM agent_live").fetchone() == (0,)
+        assert sql.execute("SELECT login FROM agents").fetchall() == [("jkowalski",)]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await components.aclose()
+        await drop_prefix(redis_url, prefix)
