@@ -79,6 +79,10 @@ class AgentSync:
         """Tells every instance (and the event streams) that agents' states changed."""
         await self.changes.publish(Change(Topic.AGENTS))
 
+    def rolled_back(self) -> None:
+        """The transaction the last events shared was undone: pauses it made are gone too."""
+        self._pause_ids.clear()
+
     async def pause_id(self, name: str) -> int:
         known = self._pause_ids.get(name)
         if known is None:

@@ -87,6 +87,8 @@ class PbxSync:
                         agents_changed |= await self._apply(event)
             except Exception:
                 log.warning("a burst of %d PBX events failed; applying them singly", len(events))
+                if self.agents is not None:
+                    self.agents.rolled_back()
             else:
                 await self._agents_changed(agents_changed)
                 return 0
@@ -206,8 +208,12 @@ class PbxSync:
         """Makes agents' memberships of `queues` equal to the PBX's snapshot; how many changed."""
         if self.agents is None:
             return 0
-        async with self.transaction():
-            changed = await self.agents.reconcile(queues, members)
+        try:
+            async with self.transaction():
+                changed = await self.agents.reconcile(queues, members)
+        except Exception:
+            self.agents.rolled_back()
+            raise
         await self._agents_changed(changed > 0)
         return changed
 
