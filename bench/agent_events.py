@@ -220,9 +220,11 @@ async def latency(seconds: float, rate: float) -> dict[str, float]:
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                asterisk.writer.write(packet)
                 if state is not None:
+                    # Both clocks read before the write: kolejka may stamp the change before
+                    # this process runs again, and the stamp must not precede the send.
                     sent.setdefault(login, []).append((time.time(), time.perf_counter(), state))
+                asterisk.writer.write(packet)
             achieved = len(events) / (time.perf_counter() - started)
             await asyncio.sleep(1.0)
             reading.cancel()
