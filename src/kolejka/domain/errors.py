@@ -71,6 +71,13 @@ class FieldProblem(enum.Enum):
     ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
     NOT_A_BOOLEAN = "must be true or false."
     NOT_A_DATE = "must be a date, YYYY-MM-DD."
+    # Agents'
+    NOT_A_LOGIN = "must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit."
+    NOT_A_MEMBER_EVENT = (
+        "must be one of added, removed, paused, unpaused, ringing, ring_no_answer, connected,"
+        " completed."
+    )
+    NOT_A_COMPLETER = "must be 'agent', 'caller' or 'transfer'."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""
@@ -148,3 +155,17 @@ class LoginThrottled(DomainError):
     def __init__(self, seconds: int) -> None:
         super().__init__(f"too many failed logins; retry in {seconds} s")
         self.seconds = seconds
+
+
+class UnknownAgent(DomainError):
+    def __init__(self, login: str) -> None:
+        super().__init__(f"agent {login!r} does not exist")
+        self.login = login
+
+
+class AgentExists(DomainError):
+    """Another agent has this login."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"an agent with login {login!r} exists")
+        self.login = login

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from kolejka.domain.agents import AgentStatus
 from kolejka.domain.crm import (
     ADDRESS_KEYS,
     ADDRESS_KINDS,
@@ -134,3 +135,13 @@ def _included(
 
 def _numbers(numbers: Sequence[PhoneNumber], phones: PhoneNumbers) -> list[str]:
     return [phones.display(number.e164 or number.raw) for number in numbers]
+
+
+def agent_status(status: AgentStatus, zone: ZoneInfo) -> dict[str, object]:
+    """`GET agents/:login/status`: Thulium's four keys, `pause_id` null unless PAUSED."""
+    return {
+        "login": status.login,
+        "status": status.state.value,
+        "pause_id": status.pause_id,
+        "last_change": wire_time(status.last_change, zone),
+    }
