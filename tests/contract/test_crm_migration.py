@@ -54,7 +54,7 @@ async def migrated(
         for statement in LEGACY:
             db.connection.execute(statement)
         monkeypatch.undo()
-        assert db.migrate() == [3]
+        assert db.migrate()[0] == 3  # and any later ones
         yield Migrated(SqliteCrm(db))
         db.close()
         return
@@ -69,7 +69,7 @@ async def migrated(
         finally:
             await connection.close()
         monkeypatch.undo()
-        assert await pg.migrate() == [3]
+        assert (await pg.migrate())[0] == 3  # and any later ones
         yield Migrated(PostgresCrm(pg))
         await pg.aclose()
 
