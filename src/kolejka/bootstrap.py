@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 from argon2 import PasswordHasher
 
 from kolejka.adapters.ami.config import AmiConfig
+from kolejka.adapters.ami.control import AmiControl
 from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.external_crm import ExternalCrm
+from kolejka.adapters.http.agents import AgentsApi
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.metrics import MetricsApi
@@ -69,6 +71,8 @@ from kolejka.observability.metrics import (
     Metrics,
     waiting_list_collector,
 )
+from kolejka.services.agent_control import AgentControl
+from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.crm import Crm
 from kolejka.services.leadership import Leadership
@@ -131,6 +135,7 @@ class Components:
     authenticator: Authenticator
     phones: PhoneNumbers
     crm: Crm
+    agents: Agents = field(default_factory=Agents)  # PROVISIONAL until the agents-core merge
     background: list[Task] = field(default_factory=list)
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
@@ -366,13 +371,15 @@ def announce_crm_change(settings: Settings) -> None:
 
 def create_app(components: Components) -> KolejkaApp:
     settings = components.settings
-    view = WaitingListView(components.lists, components.changes, ZoneInfo(settings.time_zone))
+    zone = ZoneInfo(settings.time_zone)
+    view = WaitingListView(components.lists, components.changes, zone)
     streams = EventStreams(
         components.lists,
         view,
         components.changes,
         components.authenticator,
-        ZoneInfo(settings.time_zone),
+        zone,
+        components.agents,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         stall_seconds=settings.stream_stall_seconds,
     )
@@ -394,11 +401,18 @@ def create_app(components: Components) -> KolejkaApp:
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
+            *AgentsApi(components.agents, agent_control(components), zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),
         ],
     )
+
+
+def agent_control(components: Components) -> AgentControl:
+    """Control of agents through the PBX: over the AMI listener's link, or none (503)."""
+    pbx = AmiControl(components.ami) if components.ami is not None else None
+    return AgentControl(components.agents, components.queues, pbx)
 
 
 def app_from_env() -> KolejkaApp:

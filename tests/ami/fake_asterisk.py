@@ -110,6 +110,13 @@ class FakeAsterisk:
     before_queue_status: list[bytes] = field(default_factory=list)
     # How many QueueStatus requests to refuse, as an Asterisk without app_queue loaded does.
     refuse_queue_status: int = 0
+    # Queue members: (queue, interface) -> [member name, paused, reason]; changed by QueueAdd,
+    # QueueRemove and QueuePause as Asterisk changes them, with the events it sends.
+    members: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # Member actions (QueueAdd, ...) to refuse, with Asterisk's message (`Permission denied`).
+    refuse_actions: dict[str, str] = field(default_factory=dict)
+    # Member actions to leave unanswered, as a hung Asterisk would.
+    ignore_actions: set[str] = field(default_factory=set)
     port: int = 0
     _server: asyncio.Server | None = None
     _logged_in: asyncio.Condition | None = None
@@ -243,6 +250,8 @@ class FakeAsterisk:
                     )
                 elif name == "queuestatus":
                     await self._queue_status(session, action_id)
+                elif name in ("queueadd", "queueremove", "queuepause"):
+                    await self._member_action(session, action)
                 elif name == "logoff":
                     await self._reply(
                         session,
@@ -264,6 +273,87 @@ class FakeAsterisk:
             writer.close()
             if session in self.sessions:
                 self.sessions.remove(session)
+
+    async def _member_action(self, session: Session, action: dict[str, str]) -> None:
+        """QueueAdd, QueueRemove and QueuePause as app_queue answers them: the Response first,
+        then the member event (the capture ami_session_agents_callbacks.txt)."""
+        name = action.get("Action", "")
+        action_id = action.get("ActionID", "")
+        interface = action.get("Interface", "")
+        queue = action.get("Queue", "")
+        if name in self.ignore_actions:
+            return
+        refusal = self.refuse_actions.get(name)
+        if refusal is not None:
+            await self._reply(session, Response="Error", ActionID=action_id, Message=refusal)
+            return
+        event = ""
+        changed: list[tuple[str, str]] = []
+        if name.lower() == "queueadd":
+            if queue not in self.queues:
+                message = "Unable to add interface to queue: No such queue"
+            elif (queue, interface) in self.members:
+                message = "Unable to add interface: Already there"
+            else:
+                self.members[(queue, interface)] = [action.get("MemberName", interface), "0", ""]
+                message, event, changed = (
+                    "Added interface to queue",
+                    "QueueMemberAdded",
+                    [(queue, interface)],
+                )
+        elif name.lower() == "queueremove":
+            if (queue, interface) not in self.members:
+                message = "Unable to remove interface: Not there"
+            else:
+                message, event, changed = (
+                    "Removed interface from queue",
+                    "QueueMemberRemoved",
+                    [(queue, interface)],
+                )
+        else:
+            changed = [
+                key for key in self.members if key[1] == interface and key[0] in (queue or key[0],)
+            ]
+            paused = action.get("Paused", "").lower() in ("true", "yes", "1")
+            for key in changed:
+                self.members[key][1:] = [
+                    "1" if paused else "0",
+                    action.get("Reason", "") if paused else "",
+                ]
+            message = (
+                "Interface not found"
+                if not changed
+                else f"Interface {'paused' if paused else 'unpaused'} successfully"
+            )
+            event = "QueueMemberPause" if changed else ""
+        success = message.startswith(("Added", "Removed", "Interface paused", "Interface unp"))
+        await self._reply(
+            session, Response="Success" if success else "Error", ActionID=action_id, Message=message
+        )
+        for key in changed:
+            member = self.members[key] if event != "QueueMemberRemoved" else self.members.pop(key)
+            await self.push(
+                packet(
+                    Event=event,
+                    Privilege="agent,all",
+                    Queue=key[0],
+                    MemberName=member[0],
+                    Interface=key[1],
+                    StateInterface=key[1],
+                    Membership="dynamic",
+                    Penalty="0",
+                    CallsTaken="0",
+                    LastCall="0",
+                    LastPause="0",
+                    LoginTime="1796075710",
+                    InCall="0",
+                    Status="1",
+                    Paused=member[1],
+                    PausedReason=member[2],
+                    Ringinuse="1",
+                    Wrapuptime="0",
+                )
+            )
 
     async def _login(self, session: Session, action: dict[str, str], challenge: str) -> bool:
         action_id = action.get("ActionID", "")

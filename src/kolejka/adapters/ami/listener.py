@@ -36,6 +36,11 @@ from kolejka.services.pbx_sync import PbxSync
 log = logging.getLogger(__name__)
 
 _MAX_REMEMBERED_NAMES = 1000
+_MAX_REMEMBERED_MEMBERS = 100_000
+# Events that carry a queue member whole (`MemberName`, `Interface`).
+_MEMBER_EVENTS = frozenset(
+    ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus")
+)
 
 
 class AuthenticationFailed(Exception):
@@ -44,6 +49,10 @@ class AuthenticationFailed(Exception):
 
 class DeadLink(Exception):
     """The connection is open but Asterisk no longer answers."""
+
+
+class NotConnected(Exception):
+    """No AMI session is up on this instance: the link is down, or another instance holds it."""
 
 
 class AmiProtocolError(Exception):
@@ -90,6 +99,11 @@ class AmiListener:
         self.link = link
         self.rng = rng or random.Random()
         self.unmapped_names: set[str] = set()
+        # The connection of the session that is up (reconciled), for actions (control.py).
+        self.connection: AmiConnection | None = None
+        # Each queue member's interface by its name (the login), as Asterisk last reported it:
+        # what QueuePause, QueueAdd and QueueRemove must name.
+        self.interfaces: dict[str, str] = {}
 
     async def run(self) -> None:
         backoff = Backoff(self.config.retry_base_seconds, self.config.retry_max_seconds, self.rng)
@@ -126,6 +140,23 @@ class AmiListener:
                 )
             await asyncio.sleep(delay)
 
+    async def request(self, name: str, fields: dict[str, str]) -> Packet:
+        """Sends an action on the live connection and returns Asterisk's response to it.
+
+        Raises NotConnected when no session is up (nothing was sent), TimeoutError when no
+        answer came within a Ping period, ConnectionError when the link fell meanwhile.
+        """
+        connection = self.connection
+        if connection is None:
+            raise NotConnected
+        return await connection.request(name, fields, self.config.ping_seconds)
+
+    def note_member(self, name: str, interface: str) -> None:
+        if name and interface and self.interfaces.get(name) != interface:
+            if len(self.interfaces) >= _MAX_REMEMBERED_MEMBERS and name not in self.interfaces:
+                return
+            self.interfaces[name] = interface
+
     def note_unmapped(self, name: str) -> None:
         if name in self.unmapped_names or len(self.unmapped_names) >= _MAX_REMEMBERED_NAMES:
             return
@@ -159,6 +190,7 @@ class _Session:
         self.booted = False
         self.reached_up = False
         self.snapshot: _Snapshot | None = None
+        self.connection: AmiConnection | None = None
         self.resync_wanted = False
         self.wake = asyncio.Event()
 
@@ -172,6 +204,7 @@ class _Session:
                 server_hostname=config.host if config.tls else None,
             )
         connection = AmiConnection(reader, writer, self.on_packets)
+        self.connection = connection
         reading = asyncio.create_task(connection.read_forever(), name="ami-read")
         driving = asyncio.create_task(self.drive(connection), name="ami-drive")
         try:
@@ -181,6 +214,8 @@ class _Session:
                 if task in done:
                     task.result()
         finally:
+            if self.listener.connection is connection:
+                self.listener.connection = None
             for task in (reading, driving):
                 task.cancel()
             await asyncio.gather(reading, driving, return_exceptions=True)
@@ -293,6 +328,8 @@ class _Session:
                 else:
                     self.collect(snapshot, packet)
                 continue
+            if name in _MEMBER_EVENTS:
+                self.listener.note_member(packet.get("MemberName", ""), packet.get("Interface", ""))
             try:
                 event = translate(packet, self.config.queues)
             except UnmappedQueue as unmapped:
@@ -322,6 +359,8 @@ class _Session:
         try:
             if name == QUEUE_ENTRY:
                 snapshot.callers.append(queued_caller(packet, self.config.queues))
+            elif name == "QueueMember":  # a member as QueueStatus lists it: Name, Location
+                self.listener.note_member(packet.get("Name", ""), packet.get("Location", ""))
             elif name == QUEUE_PARAMS:
                 queue_name = packet.get("Queue", "")
                 queue_id = self.config.queues.queue_id(queue_name)
@@ -355,6 +394,7 @@ class _Session:
             len(plan.joins),
         )
         self.reached_up = True
+        self.listener.connection = self.connection
         self.link.set(LinkStatus.UP)
         snapshot.done.set_result(True)
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from kolejka.domain.errors import (
+    AgentLoggedOut,
     CallerAlreadyWaiting,
     CompanyCard,
     ConflictingField,
@@ -19,10 +20,15 @@ from kolejka.domain.errors import (
     IdentifierTaken,
     InvalidField,
     LoginThrottled,
+    NoPbxInterface,
+    PbxRefused,
+    PbxUnavailable,
     StoreUnavailable,
+    UnknownAgent,
     UnknownCaller,
     UnknownCompany,
     UnknownCustomer,
+    UnknownPause,
     UnknownQueue,
 )
 
@@ -117,6 +123,9 @@ UNKNOWN_CUSTOMER = ErrorKind(
 UNKNOWN_COMPANY = ErrorKind(
     404005, 404, "Company {company_id} does not exist.", "Firma {company_id} nie istnieje."
 )
+UNKNOWN_AGENT = ErrorKind(
+    404006, 404, "Agent {login} does not exist.", "Agent {login} nie istnieje."
+)
 IDENTIFIER_TAKEN = ErrorKind(
     409002,
     409,
@@ -163,6 +172,46 @@ UNAVAILABLE = ErrorKind(
     "Magazyn danych jest chwilowo niedostępny; spróbuj ponownie za chwilę.",
 )
 
+# Agents' control through the PBX (issue 13). UNKNOWN_AGENT (404006) is beside the agents' store.
+UNKNOWN_PAUSE = ErrorKind(
+    404007,
+    404,
+    "Pause {pause_id} does not exist; GET /api/system/pauses lists them.",
+    "Pauza {pause_id} nie istnieje; listę podaje GET /api/system/pauses.",
+)
+AGENT_LOGGED_OUT = ErrorKind(
+    409006,
+    409,
+    "Agent {login} is not logged in to any queue.",
+    "Agent {login} nie jest zalogowany do żadnej kolejki.",
+)
+PBX_REFUSED = ErrorKind(
+    409007,
+    409,
+    "The PBX refused {action}: {reason}. Nothing was changed.",
+    "Centrala odmówiła {action}: {reason}. Nic nie zostało zmienione.",
+)
+NO_PBX_INTERFACE = ErrorKind(
+    409008,
+    409,
+    "The PBX has not reported agent {login} yet, and KOLEJKA_AMI_MEMBER_INTERFACE is not set:"
+    " no interface to log the agent in with.",
+    "Centrala nie zgłosiła jeszcze agenta {login}, a KOLEJKA_AMI_MEMBER_INTERFACE nie jest"
+    " ustawione: nie ma interfejsu, którym można go zalogować.",
+)
+PBX_UNAVAILABLE = ErrorKind(
+    503002,
+    503,
+    "The PBX cannot be reached: {reason}. Nothing was changed; try again.",
+    "Centrala jest nieosiągalna: {reason}. Nic nie zostało zmienione; spróbuj ponownie.",
+)
+PBX_UNCONFIRMED = ErrorKind(
+    503003,
+    503,
+    "The PBX did not confirm in time; the agent's status shows whether it happened.",
+    "Centrala nie potwierdziła na czas; status agenta pokaże, czy to nastąpiło.",
+)
+
 ALL_KINDS = [
     BAD_HTTP,
     REQUEST_TIMEOUT,
@@ -184,11 +233,18 @@ ALL_KINDS = [
     NOT_JSON_TYPE,
     INTERNAL,
     UNAVAILABLE,
+    UNKNOWN_PAUSE,
+    AGENT_LOGGED_OUT,
+    PBX_REFUSED,
+    NO_PBX_INTERFACE,
+    PBX_UNAVAILABLE,
+    PBX_UNCONFIRMED,
     UNKNOWN_CUSTOMER,
     UNKNOWN_COMPANY,
     IDENTIFIER_TAKEN,
     COMPANY_CARD,
     CONFLICTING_FIELD,
+    UNKNOWN_AGENT,
 ]
 
 # Every FieldProblem in Polish, with the same `{gaps}` as the English.
@@ -264,6 +320,8 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(BAD_FIELD, field=error.field, problem=error.problem, **error.values)
     if isinstance(error, UnknownCustomer):
         return ApiError(UNKNOWN_CUSTOMER, customer_id=error.customer_id)
+    if isinstance(error, UnknownAgent):
+        return ApiError(UNKNOWN_AGENT, login=json.dumps(error.login, ensure_ascii=False))
     if isinstance(error, UnknownCompany):
         return ApiError(UNKNOWN_COMPANY, company_id=error.company_id)
     if isinstance(error, IdentifierTaken):
@@ -280,7 +338,26 @@ def from_domain(error: DomainError) -> ApiError:
         return throttled
     if isinstance(error, StoreUnavailable):
         return ApiError(UNAVAILABLE)
-    return ApiError(INTERNAL)
+    agent_error = _agent_control(error)
+    return agent_error if agent_error is not None else ApiError(INTERNAL)
+
+
+def _agent_control(error: DomainError) -> ApiError | None:
+    """The errors of `POST agents/:login/pause|free|login|logout` (issue 13)."""
+    if isinstance(error, UnknownPause):
+        return ApiError(UNKNOWN_PAUSE, pause_id=error.pause_id)
+    if isinstance(error, AgentLoggedOut):
+        return ApiError(AGENT_LOGGED_OUT, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, PbxRefused):
+        reason = json.dumps(error.reason, ensure_ascii=False)
+        return ApiError(PBX_REFUSED, action=error.action, reason=reason)
+    if isinstance(error, NoPbxInterface):
+        return ApiError(NO_PBX_INTERFACE, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, PbxUnavailable):
+        if not error.confirmed_nothing:
+            return ApiError(PBX_UNCONFIRMED)
+        return ApiError(PBX_UNAVAILABLE, reason=error.reason)
+    return None
 
 
 def envelope(request_id: str, errors: list[ApiError], language: str) -> bytes:

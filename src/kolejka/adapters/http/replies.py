@@ -46,7 +46,13 @@ async def send_reply(reply: AnyReply, request_id: str, receive: Receive, send: S
 
 
 def json_start(reply: Reply, request_id: str) -> Message:
-    """The `http.response.start` message of a JSON answer."""
+    """The `http.response.start` message of a JSON answer (204: no body, so no type)."""
+    if reply.status == 204:
+        return {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [(b"x-request-id", request_id.encode()), *reply.headers],
+        }
     headers = [
         JSON_TYPE,
         (b"content-length", b"%d" % len(reply.body)),
