@@ -28,6 +28,7 @@ from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.local.clock import SystemClock
 from kolejka.adapters.local.failures import LocalFailureCounter
 from kolejka.adapters.local.known_addresses import LocalKnownAddresses
+from kolejka.adapters.postgres.agents import PostgresAgentLive, PostgresAgents
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.crm_import import PostgresCrmImport
@@ -40,12 +41,14 @@ from kolejka.adapters.postgres.stores import (
     PostgresQueues,
     PostgresWaitingCallers,
 )
+from kolejka.adapters.redis.agent_live import RedisAgentLive
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.failures import RedisFailureCounter
 from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
+from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
@@ -78,6 +81,8 @@ from kolejka.services.crm import Crm
 from kolejka.services.leadership import Leadership
 from kolejka.services.pbx_sync import Transaction
 from kolejka.services.ports import (
+    AgentDirectory,
+    AgentLiveStore,
     ApiUserStore,
     Change,
     ChangeFeed,
@@ -110,6 +115,8 @@ class Stores:
     crm: CrmStore
     changes: ChangeFeed
     failures: FailureCounter
+    agents: AgentDirectory
+    agent_live: AgentLiveStore
     # Addresses that signed in lately as each user: spared the per-user login limit.
     known_addresses: KnownAddresses = field(default_factory=LocalKnownAddresses)
     transaction: Transaction = nullcontext
@@ -135,7 +142,7 @@ class Components:
     authenticator: Authenticator
     phones: PhoneNumbers
     crm: Crm
-    agents: Agents = field(default_factory=Agents)  # PROVISIONAL until the agents-core merge
+    agents: Agents
     background: list[Task] = field(default_factory=list)
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
@@ -222,6 +229,7 @@ def build(
         ),
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
+        agents=Agents(stores.agents, stores.agent_live, clock, changes),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -274,6 +282,8 @@ def _stores(settings: Settings) -> Stores:
             crm=SqliteCrm(database),
             changes=LocalChangeFeed(),
             failures=LocalFailureCounter(),
+            agents=SqliteAgents(database),
+            agent_live=SqliteAgentLive(database),
             transaction=database.writing,  # a burst of AMI events: one commit for all
         )
         watched = stores.changes
@@ -292,6 +302,8 @@ def _stores(settings: Settings) -> Stores:
             crm=PostgresCrm(pg),
             changes=feed,
             failures=LocalFailureCounter(),
+            agents=PostgresAgents(pg),
+            agent_live=PostgresAgentLive(pg),
             lease=PostgresLease(pg, settings.lease_seconds),
             background=[feed.run],
             checks=[StoreCheck("database", "postgresql", pg.ping)],
@@ -307,6 +319,7 @@ def _stores(settings: Settings) -> Stores:
     stores.redis = redis
     stores.queues = QueuesWithRedisLists(stores.queues, live)
     stores.callers = live
+    stores.agent_live = RedisAgentLive(redis)  # everything live is in Redis
     stores.changes = redis_feed
     stores.failures = RedisFailureCounter(redis)
     stores.known_addresses = RedisKnownAddresses(redis)

@@ -69,6 +69,8 @@ class FieldProblem(enum.Enum):
     UNKNOWN_PARAMETER = "is not a known parameter."
     IDENTIFIER_REQUIRED = "is required: imports match customers by it."
     ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
+    # Agents'
+    NOT_A_LOGIN = "must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""
@@ -191,3 +193,11 @@ class PbxUnavailable(DomainError):
         super().__init__(reason)
         self.reason = reason
         self.confirmed_nothing = confirmed_nothing
+
+
+class AgentExists(DomainError):
+    """Another agent has this login."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"an agent with login {login!r} exists")
+        self.login = login

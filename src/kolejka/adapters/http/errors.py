@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from kolejka.domain.errors import (
+    AgentExists,
     AgentLoggedOut,
     CallerAlreadyWaiting,
     CompanyCard,
@@ -125,6 +126,9 @@ UNKNOWN_COMPANY = ErrorKind(
 )
 UNKNOWN_AGENT = ErrorKind(
     404006, 404, "Agent {login} does not exist.", "Agent {login} nie istnieje."
+)
+AGENT_EXISTS = ErrorKind(
+    409005, 409, "Another agent has the login {login}.", "Inny agent ma już login {login}."
 )
 IDENTIFIER_TAKEN = ErrorKind(
     409002,
@@ -245,6 +249,7 @@ ALL_KINDS = [
     COMPANY_CARD,
     CONFLICTING_FIELD,
     UNKNOWN_AGENT,
+    AGENT_EXISTS,
 ]
 
 # Every FieldProblem in Polish, with the same `{gaps}` as the English.
@@ -281,6 +286,9 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem.",
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
+    FieldProblem.NOT_A_LOGIN: (
+        "musi mieć 1-64 litery, cyfry lub . _ @ + - i zaczynać się literą lub cyfrą."
+    ),
 }
 
 
@@ -322,6 +330,8 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(UNKNOWN_CUSTOMER, customer_id=error.customer_id)
     if isinstance(error, UnknownAgent):
         return ApiError(UNKNOWN_AGENT, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, AgentExists):
+        return ApiError(AGENT_EXISTS, login=json.dumps(error.login, ensure_ascii=False))
     if isinstance(error, UnknownCompany):
         return ApiError(UNKNOWN_COMPANY, company_id=error.company_id)
     if isinstance(error, IdentifierTaken):
