@@ -17,7 +17,7 @@ from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.control import AmiControl
 from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.external_crm import ExternalCrm
-from kolejka.adapters.http.agents import AgentsApi
+from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.metrics import MetricsApi
@@ -386,6 +386,7 @@ def create_app(components: Components) -> KolejkaApp:
     settings = components.settings
     zone = ZoneInfo(settings.time_zone)
     view = WaitingListView(components.lists, components.changes, zone)
+    agent_statuses = AgentStatusesView(components.agents, components.changes, zone)
     streams = EventStreams(
         components.lists,
         view,
@@ -393,6 +394,7 @@ def create_app(components: Components) -> KolejkaApp:
         components.authenticator,
         zone,
         components.agents,
+        agent_statuses,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         stall_seconds=settings.stream_stall_seconds,
     )
@@ -414,7 +416,7 @@ def create_app(components: Components) -> KolejkaApp:
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
-            *AgentsApi(components.agents, agent_control(components), zone).routes(),
+            *AgentsApi(components.agents, agent_statuses, agent_control(components), zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),

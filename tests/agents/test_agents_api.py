@@ -222,3 +222,13 @@ async def test_many_reads_and_controls_at_once_never_fail_the_server(
     frees = [call(app, "POST", "/api/agents/jkowalski/free", auth=admin, body=b"")] * 10
     answers = await asyncio.gather(*reads, *frees)
     assert [a.status for a in answers] == [200] * len(reads) + [503] * len(frees)
+
+
+async def test_a_state_change_shows_in_the_next_poll(
+    app: KolejkaApp, components: Components, admin: str
+) -> None:
+    before = await call(app, "GET", "/api/agents_statuses", auth=admin)
+    assert before.json()[0]["status"] == "OFF"
+    await put_live(components, "jkowalski", (Membership(2, in_call=True),), LAST_CHANGE)
+    after = await call(app, "GET", "/api/agents_statuses", auth=admin)
+    assert after.json()[0]["status"] == "INBOUND_CALL"

@@ -55,6 +55,7 @@ def hub(components: Components, **timing: float) -> tuple[EventStreams, Counting
         components.authenticator,
         ZoneInfo("Europe/Warsaw"),
         components.agents,
+        None,
         **timing,
     )
     return streams, view

@@ -21,6 +21,7 @@ from kolejka.domain.errors import FieldProblem, InvalidField, UnknownAgent
 from kolejka.domain.queues import MAX_ID
 from kolejka.services.agent_control import AgentControl
 from kolejka.services.agents import Agents
+from kolejka.services.ports import Change, ChangeFeed, Topic
 
 # What Thulium shows for fields kolejka has no notion of: every agent dials by hand, in no group.
 OUTBOUND_MODE = "manual"
@@ -61,11 +62,50 @@ def statuses_json(found: Sequence[AgentStatus], zone: ZoneInfo) -> bytes:
     return wire.to_json([status(s, zone) for s in found])
 
 
+class AgentStatusesView:
+    """`GET agents_statuses` as ready JSON bytes, dropped when any agent changes.
+
+    Wallboards poll it, or stream it (the stream sends these very bytes); agents change far
+    less often than they are looked at, so a read is an attribute lookup and the rendering
+    (500 agents: tens of kilobytes) is paid once per change, as for the waiting list.
+    """
+
+    def __init__(self, agents: Agents, changes: ChangeFeed, time_zone: ZoneInfo) -> None:
+        self.agents = agents
+        self.time_zone = time_zone
+        self.ready: bytes | None = None
+        self._generation = 0
+        changes.subscribe(self._forget)
+
+    def _forget(self, change: Change) -> None:
+        if change.topic in (Topic.AGENTS, Topic.ALL):
+            self._generation += 1
+            self.ready = None
+
+    async def statuses_json(self) -> bytes:
+        ready = self.ready
+        if ready is not None:
+            return ready
+        generation = self._generation
+        body = statuses_json(await self.agents.statuses(), self.time_zone)
+        # A change may have landed while we awaited the store: then this body may be stale.
+        if generation == self._generation:
+            self.ready = body
+        return body
+
+
 class AgentsApi:
     """The handlers; `routes()` lists them for KolejkaApp."""
 
-    def __init__(self, agents: Agents, control: AgentControl, time_zone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        agents: Agents,
+        view: AgentStatusesView,
+        control: AgentControl,
+        time_zone: ZoneInfo,
+    ) -> None:
         self.agents = agents
+        self.view = view
         self.control = control
         self.time_zone = time_zone
 
@@ -100,7 +140,8 @@ class AgentsApi:
         return Reply(wire.to_json(status(found, self.time_zone)))
 
     async def list_statuses(self, request: Request) -> Reply:
-        return Reply(statuses_json(await self.agents.statuses(), self.time_zone))
+        ready = self.view.ready  # nearly every poll: no await of the store
+        return Reply(ready if ready is not None else await self.view.statuses_json())
 
     async def list_pauses(self, request: Request) -> Reply:
         return Reply(wire.to_json([pause(p) for p in await self.agents.pauses()]))

@@ -27,7 +27,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from zoneinfo import ZoneInfo
 
-from kolejka.adapters.http.agents import statuses_json
+from kolejka.adapters.http.agents import AgentStatusesView
 from kolejka.adapters.http.auth import challenge
 from kolejka.adapters.http.errors import AUTH_REQUIRED, ApiError
 from kolejka.adapters.http.request import Request, StreamReply
@@ -202,6 +202,7 @@ class EventStreams:
         auth: Authenticator,
         time_zone: ZoneInfo,
         agents: Agents | None,
+        agent_statuses: AgentStatusesView | None = None,
         heartbeat_seconds: float = 15.0,
         stall_seconds: float = 60.0,
         board_refresh_seconds: float = 5.0,
@@ -209,8 +210,7 @@ class EventStreams:
     ) -> None:
         self.view = view
         self.auth = auth
-        self.agents = agents
-        self.time_zone = time_zone
+        self.agent_statuses = agent_statuses
         self.board = WallboardFeed(lists, view, time_zone, agents)
         self.heartbeat_seconds = heartbeat_seconds
         self.stall_seconds = stall_seconds
@@ -264,8 +264,7 @@ class EventStreams:
         return self._open(channel, request, credentials, AGENTS_STREAM_PERMISSIONS)
 
     async def _render_agents(self) -> tuple[bytes, bytes]:
-        statuses = await self.agents.statuses() if self.agents is not None else ()
-        body = statuses_json(statuses, self.time_zone)
+        body = await self.agent_statuses.statuses_json() if self.agent_statuses else b"[]"
         return body, body
 
     async def _render_queue(self, queue_id: int) -> tuple[bytes, bytes]:
