@@ -20,6 +20,7 @@ from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.crm import CrmApi
+from kolejka.adapters.http.ingest import AgentIngestApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.waiting_list_view import WaitingListView
@@ -75,6 +76,7 @@ from kolejka.observability.metrics import (
     waiting_list_collector,
 )
 from kolejka.services.agent_control import AgentControl
+from kolejka.services.agent_sync import AgentSync
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.crm import Crm
@@ -143,6 +145,8 @@ class Components:
     phones: PhoneNumbers
     crm: Crm
     agents: Agents
+    # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
+    agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
@@ -230,6 +234,7 @@ def build(
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
+        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -243,7 +248,13 @@ def build(
     if ami_config is not None:
         # A burst of AMI events shares one store transaction where the store has them (SQLite).
         sync = CountingPbxSync(
-            lists, stores.queues, callers, clock, metrics, transaction=stores.transaction
+            lists,
+            stores.queues,
+            callers,
+            clock,
+            metrics,
+            transaction=stores.transaction,
+            agents=components.agent_sync,
         )
         link = LinkState("pbx", clock)
         components.ami = AmiListener(ami_config, sync, link)
@@ -417,6 +428,7 @@ def create_app(components: Components) -> KolejkaApp:
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
             *AgentsApi(components.agents, agent_statuses, agent_control(components), zone).routes(),
+            *AgentIngestApi(components.agent_sync, components.queues, zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),

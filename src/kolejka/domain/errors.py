@@ -71,6 +71,12 @@ class FieldProblem(enum.Enum):
     ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
     # Agents'
     NOT_A_LOGIN = "must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit."
+    NOT_A_MEMBER_EVENT = (
+        "must be one of added, removed, paused, unpaused, ringing, ring_no_answer, connected,"
+        " completed."
+    )
+    NOT_A_COMPLETER = "must be 'agent', 'caller' or 'transfer'."
+    NOT_A_BOOLEAN = "must be true or false."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""
