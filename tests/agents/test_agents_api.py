@@ -10,7 +10,7 @@ import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
-from kolejka.domain.agents import Membership
+from kolejka.domain.agents import Membership, NewAgent
 from tests.agents.support import ANOWAK, JKOWALSKI, pause_id, put_live
 from tests.support import CANARY, Answer, assert_envelope, basic, call
 
@@ -195,6 +195,9 @@ async def test_control_checks_its_input_before_the_pbx(
         assert_envelope(await post(login, {"queues": bad_queues}), 400, 400003)
     assert_envelope(await post(login, {"queues": [99]}), 404, 404002)
     assert_envelope(await post(login, {"queues": []}), 400, 400003)
+    no_queues = "/api/agents/nikt/login"
+    await components.agents.add(NewAgent("nikt"))
+    assert_envelope(await post(no_queues, {}), 409, 409009)
 
 
 async def test_pausing_or_freeing_an_agent_in_no_queue_is_a_conflict(

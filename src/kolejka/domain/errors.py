@@ -172,6 +172,14 @@ class AgentLoggedOut(DomainError):
         self.login = login
 
 
+class NoQueuesToLogIn(DomainError):
+    """A login without a queue list for an agent with no configured queues."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"agent {login!r} has no configured queues")
+        self.login = login
+
+
 class NoPbxInterface(DomainError):
     """kolejka knows no PBX interface (`PJSIP/201`) to log this agent in with."""
 

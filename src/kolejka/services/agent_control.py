@@ -14,8 +14,7 @@ from typing import Protocol
 from kolejka.domain.agents import Agent, AgentStatus, Pause
 from kolejka.domain.errors import (
     AgentLoggedOut,
-    FieldProblem,
-    InvalidField,
+    NoQueuesToLogIn,
     PbxUnavailable,
     UnknownAgent,
     UnknownPause,
@@ -66,7 +65,7 @@ class AgentControl:
         agent = await self._agent(login)
         wanted = list(dict.fromkeys(agent.queues if queue_ids is None else queue_ids))
         if not wanted:
-            raise InvalidField("queues", FieldProblem.REQUIRED)
+            raise NoQueuesToLogIn(login)
         for queue_id in wanted:
             if await self.queues.get(queue_id) is None:
                 raise UnknownQueue(queue_id)

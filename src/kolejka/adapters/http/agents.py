@@ -162,6 +162,8 @@ class AgentsApi:
         if queues is not None:
             if not isinstance(queues, list):
                 raise InvalidField("queues", FieldProblem.NOT_AN_ARRAY)
+            if not queues:  # leave `queues` out for the agent's configured queues
+                raise InvalidField("queues", FieldProblem.REQUIRED)
             if len(queues) > MAX_LOGIN_QUEUES:
                 raise InvalidField("queues", FieldProblem.TOO_MANY_ITEMS)
             for index, queue_id in enumerate(queues):

@@ -22,6 +22,7 @@ from kolejka.domain.errors import (
     InvalidField,
     LoginThrottled,
     NoPbxInterface,
+    NoQueuesToLogIn,
     PbxRefused,
     PbxUnavailable,
     StoreUnavailable,
@@ -203,6 +204,12 @@ NO_PBX_INTERFACE = ErrorKind(
     "Centrala nie zgłosiła jeszcze agenta {login}, a KOLEJKA_AMI_MEMBER_INTERFACE nie jest"
     " ustawione: nie ma interfejsu, którym można go zalogować.",
 )
+NO_QUEUES = ErrorKind(
+    409009,
+    409,
+    "Agent {login} has no configured queues: name them in queues.",
+    "Agent {login} nie ma przypisanych kolejek: podaj je w queues.",
+)
 PBX_UNAVAILABLE = ErrorKind(
     503002,
     503,
@@ -241,6 +248,7 @@ ALL_KINDS = [
     AGENT_LOGGED_OUT,
     PBX_REFUSED,
     NO_PBX_INTERFACE,
+    NO_QUEUES,
     PBX_UNAVAILABLE,
     PBX_UNCONFIRMED,
     UNKNOWN_CUSTOMER,
@@ -367,6 +375,8 @@ def _agent_control(error: DomainError) -> ApiError | None:
     if isinstance(error, PbxRefused):
         reason = json.dumps(error.reason, ensure_ascii=False)
         return ApiError(PBX_REFUSED, action=error.action, reason=reason)
+    if isinstance(error, NoQueuesToLogIn):
+        return ApiError(NO_QUEUES, login=json.dumps(error.login, ensure_ascii=False))
     if isinstance(error, NoPbxInterface):
         return ApiError(NO_PBX_INTERFACE, login=json.dumps(error.login, ensure_ascii=False))
     if isinstance(error, PbxUnavailable):
