@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 from argon2 import PasswordHasher
 
 from kolejka.adapters.ami.config import AmiConfig
+from kolejka.adapters.ami.control import AmiControl
 from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.external_crm import ExternalCrm
+from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.ingest import AgentIngestApi
@@ -73,6 +75,7 @@ from kolejka.observability.metrics import (
     Metrics,
     waiting_list_collector,
 )
+from kolejka.services.agent_control import AgentControl
 from kolejka.services.agent_sync import AgentSync
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
@@ -392,13 +395,17 @@ def announce_crm_change(settings: Settings) -> None:
 
 def create_app(components: Components) -> KolejkaApp:
     settings = components.settings
-    view = WaitingListView(components.lists, components.changes, ZoneInfo(settings.time_zone))
+    zone = ZoneInfo(settings.time_zone)
+    view = WaitingListView(components.lists, components.changes, zone)
+    agent_statuses = AgentStatusesView(components.agents, components.changes, zone)
     streams = EventStreams(
         components.lists,
         view,
         components.changes,
         components.authenticator,
-        ZoneInfo(settings.time_zone),
+        zone,
+        components.agents,
+        agent_statuses,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         stall_seconds=settings.stream_stall_seconds,
     )
@@ -420,14 +427,19 @@ def create_app(components: Components) -> KolejkaApp:
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
-            *AgentIngestApi(
-                components.agent_sync, components.queues, ZoneInfo(settings.time_zone)
-            ).routes(),
+            *AgentsApi(components.agents, agent_statuses, agent_control(components), zone).routes(),
+            *AgentIngestApi(components.agent_sync, components.queues, zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),
         ],
     )
+
+
+def agent_control(components: Components) -> AgentControl:
+    """Control of agents through the PBX: over the AMI listener's link, or none (503)."""
+    pbx = AmiControl(components.ami) if components.ami is not None else None
+    return AgentControl(components.agents, components.queues, pbx)
 
 
 def app_from_env() -> KolejkaApp:

@@ -68,6 +68,8 @@ class Settings:
     ami_ping_seconds: float = 10.0
     ami_retry_max_seconds: float = 30.0
     ami_auth_retry_seconds: float = 60.0
+    # How `POST /api/agents/{login}/login` names an agent Asterisk has not reported yet.
+    ami_member_interface: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

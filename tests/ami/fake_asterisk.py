@@ -49,6 +49,24 @@ def fields_of(packet: bytes) -> dict[str, str]:
     return found
 
 
+# A dynamic member as QueueMemberAdded shows one, less its queue, name and interfaces.
+MEMBER = {
+    "Privilege": "agent,all",
+    "Membership": "dynamic",
+    "Penalty": "0",
+    "CallsTaken": "0",
+    "LastCall": "0",
+    "LastPause": "0",
+    "LoginTime": "1796075710",
+    "InCall": "0",
+    "Status": "1",
+    "Paused": "0",
+    "PausedReason": "",
+    "Ringinuse": "1",
+    "Wrapuptime": "0",
+}
+
+
 def packet(**fields: str) -> bytes:
     return ("".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
 
@@ -112,6 +130,10 @@ class FakeAsterisk:
     before_queue_status: list[bytes] = field(default_factory=list)
     # How many QueueStatus requests to refuse, as an Asterisk without app_queue loaded does.
     refuse_queue_status: int = 0
+    # Member actions (QueueAdd, ...) to refuse, with Asterisk's message (`Permission denied`).
+    refuse_actions: dict[str, str] = field(default_factory=dict)
+    # Member actions to leave unanswered, as a hung Asterisk would.
+    ignore_actions: set[str] = field(default_factory=set)
     port: int = 0
     _server: asyncio.Server | None = None
     _logged_in: asyncio.Condition | None = None
@@ -249,6 +271,8 @@ class FakeAsterisk:
                     )
                 elif name == "queuestatus":
                     await self._queue_status(session, action_id)
+                elif name in ("queueadd", "queueremove", "queuepause"):
+                    await self._member_action(session, action)
                 elif name == "logoff":
                     await self._reply(
                         session,
@@ -270,6 +294,53 @@ class FakeAsterisk:
             writer.close()
             if session in self.sessions:
                 self.sessions.remove(session)
+
+    async def _member_action(self, session: Session, action: dict[str, str]) -> None:
+        """QueueAdd, QueueRemove and QueuePause as app_queue answers them: the Response first,
+        then the member events (the capture ami_session_agents_callbacks.txt)."""
+        name = action.get("Action", "")
+        action_id = action.get("ActionID", "")
+        if name in self.ignore_actions:
+            return
+        refusal = self.refuse_actions.get(name)
+        if refusal is not None:
+            await self._reply(session, Response="Error", ActionID=action_id, Message=refusal)
+            return
+        interface, queue = action.get("Interface", ""), action.get("Queue", "")
+        found = [
+            member
+            for (member_queue, _), member in self.members.items()
+            if member.get("Interface") == interface and queue in ("", member_queue)
+        ]
+        after: list[bytes] = []
+        lowered = name.lower()
+        if lowered == "queueadd" and queue not in self.queues:
+            ok, message = False, "Unable to add interface to queue: No such queue"
+        elif lowered == "queueadd" and found:
+            ok, message = False, "Unable to add interface: Already there"
+        elif lowered == "queueadd":
+            ok, message = True, "Added interface to queue"
+            member = {**MEMBER, "Queue": queue, "Interface": interface}
+            member["MemberName"] = action.get("MemberName") or interface
+            member["StateInterface"] = interface
+            after.append(packet(Event="QueueMemberAdded", **member))
+        elif lowered == "queueremove" and not found:
+            ok, message = False, "Unable to remove interface: Not there"
+        elif lowered == "queueremove":
+            ok, message = True, "Removed interface from queue"
+            after.append(packet(**{**found[0], "Event": "QueueMemberRemoved"}))
+        elif not found:
+            ok, message = False, "Interface not found"
+        else:
+            paused = action.get("Paused", "").lower() in ("true", "yes", "1")
+            ok, message = True, f"Interface {'paused' if paused else 'unpaused'} successfully"
+            reason = action.get("Reason", "") if paused else ""
+            for member in found:
+                changed = {"Paused": "1" if paused else "0", "PausedReason": reason}
+                after.append(packet(**{**member, **changed, "Event": "QueueMemberPause"}))
+        response = "Success" if ok else "Error"
+        await self._reply(session, Response=response, ActionID=action_id, Message=message)
+        await self.push(*after)
 
     async def _login(self, session: Session, action: dict[str, str], challenge: str) -> bool:
         action_id = action.get("ActionID", "")

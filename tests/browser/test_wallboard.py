@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 
 from kolejka.bootstrap import build
+from kolejka.domain.agents import Membership
 from kolejka.domain.queues import Queue
 from kolejka.services.wallboard_tokens import WallboardTokens
 from kolejka.settings import Settings
+from tests.agents.support import ANOWAK, JKOWALSKI, pause_id, put_live
 from tests.factories import add_company, add_person
 from tests.support import FAST_HASHER, LiveServer, basic, unavailable
 
@@ -276,3 +278,71 @@ def test_a_phone_shows_the_board_without_sideways_scrolling(board: Board, browse
         assert width <= 390
     finally:
         context.close()
+
+
+def agents_change(database: Path, paused_for: int = 0) -> None:
+    """jkowalski free in queue 2; anowak paused ("Przerwa") `paused_for` s ago in queues 2 and 1,
+    written to the database as following the PBX would write them."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(_agents_change, database, paused_for).result()
+
+
+def _agents_change(database: Path, paused_for: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    components = build(Settings(database_url=f"sqlite:///{database}"), hasher=FAST_HASHER)
+    now = datetime.now(UTC)
+
+    async def change() -> None:
+        for agent in (JKOWALSKI, ANOWAK):
+            if await components.agents.get(agent.login) is None:
+                await components.agents.add(agent)
+        await put_live(components, "jkowalski", (Membership(2),), now)
+        przerwa = await pause_id(components, "Przerwa")
+        paused = (Membership(1, True, przerwa), Membership(2, True, przerwa))
+        await put_live(components, "anowak", paused, now - timedelta(seconds=paused_for))
+
+    try:
+        asyncio.run(change())
+    finally:
+        components.close()
+
+
+def agent_item(page: Any, login: str, queue_id: int = 2) -> Any:
+    return page.locator(f'.tile[data-queue-id="{queue_id}"] li.agent[data-login="{login}"]')
+
+
+def test_each_queue_shows_its_agents_with_state_pause_and_time_in_state(
+    board: Board, page: Any, database_path: Path
+) -> None:
+    page.goto(board.url())
+    expect()(page.locator(".tile")).to_have_count(2, timeout=SEEN)
+    expect()(page.locator('.tile[data-queue-id="2"] .no-agents')).to_be_visible()
+    agents_change(database_path, paused_for=125)
+    anowak = agent_item(page, "anowak")
+    expect()(anowak).to_have_attribute("data-status", "PAUSED", timeout=SEEN)
+    expect()(anowak.locator(".agent-name")).to_have_text("Anna Nowak")
+    expect()(anowak.locator(".agent-state")).to_have_text("Paused · Przerwa")
+    expect()(anowak.locator(".in-state")).to_have_text(re.compile(r"^2:0\d$"))
+    first = seconds(anowak.locator(".in-state").inner_text())
+    expect()(anowak.locator(".in-state")).to_have_text(
+        f"{(first + 2) // 60}:{(first + 2) % 60:02d}", timeout=4000
+    )
+    jkowalski = agent_item(page, "jkowalski")
+    expect()(jkowalski.locator(".agent-state")).to_have_text("Free")
+    expect()(page.locator('.tile[data-queue-id="2"] .free-agents')).to_have_text("1/2 free")
+    # Queue 1 lists only its own member.
+    expect()(agent_item(page, "anowak", queue_id=1)).to_have_count(1)
+    expect()(agent_item(page, "jkowalski", queue_id=1)).to_have_count(0)
+    expect()(page.locator('.tile[data-queue-id="2"] .no-agents')).to_be_hidden()
+
+
+def test_the_agents_speak_polish_too(board: Board, page: Any, database_path: Path) -> None:
+    agents_change(database_path)
+    page.goto(board.url("&lang=pl"))
+    anowak = agent_item(page, "anowak")
+    expect()(anowak.locator(".agent-state")).to_have_text("Przerwa · Przerwa", timeout=SEEN)
+    expect()(agent_item(page, "jkowalski").locator(".agent-state")).to_have_text("Wolny")
+    expect()(page.locator('.tile[data-queue-id="2"] .agents-title')).to_contain_text("Agenci")
+    page.locator('button[data-lang="en"]').click()
+    expect()(agent_item(page, "jkowalski").locator(".agent-state")).to_have_text("Free")

@@ -54,6 +54,8 @@ def hub(components: Components, **timing: float) -> tuple[EventStreams, Counting
         components.changes,
         components.authenticator,
         ZoneInfo("Europe/Warsaw"),
+        components.agents,
+        None,
         **timing,
     )
     return streams, view
@@ -262,7 +264,7 @@ async def test_rechecks_for_changes_that_leave_api_users_alone_hash_no_password_
     auth = Authenticator(components.api_users.users, components.changes, hasher)
     view = WaitingListView(components.lists, components.changes, ZoneInfo("Europe/Warsaw"))
     streams = EventStreams(
-        components.lists, view, components.changes, auth, ZoneInfo("Europe/Warsaw")
+        components.lists, view, components.changes, auth, ZoneInfo("Europe/Warsaw"), None
     )
     reply = await open_stream(streams, personas["reader"])
     await next_chunk(reply.chunks)

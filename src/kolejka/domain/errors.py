@@ -157,10 +157,66 @@ class LoginThrottled(DomainError):
         self.seconds = seconds
 
 
+# Agents (issue 13) -----------------------------------------------------------------------------
+
+
 class UnknownAgent(DomainError):
     def __init__(self, login: str) -> None:
         super().__init__(f"agent {login!r} does not exist")
         self.login = login
+
+
+class UnknownPause(DomainError):
+    """A `pause_id` that names no pause of `system/pauses`."""
+
+    def __init__(self, pause_id: int) -> None:
+        super().__init__(f"pause {pause_id} does not exist")
+        self.pause_id = pause_id
+
+
+class AgentLoggedOut(DomainError):
+    """Pausing or freeing an agent who is a member of no queue: there is nothing to pause."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"agent {login!r} is not logged in to any queue")
+        self.login = login
+
+
+class NoQueuesToLogIn(DomainError):
+    """A login without a queue list for an agent with no configured queues."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"agent {login!r} has no configured queues")
+        self.login = login
+
+
+class NoPbxInterface(DomainError):
+    """kolejka knows no PBX interface (`PJSIP/201`) to log this agent in with."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"no PBX interface is known for agent {login!r}")
+        self.login = login
+
+
+class PbxRefused(DomainError):
+    """The PBX answered the action, with a refusal; `reason` is its own words."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"the PBX refused {action}: {reason}")
+        self.action = action
+        self.reason = reason
+
+
+class PbxUnavailable(DomainError):
+    """No action can reach the PBX now: no link is configured, it is down, or it did not answer.
+
+    `confirmed_nothing` is False only when the action went out and no answer came: the PBX may
+    then have done it (the agent's status tells)."""
+
+    def __init__(self, reason: str, *, confirmed_nothing: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.confirmed_nothing = confirmed_nothing
 
 
 class AgentExists(DomainError):

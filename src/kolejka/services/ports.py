@@ -290,3 +290,26 @@ class KnownAddresses(Protocol):
     async def remember(self, username: str, address: str, seconds: float) -> None: ...
 
     async def known(self, username: str, address: str) -> bool: ...
+
+
+class PbxControl(Protocol):
+    """Actions on the PBX's queue members (agents), each answered only once the PBX confirmed.
+
+    Each raises PbxUnavailable when no action can reach the PBX (nothing was done), PbxRefused
+    when the PBX said no (nothing was done), and NoPbxInterface when the agent's interface is
+    unknown. None changes kolejka's state: the PBX's events do, as for any other change.
+    """
+
+    async def pause(self, login: str, reason: str) -> None:
+        """Pauses the agent in every queue they are a member of, with `reason` (a pause name)."""
+        ...
+
+    async def unpause(self, login: str) -> None: ...
+
+    async def add_member(self, login: str, number: int | None, queue_id: int) -> None:
+        """Makes the agent a member of the queue; being one already is no error."""
+        ...
+
+    async def remove_member(self, login: str, queue_id: int) -> None:
+        """Ends the agent's membership of the queue; not being one is no error."""
+        ...

@@ -28,6 +28,8 @@ class AmiConfig:
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     auth_retry_seconds: float = 60.0
+    # `PJSIP/{number}`: the interface of an agent Asterisk has not reported yet (control.py).
+    member_interface: str = ""
 
     @property
     def where(self) -> str:
@@ -58,6 +60,16 @@ class AmiConfig:
             raise ValueError("KOLEJKA_AMI_PING_SECONDS must be 0.05-15 (a dead link within 30 s)")
         if settings.ami_retry_max_seconds <= 0 or settings.ami_auth_retry_seconds <= 0:
             raise ValueError("KOLEJKA_AMI_RETRY_MAX_SECONDS and _AUTH_RETRY_SECONDS must be > 0")
+        member_interface = settings.ami_member_interface.strip()
+        try:
+            member_interface.format(login="jkowalski", number=201)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                "KOLEJKA_AMI_MEMBER_INTERFACE may name only {login} and {number},"
+                " e.g. PJSIP/{number}"
+            ) from None
+        if "\r" in member_interface or "\n" in member_interface:
+            raise ValueError("KOLEJKA_AMI_MEMBER_INTERFACE cannot contain a line break")
         tls = None
         if settings.ami_tls == "on":
             try:
@@ -79,4 +91,5 @@ class AmiConfig:
             retry_base_seconds=min(0.5, settings.ami_retry_max_seconds),
             retry_max_seconds=settings.ami_retry_max_seconds,
             auth_retry_seconds=settings.ami_auth_retry_seconds,
+            member_interface=member_interface,
         )

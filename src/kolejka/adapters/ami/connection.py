@@ -98,6 +98,10 @@ class AmiConnection:
         await self.writer.drain()
 
     async def close(self) -> None:
+        # Whoever waits for a response will get none now: tell them at once.
+        for waiting in self._waiting.values():
+            if not waiting.done():
+                waiting.set_exception(ConnectionLost("the AMI connection closed"))
         self.writer.close()
         try:
             async with asyncio.timeout(1):

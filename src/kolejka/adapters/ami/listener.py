@@ -40,6 +40,11 @@ from kolejka.services.pbx_sync import PbxSync, SyncEvent
 log = logging.getLogger(__name__)
 
 _MAX_REMEMBERED_NAMES = 1000
+_MAX_REMEMBERED_MEMBERS = 100_000
+# Events that carry a queue member whole (`MemberName`, `Interface`).
+_MEMBER_EVENTS = frozenset(
+    ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus")
+)
 
 
 class AuthenticationFailed(Exception):
@@ -48,6 +53,10 @@ class AuthenticationFailed(Exception):
 
 class DeadLink(Exception):
     """The connection is open but Asterisk no longer answers."""
+
+
+class NotConnected(Exception):
+    """No AMI session is up on this instance: the link is down, or another instance holds it."""
 
 
 class AmiProtocolError(Exception):
@@ -95,6 +104,11 @@ class AmiListener:
         self.rng = rng or random.Random()
         self.unmapped_names: set[str] = set()
         self.unmapped_members: set[str] = set()
+        # The connection of the session that is up (reconciled), for actions (control.py).
+        self.connection: AmiConnection | None = None
+        # Each agent's interface by login, as Asterisk last reported the member: what
+        # QueuePause, QueueAdd and QueueRemove must name.
+        self.interfaces: dict[str, str] = {}
 
     async def run(self) -> None:
         backoff = Backoff(self.config.retry_base_seconds, self.config.retry_max_seconds, self.rng)
@@ -130,6 +144,27 @@ class AmiListener:
                     exc_info=not known,
                 )
             await asyncio.sleep(delay)
+
+    async def request(self, name: str, fields: dict[str, str]) -> Packet:
+        """Sends an action on the live connection and returns Asterisk's response to it.
+
+        Raises NotConnected when no session is up (nothing was sent), TimeoutError when no
+        answer came within a Ping period, ConnectionError when the link fell meanwhile.
+        """
+        connection = self.connection
+        if connection is None:
+            raise NotConnected
+        return await connection.request(name, fields, self.config.ping_seconds)
+
+    def note_member(self, packet: Packet) -> None:
+        """Remembers the interface of the agent a member event (or `QueueMember` line) names."""
+        name = packet.get("MemberName") or packet.get("Name") or ""
+        interface = packet.get("Interface") or packet.get("Location") or ""
+        login = self.config.members.login(name, interface, packet.get("StateInterface", ""))
+        if login and interface and self.interfaces.get(login) != interface:
+            if len(self.interfaces) >= _MAX_REMEMBERED_MEMBERS and login not in self.interfaces:
+                return
+            self.interfaces[login] = interface
 
     def note_unmapped(self, name: str) -> None:
         if name in self.unmapped_names or len(self.unmapped_names) >= _MAX_REMEMBERED_NAMES:
@@ -177,6 +212,7 @@ class _Session:
         self.booted = False
         self.reached_up = False
         self.snapshot: _Snapshot | None = None
+        self.connection: AmiConnection | None = None
         self.resync_wanted = False
         self.wake = asyncio.Event()
 
@@ -190,6 +226,7 @@ class _Session:
                 server_hostname=config.host if config.tls else None,
             )
         connection = AmiConnection(reader, writer, self.on_packets)
+        self.connection = connection
         reading = asyncio.create_task(connection.read_forever(), name="ami-read")
         driving = asyncio.create_task(self.drive(connection), name="ami-drive")
         try:
@@ -199,6 +236,8 @@ class _Session:
                 if task in done:
                     task.result()
         finally:
+            if self.listener.connection is connection:
+                self.listener.connection = None
             for task in (reading, driving):
                 task.cancel()
             await asyncio.gather(reading, driving, return_exceptions=True)
@@ -311,6 +350,8 @@ class _Session:
                 else:
                     self.collect(snapshot, packet)
                 continue
+            if name in _MEMBER_EVENTS:
+                self.listener.note_member(packet)
             try:
                 event = translate(packet, self.config.queues, self.config.members)
             except UnmappedQueue as unmapped:
@@ -344,6 +385,7 @@ class _Session:
             if name == QUEUE_ENTRY:
                 snapshot.callers.append(queued_caller(packet, self.config.queues))
             elif name == QUEUE_MEMBER:
+                self.listener.note_member(packet)
                 member = member_report(packet, self.config.queues, self.config.members)
                 snapshot.members.append(member)
             elif name == QUEUE_PARAMS:
@@ -384,6 +426,7 @@ class _Session:
             len(snapshot.members),
         )
         self.reached_up = True
+        self.listener.connection = self.connection
         self.link.set(LinkStatus.UP)
         snapshot.done.set_result(True)
 

@@ -44,6 +44,13 @@ class QueueNames:
         mapped = self.mapping.get(name)
         return mapped if mapped is not None else parse_id(name)
 
+    def name_of(self, queue_id: int) -> str:
+        """Asterisk's name of kolejka queue `queue_id`: its mapping, else the id itself."""
+        for name, mapped in self.mapping.items():
+            if mapped == queue_id:
+                return name
+        return str(queue_id)
+
     def mapped_ids(self) -> frozenset[int]:
         """Ids that belong to Asterisk by configuration, whatever its queue list says."""
         return frozenset(self.mapping.values())

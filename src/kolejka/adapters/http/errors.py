@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from kolejka.domain.errors import (
     AgentExists,
+    AgentLoggedOut,
     CallerAlreadyWaiting,
     CompanyCard,
     ConflictingField,
@@ -21,11 +22,16 @@ from kolejka.domain.errors import (
     InvalidField,
     InvalidFields,
     LoginThrottled,
+    NoPbxInterface,
+    NoQueuesToLogIn,
+    PbxRefused,
+    PbxUnavailable,
     StoreUnavailable,
     UnknownAgent,
     UnknownCaller,
     UnknownCompany,
     UnknownCustomer,
+    UnknownPause,
     UnknownQueue,
 )
 
@@ -172,6 +178,52 @@ UNAVAILABLE = ErrorKind(
     "Magazyn danych jest chwilowo niedostępny; spróbuj ponownie za chwilę.",
 )
 
+# Agents' control through the PBX (issue 13). UNKNOWN_AGENT (404006) is beside the agents' store.
+UNKNOWN_PAUSE = ErrorKind(
+    404007,
+    404,
+    "Pause {pause_id} does not exist; GET /api/system/pauses lists them.",
+    "Pauza {pause_id} nie istnieje; listę podaje GET /api/system/pauses.",
+)
+AGENT_LOGGED_OUT = ErrorKind(
+    409006,
+    409,
+    "Agent {login} is not logged in to any queue.",
+    "Agent {login} nie jest zalogowany do żadnej kolejki.",
+)
+PBX_REFUSED = ErrorKind(
+    409007,
+    409,
+    "The PBX refused {action}: {reason}. Nothing was changed.",
+    "Centrala odmówiła {action}: {reason}. Nic nie zostało zmienione.",
+)
+NO_PBX_INTERFACE = ErrorKind(
+    409008,
+    409,
+    "The PBX has not reported agent {login} yet, and KOLEJKA_AMI_MEMBER_INTERFACE is not set:"
+    " no interface to log the agent in with.",
+    "Centrala nie zgłosiła jeszcze agenta {login}, a KOLEJKA_AMI_MEMBER_INTERFACE nie jest"
+    " ustawione: nie ma interfejsu, którym można go zalogować.",
+)
+NO_QUEUES = ErrorKind(
+    409009,
+    409,
+    "Agent {login} has no configured queues: name them in queues.",
+    "Agent {login} nie ma przypisanych kolejek: podaj je w queues.",
+)
+PBX_UNAVAILABLE = ErrorKind(
+    503002,
+    503,
+    "The PBX cannot be reached: {reason}. Nothing was changed; try again.",
+    "Centrala jest nieosiągalna: {reason}. Nic nie zostało zmienione; spróbuj ponownie.",
+)
+PBX_UNCONFIRMED = ErrorKind(
+    503003,
+    503,
+    "The PBX did not confirm in time; the agent's status shows whether it happened.",
+    "Centrala nie potwierdziła na czas; status agenta pokaże, czy to nastąpiło.",
+)
+
 ALL_KINDS = [
     BAD_HTTP,
     REQUEST_TIMEOUT,
@@ -193,6 +245,13 @@ ALL_KINDS = [
     NOT_JSON_TYPE,
     INTERNAL,
     UNAVAILABLE,
+    UNKNOWN_PAUSE,
+    AGENT_LOGGED_OUT,
+    PBX_REFUSED,
+    NO_PBX_INTERFACE,
+    NO_QUEUES,
+    PBX_UNAVAILABLE,
+    PBX_UNCONFIRMED,
     UNKNOWN_CUSTOMER,
     UNKNOWN_COMPANY,
     IDENTIFIER_TAKEN,
@@ -305,7 +364,28 @@ def from_domain(error: DomainError) -> ApiError:
         return throttled
     if isinstance(error, StoreUnavailable):
         return ApiError(UNAVAILABLE)
-    return ApiError(INTERNAL)
+    agent_error = _agent_control(error)
+    return agent_error if agent_error is not None else ApiError(INTERNAL)
+
+
+def _agent_control(error: DomainError) -> ApiError | None:
+    """The errors of `POST agents/:login/pause|free|login|logout` (issue 13)."""
+    if isinstance(error, UnknownPause):
+        return ApiError(UNKNOWN_PAUSE, pause_id=error.pause_id)
+    if isinstance(error, AgentLoggedOut):
+        return ApiError(AGENT_LOGGED_OUT, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, PbxRefused):
+        reason = json.dumps(error.reason, ensure_ascii=False)
+        return ApiError(PBX_REFUSED, action=error.action, reason=reason)
+    if isinstance(error, NoQueuesToLogIn):
+        return ApiError(NO_QUEUES, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, NoPbxInterface):
+        return ApiError(NO_PBX_INTERFACE, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, PbxUnavailable):
+        if not error.confirmed_nothing:
+            return ApiError(PBX_UNCONFIRMED)
+        return ApiError(PBX_UNAVAILABLE, reason=error.reason)
+    return None
 
 
 def api_errors(error: DomainError) -> list[ApiError]:

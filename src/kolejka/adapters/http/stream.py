@@ -2,9 +2,10 @@
 
 `GET /api/queues/{id}/waiting_list/stream` sends the queue's waiting list, byte for byte the JSON
 of `GET /api/queues/{id}/waiting_list`, when a client connects and again whenever it changes.
-`GET /api/wallboard/stream` sends every queue with its name, stats and waiting list, for the
-wallboard page, as `wallboard.board.WallboardFeed` renders it. docs/wallboard.md describes both
-for client writers.
+`GET /api/wallboard/stream` sends every queue with its name, stats, waiting list and agents, for
+the wallboard page, as `wallboard.board.WallboardFeed` renders it. `GET /api/agents_statuses/stream`
+sends, byte for byte, the JSON of `GET /api/agents_statuses` whenever an agent's state changes.
+docs/wallboard.md describes them for client writers.
 
 How it holds up under many clients: all streams of one queue share a `Channel`. A change (from
 the ChangeFeed: this instance's writes, or another instance's through a shared feed) makes the
@@ -26,6 +27,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from zoneinfo import ZoneInfo
 
+from kolejka.adapters.http.agents import AgentStatusesView
 from kolejka.adapters.http.auth import challenge
 from kolejka.adapters.http.errors import AUTH_REQUIRED, ApiError
 from kolejka.adapters.http.request import Request, StreamReply
@@ -33,6 +35,7 @@ from kolejka.adapters.http.routing import Route
 from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wallboard.board import WALLBOARD_PERMISSIONS, WallboardFeed
 from kolejka.domain.errors import DomainError, UnknownQueue
+from kolejka.services.agents import Agents
 from kolejka.services.auth import Authenticator
 from kolejka.services.ports import Change, ChangeFeed, Topic
 from kolejka.services.waiting_lists import WaitingLists
@@ -45,6 +48,7 @@ READ_PERMISSION = "GET queues/:id/waiting_list"
 # Streaming shows nothing that polling does not, and costs the server less than a poll a
 # second: whoever may read the waiting list may stream it.
 STREAM_PERMISSIONS = (STREAM_PERMISSION, READ_PERMISSION)
+AGENTS_STREAM_PERMISSIONS = ("GET agents_statuses/stream", "GET agents_statuses")
 HEARTBEAT = b": heartbeat\n\n"
 # How long a browser waits before reconnecting after the stream ends or the server goes away.
 RETRY = b"retry: 2000\n\n"
@@ -55,6 +59,7 @@ STREAM_HEADERS = (
 )
 MAX_EVENT_ID = 64
 BOARD = "wallboard"
+AGENTS = "agents"
 # Between two checks of open streams' access that changes asked for: a burst of changes (an
 # import in another process, say) costs one check of each credential now and then, not one each.
 RECHECK_PAUSE = 0.5
@@ -196,6 +201,8 @@ class EventStreams:
         changes: ChangeFeed,
         auth: Authenticator,
         time_zone: ZoneInfo,
+        agents: Agents | None,
+        agent_statuses: AgentStatusesView | None = None,
         heartbeat_seconds: float = 15.0,
         stall_seconds: float = 60.0,
         board_refresh_seconds: float = 5.0,
@@ -203,7 +210,8 @@ class EventStreams:
     ) -> None:
         self.view = view
         self.auth = auth
-        self.board = WallboardFeed(lists, view, time_zone)
+        self.agent_statuses = agent_statuses
+        self.board = WallboardFeed(lists, view, time_zone, agents)
         self.heartbeat_seconds = heartbeat_seconds
         self.stall_seconds = stall_seconds
         self.board_refresh_seconds = board_refresh_seconds
@@ -229,6 +237,13 @@ class EventStreams:
                 token=True,
             ),
             Route("GET", "/api/wallboard/stream", self.wallboard_stream, token=True),
+            Route(
+                "GET",
+                "/api/agents_statuses/stream",
+                self.agents_stream,
+                also=AGENTS_STREAM_PERMISSIONS[1:],
+                token=True,
+            ),
         ]
 
     async def waiting_list_stream(self, request: Request) -> StreamReply:
@@ -242,6 +257,15 @@ class EventStreams:
         board = self.board
         channel = await self._channel(BOARD, board.render, board.pause_seconds, board.restamped)
         return self._open(channel, request, credentials, WALLBOARD_PERMISSIONS)
+
+    async def agents_stream(self, request: Request) -> StreamReply:
+        credentials = _credentials(request)
+        channel = await self._channel(AGENTS, self._render_agents)
+        return self._open(channel, request, credentials, AGENTS_STREAM_PERMISSIONS)
+
+    async def _render_agents(self) -> tuple[bytes, bytes]:
+        body = await self.agent_statuses.statuses_json() if self.agent_statuses else b"[]"
+        return body, body
 
     async def _render_queue(self, queue_id: int) -> tuple[bytes, bytes]:
         body = await self.view.waiting_list_json(queue_id)
@@ -344,6 +368,11 @@ class EventStreams:
     def _changed(self, change: Change) -> None:
         if change.topic is Topic.QUEUE and change.queue_id is not None:
             for key in (change.queue_id, BOARD):
+                channel = self.channels.get(key)
+                if channel is not None:
+                    channel.invalidate()
+        elif change.topic is Topic.AGENTS:
+            for key in (AGENTS, BOARD):
                 channel = self.channels.get(key)
                 if channel is not None:
                     channel.invalidate()

@@ -1,10 +1,13 @@
-"""What `GET /api/wallboard/stream` shows: every queue with its name, stats and waiting list.
+"""What `GET /api/wallboard/stream` shows: every queue with its name, stats, waiting list and
+agents.
 
 One event is `{"now":"...","queues":[...]}`. Each queue's `waiting_list` is the very bytes of
 `GET /api/queues/{id}/waiting_list` (the `WaitingListView`'s), its `waiting_stats` those of
-`GET /api/queues/{id}/waiting_stats`. `now` lets the page count waits on the server's clock; it
-stays out of what the event's id is a digest of, so an unchanged board is not sent again, and a
-client that connects later is sent the board with `now` of that moment (`restamped`).
+`GET /api/queues/{id}/waiting_stats`; `agents` lists the queue's members now, each with its
+state as `GET /api/agents/{login}/status` gives it plus the agent's name and the pause's name.
+`now` lets the page count waits (and time in state) on the server's clock; it stays out of what
+the event's id is a digest of, so an unchanged board is not sent again, and a client that
+connects later is sent the board with `now` of that moment (`restamped`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wire import to_json, waiting_stats, wire_time
+from kolejka.domain.agents import AgentState
 from kolejka.domain.errors import UnknownQueue
+from kolejka.services.agents import Agents
 from kolejka.services.waiting_lists import WaitingLists
 
 WALLBOARD_PERMISSION = "GET wallboard/stream"
@@ -29,14 +34,22 @@ class WallboardFeed:
 
     pause_seconds = BOARD_PAUSE
 
-    def __init__(self, lists: WaitingLists, view: WaitingListView, time_zone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        lists: WaitingLists,
+        view: WaitingListView,
+        time_zone: ZoneInfo,
+        agents: Agents | None = None,
+    ) -> None:
         self.lists = lists
         self.view = view
         self.time_zone = time_zone
+        self.agents = agents
 
     async def render(self) -> tuple[bytes, bytes]:
         """What the board shows (its event id is a digest of this), and the event's data."""
         parts = []
+        members = await self._members()
         for queue in await self.lists.all_queues():
             try:
                 waiting = await self.view.waiting_list_json(queue.queue_id)
@@ -44,11 +57,45 @@ class WallboardFeed:
             except UnknownQueue:
                 continue  # removed while we rendered
             parts.append(
-                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s}'
-                % (queue.queue_id, to_json(queue.name), to_json(waiting_stats(stats)), waiting)
+                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s,"agents":%s}'
+                % (
+                    queue.queue_id,
+                    to_json(queue.name),
+                    to_json(waiting_stats(stats)),
+                    waiting,
+                    to_json(members.get(queue.queue_id, [])),
+                )
             )
         queues = b"[" + b",".join(parts) + b"]"
         return queues, BOARD_NOW + self._now() + b'","queues":%s}' % queues
+
+    async def _members(self) -> dict[int, list[dict[str, object]]]:
+        """Each queue's members, by surname, name and login, with state and time of change."""
+        if self.agents is None:
+            return {}
+        agents = {agent.login: agent for agent in await self.agents.all()}
+        pauses = {pause.pause_id: pause.name for pause in await self.agents.pauses()}
+        by_queue: dict[int, list[dict[str, object]]] = {}
+        ordered = sorted(
+            (s for s in await self.agents.statuses() if s.login in agents),
+            key=lambda s: (agents[s.login].surname, agents[s.login].name, s.login),
+        )
+        for status in ordered:
+            agent = agents[status.login]
+            if status.state is AgentState.OFF:
+                continue
+            shown: dict[str, object] = {
+                "login": status.login,
+                "name": agent.name,
+                "surname": agent.surname,
+                "status": status.state.value,
+                "pause_id": status.pause_id,
+                "pause": pauses.get(status.pause_id, "") if status.pause_id is not None else "",
+                "last_change": wire_time(status.last_change, self.time_zone),
+            }
+            for queue_id in status.queues:
+                by_queue.setdefault(queue_id, []).append(shown)
+        return by_queue
 
     def restamped(self, frame: bytes) -> bytes:
         """The board's event with `now` as of this moment, for a client that connects later."""

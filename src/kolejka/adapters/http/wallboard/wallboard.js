@@ -20,6 +20,17 @@
       connecting: "Connecting…",
       reconnecting: "Reconnecting…",
       offline: "No connection, retrying…",
+      agents: "Agents",
+      noAgents: "No agent is logged in.",
+      freeOf: "free",
+      OFF: "Logged out",
+      FREE: "Free",
+      PAUSED: "Paused",
+      RINGING: "Ringing",
+      INBOUND_CALL: "On a call",
+      OUTBOUND_CALL: "Outbound call",
+      OUTBOUND_PREVIEW: "Preview",
+      CALL: "On a call",
     },
     pl: {
       title: "Oczekujący",
@@ -37,6 +48,17 @@
       connecting: "Łączenie…",
       reconnecting: "Ponowne łączenie…",
       offline: "Brak połączenia, ponawiam…",
+      agents: "Agenci",
+      noAgents: "Żaden agent nie jest zalogowany.",
+      freeOf: "wolnych",
+      OFF: "Wylogowany",
+      FREE: "Wolny",
+      PAUSED: "Przerwa",
+      RINGING: "Dzwoni",
+      INBOUND_CALL: "Rozmawia",
+      OUTBOUND_CALL: "Połączenie wychodzące",
+      OUTBOUND_PREVIEW: "Podgląd",
+      CALL: "Rozmawia",
     },
   };
 
@@ -175,6 +197,40 @@
     return row;
   }
 
+  // One agent: name, state (with the pause's name), and time in state, counted by tick().
+  function agentItem(agent) {
+    const item = document.createElement("li");
+    item.className = "agent";
+    item.dataset.login = agent.login;
+    item.dataset.status = agent.status;
+    item.dataset.since = String(wall(agent.last_change));
+    const name = document.createElement("span");
+    name.className = "agent-name";
+    name.textContent = [agent.name, agent.surname].filter(Boolean).join(" ") || agent.login;
+    const state = document.createElement("span");
+    state.className = "agent-state";
+    state.textContent = t(agent.status) || agent.status;
+    if (agent.status === "PAUSED" && agent.pause) {
+      const reason = document.createElement("span");
+      reason.className = "agent-pause";
+      reason.textContent = agent.pause;
+      state.append(" · ", reason);
+    }
+    const since = document.createElement("span");
+    since.className = "in-state";
+    item.append(name, state, since);
+    return item;
+  }
+
+  function renderAgents(tile, agents) {
+    const list = agents || [];
+    tile.querySelector(".agent-list").replaceChildren(...list.map(agentItem));
+    const free = list.filter((agent) => agent.status === "FREE").length;
+    const counter = tile.querySelector(".free-agents");
+    counter.textContent = `${free}/${list.length} ${t("freeOf")}`;
+    tile.querySelector(".agents").classList.toggle("nobody", list.length === 0);
+  }
+
   function render() {
     if (!latest) return;
     const queues = latest.queues.filter((q) => shown.size === 0 || shown.has(q.queue_id));
@@ -187,6 +243,7 @@
       const rows = queue.waiting_list.slice().reverse().map(callerRow);
       tile.querySelector("tbody").replaceChildren(...rows);
       tile.classList.toggle("idle", rows.length === 0);
+      renderAgents(tile, queue.agents);
       return tile;
     });
     board.replaceChildren(...tiles);
@@ -209,6 +266,9 @@
       tile.querySelector(".longest-wait").textContent = any ? duration(longest) : "–";
       tile.classList.toggle("warn", any && longest >= WARN && longest < ALERT);
       tile.classList.toggle("alert", any && longest >= ALERT);
+      for (const agent of tile.querySelectorAll("li.agent")) {
+        agent.querySelector(".in-state").textContent = duration(now - Number(agent.dataset.since));
+      }
     }
   }
 
