@@ -289,6 +289,8 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.NOT_A_LOGIN: (
         "musi mieć 1-64 litery, cyfry lub . _ @ + - i zaczynać się literą lub cyfrą."
     ),
+    FieldProblem.NOT_A_WIRE_DATE: "musi być datą w postaci RRRR-MM-DD GG:MM:SS.",
+    FieldProblem.TOO_FAR_AHEAD: "wypada dalej niż za {days} dni.",
 }
 
 
