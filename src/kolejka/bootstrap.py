@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
@@ -16,6 +17,7 @@ from argon2 import PasswordHasher
 from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.control import AmiControl
 from kolejka.adapters.ami.listener import AmiListener
+from kolejka.adapters.ami.originate import AmiCallbackDialer, OriginateConfig
 from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
@@ -29,6 +31,7 @@ from kolejka.adapters.local.clock import SystemClock
 from kolejka.adapters.local.failures import LocalFailureCounter
 from kolejka.adapters.local.known_addresses import LocalKnownAddresses
 from kolejka.adapters.postgres.agents import PostgresAgentLive, PostgresAgents
+from kolejka.adapters.postgres.callbacks import PostgresCallbacks
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.crm_import import PostgresCrmImport
@@ -49,6 +52,7 @@ from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
 from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
+from kolejka.adapters.sqlite.callbacks import SqliteCallbacks
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
@@ -58,8 +62,10 @@ from kolejka.adapters.sqlite.stores import (
     SqliteQueues,
     SqliteWaitingCallers,
 )
+from kolejka.domain.callbacks import CallbackPolicy
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.observability.health import (
+    CallbacksCheck,
     FeedCheck,
     HealthCheck,
     PbxCheck,
@@ -77,6 +83,7 @@ from kolejka.observability.metrics import (
 from kolejka.services.agent_control import AgentControl
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
+from kolejka.services.callbacks import CallbackDialling, Callbacks
 from kolejka.services.crm import Crm
 from kolejka.services.leadership import Leadership
 from kolejka.services.pbx_sync import Transaction
@@ -84,6 +91,7 @@ from kolejka.services.ports import (
     AgentDirectory,
     AgentLiveStore,
     ApiUserStore,
+    CallbackStore,
     Change,
     ChangeFeed,
     Clock,
@@ -117,6 +125,7 @@ class Stores:
     failures: FailureCounter
     agents: AgentDirectory
     agent_live: AgentLiveStore
+    callbacks: CallbackStore
     # Addresses that signed in lately as each user: spared the per-user login limit.
     known_addresses: KnownAddresses = field(default_factory=LocalKnownAddresses)
     transaction: Transaction = nullcontext
@@ -143,7 +152,11 @@ class Components:
     phones: PhoneNumbers
     crm: Crm
     agents: Agents
+    callbacks: Callbacks
     background: list[Task] = field(default_factory=list)
+    # Dials due callbacks through Asterisk when KOLEJKA_AMI_HOST and KOLEJKA_CALLBACK_CHANNEL
+    # are set; otherwise a PBX claims them over HTTP.
+    dialling: CallbackDialling | None = None
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
     health_checks: list[HealthCheck] = field(default_factory=list)
@@ -230,6 +243,9 @@ def build(
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
+        callbacks=Callbacks(
+            stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
+        ),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -257,7 +273,38 @@ def build(
             components.background.append(leadership.run)
             components.health_checks.append(PbxCheck(link, leadership))
         metrics.collectors.append(pbx_collector(link, components.leadership))
+        _dial_callbacks(settings, components, components.ami, phones)
     return components
+
+
+def callback_policy(settings: Settings) -> CallbackPolicy:
+    return CallbackPolicy(
+        attempts=settings.callback_attempts,
+        retry_after=timedelta(seconds=settings.callback_retry_seconds),
+        horizon=timedelta(days=settings.callback_horizon_days),
+    )
+
+
+def _dial_callbacks(
+    settings: Settings, components: Components, listener: AmiListener, phones: PhoneNumbers
+) -> None:
+    """The callback dialler over AMI, on every instance: only the one whose link is up (the
+    lease holder) claims, and the store's claims keep two from ever dialling one attempt."""
+    config = OriginateConfig.from_settings(settings)
+    if config is None:  # no dialling over AMI: a PBX may claim them over HTTP
+        return
+    dialer = AmiCallbackDialer(listener, config, components.queues, phones)
+    dialling = CallbackDialling(
+        components.callbacks,
+        dialer,
+        # Longer than a ring and its answer: a claim lapses only when its dialler is gone.
+        claim_for=timedelta(seconds=config.ring_seconds + 60),
+        max_calls=settings.callback_max_calls,
+        poll_seconds=settings.callback_poll_seconds,
+    )
+    components.dialling = dialling
+    components.background.append(dialling.run)
+    components.health_checks.append(CallbacksCheck(dialer.status))
 
 
 def _stores(settings: Settings) -> Stores:
@@ -284,6 +331,7 @@ def _stores(settings: Settings) -> Stores:
             failures=LocalFailureCounter(),
             agents=SqliteAgents(database),
             agent_live=SqliteAgentLive(database),
+            callbacks=SqliteCallbacks(database),
             transaction=database.writing,  # a burst of AMI events: one commit for all
         )
         watched = stores.changes
@@ -304,6 +352,7 @@ def _stores(settings: Settings) -> Stores:
             failures=LocalFailureCounter(),
             agents=PostgresAgents(pg),
             agent_live=PostgresAgentLive(pg),
+            callbacks=PostgresCallbacks(pg),
             lease=PostgresLease(pg, settings.lease_seconds),
             background=[feed.run],
             checks=[StoreCheck("database", "postgresql", pg.ping)],

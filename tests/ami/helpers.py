@@ -74,3 +74,12 @@ def ami_env(asterisk: FakeAsterisk) -> dict[str, str]:
         "KOLEJKA_AMI_PING_SECONDS": "0.5",
         "KOLEJKA_AMI_RETRY_MAX_SECONDS": "0.3",
     }
+
+
+def sent(asterisk: FakeAsterisk, name: str) -> list[dict[str, str]]:
+    """The actions named `name` Asterisk received, without their ActionIDs."""
+    return [
+        {k: v for k, v in action.items() if k != "ActionID"}
+        for action in asterisk.actions
+        if action.get("Action") == name
+    ]

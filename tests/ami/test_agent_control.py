@@ -16,20 +16,11 @@ from kolejka.adapters.ami.listener import AmiListener
 from kolejka.domain.errors import NoPbxInterface, PbxRefused, PbxUnavailable
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk, events
-from tests.ami.helpers import SUPPORT, ami_settings
+from tests.ami.helpers import SUPPORT, ami_settings, sent
 from tests.support import eventually
 
 CAPTURE = "ami_session_agents_callbacks.txt"
 JK = "Local/jkowalski@agent-answer/n"
-
-
-def sent(asterisk: FakeAsterisk, name: str) -> list[dict[str, str]]:
-    """The actions named `name` Asterisk received, without their ActionIDs."""
-    return [
-        {k: v for k, v in action.items() if k != "ActionID"}
-        for action in asterisk.actions
-        if action.get("Action") == name
-    ]
 
 
 async def until_known(listener: AmiListener, login: str) -> None:

@@ -181,6 +181,26 @@ def claimed(callback: Callback, claim: str, now: datetime, until: datetime) -> C
     )
 
 
+def released(callback: Callback) -> Callback:
+    """The callback handed back untried (the PBX could not be asked): pending as before, its
+    unfinished attempt forgotten, so it counts against no limit."""
+    return replace(
+        callback,
+        state=CallbackState.PENDING,
+        attempts=tuple(a for a in callback.attempts if a.outcome is not None),
+        claim=None,
+        claimed_until=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAttempted:
+    """A domain event: one attempt of a callback ended (call history's OUTBOUND rows, later)."""
+
+    callback: Callback  # as it is after the attempt
+    attempt: Attempt
+
+
 def earlier(existing: Callback, requested: datetime) -> datetime:
     """The dedupe rule: a second request for a pending callback keeps the earlier time."""
     return min(existing.call_at, requested)

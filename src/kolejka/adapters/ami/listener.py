@@ -151,6 +151,19 @@ class AmiListener:
             raise NotConnected
         return await connection.request(name, fields, self.config.ping_seconds)
 
+    async def request_and_event(
+        self, name: str, fields: dict[str, str], event_seconds: float
+    ) -> tuple[Packet, Packet | None]:
+        """Sends an action answered by a response and then an event with its ActionID
+        (`Originate`); the event is None when the response was no success. Raises as `request`
+        does, and TimeoutError when the event is not there within `event_seconds`."""
+        connection = self.connection
+        if connection is None:
+            raise NotConnected
+        return await connection.request_and_event(
+            name, fields, self.config.ping_seconds, event_seconds
+        )
+
     def note_member(self, name: str, interface: str) -> None:
         if name and interface and self.interfaces.get(name) != interface:
             if len(self.interfaces) >= _MAX_REMEMBERED_MEMBERS and name not in self.interfaces:

@@ -1,0 +1,275 @@
+"""Scheduled callbacks: Thulium's `POST queues/:id/schedule_call`, kolejka's list and cancel,
+and the dialler that calls each one back through the PBX when it is due.
+
+Scheduling stores the callback (one open callback per number and queue; a second request keeps
+the earlier time). The dialler (`CallbackDialling`, a background task on every instance) claims
+due callbacks in the store, so exactly one process attempts each, asks the PBX (`CallbackDialer`)
+and records the outcome; busy, no answer and congestion are tried again later. A PBX without AMI
+claims and reports through the HTTP API instead, with the same `claim` and `report`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+from kolejka.domain.callbacks import (
+    Callback,
+    CallbackAttempted,
+    CallbackPolicy,
+    CallbackState,
+    DialOutcome,
+    NewCallback,
+    released,
+)
+from kolejka.domain.errors import (
+    CallbackNotPending,
+    FieldProblem,
+    InvalidField,
+    StaleClaim,
+    UnknownCallback,
+    UnknownQueue,
+)
+from kolejka.domain.phone import PhoneNumbers
+from kolejka.services.ports import (
+    CallbackDialer,
+    CallbackStore,
+    Change,
+    ChangeFeed,
+    Clock,
+    QueueDirectory,
+    Topic,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED = 1000
+AttemptListener = Callable[[CallbackAttempted], Awaitable[None]]
+
+
+class NotDialled(Exception):
+    """The PBX could not be asked (no link, or the AMI user may not Originate): the callback
+    goes back untried. `reason` is a fixed phrase for /health and the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Callbacks:
+    """The use case: schedule, list, cancel; claim and report attempts."""
+
+    def __init__(
+        self,
+        store: CallbackStore,
+        queues: QueueDirectory,
+        phones: PhoneNumbers,
+        clock: Clock,
+        changes: ChangeFeed,
+        policy: CallbackPolicy,
+    ) -> None:
+        self.store = store
+        self.queues = queues
+        self.phones = phones
+        self.clock = clock
+        self.changes = changes
+        self.policy = policy
+        # Told of every attempt's end: the seam for call history's OUTBOUND rows.
+        self.attempt_listeners: list[AttemptListener] = []
+
+    async def schedule(
+        self, queue_id: int, phone_number: str, call_at: datetime | None
+    ) -> Callback:
+        """Schedules a callback (or keeps the open one, at the earlier time). Every check comes
+        before anything is stored: a bad number, a time past the horizon, an unknown queue."""
+        e164 = self.phones.normalise(phone_number)
+        if e164 is None:
+            raise InvalidField("phone_number", FieldProblem.NOT_A_PHONE_NUMBER)
+        now = self.clock.now()
+        due = self.policy.due_at(call_at, now)
+        if await self.queues.get(queue_id) is None:
+            raise UnknownQueue(queue_id)
+        stored = await self.store.schedule(NewCallback(queue_id, e164, due, now))
+        await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
+        return stored
+
+    async def in_queue(self, queue_id: int, limit: int = MAX_LISTED) -> Sequence[Callback]:
+        if await self.queues.get(queue_id) is None:
+            raise UnknownQueue(queue_id)
+        return await self.store.in_queue(queue_id, limit)
+
+    async def cancel(self, queue_id: int, callback_id: int) -> Callback:
+        found = await self.store.get(callback_id)
+        if found is None or found.queue_id != queue_id:
+            if await self.queues.get(queue_id) is None:
+                raise UnknownQueue(queue_id)
+            raise UnknownCallback(queue_id, callback_id)
+        after = await self.store.cancel(callback_id)
+        if after is None:
+            raise UnknownCallback(queue_id, callback_id)
+        if after.state is not CallbackState.CANCELLED:
+            raise CallbackNotPending(callback_id, after.state.value)
+        if found.state is CallbackState.PENDING:
+            await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
+        return after
+
+    # The PBX's side -------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        limit: int,
+        claim_for: timedelta,
+        *,
+        due_by: datetime | None = None,
+        only_queue: int | None = None,
+        skip_queues: Sequence[int] = (),
+    ) -> Sequence[Callback]:
+        """Claims up to `limit` due callbacks for an attempt each, for `claim_for`."""
+        now = self.clock.now()
+        by = now if due_by is None else min(due_by, now)
+        return await self.store.claim_due(
+            by,
+            _new_claim(),
+            now,
+            now + claim_for,
+            limit,
+            only_queue=only_queue,
+            skip_queues=skip_queues,
+        )
+
+    async def report(
+        self, callback_id: int, claim: str, outcome: DialOutcome, *, known: Callback | None = None
+    ) -> Callback:
+        """Records how the claimed attempt ended; StaleClaim unless `claim` still holds it."""
+        current = known or await self.store.get(callback_id)
+        if current is None or current.state is not CallbackState.DIALLING or current.claim != claim:
+            raise StaleClaim(callback_id)
+        after = self.policy.after(current, outcome, self.clock.now())
+        if not await self.store.finish(after, claim):
+            raise StaleClaim(callback_id)
+        await self.changes.publish(Change(Topic.CALLBACKS, after.queue_id))
+        event = CallbackAttempted(after, after.attempts[-1])
+        for listener in self.attempt_listeners:
+            try:
+                await listener(event)
+            except Exception:  # a listener's fault must not undo a recorded outcome
+                log.exception("a callback attempt listener failed")
+        return after
+
+    async def give_back(self, callback: Callback) -> bool:
+        """Hands a claimed callback back untried (its claim ends; no attempt is counted)."""
+        if callback.claim is None:
+            return False
+        return await self.store.finish(released(callback), callback.claim)
+
+    async def take_over_lapsed(self, claim_for: timedelta, limit: int) -> int:
+        """Ends the attempts whose claim lapsed (a dialler died, a PBX never reported) as LOST,
+        so they are retried (or failed, with no attempt left). Returns how many."""
+        now = self.clock.now()
+        lapsed = await self.store.claim_expired(now, _new_claim(), now + claim_for, limit)
+        for callback in lapsed:
+            assert callback.claim is not None
+            log.warning(
+                "callback %d: attempt %d was never reported; counted as lost",
+                callback.callback_id,
+                len(callback.attempts),
+            )
+            try:
+                await self.report(
+                    callback.callback_id, callback.claim, DialOutcome.LOST, known=callback
+                )
+            except StaleClaim:
+                continue
+        return len(lapsed)
+
+
+class CallbackDialling:
+    """The background task: every `poll_seconds`, claims what is due and dials it.
+
+    At most `max_calls` attempts are under way at once (the trunk's channels); a callback is
+    claimed only when there is room to dial it, so a claim never waits. `tick` is one round,
+    driven by the clock it is given (tests freeze it); `run` repeats it.
+    """
+
+    def __init__(
+        self,
+        callbacks: Callbacks,
+        dialer: CallbackDialer,
+        *,
+        claim_for: timedelta,
+        max_calls: int = 50,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.callbacks = callbacks
+        self.dialer = dialer
+        self.claim_for = claim_for
+        self.max_calls = max_calls
+        self.poll_seconds = poll_seconds
+        self.under_way: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("the callback dialler failed a round; trying again")
+            self.wake.clear()
+            try:
+                async with asyncio.timeout(self.poll_seconds):
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+
+    async def tick(self) -> int:
+        """One round: lapsed claims end, and due callbacks start dialling. Returns how many."""
+        await self.callbacks.take_over_lapsed(self.claim_for, self.max_calls)
+        if not self.dialer.ready:
+            return 0
+        started = 0
+        while (room := self.max_calls - len(self.under_way)) > 0:
+            batch = await self.callbacks.claim(room, self.claim_for)
+            for callback in batch:
+                task = asyncio.create_task(self._attempt(callback), name="callback-attempt")
+                self.under_way.add(task)
+                task.add_done_callback(self._finished)
+            started += len(batch)
+            if len(batch) < room:
+                break
+        return started
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.under_way.discard(task)
+        self.wake.set()  # room for the next one at once, not at the next poll
+
+    async def drain(self) -> None:
+        """Until every attempt under way has ended (tests, shutdown)."""
+        while self.under_way:
+            await asyncio.gather(*self.under_way, return_exceptions=True)
+
+    async def _attempt(self, callback: Callback) -> None:
+        assert callback.claim is not None
+        try:
+            outcome = await self.dialer.dial(callback)
+        except NotDialled as refused:
+            log.warning("callback %d not dialled: %s", callback.callback_id, refused.reason)
+            await self.callbacks.give_back(callback)
+            return
+        except Exception:
+            log.exception("callback %d: the attempt failed unexpectedly", callback.callback_id)
+            outcome = DialOutcome.LOST
+        try:
+            await self.callbacks.report(
+                callback.callback_id, callback.claim, outcome, known=callback
+            )
+        except StaleClaim:
+            log.warning(
+                "callback %d: the claim lapsed before the outcome came", callback.callback_id
+            )
+
+
+def _new_claim() -> str:
+    return secrets.token_hex(12)
