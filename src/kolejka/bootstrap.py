@@ -21,6 +21,7 @@ from kolejka.adapters.ami.originate import AmiCallbackDialer, OriginateConfig
 from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.http.callbacks import CallbacksApi
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
@@ -466,6 +467,12 @@ def create_app(components: Components) -> KolejkaApp:
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
             *AgentsApi(components.agents, agent_statuses, agent_control(components), zone).routes(),
+            *CallbacksApi(
+                components.callbacks,
+                components.phones,
+                zone,
+                claim_for=timedelta(seconds=settings.callback_claim_seconds),
+            ).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),

@@ -74,6 +74,9 @@ class FieldProblem(enum.Enum):
     # Callbacks'
     NOT_A_WIRE_DATE = "must be a date as YYYY-MM-DD HH:MM:SS."
     TOO_FAR_AHEAD = "is more than {days} days ahead."
+    NOT_A_DIAL_OUTCOME = (
+        "must be 'answered', 'busy', 'no_answer', 'congestion', 'rejected' or 'failed'."
+    )
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""

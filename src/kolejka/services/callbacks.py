@@ -107,13 +107,14 @@ class Callbacks:
             if await self.queues.get(queue_id) is None:
                 raise UnknownQueue(queue_id)
             raise UnknownCallback(queue_id, callback_id)
+        if found.state is not CallbackState.PENDING:
+            raise CallbackNotPending(callback_id, found.state.value)
         after = await self.store.cancel(callback_id)
         if after is None:
             raise UnknownCallback(queue_id, callback_id)
-        if after.state is not CallbackState.CANCELLED:
+        if after.state is not CallbackState.CANCELLED:  # claimed meanwhile
             raise CallbackNotPending(callback_id, after.state.value)
-        if found.state is CallbackState.PENDING:
-            await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
+        await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
         return after
 
     # The PBX's side -------------------------------------------------------------------------
