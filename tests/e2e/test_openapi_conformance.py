@@ -17,6 +17,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.result import Err
 
 from kolejka.adapters.http.service import openapi_document
@@ -69,6 +70,14 @@ def every_query_key_reaches_the_wire(case: Any) -> bool:
     return sent == {str(key) for key in case.query}
 
 
+# Operations whose input JSON Schema cannot describe whole: a phone number the numbering plan
+# knows, a calendar date (`2026-02-30`), a time within the horizon. A schema-valid body may be
+# a 400 there; every other check still runs.
+SEMANTIC = {"scheduleCall"}
+# KOLEJKA_FUZZ_OPERATIONS=scheduleCall,claimScheduledCall digs into some operations only.
+ONLY = {name for name in os.environ.get("KOLEJKA_FUZZ_OPERATIONS", "").split(",") if name}
+
+
 def fuzz(live_api: LiveServer, headers: dict[str, str]) -> int:
     api = schemathesis.openapi.from_url(f"{live_api.url}/api/openapi.json")
     checked = 0
@@ -76,13 +85,20 @@ def fuzz(live_api: LiveServer, headers: dict[str, str]) -> int:
         if isinstance(result, Err):
             raise result.err()
         operation = result.ok()
+        if ONLY and operation.definition.raw.get("operationId") not in ONLY:
+            continue
         for mode in MODES:
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @FUZZ
             def run(case: Any) -> None:
                 assume(every_query_key_reaches_the_wire(case))
-                case.call_and_validate(headers=headers)
+                if operation.definition.raw.get("operationId") in SEMANTIC:
+                    case.call_and_validate(
+                        headers=headers, excluded_checks=[positive_data_acceptance]
+                    )
+                else:
+                    case.call_and_validate(headers=headers)
 
             try:
                 run()
@@ -95,11 +111,11 @@ def fuzz(live_api: LiveServer, headers: dict[str, str]) -> int:
 
 
 def test_every_operation_conforms_with_valid_credentials(live_api: LiveServer) -> None:
-    assert fuzz(live_api, ADMIN) >= 7 + 3
+    assert fuzz(live_api, ADMIN) >= (len(ONLY) or 7 + 3)
 
 
 def test_every_operation_conforms_without_credentials(live_api: LiveServer) -> None:
-    assert fuzz(live_api, {}) >= 7 + 3
+    assert fuzz(live_api, {}) >= (len(ONLY) or 7 + 3)
 
 
 def test_the_served_document_is_the_packaged_one(live_api: LiveServer) -> None:

@@ -179,8 +179,9 @@ async def _optional_object(request: Request) -> dict[str, Any]:
             raise ApiError(NOT_JSON_TYPE)
         return {}
     value = await request.json_value()
-    if value is None:
-        return {}
+    declared = request.header(b"content-length")
+    if value is None and (declared is None or declared.strip(b" 0") == b""):
+        return {}  # empty, but not a JSON `null`
     if not isinstance(value, dict):
         raise InvalidField("body", FieldProblem.NOT_AN_OBJECT)
     return value
