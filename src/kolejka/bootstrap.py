@@ -84,7 +84,7 @@ from kolejka.observability.metrics import (
 from kolejka.services.agent_control import AgentControl
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
-from kolejka.services.callbacks import CallbackDialling, Callbacks
+from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling, Callbacks
 from kolejka.services.crm import Crm
 from kolejka.services.leadership import Leadership
 from kolejka.services.pbx_sync import Transaction
@@ -286,6 +286,12 @@ def callback_policy(settings: Settings) -> CallbackPolicy:
     )
 
 
+def wait_for_agent_queues(settings: Settings) -> tuple[int, ...]:
+    """KOLEJKA_CALLBACK_WAIT_FOR_AGENT: the queues whose callbacks wait for a free agent."""
+    items = (p.strip() for p in settings.callback_wait_for_agent.split(","))
+    return tuple(dict.fromkeys(int(item) for item in items if item))
+
+
 def _dial_callbacks(
     settings: Settings, components: Components, listener: AmiListener, phones: PhoneNumbers
 ) -> None:
@@ -302,6 +308,8 @@ def _dial_callbacks(
         claim_for=timedelta(seconds=config.ring_seconds + 60),
         max_calls=settings.callback_max_calls,
         poll_seconds=settings.callback_poll_seconds,
+        wait_for_agent=wait_for_agent_queues(settings),
+        occupancy=AgentsAndCallers(components.agents, components.callers),
     )
     components.dialling = dialling
     components.background.append(dialling.run)

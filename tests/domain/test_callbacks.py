@@ -12,6 +12,8 @@ from kolejka.domain.callbacks import (
     CallbackPolicy,
     CallbackState,
     DialOutcome,
+    QueueNow,
+    agent_wait_window,
     claimed,
     earlier,
     outcome_of_reason,
@@ -68,10 +70,20 @@ def test_anything_but_thuliums_date_shape_is_refused(text: object) -> None:
     assert refused.value.problem is FieldProblem.NOT_A_WIRE_DATE
 
 
-def test_no_time_or_a_past_time_means_now() -> None:
+def test_no_time_means_now_and_a_past_time_is_due_at_once_keeping_its_place() -> None:
     assert POLICY.due_at(None, NOW) == NOW
+    assert POLICY.due_at(NOW - timedelta(minutes=7), NOW) == NOW - timedelta(minutes=7)
+    assert POLICY.due_at(NOW - timedelta(days=30), NOW) == NOW
     assert POLICY.due_at(NOW - timedelta(days=400), NOW) == NOW
     assert POLICY.due_at(NOW + timedelta(hours=1), NOW) == NOW + timedelta(hours=1)
+
+
+def test_a_wait_for_agent_queue_dials_one_per_free_agent_ahead_of_later_callers() -> None:
+    joined = NOW - timedelta(minutes=3)
+    assert agent_wait_window(QueueNow(2, None), 0, NOW) == (2, NOW)
+    assert agent_wait_window(QueueNow(2, joined), 1, NOW) == (1, joined)
+    assert agent_wait_window(QueueNow(1, joined), 3, NOW) == (0, joined)
+    assert agent_wait_window(QueueNow(0, None), 0, NOW) == (0, NOW)
 
 
 def test_a_time_beyond_the_horizon_is_refused_and_the_horizon_itself_is_not() -> None:

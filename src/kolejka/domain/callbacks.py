@@ -134,13 +134,18 @@ class CallbackPolicy:
             raise ValueError(f"the callback horizon must be 1 s to {MAX_HORIZON_DAYS} days")
 
     def due_at(self, requested: datetime | None, now: datetime) -> datetime:
-        """When a callback requested for `requested` is due: now when absent or past.
+        """When a callback requested for `requested` is due: now when absent.
 
-        Beyond the horizon it is refused (a typo in the year, a client sending milliseconds),
-        with InvalidField naming `call_at`.
+        A past time is due at once, and kept (up to the horizon back; older is now): it is the
+        callback's place in line, so a caller who waited since 10:02 and asked to be called back
+        keeps that place before callers who joined later ("wait for a free agent"). Beyond the
+        horizon ahead it is refused (a typo in the year, a client sending milliseconds), with
+        InvalidField naming `call_at`.
         """
-        if requested is None or requested <= now:
+        if requested is None or requested <= now - self.horizon:
             return now
+        if requested <= now:
+            return requested
         if requested - now > self.horizon:
             days = self.horizon / timedelta(days=1)
             raise InvalidField("call_at", FieldProblem.TOO_FAR_AHEAD, days=f"{days:g}")
@@ -199,6 +204,29 @@ class CallbackAttempted:
 
     callback: Callback  # as it is after the attempt
     attempt: Attempt
+
+
+@dataclass(frozen=True, slots=True)
+class QueueNow:
+    """What "wait for a free agent" looks at in one queue: agents FREE in it now, and when the
+    caller who has waited longest joined (None: nobody waits)."""
+
+    free_agents: int
+    earliest_waiting: datetime | None
+
+
+def agent_wait_window(queue: QueueNow, under_way: int, now: datetime) -> tuple[int, datetime]:
+    """How many due callbacks of a "wait for a free agent" queue may be dialled now, and the
+    latest `call_at` they may have.
+
+    One per free agent, less the callbacks of the queue already ringing (each will want an
+    agent once answered); and only those whose place in line (`call_at`) comes before every
+    caller waiting now, so that nobody who joined earlier is passed and the called customer
+    meets a free agent, not a queue.
+    """
+    allowance = max(0, queue.free_agents - under_way)
+    latest = now if queue.earliest_waiting is None else min(now, queue.earliest_waiting)
+    return allowance, latest
 
 
 def earlier(existing: Callback, requested: datetime) -> datetime:

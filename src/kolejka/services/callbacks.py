@@ -11,11 +11,15 @@ claims and reports through the HTTP API instead, with the same `claim` and `repo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from kolejka.domain.agents import AgentState, AgentStatus
 from kolejka.domain.callbacks import (
     Callback,
     CallbackAttempted,
@@ -23,6 +27,8 @@ from kolejka.domain.callbacks import (
     CallbackState,
     DialOutcome,
     NewCallback,
+    QueueNow,
+    agent_wait_window,
     released,
 )
 from kolejka.domain.errors import (
@@ -42,6 +48,7 @@ from kolejka.services.ports import (
     Clock,
     QueueDirectory,
     Topic,
+    WaitingCallerStore,
 )
 
 log = logging.getLogger(__name__)
@@ -187,6 +194,31 @@ class Callbacks:
         return len(lapsed)
 
 
+class QueueOccupancy(Protocol):
+    """What "wait for a free agent" needs to know of a queue now."""
+
+    async def now_in(self, queue_id: int) -> QueueNow: ...
+
+
+class AgentsAndCallers:
+    """QueueOccupancy from the agents' live states and the waiting list."""
+
+    def __init__(self, agents: AgentStatuses, callers: WaitingCallerStore) -> None:
+        self.agents = agents
+        self.callers = callers
+
+    async def now_in(self, queue_id: int) -> QueueNow:
+        statuses = await self.agents.statuses()
+        free = sum(1 for s in statuses if s.state is AgentState.FREE and queue_id in s.queues)
+        waiting = await self.callers.waiting(queue_id)
+        earliest = min((c.started_at for _, c in waiting), default=None)
+        return QueueNow(free, earliest)
+
+
+class AgentStatuses(Protocol):
+    async def statuses(self) -> Sequence[AgentStatus]: ...
+
+
 class CallbackDialling:
     """The background task: every `poll_seconds`, claims what is due and dials it.
 
@@ -203,7 +235,15 @@ class CallbackDialling:
         claim_for: timedelta,
         max_calls: int = 50,
         poll_seconds: float = 1.0,
+        wait_for_agent: Sequence[int] = (),
+        occupancy: QueueOccupancy | None = None,
     ) -> None:
+        if wait_for_agent and occupancy is None:
+            raise ValueError("waiting for a free agent needs to know the queues' agents")
+        self.wait_for_agent = tuple(wait_for_agent)
+        self.occupancy = occupancy
+        # Attempts under way per queue: each will want an agent once answered.
+        self.ringing: Counter[int] = Counter()
         self.callbacks = callbacks
         self.dialer = dialer
         self.claim_for = claim_for
@@ -230,20 +270,49 @@ class CallbackDialling:
         await self.callbacks.take_over_lapsed(self.claim_for, self.max_calls)
         if not self.dialer.ready:
             return 0
-        started = 0
+        started = await self._waiting_for_agents()
         while (room := self.max_calls - len(self.under_way)) > 0:
-            batch = await self.callbacks.claim(room, self.claim_for)
-            for callback in batch:
-                task = asyncio.create_task(self._attempt(callback), name="callback-attempt")
-                self.under_way.add(task)
-                task.add_done_callback(self._finished)
+            batch = await self.callbacks.claim(
+                room, self.claim_for, skip_queues=self.wait_for_agent
+            )
+            self._start(batch)
             started += len(batch)
             if len(batch) < room:
                 break
         return started
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    async def _waiting_for_agents(self) -> int:
+        """The queues whose callbacks wait for a free agent: as many as agents are free, and
+        only those whose place in line is ahead of every caller waiting."""
+        started = 0
+        now = self.callbacks.clock.now()
+        for queue_id in self.wait_for_agent:
+            room = self.max_calls - len(self.under_way)
+            if room <= 0 or self.occupancy is None:
+                break
+            queue = await self.occupancy.now_in(queue_id)
+            allowance, latest = agent_wait_window(queue, self.ringing[queue_id], now)
+            if allowance <= 0:
+                continue
+            batch = await self.callbacks.claim(
+                min(room, allowance), self.claim_for, due_by=latest, only_queue=queue_id
+            )
+            self._start(batch)
+            started += len(batch)
+        return started
+
+    def _start(self, batch: Sequence[Callback]) -> None:
+        for callback in batch:
+            task = asyncio.create_task(self._attempt(callback), name="callback-attempt")
+            self.under_way.add(task)
+            self.ringing[callback.queue_id] += 1
+            task.add_done_callback(functools.partial(self._finished, queue_id=callback.queue_id))
+
+    def _finished(self, task: asyncio.Task[None], queue_id: int) -> None:
         self.under_way.discard(task)
+        self.ringing[queue_id] -= 1
+        if self.ringing[queue_id] <= 0:
+            del self.ringing[queue_id]
         self.wake.set()  # room for the next one at once, not at the next poll
 
     async def drain(self) -> None:
