@@ -1,8 +1,9 @@
 """Benchmark: callbacks dialled through Asterisk, and what the dialler costs the waiting list.
 
-1. Throughput: 10,000 callbacks due within the same minute (one every 6 ms, from a start a few
-   seconds ahead) in an SQLite file; the real AMI listener and dialler (`build` as `kolejka serve`
-   wires them) send each `Originate` to a minimal Asterisk in this process that answers at once
+1. Throughput: 10,000 callbacks due in the same minute, all at its first second (the burst: the
+   hardest case; `--spread` spreads them over the minute instead) in an SQLite file; the real
+   AMI listener and dialler (`build`, as `kolejka serve` wires them, default settings) send
+   each `Originate` to a minimal Asterisk in this process that answers at once
    (`Originate successfully queued`, then `OriginateResponse` `Reason: 4`). Reported: when the
    last one was originated (bar: within the minute), how late each was after its `call_at`
    (p50, p99, max), and how many were originated twice (bar: none).
@@ -27,11 +28,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import free_port, kolejka_serve, wrk
+from bench.ami_events import BenchAsterisk
+from bench.common import kolejka_serve, wrk
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
@@ -44,52 +45,29 @@ AMI_USER, AMI_SECRET = "kolejka", "bench-secret"
 CHANNEL = "PJSIP/{number}@trunk"
 
 
-@dataclass
-class AnsweringAsterisk:
-    """Login, Ping, an empty QueueStatus, and every Originate answered at once."""
+class AnsweringAsterisk(BenchAsterisk):
+    """bench.ami_events' Asterisk (Login, Ping, an empty QueueStatus), answering every
+    Originate at once: `Originate successfully queued`, then `OriginateResponse` `Reason: 4`."""
 
-    port: int = field(default_factory=free_port)
-    originated: Counter[str] = field(default_factory=Counter)
-    first_at: dict[str, float] = field(default_factory=dict)  # Channel -> time.time() first sent
+    def __init__(self) -> None:
+        super().__init__()
+        self.originated: Counter[str] = Counter()
+        self.first_at: dict[str, float] = {}  # Channel -> time.time() it was first sent
 
-    async def start(self) -> asyncio.Server:
-        return await asyncio.start_server(self.serve, "127.0.0.1", self.port)
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
-        try:
-            while True:
-                raw = await reader.readuntil(b"\r\n\r\n")
-                fields = dict(
-                    line.split(": ", 1) for line in raw.decode().split("\r\n") if ": " in line
-                )
-                action, action_id = fields.get("Action", ""), fields.get("ActionID", "")
-                head = f"Response: Success\r\nActionID: {action_id}\r\n"
-                if action == "Login":
-                    writer.write(f"{head}Message: Authentication accepted\r\n\r\n".encode())
-                    writer.write(b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n")
-                elif action == "QueueStatus":
-                    writer.write(f"{head}EventList: start\r\n\r\n".encode())
-                    writer.write(
-                        f"Event: QueueStatusComplete\r\nActionID: {action_id}\r\n"
-                        "EventList: Complete\r\nListItems: 0\r\n\r\n".encode()
-                    )
-                elif action == "Originate":
-                    channel = fields.get("Channel", "")
-                    self.first_at.setdefault(channel, time.time())
-                    self.originated[channel] += 1
-                    writer.write(f"{head}Message: Originate successfully queued\r\n\r\n".encode())
-                    writer.write(
-                        f"Event: OriginateResponse\r\nPrivilege: call,all\r\n"
-                        f"ActionID: {action_id}\r\nResponse: Success\r\n"
-                        f"Channel: {fields.get('Channel', '')}\r\nContext: kolejka-callback\r\n"
-                        "Exten: 2\r\nReason: 4\r\nUniqueid: 1796075753.12\r\n\r\n".encode()
-                    )
-                else:  # Ping
-                    writer.write(f"{head}Ping: Pong\r\n\r\n".encode())
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    def answer(self, action: str, fields: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        if action != "Originate":
+            super().answer(action, fields, writer)
+            return
+        action_id, channel = fields.get("ActionID", ""), fields.get("Channel", "")
+        self.first_at.setdefault(channel, time.time())
+        self.originated[channel] += 1
+        writer.write(
+            f"Response: Success\r\nActionID: {action_id}\r\n"
+            "Message: Originate successfully queued\r\n\r\n"
+            f"Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: {action_id}\r\n"
+            f"Response: Success\r\nChannel: {channel}\r\nContext: kolejka-callback\r\n"
+            "Exten: 2\r\nReason: 4\r\nUniqueid: 1796075753.12\r\n\r\n".encode()
+        )
 
 
 def ami_env(asterisk: AnsweringAsterisk) -> dict[str, str]:
@@ -140,13 +118,13 @@ def seed(database: Path, count: int, first_due: datetime, spacing: timedelta) ->
 # 1. Throughput -------------------------------------------------------------------------------
 
 
-async def throughput(count: int) -> dict[str, float]:
+async def throughput(count: int, spread: bool) -> dict[str, float]:
     asterisk = AnsweringAsterisk()
     server = await asterisk.start()
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "bench.db"
         first_due = datetime.now(UTC) + timedelta(seconds=3)
-        spacing = timedelta(minutes=1) / count
+        spacing = timedelta(minutes=1) / count if spread else timedelta(0)
         await asyncio.to_thread(seed, database, count, first_due, spacing)
         settings = Settings.from_env(
             {
@@ -266,10 +244,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--spread", action="store_true")
     args = parser.parse_args()
-    found = asyncio.run(throughput(args.callbacks))
+    found = asyncio.run(throughput(args.callbacks, args.spread))
     print(
-        f"{args.callbacks:,} callbacks due within one minute: {found['originated']:,.0f}"
+        f"{args.callbacks:,} callbacks due"
+        f" {'over one minute' if args.spread else 'at the start of one minute'}:"
+        f" {found['originated']:,.0f}"
         f" originated, {found['answered']:,.0f} answered, {found['twice']:.0f} originated twice;"
         f" the last {found['last_after_first_due_s']:.1f} s after the first was due (bar < 60);"
         f" lateness after call_at p50 {found['late_p50_ms']:.1f} ms, p99"
