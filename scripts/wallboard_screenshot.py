@@ -3,7 +3,8 @@
     .venv/bin/python scripts/wallboard_screenshot.py [--out docs/wallboard.png] [--lang en]
 
 It seeds a fresh database as `kolejka serve --demo` does, puts callers in the three queues with
-waits long enough to show each colour, starts `kolejka serve`, and shoots the page at 1600x900.
+waits long enough to show each colour, and agents in every state a queue member can be in,
+starts `kolejka serve`, and shoots the page at 1600x900.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from kolejka import demo
-from kolejka.bootstrap import build
+from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
+from kolejka.adapters.sqlite.database import Database
+from kolejka.bootstrap import Components, build
+from kolejka.domain.agents import Membership, NewAgent, off, with_memberships
 from kolejka.domain.queues import Outcome
 from kolejka.services.wallboard_tokens import WallboardTokens
 from kolejka.settings import Settings
@@ -40,6 +44,34 @@ CALLERS = [
     (3, "r1", "+48-61-345-98-52", 95),
 ]
 
+# (login, name, surname, seconds in state, memberships: (queue, paused, ringing, in call))
+AGENTS = [
+    ("jkowalski", "Jan", "Kowalski", 184, [(2, False, False, True)]),
+    ("anowak", "Anna", "Nowak", 412, [(2, True, False, False), (3, True, False, False)]),
+    ("pzielinski", "Piotr", "Zieliński", 9, [(2, False, True, False)]),
+    ("mwojcik", "Maria", "Wójcik", 57, [(1, False, False, False), (2, False, False, False)]),
+    ("kwisniewska", "Katarzyna", "Wiśniewska", 1290, [(1, False, False, True)]),
+    ("tlewandowski", "Tomasz", "Lewandowski", 33, [(3, False, False, False)]),
+]
+
+
+async def seed_agents(components: Components) -> None:
+    """Agents and their states, stored as following the PBX would store them."""
+    assert isinstance(components.database, Database)
+    directory = SqliteAgents(components.database)
+    live = SqliteAgentLive(components.database)
+    pause = await directory.pause_named("Przerwa")
+    now = components.clock.now()
+    for login, name, surname, seconds, members in AGENTS:
+        queues = tuple(queue for queue, *_ in members)
+        await components.agents.add(NewAgent(login, name, surname, queues=queues))
+        memberships = tuple(
+            Membership(q, paused, pause.pause_id if paused else None, ringing, talking)
+            for q, paused, ringing, talking in members
+        )
+        since = now - timedelta(seconds=seconds)
+        await live.put(with_memberships(off(login, since), memberships, since))
+
 
 async def seed(database: Path) -> str:
     components = build(Settings(database_url=f"sqlite:///{database}"))
@@ -56,6 +88,7 @@ async def seed(database: Path) -> str:
             await lists.leave(call_id, Outcome.ANSWERED, timedelta(seconds=held))
         for queue_id, call_id, number, waited in CALLERS:
             await lists.join(queue_id, call_id, number, "", now - timedelta(seconds=waited))
+        await seed_agents(components)
         return await WallboardTokens(components.api_users).create("screenshot")
     finally:
         components.close()

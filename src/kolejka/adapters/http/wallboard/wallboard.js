@@ -228,7 +228,7 @@
     const free = list.filter((agent) => agent.status === "FREE").length;
     const counter = tile.querySelector(".free-agents");
     counter.textContent = `${free}/${list.length} ${t("freeOf")}`;
-    tile.classList.toggle("no-agent", list.length === 0);
+    tile.querySelector(".agents").classList.toggle("nobody", list.length === 0);
   }
 
   function render() {
