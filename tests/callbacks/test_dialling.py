@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from kolejka.bootstrap import Components
 from kolejka.domain.callbacks import Callback, CallbackAttempted, CallbackState, DialOutcome
+from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.queues import Queue
 from kolejka.services.callbacks import CallbackDialling
 from tests.support import FrozenClock
@@ -98,3 +101,28 @@ async def test_the_end_of_each_attempt_is_published_as_a_domain_event(
     assert event.callback.callback_id == callback.callback_id
     assert (event.attempt.number, event.attempt.outcome) == (1, DialOutcome.BUSY)
     assert event.callback.state is CallbackState.PENDING
+
+
+async def test_an_outcome_the_store_cannot_take_is_left_to_the_claim_and_retried(
+    components: Components, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    callback = await components.callbacks.schedule(2, "500333222", None)
+    store = components.callbacks.store
+    real_finish = store.finish
+
+    async def store_down(callback: Callback, claim: str) -> bool:
+        raise StoreUnavailable
+
+    store.finish = store_down  # type: ignore[method-assign]
+    dialling = CallbackDialling(components.callbacks, RecordingDialer(), claim_for=CLAIM)
+    await dialling.tick()
+    await dialling.drain()
+    assert "could not be recorded" in caplog.text
+    store.finish = real_finish  # type: ignore[method-assign]
+    clock.advance(91)
+    await dialling.tick()
+    found = await store.get(callback.callback_id)
+    assert found is not None
+    assert [a.outcome for a in found.attempts] == [DialOutcome.LOST]
+    assert found.state is CallbackState.PENDING

@@ -321,6 +321,14 @@ class CallbackDialling:
             await asyncio.gather(*self.under_way, return_exceptions=True)
 
     async def _attempt(self, callback: Callback) -> None:
+        """One attempt, start to end. Nothing escapes: what cannot be recorded (the store is
+        down) is left to the claim, which lapses and counts the attempt as lost."""
+        try:
+            await self._dial_and_record(callback)
+        except Exception:
+            log.exception("callback %d: the outcome could not be recorded", callback.callback_id)
+
+    async def _dial_and_record(self, callback: Callback) -> None:
         assert callback.claim is not None
         try:
             outcome = await self.dialer.dial(callback)
