@@ -79,6 +79,10 @@ class SqliteCallbacks:
         if skip_queues:
             where.append(f"queue_id NOT IN ({', '.join('?' * len(skip_queues))})")
             args.extend(skip_queues)
+        # A read first: most rounds find nothing due, and need not take the write lock.
+        probe = f"SELECT 1 FROM callbacks WHERE {' AND '.join(where)} LIMIT 1"  # noqa: S608
+        if self.sql.execute(probe, args).fetchone() is None:
+            return []
         async with self.db.writing():
             rows = self.sql.execute(
                 "UPDATE callbacks SET state = 'dialling', claim = ?, claimed_at = ?,"  # noqa: S608
@@ -92,6 +96,12 @@ class SqliteCallbacks:
     async def claim_expired(
         self, now: datetime, claim: str, until: datetime, limit: int
     ) -> Sequence[Callback]:
+        lapsed = self.sql.execute(
+            "SELECT 1 FROM callbacks WHERE state = 'dialling' AND claimed_until < ? LIMIT 1",
+            (to_micros(now),),
+        ).fetchone()
+        if lapsed is None:  # nearly always: no write lock for nothing
+            return []
         async with self.db.writing():
             rows = self.sql.execute(
                 "UPDATE callbacks SET claim = ?, claimed_until = ? WHERE callback_id IN"  # noqa: S608
