@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from kolejka.adapters.ami.listener import AmiListener
+from kolejka.adapters.ami.originate import AmiCallbackDialer
 from kolejka.bootstrap import Components
 from kolejka.domain.callbacks import Callback, CallbackState, DialOutcome
 from kolejka.domain.queues import Queue
@@ -172,7 +173,13 @@ async def test_without_write_originate_nothing_is_counted_and_health_says_why(
         "detail": "the AMI user may not Originate: add 'originate' to its write= line in"
         " manager.conf (docs/pbx-asterisk.md)",
     }
+    assert await one_round(dialling) == 0  # no new try at every round while denied
+    assert len(sent(asterisk, "Originate")) == 1
     del asterisk.refuse_actions["Originate"]  # manager.conf fixed and reloaded
+    dialer = dialling.dialer
+    assert isinstance(dialer, AmiCallbackDialer)
+    dialer.retry_denied_seconds = 0  # the next try is due (30 s later in service)
+    dialer._retry_denied_at = 0
     await one_round(dialling)
     assert (await stored(components, callback)).state is CallbackState.ANSWERED
     well, report = await run_checks(components.health_checks)

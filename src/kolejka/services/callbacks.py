@@ -333,7 +333,8 @@ class CallbackDialling:
         try:
             outcome = await self.dialer.dial(callback)
         except NotDialled as refused:
-            log.warning("callback %d not dialled: %s", callback.callback_id, refused.reason)
+            # The dialer logged why, once; this is every callback it sends back.
+            log.info("callback %d not dialled: %s", callback.callback_id, refused.reason)
             await self.callbacks.give_back(callback)
             return
         except Exception:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 
 from kolejka.adapters.ami.connection import ConnectionLost
@@ -116,17 +117,21 @@ class AmiCallbackDialer:
         # Set when Asterisk said `Permission denied`; cleared when an Originate goes through
         # (after manager.conf is fixed and reloaded, the next try succeeds).
         self.denied = False
+        # While denied, one try every this often (one batch), not every round.
+        self.retry_denied_seconds = 30.0
         self._retry_denied_at = 0.0
 
     @property
     def ready(self) -> bool:
-        return self.listener.connection is not None
+        if self.listener.connection is None:
+            return False
+        return not self.denied or time.monotonic() >= self._retry_denied_at
 
     def status(self) -> tuple[str, str]:
         """For /health: `denied`, `waiting` (for the link) or `ready`, and why."""
         if self.denied:
             return "denied", DENIED
-        return ("ready", "") if self.ready else ("waiting", LINK_DOWN)
+        return ("ready", "") if self.listener.connection is not None else ("waiting", LINK_DOWN)
 
     async def fields(self, callback: Callback) -> dict[str, str]:
         """The Originate's fields, in the order they go out."""
@@ -171,6 +176,7 @@ class AmiCallbackDialer:
                 if not self.denied:
                     log.error("callbacks cannot run: %s", DENIED)
                 self.denied = True
+                self._retry_denied_at = time.monotonic() + self.retry_denied_seconds
                 raise NotDialled(DENIED)
             log.warning(
                 "Asterisk refused the Originate of callback %d: %s",
