@@ -15,13 +15,11 @@ import argparse
 import asyncio
 import base64
 import random
-import statistics
 import tempfile
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import ceiling, kolejka_serve, wrk
+from bench.common import against_ceiling
 from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
@@ -87,32 +85,9 @@ def main() -> None:
         database = workdir / "bench.db"
         prepare(database, args.agents, args.queues)
         env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{database}", "KOLEJKA_LOG_LEVEL": "WARNING"}
-
-        with kolejka_serve(env) as url:
-            request = urllib.request.Request(url + PATH, headers={"Authorization": AUTHORIZATION})
-            with urllib.request.urlopen(request) as response:
-                body = response.read()
-        print(f"body: {len(body):,} bytes, {args.agents} agents over {args.queues} queues")
-
-        rows, ratios = [], []
-        for round_number in range(1, args.rounds + 1):
-            with ceiling(body, AUTHORIZATION, workdir) as url:
-                top = wrk(url + PATH, AUTHORIZATION, args.seconds, args.connections)
-            with kolejka_serve(env) as url:
-                app = wrk(url + PATH, AUTHORIZATION, args.seconds, args.connections)
-            ratios.append(app.requests_per_second / top.requests_per_second)
-            rows += [
-                top.row(f"ceiling, round {round_number}"),
-                app.row(f"kolejka, round {round_number}"),
-            ]
-            assert app.non_2xx == 0, "kolejka answered errors under load"
-
-        print("| server | requests/s | p50 ms | p99 ms | non-2xx |")
-        print("| --- | ---: | ---: | ---: | ---: |")
-        print("\n".join(rows))
-        print(
-            f"\nratio kolejka/ceiling per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
-            f"median {statistics.median(ratios):.2f} (bar >= 0.5)"
+        print(f"{args.agents} agents over {args.queues} queues")
+        against_ceiling(
+            env, PATH, AUTHORIZATION, workdir, args.seconds, args.rounds, args.connections
         )
 
 

@@ -26,13 +26,14 @@ import re
 import statistics
 import tempfile
 import time
-from contextlib import nullcontext
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 from bench.common import ROOT, free_port, kolejka_serve
 from kolejka.adapters.ami.queue_names import QueueNames
 from kolejka.adapters.sqlite.database import Database
-from kolejka.bootstrap import build
+from kolejka.bootstrap import Components, build
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
@@ -137,13 +138,10 @@ class BenchAsterisk:
 # 1. Throughput -------------------------------------------------------------------------------
 
 
-async def throughput_round(count: int, batch: bool) -> float:
-    """The listener exactly as bootstrap wires it (metrics included), fed `count` events."""
-    events = stream(count, "support")
-    data = b"".join(packet for _, _, packet in events)
-    departures = sum(1 for kind, _, _ in events if kind == "leave")
-    asterisk = BenchAsterisk()
-    server = await asterisk.start()
+@asynccontextmanager
+async def following(asterisk: BenchAsterisk, batch: bool = True) -> AsyncIterator[Components]:
+    """The listener exactly as bootstrap wires it (metrics included), on a new SQLite file,
+    logged in to `asterisk` and reconciled with it; stopped on the way out."""
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=f"sqlite:///{folder}/kolejka.db",
@@ -163,6 +161,23 @@ async def throughput_round(count: int, batch: bool) -> float:
         await asterisk.ready.wait()
         while not listener.link.up:
             await asyncio.sleep(0.001)
+        try:
+            yield components
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.sleep(0.1)  # the fake Asterisk sees the hang-up and ends its session
+            components.close()
+
+
+async def throughput_round(count: int, batch: bool) -> float:
+    """The listener fed `count` events as fast as the socket takes them."""
+    events = stream(count, "support")
+    data = b"".join(packet for _, _, packet in events)
+    departures = sum(1 for kind, _, _ in events if kind == "leave")
+    asterisk = BenchAsterisk()
+    server = await asterisk.start()
+    async with following(asterisk, batch) as components:
         assert isinstance(components.database, Database)
         sql = components.database.connection
         assert asterisk.writer is not None
@@ -173,10 +188,6 @@ async def throughput_round(count: int, batch: bool) -> float:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - started
         waiting = len(await components.callers.waiting(7))
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await asyncio.sleep(0.1)  # the fake Asterisk sees the hang-up and ends its session
-        components.close()
     server.close()
     joins = sum(1 for kind, _, _ in events if kind == "join")
     assert waiting + departures == joins, (waiting, departures, joins)

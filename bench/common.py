@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -139,4 +140,41 @@ def ceiling(body: bytes, authorization: str, workdir: Path) -> AbstractContextMa
         ["ceiling:app"],
         {"CEILING_BODY_FILE": str(body_file), "CEILING_AUTH": authorization},
         app_dir=CEILING_DIR,
+    )
+
+
+def against_ceiling(
+    env: Mapping[str, str],
+    path: str,
+    authorization: str,
+    workdir: Path,
+    seconds: int,
+    rounds: int,
+    connections: int,
+) -> None:
+    """`kolejka serve` and the ceiling serving the same bytes take turns under the same wrk
+    load, `rounds` times; prints the table and the ratio app/ceiling per round."""
+    with kolejka_serve(env) as url:
+        request = urllib.request.Request(url + path, headers={"Authorization": authorization})
+        with urllib.request.urlopen(request) as response:
+            body = response.read()
+    print(f"body: {len(body):,} bytes")
+    rows, ratios = [], []
+    for round_number in range(1, rounds + 1):
+        with ceiling(body, authorization, workdir) as url:
+            top = wrk(url + path, authorization, seconds, connections)
+        with kolejka_serve(env) as url:
+            app = wrk(url + path, authorization, seconds, connections)
+        ratios.append(app.requests_per_second / top.requests_per_second)
+        rows += [
+            top.row(f"ceiling, round {round_number}"),
+            app.row(f"kolejka, round {round_number}"),
+        ]
+        assert app.non_2xx == 0, "kolejka answered errors under load"
+    print("| server | requests/s | p50 ms | p99 ms | non-2xx |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    print(
+        f"\nratio kolejka/ceiling per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.2f} (bar >= 0.5)"
     )

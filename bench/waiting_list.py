@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import statistics
 import tempfile
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import ceiling, kolejka_serve, wrk
+from bench.common import against_ceiling
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
 from kolejka.domain.queues import Queue
@@ -82,33 +80,15 @@ def main() -> None:
         database = workdir / "bench.db"
         prepare(database, args.customers, args.callers)
         env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{database}", "KOLEJKA_LOG_LEVEL": "WARNING"}
-        path = "/api/queues/2/waiting_list"
-
-        with kolejka_serve(env) as url:
-            request = urllib.request.Request(url + path, headers={"Authorization": AUTHORIZATION})
-            with urllib.request.urlopen(request) as response:
-                body = response.read()
-        print(f"body: {len(body)} bytes, {args.callers} callers, {args.customers:,} customers")
-
-        rows, ratios = [], []
-        for round_number in range(1, args.rounds + 1):
-            with ceiling(body, AUTHORIZATION, workdir) as url:
-                top = wrk(url + path, AUTHORIZATION, args.seconds, args.connections)
-            with kolejka_serve(env) as url:
-                app = wrk(url + path, AUTHORIZATION, args.seconds, args.connections)
-            ratios.append(app.requests_per_second / top.requests_per_second)
-            rows += [
-                top.row(f"ceiling, round {round_number}"),
-                app.row(f"kolejka, round {round_number}"),
-            ]
-            assert app.non_2xx == 0, "kolejka answered errors under load"
-
-        print("| server | requests/s | p50 ms | p99 ms | non-2xx |")
-        print("| --- | ---: | ---: | ---: | ---: |")
-        print("\n".join(rows))
-        print(
-            f"\nratio kolejka/ceiling per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
-            f"median {statistics.median(ratios):.2f} (bar >= 0.5)"
+        print(f"{args.callers} callers, {args.customers:,} customers")
+        against_ceiling(
+            env,
+            "/api/queues/2/waiting_list",
+            AUTHORIZATION,
+            workdir,
+            args.seconds,
+            args.rounds,
+            args.connections,
         )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from kolejka.bootstrap import build
+from kolejka.domain.agents import Device, MemberReport
 from kolejka.domain.crm import Company, Customer
 from kolejka.services.crm import Crm
 from kolejka.settings import Settings
@@ -49,3 +50,17 @@ def add_person_elsewhere(
     """add_person through a CRM of its own, from a test that runs no event loop."""
     with elsewhere(database_url) as crm:
         return asyncio.run(add_person(crm, name, surname, *numbers, customer_id=customer_id))
+
+
+def member(**changes: object) -> MemberReport:
+    """A queue member as a PBX reports it: jkowalski in queue 2, available and idle unless told."""
+    values: dict[str, object] = {
+        "login": "jkowalski",
+        "queue_id": 2,
+        "paused": False,
+        "pause_reason": "",
+        "in_call": False,
+        "device": Device.NOT_INUSE,
+    }
+    values.update(changes)
+    return MemberReport(**values)  # type: ignore[arg-type]

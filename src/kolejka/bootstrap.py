@@ -23,6 +23,7 @@ from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.callbacks import CallbacksApi
 from kolejka.adapters.http.crm import CrmApi
+from kolejka.adapters.http.ingest import AgentIngestApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.waiting_list_view import WaitingListView
@@ -82,6 +83,7 @@ from kolejka.observability.metrics import (
     waiting_list_collector,
 )
 from kolejka.services.agent_control import AgentControl
+from kolejka.services.agent_sync import AgentSync
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling, Callbacks
@@ -154,6 +156,8 @@ class Components:
     crm: Crm
     agents: Agents
     callbacks: Callbacks
+    # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
+    agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
     # Dials due callbacks through Asterisk when KOLEJKA_AMI_HOST and KOLEJKA_CALLBACK_CHANNEL
     # are set; otherwise a PBX claims them over HTTP.
@@ -247,6 +251,7 @@ def build(
         callbacks=Callbacks(
             stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
         ),
+        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -260,7 +265,13 @@ def build(
     if ami_config is not None:
         # A burst of AMI events shares one store transaction where the store has them (SQLite).
         sync = CountingPbxSync(
-            lists, stores.queues, callers, clock, metrics, transaction=stores.transaction
+            lists,
+            stores.queues,
+            callers,
+            clock,
+            metrics,
+            transaction=stores.transaction,
+            agents=components.agent_sync,
         )
         link = LinkState("pbx", clock)
         components.ami = AmiListener(ami_config, sync, link)
@@ -481,6 +492,7 @@ def create_app(components: Components) -> KolejkaApp:
                 zone,
                 claim_for=timedelta(seconds=settings.callback_claim_seconds),
             ).routes(),
+            *AgentIngestApi(components.agent_sync, components.queues, zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),

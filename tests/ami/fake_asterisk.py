@@ -49,6 +49,24 @@ def fields_of(packet: bytes) -> dict[str, str]:
     return found
 
 
+# A dynamic member as QueueMemberAdded shows one, less its queue, name and interfaces.
+MEMBER = {
+    "Privilege": "agent,all",
+    "Membership": "dynamic",
+    "Penalty": "0",
+    "CallsTaken": "0",
+    "LastCall": "0",
+    "LastPause": "0",
+    "LoginTime": "1796075710",
+    "InCall": "0",
+    "Status": "1",
+    "Paused": "0",
+    "PausedReason": "",
+    "Ringinuse": "1",
+    "Wrapuptime": "0",
+}
+
+
 def packet(**fields: str) -> bytes:
     return ("".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
 
@@ -102,6 +120,8 @@ class FakeAsterisk:
     fully_booted: bool = True
     now: float = 1000.0
     waiting: dict[str, Waiting] = field(default_factory=dict)
+    # Queue members, (queue, member name) -> the fields of its last member event.
+    members: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     sessions: list[Session] = field(default_factory=list)
     actions: list[dict[str, str]] = field(default_factory=list)
     logins: int = 0
@@ -110,9 +130,6 @@ class FakeAsterisk:
     before_queue_status: list[bytes] = field(default_factory=list)
     # How many QueueStatus requests to refuse, as an Asterisk without app_queue loaded does.
     refuse_queue_status: int = 0
-    # Queue members: (queue, interface) -> [member name, paused, reason]; changed by QueueAdd,
-    # QueueRemove and QueuePause as Asterisk changes them, with the events it sends.
-    members: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # Member actions (QueueAdd, ...) to refuse, with Asterisk's message (`Permission denied`).
     refuse_actions: dict[str, str] = field(default_factory=dict)
     # Member actions to leave unanswered, as a hung Asterisk would.
@@ -199,6 +216,10 @@ class FakeAsterisk:
             )
         elif event in ("QueueCallerLeave", "Leave"):
             self.waiting.pop(uniqueid, None)
+        elif event in ("QueueMemberAdded", "QueueMemberPause", "QueueMemberStatus"):
+            self.members[(fields.get("Queue", ""), fields.get("MemberName", ""))] = fields
+        elif event == "QueueMemberRemoved":
+            self.members.pop((fields.get("Queue", ""), fields.get("MemberName", "")), None)
 
     async def _broadcast(self, data: bytes) -> None:
         for session in list(self.sessions):
@@ -282,84 +303,50 @@ class FakeAsterisk:
 
     async def _member_action(self, session: Session, action: dict[str, str]) -> None:
         """QueueAdd, QueueRemove and QueuePause as app_queue answers them: the Response first,
-        then the member event (the capture ami_session_agents_callbacks.txt)."""
+        then the member events (the capture ami_session_agents_callbacks.txt)."""
         name = action.get("Action", "")
         action_id = action.get("ActionID", "")
-        interface = action.get("Interface", "")
-        queue = action.get("Queue", "")
         if name in self.ignore_actions:
             return
         refusal = self.refuse_actions.get(name)
         if refusal is not None:
             await self._reply(session, Response="Error", ActionID=action_id, Message=refusal)
             return
-        event = ""
-        changed: list[tuple[str, str]] = []
-        if name.lower() == "queueadd":
-            if queue not in self.queues:
-                message = "Unable to add interface to queue: No such queue"
-            elif (queue, interface) in self.members:
-                message = "Unable to add interface: Already there"
-            else:
-                self.members[(queue, interface)] = [action.get("MemberName", interface), "0", ""]
-                message, event, changed = (
-                    "Added interface to queue",
-                    "QueueMemberAdded",
-                    [(queue, interface)],
-                )
-        elif name.lower() == "queueremove":
-            if (queue, interface) not in self.members:
-                message = "Unable to remove interface: Not there"
-            else:
-                message, event, changed = (
-                    "Removed interface from queue",
-                    "QueueMemberRemoved",
-                    [(queue, interface)],
-                )
+        interface, queue = action.get("Interface", ""), action.get("Queue", "")
+        found = [
+            member
+            for (member_queue, _), member in self.members.items()
+            if member.get("Interface") == interface and queue in ("", member_queue)
+        ]
+        after: list[bytes] = []
+        lowered = name.lower()
+        if lowered == "queueadd" and queue not in self.queues:
+            ok, message = False, "Unable to add interface to queue: No such queue"
+        elif lowered == "queueadd" and found:
+            ok, message = False, "Unable to add interface: Already there"
+        elif lowered == "queueadd":
+            ok, message = True, "Added interface to queue"
+            member = {**MEMBER, "Queue": queue, "Interface": interface}
+            member["MemberName"] = action.get("MemberName") or interface
+            member["StateInterface"] = interface
+            after.append(packet(Event="QueueMemberAdded", **member))
+        elif lowered == "queueremove" and not found:
+            ok, message = False, "Unable to remove interface: Not there"
+        elif lowered == "queueremove":
+            ok, message = True, "Removed interface from queue"
+            after.append(packet(**{**found[0], "Event": "QueueMemberRemoved"}))
+        elif not found:
+            ok, message = False, "Interface not found"
         else:
-            changed = [
-                key for key in self.members if key[1] == interface and key[0] in (queue or key[0],)
-            ]
             paused = action.get("Paused", "").lower() in ("true", "yes", "1")
-            for key in changed:
-                self.members[key][1:] = [
-                    "1" if paused else "0",
-                    action.get("Reason", "") if paused else "",
-                ]
-            message = (
-                "Interface not found"
-                if not changed
-                else f"Interface {'paused' if paused else 'unpaused'} successfully"
-            )
-            event = "QueueMemberPause" if changed else ""
-        success = message.startswith(("Added", "Removed", "Interface paused", "Interface unp"))
-        await self._reply(
-            session, Response="Success" if success else "Error", ActionID=action_id, Message=message
-        )
-        for key in changed:
-            member = self.members[key] if event != "QueueMemberRemoved" else self.members.pop(key)
-            await self.push(
-                packet(
-                    Event=event,
-                    Privilege="agent,all",
-                    Queue=key[0],
-                    MemberName=member[0],
-                    Interface=key[1],
-                    StateInterface=key[1],
-                    Membership="dynamic",
-                    Penalty="0",
-                    CallsTaken="0",
-                    LastCall="0",
-                    LastPause="0",
-                    LoginTime="1796075710",
-                    InCall="0",
-                    Status="1",
-                    Paused=member[1],
-                    PausedReason=member[2],
-                    Ringinuse="1",
-                    Wrapuptime="0",
-                )
-            )
+            ok, message = True, f"Interface {'paused' if paused else 'unpaused'} successfully"
+            reason = action.get("Reason", "") if paused else ""
+            for member in found:
+                changed = {"Paused": "1" if paused else "0", "PausedReason": reason}
+                after.append(packet(**{**member, **changed, "Event": "QueueMemberPause"}))
+        response = "Success" if ok else "Error"
+        await self._reply(session, Response=response, ActionID=action_id, Message=message)
+        await self.push(*after)
 
     async def _originate(self, session: Session, action: dict[str, str]) -> None:
         """Originate with Async as Asterisk 22 answers it in the captures: the Response at
@@ -446,6 +433,17 @@ class FakeAsterisk:
                 Weight="0",
                 ActionID=action_id,
             )
+            for (member_queue, _), member in self.members.items():
+                if member_queue != queue:
+                    continue
+                items += 1
+                # QueueStatus names a member `Name` and `Location`, and has no Privilege.
+                listed = {
+                    ("Name" if k == "MemberName" else "Location" if k == "Interface" else k): v
+                    for k, v in member.items()
+                    if k not in ("Event", "Privilege", "Ringinuse")
+                }
+                await self._reply(session, Event="QueueMember", **listed, ActionID=action_id)
             for position, caller in enumerate(callers, 1):
                 items += 1
                 # QueueEntry says `unknown` where events say `<unknown>`.

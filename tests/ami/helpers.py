@@ -76,6 +76,11 @@ def ami_env(asterisk: FakeAsterisk) -> dict[str, str]:
     }
 
 
+# Agents (issue 13): the capture of members by login, and jkowalski's interface in it.
+AGENTS_CAPTURE = "ami_session_agents_callbacks.txt"
+JK_INTERFACE = "Local/jkowalski@agent-answer/n"
+
+
 def sent(asterisk: FakeAsterisk, name: str) -> list[dict[str, str]]:
     """The actions named `name` Asterisk received, without their ActionIDs."""
     return [
@@ -83,3 +88,9 @@ def sent(asterisk: FakeAsterisk, name: str) -> list[dict[str, str]]:
         for action in asterisk.actions
         if action.get("Action") == name
     ]
+
+
+def paused_as(asterisk: FakeAsterisk, queue: str, login: str = "jkowalski") -> tuple[str, str]:
+    """The member's `Paused` and `PausedReason` in `queue`, as Asterisk has them."""
+    member = asterisk.members[(queue, login)]
+    return member["Paused"], member["PausedReason"]

@@ -16,11 +16,8 @@ from kolejka.adapters.ami.listener import AmiListener
 from kolejka.domain.errors import NoPbxInterface, PbxRefused, PbxUnavailable
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk, events
-from tests.ami.helpers import SUPPORT, ami_settings, sent
+from tests.ami.helpers import AGENTS_CAPTURE, JK_INTERFACE, SUPPORT, ami_settings, paused_as, sent
 from tests.support import eventually
-
-CAPTURE = "ami_session_agents_callbacks.txt"
-JK = "Local/jkowalski@agent-answer/n"
 
 
 async def until_known(listener: AmiListener, login: str) -> None:
@@ -29,8 +26,7 @@ async def until_known(listener: AmiListener, login: str) -> None:
 
 async def jkowalski_in_queue_2(asterisk: FakeAsterisk) -> None:
     """jkowalski becomes a member of queue 2, as the capture's first QueueMemberAdded says."""
-    asterisk.members[("2", JK)] = ["jkowalski", "0", ""]
-    await asterisk.push(events(CAPTURE, "QueueMemberAdded")[0])
+    await asterisk.push(events(AGENTS_CAPTURE, "QueueMemberAdded")[0])
 
 
 async def test_a_pause_is_sent_as_queuepause_with_the_reported_interface_and_reason(
@@ -41,16 +37,21 @@ async def test_a_pause_is_sent_as_queuepause_with_the_reported_interface_and_rea
     await until_known(following, "jkowalski")
     await control.pause("jkowalski", "Przerwa")
     assert sent(asterisk, "QueuePause") == [
-        {"Action": "QueuePause", "Interface": JK, "Paused": "true", "Reason": "Przerwa"}
+        {
+            "Action": "QueuePause",
+            "Interface": JK_INTERFACE,
+            "Paused": "true",
+            "Reason": "Przerwa",
+        }
     ]
-    assert asterisk.members[("2", JK)] == ["jkowalski", "1", "Przerwa"]
+    assert paused_as(asterisk, "2") == ("1", "Przerwa")
     await control.unpause("jkowalski")
     assert sent(asterisk, "QueuePause")[1] == {
         "Action": "QueuePause",
-        "Interface": JK,
+        "Interface": JK_INTERFACE,
         "Paused": "false",
     }
-    assert asterisk.members[("2", JK)] == ["jkowalski", "0", ""]
+    assert paused_as(asterisk, "2") == ("0", "")
 
 
 async def test_a_reason_with_line_breaks_cannot_smuggle_a_header_into_the_action(
@@ -74,12 +75,12 @@ async def test_login_adds_the_member_by_login_to_the_mapped_queue_name(
         {
             "Action": "QueueAdd",
             "Queue": "support",
-            "Interface": JK,
+            "Interface": JK_INTERFACE,
             "MemberName": "jkowalski",
             "Paused": "false",
         }
     ]
-    assert ("support", JK) in asterisk.members
+    assert asterisk.members[("support", "jkowalski")]["Interface"] == JK_INTERFACE
     # Already a member: Asterisk says "Already there", which is what was wanted.
     await control.add_member("jkowalski", 201, 2)
     assert len(sent(asterisk, "QueueAdd")) == 2
@@ -93,7 +94,7 @@ async def test_logout_removes_the_member_and_a_member_already_gone_is_no_error(
     control = AmiControl(following)
     await control.remove_member("jkowalski", 2)
     assert sent(asterisk, "QueueRemove") == [
-        {"Action": "QueueRemove", "Queue": "2", "Interface": JK}
+        {"Action": "QueueRemove", "Queue": "2", "Interface": JK_INTERFACE}
     ]
     assert asterisk.members == {}
     await control.remove_member("jkowalski", 2)  # "Not there"
@@ -131,7 +132,7 @@ async def test_a_refusal_is_raised_with_asterisks_words_and_changes_nothing(
     with pytest.raises(PbxRefused) as refused:
         await AmiControl(following).pause("jkowalski", "Przerwa")
     assert (refused.value.action, refused.value.reason) == ("QueuePause", "Permission denied")
-    assert asterisk.members[("2", JK)] == ["jkowalski", "0", ""]
+    assert paused_as(asterisk, "2") == ("0", "")
 
 
 async def test_a_static_member_cannot_be_removed_and_says_why(

@@ -179,7 +179,6 @@ async def test_without_write_originate_nothing_is_counted_and_health_says_why(
     dialer = dialling.dialer
     assert isinstance(dialer, AmiCallbackDialer)
     dialer.retry_denied_seconds = 0  # the next try is due (30 s later in service)
-    dialer._retry_denied_at = 0
     await one_round(dialling)
     assert (await stored(components, callback)).state is CallbackState.ANSWERED
     well, report = await run_checks(components.health_checks)

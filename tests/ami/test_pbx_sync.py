@@ -10,11 +10,13 @@ import pytest
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components
+from kolejka.domain.agents import AgentState, MemberAdded, MemberPaused
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
 from kolejka.domain.queues import Joined, Queue, WaitingCaller
 from kolejka.services.pbx_sync import PbxSync
 from kolejka.services.ports import WaitingCallerStore
 from tests.ami.helpers import departures, waiting
+from tests.factories import member
 from tests.support import FrozenClock
 
 
@@ -128,3 +130,26 @@ async def test_reconcile_registers_the_pbx_queues_and_makes_the_lists_equal(
     assert await components.queues.get(8) == Queue(8, "sales")
     new = (await waiting(components, 8))[0]
     assert new.started_at == clock.now() - timedelta(seconds=4)
+
+
+@pytest.mark.parametrize(
+    "callers_wrapper", [lambda store: RefusingOne(store, "b")], ids=["refusing b"]
+)
+async def test_a_pause_made_in_a_rolled_back_burst_is_made_again(components: Components) -> None:
+    assert isinstance(components.database, Database)
+    sync = PbxSync(
+        components.lists,
+        components.queues,
+        components.callers,
+        components.clock,
+        transaction=components.database.writing,
+        agents=components.agent_sync,
+    )
+    paused = MemberPaused(member(paused=True, pause_reason="Nowa przerwa"))
+    assert await sync.apply([MemberAdded(member()), paused, joined("b")]) == 1
+    status = await components.agents.status("jkowalski")
+    assert status is not None
+    assert status.state is AgentState.PAUSED
+    assert [(p.pause_id, p.name) for p in await components.agents.pauses()] == [
+        (status.pause_id, "Nowa przerwa")
+    ]

@@ -62,3 +62,12 @@ def test_messages_name_their_origin_and_foreign_ones_are_refused() -> None:
     assert decode("abc queue x12") is None
     assert decode("abc no-identifier 1") is None
     assert decode("abc bogus ") is None  # a topic nobody here knows is not one of ours
+
+
+async def test_an_agents_change_reaches_every_other_instance(feeds: FeedFactory) -> None:
+    here, there = await feeds(), await feeds()
+    heard: list[Change] = []
+    there.subscribe(heard.append)
+    await here.publish(Change(Topic.AGENTS))
+    await heard_within(heard, Change(Topic.AGENTS), 1.0)
+    assert decode(encode("abc", Change(Topic.AGENTS))) == ("abc", Change(Topic.AGENTS))

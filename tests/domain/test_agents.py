@@ -27,22 +27,14 @@ from kolejka.domain.agents import (
     pause_reason,
     resynced,
 )
+from tests.factories import member
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
 
 def report(queue_id: int = 2, **changes: object) -> MemberReport:
-    values: dict[str, object] = {
-        "login": "jkowalski",
-        "queue_id": queue_id,
-        "paused": False,
-        "pause_reason": "",
-        "in_call": False,
-        "device": Device.NOT_INUSE,
-    }
-    values.update(changes)
-    return MemberReport(**values)  # type: ignore[arg-type]
+    return member(queue_id=queue_id, **changes)
 
 
 def run(*steps: tuple[MemberEvent, int | None]) -> list[AgentLive]:

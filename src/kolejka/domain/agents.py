@@ -75,6 +75,19 @@ class NewAgent:
     active: bool = True
     queues: tuple[int, ...] = ()
 
+    def stored_as(self, agent_id: int) -> Agent:
+        """The agent as a store keeps it under `agent_id` (its queues in order)."""
+        return Agent(
+            agent_id,
+            self.login,
+            self.name,
+            self.surname,
+            self.email,
+            self.number,
+            self.active,
+            tuple(sorted(self.queues)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Pause:

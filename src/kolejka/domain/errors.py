@@ -77,6 +77,12 @@ class FieldProblem(enum.Enum):
     NOT_A_DIAL_OUTCOME = (
         "must be 'answered', 'busy', 'no_answer', 'congestion', 'rejected' or 'failed'."
     )
+    NOT_A_MEMBER_EVENT = (
+        "must be one of added, removed, paused, unpaused, ringing, ring_no_answer, connected,"
+        " completed."
+    )
+    NOT_A_COMPLETER = "must be 'agent', 'caller' or 'transfer'."
+    NOT_A_BOOLEAN = "must be true or false."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""

@@ -7,8 +7,9 @@ any other. The AMI user needs `write = agent` for these actions (docs/pbx-asteri
 it Asterisk answers `Permission denied`, reported as a refusal, and reading goes on as before.
 
 An agent's interface (`PJSIP/201`, `Local/jkowalski@agents/n`) is the one Asterisk last reported
-for the member of that name; an agent Asterisk has not reported yet is logged in with
-`KOLEJKA_AMI_MEMBER_INTERFACE`, a template such as `PJSIP/{number}` (no template: refused).
+for the agent's member; else the one `KOLEJKA_AMI_MEMBERS` maps to the login; else, for an agent
+Asterisk has not reported yet, `KOLEJKA_AMI_MEMBER_INTERFACE`, a template such as
+`PJSIP/{number}` (no template: refused).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class AmiControl:
     def _interface(self, login: str, number: int | None) -> str:
         if self.listener.connection is None:  # the link first: no interface helps without it
             raise PbxUnavailable(LINK_DOWN)
-        interface = self.listener.interfaces.get(login)
+        interface = self.listener.interfaces.get(login) or self._mapped(login)
         if interface is None and self.interface_template:
             if "{number}" in self.interface_template and number is None:
                 raise NoPbxInterface(login)
@@ -74,6 +75,13 @@ class AmiControl:
         if not interface or any(c in interface for c in "\r\n"):
             raise NoPbxInterface(login)
         return interface
+
+    def _mapped(self, login: str) -> str | None:
+        """The interface KOLEJKA_AMI_MEMBERS maps to `login`, if one does."""
+        for interface, mapped in self.listener.config.members.mapping.items():
+            if mapped == login:
+                return interface
+        return None
 
     async def _act(self, action: str, fields: dict[str, str], fine: str = "") -> None:
         try:

@@ -21,17 +21,21 @@ from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.connection import AmiConnection, ConnectionLost
 from kolejka.adapters.ami.events import (
     QUEUE_ENTRY,
+    QUEUE_MEMBER,
     QUEUE_PARAMS,
+    UnmappedMember,
     UnmappedQueue,
     Unusable,
     is_list_end,
+    member_report,
     queued_caller,
     translate,
 )
 from kolejka.adapters.ami.protocol import Packet, ami_version, md5_key
-from kolejka.domain.pbx import PbxEvent, QueuedCaller
+from kolejka.domain.agents import MemberReport
+from kolejka.domain.pbx import QueuedCaller
 from kolejka.observability.links import LinkState, LinkStatus
-from kolejka.services.pbx_sync import PbxSync
+from kolejka.services.pbx_sync import PbxSync, SyncEvent
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +103,11 @@ class AmiListener:
         self.link = link
         self.rng = rng or random.Random()
         self.unmapped_names: set[str] = set()
+        self.unmapped_members: set[str] = set()
         # The connection of the session that is up (reconciled), for actions (control.py).
         self.connection: AmiConnection | None = None
-        # Each queue member's interface by its name (the login), as Asterisk last reported it:
-        # what QueuePause, QueueAdd and QueueRemove must name.
+        # Each agent's interface by login, as Asterisk last reported the member: what
+        # QueuePause, QueueAdd and QueueRemove must name.
         self.interfaces: dict[str, str] = {}
 
     async def run(self) -> None:
@@ -164,11 +169,15 @@ class AmiListener:
             name, fields, self.config.ping_seconds, event_seconds
         )
 
-    def note_member(self, name: str, interface: str) -> None:
-        if name and interface and self.interfaces.get(name) != interface:
-            if len(self.interfaces) >= _MAX_REMEMBERED_MEMBERS and name not in self.interfaces:
+    def note_member(self, packet: Packet) -> None:
+        """Remembers the interface of the agent a member event (or `QueueMember` line) names."""
+        name = packet.get("MemberName") or packet.get("Name") or ""
+        interface = packet.get("Interface") or packet.get("Location") or ""
+        login = self.config.members.login(name, interface, packet.get("StateInterface", ""))
+        if login and interface and self.interfaces.get(login) != interface:
+            if len(self.interfaces) >= _MAX_REMEMBERED_MEMBERS and login not in self.interfaces:
                 return
-            self.interfaces[name] = interface
+            self.interfaces[login] = interface
 
     def note_unmapped(self, name: str) -> None:
         if name in self.unmapped_names or len(self.unmapped_names) >= _MAX_REMEMBERED_NAMES:
@@ -177,6 +186,18 @@ class AmiListener:
         log.warning(
             "Asterisk queue %r maps to no kolejka queue: its callers are ignored. Map it in"
             " KOLEJKA_AMI_QUEUES (e.g. %s=7)",
+            name[:80],
+            name[:80],
+        )
+
+    def note_unmapped_member(self, name: str) -> None:
+        if name in self.unmapped_members or len(self.unmapped_members) >= _MAX_REMEMBERED_NAMES:
+            return
+        self.unmapped_members.add(name)
+        log.warning(
+            "Asterisk queue member %r is no agent login (1-64 letters, digits or . _ @ + -):"
+            " its state is ignored. Give the member a MemberName that is the agent's login, or"
+            " map its interface in KOLEJKA_AMI_MEMBERS (e.g. %s=jkowalski)",
             name[:80],
             name[:80],
         )
@@ -190,6 +211,7 @@ class _Snapshot:
     done: asyncio.Future[bool]
     queues: dict[int, str] = field(default_factory=dict)
     callers: list[QueuedCaller] = field(default_factory=list)
+    members: list[MemberReport] = field(default_factory=list)
 
 
 class _Session:
@@ -327,7 +349,7 @@ class _Session:
     # Reading: events and the QueueStatus answer, in stream order ---------------------------
 
     async def on_packets(self, packets: list[Packet]) -> None:
-        events: list[PbxEvent] = []
+        events: list[SyncEvent] = []
         for packet in packets:
             name = packet.get("Event")
             if name is None:
@@ -342,11 +364,14 @@ class _Session:
                     self.collect(snapshot, packet)
                 continue
             if name in _MEMBER_EVENTS:
-                self.listener.note_member(packet.get("MemberName", ""), packet.get("Interface", ""))
+                self.listener.note_member(packet)
             try:
-                event = translate(packet, self.config.queues)
+                event = translate(packet, self.config.queues, self.config.members)
             except UnmappedQueue as unmapped:
                 self.listener.note_unmapped(unmapped.name)
+                continue
+            except UnmappedMember as unmapped:
+                self.listener.note_unmapped_member(unmapped.name)
                 continue
             except Unusable as unusable:
                 log.warning("skipped AMI event %s: %s", name[:80], unusable)
@@ -362,7 +387,7 @@ class _Session:
                 log.info("Asterisk is shutting down (%s)", packet.get("Shutdown", "")[:40])
         await self.apply(events)
 
-    async def apply(self, events: list[PbxEvent]) -> None:
+    async def apply(self, events: list[SyncEvent]) -> None:
         if events and await self.sync.apply(events):
             # What failed to apply is lost until the next reconcile: ask for one.
             self.want_resync()
@@ -372,8 +397,10 @@ class _Session:
         try:
             if name == QUEUE_ENTRY:
                 snapshot.callers.append(queued_caller(packet, self.config.queues))
-            elif name == "QueueMember":  # a member as QueueStatus lists it: Name, Location
-                self.listener.note_member(packet.get("Name", ""), packet.get("Location", ""))
+            elif name == QUEUE_MEMBER:
+                self.listener.note_member(packet)
+                member = member_report(packet, self.config.queues, self.config.members)
+                snapshot.members.append(member)
             elif name == QUEUE_PARAMS:
                 queue_name = packet.get("Queue", "")
                 queue_id = self.config.queues.queue_id(queue_name)
@@ -383,6 +410,8 @@ class _Session:
                     snapshot.queues[queue_id] = queue_name
         except UnmappedQueue as unmapped:
             self.listener.note_unmapped(unmapped.name)
+        except UnmappedMember as unmapped:
+            self.listener.note_unmapped_member(unmapped.name)
         except Unusable as unusable:
             log.warning("skipped a QueueStatus entry: %s", unusable)
 
@@ -393,6 +422,7 @@ class _Session:
             queues.setdefault(queue_id, "")
         try:
             plan = await self.sync.reconcile(queues, snapshot.callers)
+            await self.sync.reconcile_members(queues, snapshot.members)
         except Exception:
             log.exception("could not reconcile the waiting lists with Asterisk; trying again")
             self.link.set(LinkStatus.SYNCING, "could not update the waiting lists")
@@ -400,11 +430,13 @@ class _Session:
             snapshot.done.set_result(False)
             return
         log.info(
-            "reconciled with Asterisk: %d waiting in %d queues; %d gone, %d added meanwhile",
+            "reconciled with Asterisk: %d waiting in %d queues; %d gone, %d added meanwhile;"
+            " %d queue members",
             len(snapshot.callers),
             len(snapshot.queues),
             len(plan.departures),
             len(plan.joins),
+            len(snapshot.members),
         )
         self.reached_up = True
         self.listener.connection = self.connection

@@ -119,13 +119,13 @@ class AmiCallbackDialer:
         self.denied = False
         # While denied, one try every this often (one batch), not every round.
         self.retry_denied_seconds = 30.0
-        self._retry_denied_at = 0.0
+        self._denied_at = 0.0
 
     @property
     def ready(self) -> bool:
         if self.listener.connection is None:
             return False
-        return not self.denied or time.monotonic() >= self._retry_denied_at
+        return not self.denied or time.monotonic() >= self._denied_at + self.retry_denied_seconds
 
     def status(self) -> tuple[str, str]:
         """For /health: `denied`, `waiting` (for the link) or `ready`, and why."""
@@ -176,7 +176,7 @@ class AmiCallbackDialer:
                 if not self.denied:
                     log.error("callbacks cannot run: %s", DENIED)
                 self.denied = True
-                self._retry_denied_at = time.monotonic() + self.retry_denied_seconds
+                self._denied_at = time.monotonic()
                 raise NotDialled(DENIED)
             log.warning(
                 "Asterisk refused the Originate of callback %d: %s",

@@ -44,22 +44,12 @@ def agent(found: Agent) -> dict[str, object]:
     }
 
 
-def status(found: AgentStatus, zone: ZoneInfo) -> dict[str, object]:
-    """`GET agents/:login/status`: `pause_id` is null unless PAUSED."""
-    return {
-        "login": found.login,
-        "status": found.state.value,
-        "pause_id": found.pause_id,
-        "last_change": wire.wire_time(found.last_change, zone),
-    }
-
-
 def pause(found: Pause) -> dict[str, object]:
     return {"pause_id": found.pause_id, "name": found.name}
 
 
 def statuses_json(found: Sequence[AgentStatus], zone: ZoneInfo) -> bytes:
-    return wire.to_json([status(s, zone) for s in found])
+    return wire.to_json([wire.agent_status(s, zone) for s in found])
 
 
 class AgentStatusesView:
@@ -137,7 +127,7 @@ class AgentsApi:
         found = await self.agents.status(login)
         if found is None:
             raise UnknownAgent(login)
-        return Reply(wire.to_json(status(found, self.time_zone)))
+        return Reply(wire.to_json(wire.agent_status(found, self.time_zone)))
 
     async def list_statuses(self, request: Request) -> Reply:
         ready = self.view.ready  # nearly every poll: no await of the store

@@ -314,6 +314,12 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem.",
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
+    FieldProblem.NOT_A_MEMBER_EVENT: (
+        "musi mieć jedną z wartości added, removed, paused, unpaused, ringing, ring_no_answer,"
+        " connected, completed."
+    ),
+    FieldProblem.NOT_A_COMPLETER: "musi mieć wartość 'agent', 'caller' lub 'transfer'.",
+    FieldProblem.NOT_A_BOOLEAN: "musi mieć wartość true lub false.",
     FieldProblem.NOT_A_LOGIN: (
         "musi mieć 1-64 litery, cyfry lub . _ @ + - i zaczynać się literą lub cyfrą."
     ),

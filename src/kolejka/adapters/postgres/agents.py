@@ -58,16 +58,7 @@ class PostgresAgents:
             agent_id = await self.db.transaction(insert)
         except asyncpg.UniqueViolationError:
             raise AgentExists(agent.login) from None
-        return Agent(
-            agent_id,
-            agent.login,
-            agent.name,
-            agent.surname,
-            agent.email,
-            agent.number,
-            agent.active,
-            tuple(sorted(agent.queues)),
-        )
+        return agent.stored_as(agent_id)
 
     async def remove(self, login: str) -> bool:
         return await self.db.execute("DELETE FROM agents WHERE login = $1", login) > 0

@@ -65,16 +65,7 @@ class SqliteAgents:
                 "INSERT INTO agent_queues (agent_id, queue_id) VALUES (?, ?)",
                 [(agent_id, queue_id) for queue_id in agent.queues],
             )
-        return Agent(
-            agent_id,
-            agent.login,
-            agent.name,
-            agent.surname,
-            agent.email,
-            agent.number,
-            agent.active,
-            tuple(sorted(agent.queues)),
-        )
+        return agent.stored_as(agent_id)
 
     async def remove(self, login: str) -> bool:
         async with self.db.writing():
