@@ -124,10 +124,15 @@ class BenchAsterisk:
                     )
                     self.writer = writer
                     self.ready.set()
-                else:  # Ping
-                    writer.write(f"{head}Ping: Pong\r\n\r\n".encode())
+                else:
+                    self.answer(action, fields, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
+
+    def answer(self, action: str, fields: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        """Any other action: a Ping's answer (bench/callbacks.py answers Originate too)."""
+        head = f"Response: Success\r\nActionID: {fields.get('ActionID', '')}\r\n"
+        writer.write(f"{head}Ping: Pong\r\n\r\n".encode())
 
 
 # 1. Throughput -------------------------------------------------------------------------------

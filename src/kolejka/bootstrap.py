@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
@@ -16,9 +17,11 @@ from argon2 import PasswordHasher
 from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.control import AmiControl
 from kolejka.adapters.ami.listener import AmiListener
+from kolejka.adapters.ami.originate import AmiCallbackDialer, OriginateConfig
 from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.http.callbacks import CallbacksApi
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.ingest import AgentIngestApi
 from kolejka.adapters.http.metrics import MetricsApi
@@ -30,6 +33,7 @@ from kolejka.adapters.local.clock import SystemClock
 from kolejka.adapters.local.failures import LocalFailureCounter
 from kolejka.adapters.local.known_addresses import LocalKnownAddresses
 from kolejka.adapters.postgres.agents import PostgresAgentLive, PostgresAgents
+from kolejka.adapters.postgres.callbacks import PostgresCallbacks
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.crm_import import PostgresCrmImport
@@ -50,6 +54,7 @@ from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
 from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
+from kolejka.adapters.sqlite.callbacks import SqliteCallbacks
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
@@ -59,8 +64,10 @@ from kolejka.adapters.sqlite.stores import (
     SqliteQueues,
     SqliteWaitingCallers,
 )
+from kolejka.domain.callbacks import CallbackPolicy
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.observability.health import (
+    CallbacksCheck,
     FeedCheck,
     HealthCheck,
     PbxCheck,
@@ -79,6 +86,7 @@ from kolejka.services.agent_control import AgentControl
 from kolejka.services.agent_sync import AgentSync
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
+from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling, Callbacks
 from kolejka.services.crm import Crm
 from kolejka.services.leadership import Leadership
 from kolejka.services.pbx_sync import Transaction
@@ -86,6 +94,7 @@ from kolejka.services.ports import (
     AgentDirectory,
     AgentLiveStore,
     ApiUserStore,
+    CallbackStore,
     Change,
     ChangeFeed,
     Clock,
@@ -119,6 +128,7 @@ class Stores:
     failures: FailureCounter
     agents: AgentDirectory
     agent_live: AgentLiveStore
+    callbacks: CallbackStore
     # Addresses that signed in lately as each user: spared the per-user login limit.
     known_addresses: KnownAddresses = field(default_factory=LocalKnownAddresses)
     transaction: Transaction = nullcontext
@@ -145,9 +155,13 @@ class Components:
     phones: PhoneNumbers
     crm: Crm
     agents: Agents
+    callbacks: Callbacks
     # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
     agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
+    # Dials due callbacks through Asterisk when KOLEJKA_AMI_HOST and KOLEJKA_CALLBACK_CHANNEL
+    # are set; otherwise a PBX claims them over HTTP.
+    dialling: CallbackDialling | None = None
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
     health_checks: list[HealthCheck] = field(default_factory=list)
@@ -234,6 +248,9 @@ def build(
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
+        callbacks=Callbacks(
+            stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
+        ),
         agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes),
         metrics=metrics,
         health_checks=list(stores.checks),
@@ -268,7 +285,46 @@ def build(
             components.background.append(leadership.run)
             components.health_checks.append(PbxCheck(link, leadership))
         metrics.collectors.append(pbx_collector(link, components.leadership))
+        _dial_callbacks(settings, components, components.ami, phones)
     return components
+
+
+def callback_policy(settings: Settings) -> CallbackPolicy:
+    return CallbackPolicy(
+        attempts=settings.callback_attempts,
+        retry_after=timedelta(seconds=settings.callback_retry_seconds),
+        horizon=timedelta(days=settings.callback_horizon_days),
+    )
+
+
+def wait_for_agent_queues(settings: Settings) -> tuple[int, ...]:
+    """KOLEJKA_CALLBACK_WAIT_FOR_AGENT: the queues whose callbacks wait for a free agent."""
+    items = (p.strip() for p in settings.callback_wait_for_agent.split(","))
+    return tuple(dict.fromkeys(int(item) for item in items if item))
+
+
+def _dial_callbacks(
+    settings: Settings, components: Components, listener: AmiListener, phones: PhoneNumbers
+) -> None:
+    """The callback dialler over AMI, on every instance: only the one whose link is up (the
+    lease holder) claims, and the store's claims keep two from ever dialling one attempt."""
+    config = OriginateConfig.from_settings(settings)
+    if config is None:  # no dialling over AMI: a PBX may claim them over HTTP
+        return
+    dialer = AmiCallbackDialer(listener, config, components.queues, phones)
+    dialling = CallbackDialling(
+        components.callbacks,
+        dialer,
+        # Longer than a ring and its answer: a claim lapses only when its dialler is gone.
+        claim_for=timedelta(seconds=config.ring_seconds + 60),
+        max_calls=settings.callback_max_calls,
+        poll_seconds=settings.callback_poll_seconds,
+        wait_for_agent=wait_for_agent_queues(settings),
+        occupancy=AgentsAndCallers(components.agents, components.callers),
+    )
+    components.dialling = dialling
+    components.background.append(dialling.run)
+    components.health_checks.append(CallbacksCheck(dialer.status))
 
 
 def _stores(settings: Settings) -> Stores:
@@ -295,6 +351,7 @@ def _stores(settings: Settings) -> Stores:
             failures=LocalFailureCounter(),
             agents=SqliteAgents(database),
             agent_live=SqliteAgentLive(database),
+            callbacks=SqliteCallbacks(database),
             transaction=database.writing,  # a burst of AMI events: one commit for all
         )
         watched = stores.changes
@@ -315,6 +372,7 @@ def _stores(settings: Settings) -> Stores:
             failures=LocalFailureCounter(),
             agents=PostgresAgents(pg),
             agent_live=PostgresAgentLive(pg),
+            callbacks=PostgresCallbacks(pg),
             lease=PostgresLease(pg, settings.lease_seconds),
             background=[feed.run],
             checks=[StoreCheck("database", "postgresql", pg.ping)],
@@ -428,6 +486,12 @@ def create_app(components: Components) -> KolejkaApp:
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
             *AgentsApi(components.agents, agent_statuses, agent_control(components), zone).routes(),
+            *CallbacksApi(
+                components.callbacks,
+                components.phones,
+                zone,
+                claim_for=timedelta(seconds=settings.callback_claim_seconds),
+            ).routes(),
             *AgentIngestApi(components.agent_sync, components.queues, zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),

@@ -70,6 +70,20 @@ class Settings:
     ami_auth_retry_seconds: float = 60.0
     # How `POST /api/agents/{login}/login` names an agent Asterisk has not reported yet.
     ami_member_interface: str = ""
+    # Callbacks (docs/pbx-asterisk.md, docs/api.md): dialled over AMI when callback_channel is
+    # set, or claimed by a PBX through the HTTP API.
+    callback_channel: str = ""
+    callback_context: str = "kolejka-callback"
+    callback_entry: str = ""
+    callback_caller_id: str = '"{queue}" <{number}>'
+    callback_ring_seconds: float = 30.0
+    callback_attempts: int = 3
+    callback_retry_seconds: float = 300.0
+    callback_horizon_days: float = 30.0
+    callback_claim_seconds: float = 120.0
+    callback_max_calls: int = 50
+    callback_poll_seconds: float = 1.0
+    callback_wait_for_agent: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +119,7 @@ class Settings:
         _check_store_urls(self)
         _check_crm(self)
         _check_trusted_proxies(self.trusted_proxies)
+        _check_callbacks(self)
         if not 0 < self.stream_heartbeat_seconds < self.stream_stall_seconds:
             raise ValueError(
                 "KOLEJKA_STREAM_HEARTBEAT_SECONDS must be above 0 and below "
@@ -129,6 +144,26 @@ def _check_trusted_proxies(value: str) -> None:
                 f"KOLEJKA_TRUSTED_PROXIES: {entry.strip()!r} is not an IP address or network"
                 " (or '*' alone)"
             ) from None
+
+
+def _check_callbacks(settings: Settings) -> None:
+    if not 1 <= settings.callback_attempts <= 20:
+        raise ValueError("KOLEJKA_CALLBACK_ATTEMPTS must be between 1 and 20")
+    if not 0 <= settings.callback_retry_seconds <= 86400:
+        raise ValueError("KOLEJKA_CALLBACK_RETRY_SECONDS must be between 0 and 86400")
+    if not 0 < settings.callback_horizon_days <= 400:
+        raise ValueError("KOLEJKA_CALLBACK_HORIZON_DAYS must be above 0 and at most 400")
+    if not 5 <= settings.callback_ring_seconds <= 300:
+        raise ValueError("KOLEJKA_CALLBACK_RING_SECONDS must be between 5 and 300")
+    if not 10 <= settings.callback_claim_seconds <= 3600:
+        raise ValueError("KOLEJKA_CALLBACK_CLAIM_SECONDS must be between 10 and 3600")
+    if not 1 <= settings.callback_max_calls <= 10000:
+        raise ValueError("KOLEJKA_CALLBACK_MAX_CALLS must be between 1 and 10000")
+    if not 0.01 <= settings.callback_poll_seconds <= 60:
+        raise ValueError("KOLEJKA_CALLBACK_POLL_SECONDS must be between 0.01 and 60")
+    for item in filter(None, (p.strip() for p in settings.callback_wait_for_agent.split(","))):
+        if not item.isdigit() or not 0 < int(item) <= 2**31 - 1:
+            raise ValueError("KOLEJKA_CALLBACK_WAIT_FOR_AGENT lists queue ids, e.g. 2,7")
 
 
 def _check_crm(settings: Settings) -> None:

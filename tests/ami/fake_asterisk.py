@@ -134,6 +134,10 @@ class FakeAsterisk:
     refuse_actions: dict[str, str] = field(default_factory=dict)
     # Member actions to leave unanswered, as a hung Asterisk would.
     ignore_actions: set[str] = field(default_factory=set)
+    # How the next Originates end, in turn (ORIGINATE_OUTCOMES keys); "answered" when empty.
+    originate_outcomes: list[str] = field(default_factory=list)
+    # Originates answered `Originate successfully queued` whose OriginateResponse never comes.
+    silent_originates: bool = False
     port: int = 0
     _server: asyncio.Server | None = None
     _logged_in: asyncio.Condition | None = None
@@ -273,6 +277,8 @@ class FakeAsterisk:
                     await self._queue_status(session, action_id)
                 elif name in ("queueadd", "queueremove", "queuepause"):
                     await self._member_action(session, action)
+                elif name == "originate":
+                    await self._originate(session, action)
                 elif name == "logoff":
                     await self._reply(
                         session,
@@ -341,6 +347,26 @@ class FakeAsterisk:
         response = "Success" if ok else "Error"
         await self._reply(session, Response=response, ActionID=action_id, Message=message)
         await self.push(*after)
+
+    async def _originate(self, session: Session, action: dict[str, str]) -> None:
+        """Originate with Async as Asterisk 22 answers it in the captures: the Response at
+        once, then the captured OriginateResponse of the outcome, under this ActionID."""
+        action_id = action.get("ActionID", "")
+        refusal = self.refuse_actions.get("Originate")
+        if refusal is not None:
+            await self._reply(session, Response="Error", ActionID=action_id, Message=refusal)
+            return
+        await self._reply(
+            session,
+            Response="Success",
+            ActionID=action_id,
+            Message="Originate successfully queued",
+        )
+        if self.silent_originates:
+            return
+        outcome = self.originate_outcomes.pop(0) if self.originate_outcomes else "answered"
+        session.writer.write(with_fields(ORIGINATE_OUTCOMES[outcome], ActionID=action_id))
+        await session.writer.drain()
 
     async def _login(self, session: Session, action: dict[str, str], challenge: str) -> bool:
         action_id = action.get("ActionID", "")
@@ -447,3 +473,19 @@ class FakeAsterisk:
     async def _reply(self, session: Session, **fields: str) -> None:
         session.writer.write(packet(**fields))
         await session.writer.drain()
+
+
+def _originate_response(capture: str, action_id: str) -> bytes:
+    for raw in events(capture, "OriginateResponse"):
+        if fields_of(raw).get("ActionID") == action_id:
+            return raw
+    raise LookupError(f"no OriginateResponse {action_id} in {capture}")
+
+
+# The captured OriginateResponse of each outcome (Reason 4, 5, 3, 0).
+ORIGINATE_OUTCOMES = {
+    "answered": _originate_response("ami_session_agents_callbacks.txt", "cb-1"),
+    "busy": _originate_response("ami_originate_failures.txt", "cb-busy"),
+    "no_answer": _originate_response("ami_originate_failures.txt", "cb-noanswer"),
+    "bad_channel": _originate_response("ami_originate_failures.txt", "cb-badcontext"),
+}

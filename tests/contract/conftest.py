@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kolejka.adapters.postgres.agents import PostgresAgentLive, PostgresAgents
+from kolejka.adapters.postgres.callbacks import PostgresCallbacks
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.database import PostgresDatabase
@@ -33,6 +34,7 @@ from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import RedisWaitingCallers
 from kolejka.adapters.shared_feed import SharedFeed
 from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
+from kolejka.adapters.sqlite.callbacks import SqliteCallbacks
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import (
@@ -42,7 +44,7 @@ from kolejka.adapters.sqlite.stores import (
     SqliteWaitingCallers,
 )
 from kolejka.domain.queues import Queue
-from kolejka.services.ports import AgentDirectory, AgentLiveStore, Lease
+from kolejka.services.ports import AgentDirectory, AgentLiveStore, CallbackStore, Lease
 from tests.contract.stores import FeedFactory, LeaseFactory, LiveLists, SqlStores
 from tests.servers import drop_prefix, fresh_schema, unique_name
 
@@ -141,6 +143,27 @@ async def agent_live(
         yield RedisAgentLive(connection)
         await connection.aclose()
         await drop_prefix(redis_url, prefix)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def callback_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[list[CallbackStore]]:
+    """Two callback stores on one database, each on its own connection, as two processes'."""
+    if request.param == "sqlite":
+        path = str(tmp_path / "callbacks.db")
+        dbs = [Database(path), Database(path)]
+        dbs[0].migrate()
+        yield [SqliteCallbacks(db) for db in dbs]
+        for db in dbs:
+            db.close()
+        return
+    async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
+        pgs = [PostgresDatabase(url), PostgresDatabase(url)]
+        await pgs[0].migrate()
+        yield [PostgresCallbacks(pg) for pg in pgs]
+        for pg in pgs:
+            await pg.aclose()
 
 
 @pytest.fixture(params=["postgresql", "redis"])

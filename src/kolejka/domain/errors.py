@@ -73,6 +73,12 @@ class FieldProblem(enum.Enum):
     NOT_A_DATE = "must be a date, YYYY-MM-DD."
     # Agents'
     NOT_A_LOGIN = "must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit."
+    # Callbacks'
+    NOT_A_WIRE_DATE = "must be a date as YYYY-MM-DD HH:MM:SS."
+    TOO_FAR_AHEAD = "is more than {days} days ahead."
+    NOT_A_DIAL_OUTCOME = (
+        "must be 'answered', 'busy', 'no_answer', 'congestion', 'rejected' or 'failed'."
+    )
     NOT_A_MEMBER_EVENT = (
         "must be one of added, removed, paused, unpaused, ringing, ring_no_answer, connected,"
         " completed."
@@ -225,3 +231,32 @@ class AgentExists(DomainError):
     def __init__(self, login: str) -> None:
         super().__init__(f"an agent with login {login!r} exists")
         self.login = login
+
+
+# Callbacks (issue 15) --------------------------------------------------------------------------
+
+
+class UnknownCallback(DomainError):
+    """No scheduled call of this id in this queue."""
+
+    def __init__(self, queue_id: int, callback_id: int) -> None:
+        super().__init__(f"scheduled call {callback_id} is not in queue {queue_id}")
+        self.queue_id = queue_id
+        self.callback_id = callback_id
+
+
+class CallbackNotPending(DomainError):
+    """Only a pending callback can be cancelled: one being dialled or finished cannot."""
+
+    def __init__(self, callback_id: int, state: str) -> None:
+        super().__init__(f"scheduled call {callback_id} is {state}, not pending")
+        self.callback_id = callback_id
+        self.state = state
+
+
+class StaleClaim(DomainError):
+    """An outcome reported for a claim that is no longer the callback's (it timed out)."""
+
+    def __init__(self, callback_id: int) -> None:
+        super().__init__(f"the claim on scheduled call {callback_id} is not held any more")
+        self.callback_id = callback_id

@@ -73,6 +73,21 @@ class PbxCheck:
         return self.link.up, self.link.as_wire()
 
 
+class CallbacksCheck:
+    """Whether due callbacks can be dialled through the PBX from here: `status()` gives the
+    state (`ready`, `waiting` for the link, `denied` by the PBX) and a fixed phrase why. Only
+    `denied` is a fault (the AMI user lacks `write = originate`); `waiting` is the PBX link's
+    own fault, reported there. Present only where callbacks are dialled over AMI."""
+
+    def __init__(self, status: Callable[[], tuple[str, str]]) -> None:
+        self.name = "callbacks"
+        self.status = status
+
+    async def check(self) -> tuple[bool, Report]:
+        state, detail = self.status()
+        return state != "denied", {"state": state, "detail": detail}
+
+
 async def run_checks(checks: Iterable[HealthCheck]) -> tuple[bool, Report]:
     """Every check at once (each bounded by its store's timeout): (all well, the stores' part)."""
     listed = list(checks)

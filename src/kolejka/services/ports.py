@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from kolejka.domain.agents import Agent, AgentLive, NewAgent, Pause
+from kolejka.domain.callbacks import Callback, DialOutcome, NewCallback
 from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
 from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
@@ -217,6 +218,7 @@ class Topic(enum.StrEnum):
     CRM = "crm"  # customers and companies: every waiting list's names
     USERS = "users"  # API users and wallboard tokens
     AGENTS = "agents"  # agents, their live states and the pause catalogue (queue_id None)
+    CALLBACKS = "callbacks"  # a queue's scheduled callbacks (queue_id says which)
     ALL = "all"  # anything: another process wrote, or a feed lost messages
 
 
@@ -313,3 +315,67 @@ class PbxControl(Protocol):
     async def remove_member(self, login: str, queue_id: int) -> None:
         """Ends the agent's membership of the queue; not being one is no error."""
         ...
+
+
+class CallbackStore(Protocol):
+    """Scheduled callbacks, durable; every write atomic, safe with several processes.
+
+    At most one open (pending or dialling) callback per number and queue. A due callback is
+    claimed by exactly one caller of `claim_due`, under a claim that only `finish` (with that
+    claim) ends, or that another process takes over by `claim_expired` once it has lapsed.
+    """
+
+    async def schedule(self, new: NewCallback) -> Callback:
+        """Stores `new`; when the number already has an open callback in that queue, stores
+        nothing new and returns that one, moved to `new.call_at` if pending and that is earlier."""
+        ...
+
+    async def get(self, callback_id: int) -> Callback | None: ...
+
+    async def in_queue(self, queue_id: int, limit: int) -> Sequence[Callback]:
+        """The queue's callbacks, newest first (open and finished alike)."""
+        ...
+
+    async def cancel(self, callback_id: int) -> Callback | None:
+        """Cancels it if pending; returns it as it is afterwards (None: no such callback)."""
+        ...
+
+    async def claim_due(
+        self,
+        due_by: datetime,
+        claim: str,
+        claimed_at: datetime,
+        until: datetime,
+        limit: int,
+        only_queue: int | None = None,
+        skip_queues: Sequence[int] = (),
+    ) -> Sequence[Callback]:
+        """Claims up to `limit` pending callbacks with `call_at <= due_by`, earliest first,
+        for a new attempt each under `claim` until `until`; in `only_queue` when given, never
+        in `skip_queues`. Two concurrent callers never get the same callback."""
+        ...
+
+    async def claim_expired(
+        self, now: datetime, claim: str, until: datetime, limit: int
+    ) -> Sequence[Callback]:
+        """Takes over up to `limit` dialling callbacks whose claim lapsed before `now`, as they
+        were (their attempt under way is unchanged), now under `claim`; the old claim can no
+        longer finish them."""
+        ...
+
+    async def finish(self, callback: Callback, claim: str) -> bool:
+        """Writes the callback after its attempt (state, call_at, attempts) and ends the claim;
+        False, writing nothing, unless it is dialling under `claim`."""
+        ...
+
+
+class CallbackDialer(Protocol):
+    """Makes one attempt through the PBX: the customer's phone rings, and once answered the
+    customer is put into the queue. Returns how the attempt ended."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether an attempt can be made now (the PBX link is up on this instance)."""
+        ...
+
+    async def dial(self, callback: Callback) -> DialOutcome: ...

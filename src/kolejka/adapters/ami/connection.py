@@ -39,6 +39,8 @@ class AmiConnection:
         self.parser = PacketParser(max_packet_bytes)
         self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting: dict[str, asyncio.Future[Packet]] = {}
+        # Events that answer an action later (OriginateResponse), by ActionID.
+        self._events_waiting: dict[str, asyncio.Future[Packet]] = {}
         self._ids = (f"kolejka-{n}" for n in itertools.count(1))
 
     def next_action_id(self) -> str:
@@ -60,8 +62,10 @@ class AmiConnection:
             others = []
             for packet in packets:
                 waiting = None
-                if "Response" in packet:
+                if "Response" in packet and "Event" not in packet:
                     waiting = self._waiting.pop(packet.get("ActionID", ""), None)
+                elif self._events_waiting and "Event" in packet:
+                    waiting = self._events_waiting.pop(packet.get("ActionID", ""), None)
                 if waiting is None:
                     others.append(packet)
                 elif not waiting.done():
@@ -93,13 +97,31 @@ class AmiConnection:
         finally:
             self._waiting.pop(action_id, None)
 
+    async def request_and_event(
+        self, name: str, fields: dict[str, str], seconds: float, event_seconds: float
+    ) -> tuple[Packet, Packet | None]:
+        """Sends an action answered twice: its response, then an event with the same ActionID
+        (`Originate` with `Async: true`, then `OriginateResponse`). Returns both; the event is
+        None when the response was no success. TimeoutError when either is late."""
+        action_id = self.next_action_id()
+        later: asyncio.Future[Packet] = asyncio.get_running_loop().create_future()
+        self._events_waiting[action_id] = later
+        try:
+            answer = await self.request(name, fields, seconds, action_id=action_id)
+            if answer.get("Response") != "Success":
+                return answer, None
+            async with asyncio.timeout(event_seconds):
+                return answer, await later
+        finally:
+            self._events_waiting.pop(action_id, None)
+
     async def _write(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
 
     async def close(self) -> None:
         # Whoever waits for a response will get none now: tell them at once.
-        for waiting in self._waiting.values():
+        for waiting in (*self._waiting.values(), *self._events_waiting.values()):
             if not waiting.done():
                 waiting.set_exception(ConnectionLost("the AMI connection closed"))
         self.writer.close()

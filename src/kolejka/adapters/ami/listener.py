@@ -156,6 +156,19 @@ class AmiListener:
             raise NotConnected
         return await connection.request(name, fields, self.config.ping_seconds)
 
+    async def request_and_event(
+        self, name: str, fields: dict[str, str], event_seconds: float
+    ) -> tuple[Packet, Packet | None]:
+        """Sends an action answered by a response and then an event with its ActionID
+        (`Originate`); the event is None when the response was no success. Raises as `request`
+        does, and TimeoutError when the event is not there within `event_seconds`."""
+        connection = self.connection
+        if connection is None:
+            raise NotConnected
+        return await connection.request_and_event(
+            name, fields, self.config.ping_seconds, event_seconds
+        )
+
     def note_member(self, packet: Packet) -> None:
         """Remembers the interface of the agent a member event (or `QueueMember` line) names."""
         name = packet.get("MemberName") or packet.get("Name") or ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from kolejka.domain.errors import (
     AgentExists,
     AgentLoggedOut,
+    CallbackNotPending,
     CallerAlreadyWaiting,
     CompanyCard,
     ConflictingField,
@@ -26,8 +27,10 @@ from kolejka.domain.errors import (
     NoQueuesToLogIn,
     PbxRefused,
     PbxUnavailable,
+    StaleClaim,
     StoreUnavailable,
     UnknownAgent,
+    UnknownCallback,
     UnknownCaller,
     UnknownCompany,
     UnknownCustomer,
@@ -224,7 +227,32 @@ PBX_UNCONFIRMED = ErrorKind(
     "Centrala nie potwierdziła na czas; status agenta pokaże, czy to nastąpiło.",
 )
 
+# Callbacks (issue 15): codes numbered after the issue, as the other waves' are.
+UNKNOWN_CALLBACK = ErrorKind(
+    404015,
+    404,
+    "Scheduled call {callback_id} does not exist in queue {queue_id}.",
+    "Zaplanowane połączenie {callback_id} nie istnieje w kolejce {queue_id}.",
+)
+CALLBACK_NOT_PENDING = ErrorKind(
+    409015,
+    409,
+    "Scheduled call {callback_id} is {state}: only a pending call can be cancelled.",
+    "Zaplanowane połączenie {callback_id} ma stan {state}: anulować można tylko oczekujące.",
+)
+STALE_CLAIM = ErrorKind(
+    409115,
+    409,
+    "The claim on scheduled call {callback_id} is not held any more (it lapsed, or was"
+    " reported already); nothing was recorded.",
+    "Zajęcie zaplanowanego połączenia {callback_id} już nie obowiązuje (wygasło lub zostało"
+    " już zgłoszone); nic nie zapisano.",
+)
+
 ALL_KINDS = [
+    UNKNOWN_CALLBACK,
+    CALLBACK_NOT_PENDING,
+    STALE_CLAIM,
     BAD_HTTP,
     REQUEST_TIMEOUT,
     HEADERS_TOO_LARGE,
@@ -305,6 +333,11 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.NOT_A_LOGIN: (
         "musi mieć 1-64 litery, cyfry lub . _ @ + - i zaczynać się literą lub cyfrą."
     ),
+    FieldProblem.NOT_A_WIRE_DATE: "musi być datą w postaci RRRR-MM-DD GG:MM:SS.",
+    FieldProblem.TOO_FAR_AHEAD: "wypada dalej niż za {days} dni.",
+    FieldProblem.NOT_A_DIAL_OUTCOME: (
+        "musi mieć wartość 'answered', 'busy', 'no_answer', 'congestion', 'rejected' lub 'failed'."
+    ),
 }
 
 
@@ -364,6 +397,12 @@ def from_domain(error: DomainError) -> ApiError:
         return throttled
     if isinstance(error, StoreUnavailable):
         return ApiError(UNAVAILABLE)
+    if isinstance(error, UnknownCallback):
+        return ApiError(UNKNOWN_CALLBACK, callback_id=error.callback_id, queue_id=error.queue_id)
+    if isinstance(error, CallbackNotPending):
+        return ApiError(CALLBACK_NOT_PENDING, callback_id=error.callback_id, state=error.state)
+    if isinstance(error, StaleClaim):
+        return ApiError(STALE_CLAIM, callback_id=error.callback_id)
     agent_error = _agent_control(error)
     return agent_error if agent_error is not None else ApiError(INTERNAL)
 

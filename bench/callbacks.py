@@ -1,0 +1,264 @@
+"""Benchmark: callbacks dialled through Asterisk, and what the dialler costs the waiting list.
+
+1. Throughput: 10,000 callbacks due in the same minute, all at its first second (the burst: the
+   hardest case; `--spread` spreads them over the minute instead) in an SQLite file; the real
+   AMI listener and dialler (`build`, as `kolejka serve` wires them, default settings) send
+   each `Originate` to a minimal Asterisk in this process that answers at once
+   (`Originate successfully queued`, then `OriginateResponse` `Reason: 4`). Reported: when the
+   last one was originated (bar: within the minute), how late each was after its `call_at`
+   (p50, p99, max), and how many were originated twice (bar: none).
+2. Cost: GET /api/queues/2/waiting_list under wrk against `kolejka serve`, which follows that
+   Asterisk over AMI, in turns: with callbacks off (no KOLEJKA_CALLBACK_CHANNEL) and with the
+   dialler working through callbacks due all along the run (10,000 a minute). Bar: the dialler
+   costs <= 5% of the requests/s.
+
+    flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.callbacks [--callbacks 10000]
+        [--seconds 10] [--rounds 3] [--no-cost]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.ami_events import BenchAsterisk
+from bench.common import kolejka_serve, wrk
+from kolejka.adapters.sql.times import to_micros
+from kolejka.adapters.sqlite.database import Database
+from kolejka.bootstrap import build
+from kolejka.domain.queues import Queue
+from kolejka.settings import Settings
+
+USER, PASSWORD = "api_user", "api_pass"
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+AMI_USER, AMI_SECRET = "kolejka", "bench-secret"
+CHANNEL = "PJSIP/{number}@trunk"
+
+
+class AnsweringAsterisk(BenchAsterisk):
+    """bench.ami_events' Asterisk (Login, Ping, an empty QueueStatus), answering every
+    Originate at once: `Originate successfully queued`, then `OriginateResponse` `Reason: 4`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.originated: Counter[str] = Counter()
+        self.first_at: dict[str, float] = {}  # Channel -> time.time() it was first sent
+
+    def answer(self, action: str, fields: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        if action != "Originate":
+            super().answer(action, fields, writer)
+            return
+        action_id, channel = fields.get("ActionID", ""), fields.get("Channel", "")
+        self.first_at.setdefault(channel, time.time())
+        self.originated[channel] += 1
+        writer.write(
+            f"Response: Success\r\nActionID: {action_id}\r\n"
+            "Message: Originate successfully queued\r\n\r\n"
+            f"Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: {action_id}\r\n"
+            f"Response: Success\r\nChannel: {channel}\r\nContext: kolejka-callback\r\n"
+            "Exten: 2\r\nReason: 4\r\nUniqueid: 1796075753.12\r\n\r\n".encode()
+        )
+
+
+def ami_env(asterisk: AnsweringAsterisk) -> dict[str, str]:
+    return {
+        "KOLEJKA_AMI_HOST": "127.0.0.1",
+        "KOLEJKA_AMI_PORT": str(asterisk.port),
+        "KOLEJKA_AMI_USERNAME": AMI_USER,
+        "KOLEJKA_AMI_SECRET": AMI_SECRET,
+        "KOLEJKA_AMI_AUTH": "plain",
+    }
+
+
+def number(index: int) -> str:
+    return f"+48 5{index:08d}"
+
+
+def seed(database: Path, count: int, first_due: datetime, spacing: timedelta) -> None:
+    """`count` callbacks in queue 2, due one every `spacing` from `first_due`, and 20 callers."""
+    components = build(Settings(database_url=f"sqlite:///{database}"))
+    assert isinstance(components.database, Database)
+
+    async def fill() -> None:
+        await components.queues.put(Queue(2, "Obsługa klienta"))
+        await components.api_users.add(USER, PASSWORD, ["*"])
+        for index in range(20):
+            await components.lists.join(2, f"call-{index}", f"61345{index:04d}")
+
+    asyncio.run(fill())
+    sql = components.database.connection
+    created = to_micros(datetime.now(UTC))
+    with sql:
+        sql.execute("BEGIN")
+        sql.executemany(
+            "INSERT INTO callbacks (queue_id, phone_number, call_at, created_at)"
+            " VALUES (2, ?, ?, ?)",
+            (
+                (
+                    components.phones.normalise(number(i)),
+                    to_micros(first_due + i * spacing),
+                    created,
+                )
+                for i in range(count)
+            ),
+        )
+    components.close()
+
+
+# 1. Throughput -------------------------------------------------------------------------------
+
+
+async def throughput(count: int, spread: bool) -> dict[str, float]:
+    asterisk = AnsweringAsterisk()
+    server = await asterisk.start()
+    with tempfile.TemporaryDirectory() as folder:
+        database = Path(folder) / "bench.db"
+        first_due = datetime.now(UTC) + timedelta(seconds=3)
+        spacing = timedelta(minutes=1) / count if spread else timedelta(0)
+        await asyncio.to_thread(seed, database, count, first_due, spacing)
+        settings = Settings.from_env(
+            {
+                "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+                "KOLEJKA_CALLBACK_CHANNEL": CHANNEL,
+                **dict(ami_env(asterisk).items()),
+            }
+        )
+        components = build(settings)
+        assert components.ami is not None
+        assert components.dialling is not None
+        tasks = [
+            asyncio.create_task(components.ami.run()),
+            asyncio.create_task(components.dialling.run()),
+        ]
+        deadline = first_due + timedelta(minutes=2)
+        while sum(asterisk.originated.values()) < count and datetime.now(UTC) < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # anything dialled twice would come now
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        states = Counter(
+            c.state.value for c in await components.callbacks.store.in_queue(2, count + 1)
+        )
+        components.close()
+    server.close()
+    start = first_due.timestamp()
+    late = []
+    for channel, sent_at in asterisk.first_at.items():
+        index = int(channel.removeprefix("PJSIP/5").removesuffix("@trunk"))
+        late.append(sent_at - (start + index * spacing.total_seconds()))
+    late.sort()
+    times = sorted(asterisk.first_at.values())
+    return {
+        "originated": float(sum(asterisk.originated.values())),
+        "twice": float(sum(1 for n in asterisk.originated.values() if n > 1)),
+        "answered": float(states.get("answered", 0)),
+        "last_after_first_due_s": times[-1] - start if times else float("nan"),
+        "late_p50_ms": statistics.median(late) * 1000 if late else float("nan"),
+        "late_p99_ms": late[int(len(late) * 0.99) - 1] * 1000 if late else float("nan"),
+        "late_max_ms": late[-1] * 1000 if late else float("nan"),
+    }
+
+
+# 2. Cost to the waiting list -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def asterisk_in_a_thread() -> Iterator[AnsweringAsterisk]:
+    asterisk = AnsweringAsterisk()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(asterisk.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield asterisk
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def cost(seconds: int, rounds: int) -> None:
+    path = "/api/queues/2/waiting_list"
+    rows, ratios, dialled = [], [], []
+    with asterisk_in_a_thread() as asterisk, tempfile.TemporaryDirectory() as folder:
+        for round_number in range(1, rounds + 1):
+            results = {}
+            for label, channel in (("callbacks off", ""), ("dialler working", CHANNEL)):
+                database = Path(folder) / f"cost-{round_number}-{bool(channel)}.db"
+                # 10,000 a minute, due from the start of the run to past its end.
+                per_second = 10_000 / 60
+                count = int(per_second * (seconds + 10))
+                seed(
+                    database,
+                    count,
+                    datetime.now(UTC) + timedelta(seconds=2),
+                    timedelta(seconds=1 / per_second),
+                )
+                env = {
+                    "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+                    "KOLEJKA_CALLBACK_CHANNEL": channel,
+                    **ami_env(asterisk),
+                }
+                before = sum(asterisk.originated.values())
+                with kolejka_serve(env) as url:
+                    time.sleep(2)  # logged in to the AMI; callbacks start falling due
+                    results[label] = wrk(url + path, AUTHORIZATION, seconds)
+                if channel:
+                    dialled.append(sum(asterisk.originated.values()) - before)
+                rows.append(results[label].row(f"{label}, round {round_number}"))
+            ratios.append(
+                results["dialler working"].requests_per_second
+                / results["callbacks off"].requests_per_second
+            )
+    print("| kolejka serve | requests/s | p50 ms | p99 ms | non-2xx |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    print(
+        f"\nOriginates sent while measured, per round: {dialled}\n"
+        f"ratio with dialler / without, per round: {', '.join(f'{r:.3f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.3f} (bar >= 0.95)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--callbacks", type=int, default=10_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--spread", action="store_true")
+    args = parser.parse_args()
+    found = asyncio.run(throughput(args.callbacks, args.spread))
+    print(
+        f"{args.callbacks:,} callbacks due"
+        f" {'over one minute' if args.spread else 'at the start of one minute'}:"
+        f" {found['originated']:,.0f}"
+        f" originated, {found['answered']:,.0f} answered, {found['twice']:.0f} originated twice;"
+        f" the last {found['last_after_first_due_s']:.1f} s after the first was due (bar < 60);"
+        f" lateness after call_at p50 {found['late_p50_ms']:.1f} ms, p99"
+        f" {found['late_p99_ms']:.1f} ms, max {found['late_max_ms']:.1f} ms"
+    )
+    if not args.no_cost:
+        cost(args.seconds, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

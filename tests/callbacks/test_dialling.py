@@ -1,0 +1,128 @@
+"""The dialler's rules over a real SQLite store and a frozen clock, with dialers that satisfy the
+port: a claim that is never reported lapses and is retried, two diallers never dial one attempt,
+and an attempt's end is published as a domain event (call history's seam)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from kolejka.bootstrap import Components
+from kolejka.domain.callbacks import Callback, CallbackAttempted, CallbackState, DialOutcome
+from kolejka.domain.errors import StoreUnavailable
+from kolejka.domain.queues import Queue
+from kolejka.services.callbacks import CallbackDialling
+from tests.support import FrozenClock
+
+CLAIM = timedelta(seconds=90)
+
+
+class RecordingDialer:
+    """Answers every attempt with `outcome`; `hang` keeps attempts from ever ending."""
+
+    def __init__(self, outcome: DialOutcome = DialOutcome.ANSWERED, hang: bool = False) -> None:
+        self.outcome = outcome
+        self.hang = hang
+        self.dialled: list[tuple[int, int]] = []  # (callback id, attempt number)
+        self.ready = True
+
+    async def dial(self, callback: Callback) -> DialOutcome:
+        self.dialled.append((callback.callback_id, len(callback.attempts)))
+        if self.hang:
+            await asyncio.Event().wait()
+        return self.outcome
+
+
+async def test_a_claim_never_reported_lapses_and_the_callback_is_retried(
+    components: Components, clock: FrozenClock
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    callback = await components.callbacks.schedule(2, "500333222", None)
+    dead = CallbackDialling(components.callbacks, RecordingDialer(hang=True), claim_for=CLAIM)
+    assert await dead.tick() == 1
+    alive_dialer = RecordingDialer()
+    alive = CallbackDialling(components.callbacks, alive_dialer, claim_for=CLAIM)
+    assert await alive.tick() == 0  # claimed by the other, whose claim holds
+    clock.advance(91)
+    await alive.tick()  # the lapsed attempt ends as lost; the retry waits for its interval
+    after = await components.callbacks.store.get(callback.callback_id)
+    assert after is not None
+    assert after.state is CallbackState.PENDING
+    assert [a.outcome for a in after.attempts] == [DialOutcome.LOST]
+    clock.advance(components.settings.callback_retry_seconds)
+    await alive.tick()
+    await alive.drain()
+    done = await components.callbacks.store.get(callback.callback_id)
+    assert done is not None
+    assert [a.outcome for a in done.attempts] == [DialOutcome.LOST, DialOutcome.ANSWERED]
+    assert alive_dialer.dialled == [(callback.callback_id, 2)]
+    for task in dead.under_way:
+        task.cancel()
+    await asyncio.gather(*dead.under_way, return_exceptions=True)
+
+
+async def test_two_diallers_on_one_store_never_dial_one_attempt_twice(
+    components: Components,
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    for n in range(200):
+        await components.callbacks.schedule(2, f"5003{n:05d}", None)
+    dialers = [RecordingDialer(), RecordingDialer()]
+    diallers = [
+        CallbackDialling(components.callbacks, d, claim_for=CLAIM, max_calls=7) for d in dialers
+    ]
+    for _ in range(40):
+        await asyncio.gather(*(d.tick() for d in diallers))
+        await asyncio.gather(*(d.drain() for d in diallers))
+    dialled = dialers[0].dialled + dialers[1].dialled
+    assert len(dialled) == 200
+    assert len(set(dialled)) == 200
+
+
+async def test_the_end_of_each_attempt_is_published_as_a_domain_event(
+    components: Components,
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    seen: list[CallbackAttempted] = []
+
+    async def record(event: CallbackAttempted) -> None:
+        seen.append(event)
+
+    components.callbacks.attempt_listeners.append(record)
+    callback = await components.callbacks.schedule(2, "500333222", None)
+    dialling = CallbackDialling(
+        components.callbacks, RecordingDialer(DialOutcome.BUSY), claim_for=CLAIM
+    )
+    await dialling.tick()
+    await dialling.drain()
+    (event,) = seen
+    assert event.callback.callback_id == callback.callback_id
+    assert (event.attempt.number, event.attempt.outcome) == (1, DialOutcome.BUSY)
+    assert event.callback.state is CallbackState.PENDING
+
+
+async def test_an_outcome_the_store_cannot_take_is_left_to_the_claim_and_retried(
+    components: Components, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    callback = await components.callbacks.schedule(2, "500333222", None)
+    store = components.callbacks.store
+    real_finish = store.finish
+
+    async def store_down(callback: Callback, claim: str) -> bool:
+        raise StoreUnavailable
+
+    store.finish = store_down  # type: ignore[method-assign]
+    dialling = CallbackDialling(components.callbacks, RecordingDialer(), claim_for=CLAIM)
+    await dialling.tick()
+    await dialling.drain()
+    assert "could not be recorded" in caplog.text
+    store.finish = real_finish  # type: ignore[method-assign]
+    clock.advance(91)
+    await dialling.tick()
+    found = await store.get(callback.callback_id)
+    assert found is not None
+    assert [a.outcome for a in found.attempts] == [DialOutcome.LOST]
+    assert found.state is CallbackState.PENDING
