@@ -34,6 +34,7 @@ from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.lease import PostgresLease
 from kolejka.adapters.postgres.stores import (
     PostgresApiUsers,
+    PostgresConnections,
     PostgresCustomers,
     PostgresQueues,
     PostgresWaitingCallers,
@@ -49,6 +50,7 @@ from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import (
     SqliteApiUsers,
+    SqliteConnections,
     SqliteCustomers,
     SqliteQueues,
     SqliteWaitingCallers,
@@ -71,6 +73,7 @@ from kolejka.observability.metrics import (
 )
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.crm import Crm
+from kolejka.services.history import CallHistory
 from kolejka.services.leadership import Leadership
 from kolejka.services.pbx_sync import Transaction
 from kolejka.services.ports import (
@@ -78,6 +81,7 @@ from kolejka.services.ports import (
     Change,
     ChangeFeed,
     Clock,
+    ConnectionStore,
     CrmImport,
     CrmStore,
     CustomerDirectory,
@@ -104,6 +108,7 @@ class Stores:
     customers: CustomerDirectory
     users: ApiUserStore
     crm: CrmStore
+    connections: ConnectionStore
     changes: ChangeFeed
     failures: FailureCounter
     # Addresses that signed in lately as each user: spared the per-user login limit.
@@ -131,6 +136,7 @@ class Components:
     authenticator: Authenticator
     phones: PhoneNumbers
     crm: Crm
+    history: CallHistory
     background: list[Task] = field(default_factory=list)
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
@@ -183,6 +189,14 @@ def build(
     live = stores.callers if callers_wrapper is None else callers_wrapper(stores.callers)
     callers = CountingCallers(live, metrics)
     clock = clock or SystemClock()
+    history = CallHistory(
+        stores.connections,
+        phones,
+        clock,
+        customers=directory,
+        crm=stores.crm,
+        keep_days=settings.history_days,
+    )
     lists = WaitingLists(
         queues=stores.queues,
         callers=callers,
@@ -190,6 +204,7 @@ def build(
         phones=phones,
         clock=clock,
         changes=changes,
+        history=history,
     )
     hasher = hasher or PasswordHasher()
     users = stores.users
@@ -217,11 +232,13 @@ def build(
         ),
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
+        history=history,
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
     )
     components.background.extend(stores.background)
+    components.background.append(history.prune_forever)
     if external_crm is not None:
         components.background.append(external_crm.follow)
     metrics.collectors.append(waiting_list_collector(stores.queues, callers, clock))
@@ -267,6 +284,7 @@ def _stores(settings: Settings) -> Stores:
             customers=SqliteCustomers(database),
             users=SqliteApiUsers(database),
             crm=SqliteCrm(database),
+            connections=SqliteConnections(database),
             changes=LocalChangeFeed(),
             failures=LocalFailureCounter(),
             transaction=database.writing,  # a burst of AMI events: one commit for all
@@ -285,6 +303,7 @@ def _stores(settings: Settings) -> Stores:
             customers=PostgresCustomers(pg),
             users=PostgresApiUsers(pg),
             crm=PostgresCrm(pg),
+            connections=PostgresConnections(pg),
             changes=feed,
             failures=LocalFailureCounter(),
             lease=PostgresLease(pg, settings.lease_seconds),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
 from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
 from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
@@ -59,6 +60,28 @@ class WaitingCallerStore(Protocol):
 
     async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
         """Hold times of the latest callers answered in a queue since `since`, newest first."""
+        ...
+
+
+class ConnectionStore(Protocol):
+    """The call history (Thulium's connections), one row per call, keyed by its connection id."""
+
+    async def record(self, row: Connection) -> bool:
+        """Writes `row` unless its call has one already; True when this write stored it."""
+        ...
+
+    async def save(self, row: Connection) -> None:
+        """Writes `row` whole, replacing what its call's row said."""
+        ...
+
+    async def get(self, connection_id: str) -> Connection | None: ...
+
+    async def page(self, query: ConnectionQuery) -> ConnectionPage:
+        """The rows `query` asks for, newest first, and how many match (bounded: COUNT_CAP)."""
+        ...
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        """Deletes up to `batch` of the oldest rows started before `before`; how many went."""
         ...
 
 

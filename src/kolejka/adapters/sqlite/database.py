@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Each engine's spelling of the few things SQL dialects disagree on.
-SQLITE_DIALECT = {"identity": "INTEGER PRIMARY KEY"}
+SQLITE_DIALECT = {"identity": "INTEGER PRIMARY KEY", "bytewise": ""}
 
 
 def path_from_url(url: str) -> str:

@@ -6,8 +6,10 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.adapters.sqlite.database import Database
+from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.services.ports import StoredApiUser
@@ -173,3 +175,46 @@ class SqliteApiUsers:
 
 def _user(row: tuple[str, str, str]) -> StoredApiUser:
     return StoredApiUser(row[0], row[1], tuple(json.loads(row[2])))
+
+
+class SqliteConnections:
+    """The call history (ports.ConnectionStore). Writes join an open burst transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sql = db.connection
+        self._insert = history_sql.insert_sql(numbered=False)
+        self._upsert = history_sql.upsert_sql(numbered=False)
+
+    async def record(self, row: Connection) -> bool:
+        async with self.db.writing():
+            stored = self.sql.execute(self._insert, history_sql.values(row)).rowcount
+        return stored > 0
+
+    async def save(self, row: Connection) -> None:
+        async with self.db.writing():
+            self.sql.execute(self._upsert, history_sql.values(row))
+
+    async def get(self, connection_id: str) -> Connection | None:
+        row = self.sql.execute(
+            f"SELECT {history_sql.COLUMNS} FROM connections"  # noqa: S608
+            " WHERE connection_id = ?",
+            (connection_id,),
+        ).fetchone()
+        return history_sql.connection(row) if row else None
+
+    async def page(self, query: ConnectionQuery) -> ConnectionPage:
+        if query.matches_nothing:
+            return ConnectionPage(0, [])
+        sql, args = history_sql.page_sql(query, numbered=False)
+        rows = [history_sql.connection(row) for row in self.sql.execute(sql, args)]
+        sql, args = history_sql.count_sql(query, numbered=False)
+        (found,) = self.sql.execute(sql, args).fetchone()
+        return ConnectionPage(found, rows)
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        async with self.db.writing():
+            gone = self.sql.execute(
+                history_sql.prune_sql(numbered=False), (to_micros(before), batch)
+            ).rowcount
+        return int(gone)

@@ -1,0 +1,217 @@
+"""Call history: Thulium's "connections", one record per queue call, and how its events make it.
+
+A queue call's record is assembled from what the PBX (or the ingest API, or the demo) says about
+it, in the trade's words:
+
+- it joined a queue (`date` is that instant, `src` the caller's number);
+- it was abandoned after a wait: `NO ANSWER`, `duration` = the wait, `billsec` 0;
+- it was answered: `ANSWERED`; once the agent's talk ends (`AgentComplete`), `billsec` is the
+  talk time, `duration` the wait plus the talk, and `disconnected_by` says who hung up;
+- it was gone when kolejka came back after a gap (the resync): `FAILED`, its outcome unknown,
+  with the wait seen before the gap. A later `AgentComplete` for it still completes it.
+
+Thulium's page calls `duration` "czas rozmowy"; issue 14 defines it as Asterisk's CDR does
+(wait + talk), and kolejka follows the issue (docs/api.md, "Call history").
+
+Plain values and rules only: no I/O. The connection id is the PBX's id of the call (Asterisk's
+`Uniqueid`), so writing the same call twice changes one record, never adds a second.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from kolejka.domain.queues import Departure, Outcome, WaitingCaller
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100
+# `count` is exact up to this many rows past the page; beyond, it says "at least" (docs/api.md).
+COUNT_CAP = 10_000
+MAX_LOGIN = 128
+MAX_FILTER_NUMBERS = 32  # phone numbers one customer's filter may expand to
+
+
+class Disposition(enum.StrEnum):
+    ANSWERED = "ANSWERED"
+    NO_ANSWER = "NO ANSWER"
+    BUSY = "BUSY"
+    FAILED = "FAILED"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+class DisconnectedBy(enum.StrEnum):
+    UNKNOWN = ""
+    AGENT = "Agent"
+    CUSTOMER = "Customer"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One call in the history. `started_at` is when it joined the queue (aware, UTC)."""
+
+    connection_id: str
+    queue_id: int
+    src: str
+    started_at: datetime
+    disposition: Disposition
+    wait: timedelta
+    talk: timedelta = timedelta(0)
+    src_e164: str = ""  # `src` normalised, so a filter matches every spelling of the number
+    dst: str = ""
+    direction: Direction = Direction.INBOUND
+    user_login: str = ""
+    disconnected_by: DisconnectedBy = DisconnectedBy.UNKNOWN
+    transferred_to: str = ""
+
+    @property
+    def duration(self) -> int:
+        """Seconds from joining the queue to the end of the call: the wait plus the talk."""
+        return _seconds(self.wait) + _seconds(self.talk)
+
+    @property
+    def billsec(self) -> int:
+        """Seconds of talk with an agent (0 unless answered)."""
+        return _seconds(self.talk)
+
+
+def _seconds(span: timedelta) -> int:
+    return max(int(span.total_seconds()), 0)
+
+
+def departed(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connection:
+    """The record of a call that left its queue: abandoned (`NO ANSWER`) or answered.
+
+    The wait is the departure's hold time, which is the PBX's own count when it gave one.
+    """
+    disposition = (
+        Disposition.ANSWERED if gone.outcome is Outcome.ANSWERED else Disposition.NO_ANSWER
+    )
+    return Connection(
+        connection_id=caller.call_id,
+        queue_id=caller.queue_id,
+        src=caller.phone_number,
+        src_e164=src_e164,
+        started_at=caller.started_at,
+        disposition=disposition,
+        wait=gone.hold_time,
+    )
+
+
+def lost(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connection:
+    """The record of a call the PBX no longer had after a gap: its outcome is unknown."""
+    return replace(departed(caller, gone, src_e164), disposition=Disposition.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class TalkEnded:
+    """An agent's talk on a queue call ended (`AgentComplete`, or the ingest API's complete).
+
+    `hold` is the PBX's wait for the call; `hung_up_by_agent` None when the PBX did not say
+    (a transfer, say).
+    """
+
+    connection_id: str
+    queue_id: int
+    user_login: str
+    hold: timedelta | None
+    talk: timedelta
+    hung_up_by_agent: bool | None
+    src: str = ""
+    started_at: datetime | None = None
+    transferred_to: str = ""
+
+
+def completed(
+    known: Connection | None, end: TalkEnded, now: datetime, src_e164: str = ""
+) -> Connection:
+    """`known` (None when the call joined before kolejka listened) completed by the talk's end.
+
+    Whatever `known` said (answered, or lost in a gap), the PBX now says an agent talked: the
+    call is ANSWERED. The PBX's hold time wins over the one kolejka measured.
+    """
+    disconnected = {
+        True: DisconnectedBy.AGENT,
+        False: DisconnectedBy.CUSTOMER,
+        None: DisconnectedBy.UNKNOWN,
+    }[end.hung_up_by_agent]
+    if known is None:
+        hold = end.hold or timedelta(0)
+        started = end.started_at or now - end.talk - hold
+        known = Connection(
+            connection_id=end.connection_id,
+            queue_id=end.queue_id,
+            src=end.src,
+            src_e164=src_e164,
+            started_at=started,
+            disposition=Disposition.ANSWERED,
+            wait=hold,
+        )
+    return replace(
+        known,
+        disposition=Disposition.ANSWERED,
+        wait=end.hold if end.hold is not None else known.wait,
+        talk=max(end.talk, timedelta(0)),
+        user_login=end.user_login or known.user_login,
+        disconnected_by=disconnected,
+        transferred_to=end.transferred_to or known.transferred_to,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionQuery:
+    """A page of `GET /api/connections`: filters, newest first, `limit` from `offset`.
+
+    `src_e164` lists the numbers a `src` or `customer_id` filter stands for (empty tuple: match
+    nothing; None: no such filter). Dates are aware instants; `date_to` is inclusive.
+    """
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    src_e164: tuple[str, ...] | None = None
+    dst: str | None = None
+    connection_id: str | None = None
+    user_login: str | None = None
+    queue_id: int | None = None
+    topic_id: int | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def matches_nothing(self) -> bool:
+        """True when no stored row can match: kolejka records no topics and no tags yet."""
+        return (
+            self.topic_id is not None
+            or bool(self.tags)
+            or (self.src_e164 is not None and not self.src_e164)
+            or (
+                self.date_from is not None
+                and self.date_to is not None
+                and self.date_from > self.date_to
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPage:
+    """The rows of a page and `count`, the rows matching the filters (capped, see COUNT_CAP)."""
+
+    count: int
+    rows: Sequence[Connection]
+
+
+def counted(found: int, query: ConnectionQuery) -> int:
+    """`count` from a count bounded at `offset + limit + COUNT_CAP` rows (the bound itself when
+    reached: "at least this many"), so `count` over ten million rows costs what a page does."""
+    return min(found, query.offset + query.limit + COUNT_CAP)
+
+
+def count_bound(query: ConnectionQuery) -> int:
+    return query.offset + query.limit + COUNT_CAP

@@ -1,0 +1,150 @@
+"""The call history use cases: recording each queue call, reading it back, and forgetting old calls.
+
+Every source of queue calls goes through `WaitingLists.leave` (the AMI listener's sync, the ingest
+API, the demo), which hands each departure here: one place records them all. The end of an
+agent's talk (AMI `AgentComplete`, once issue 13's events arrive) completes the call's row.
+
+Reads return domain values; the HTTP adapter writes them as Thulium does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from kolejka.domain.connections import (
+    MAX_FILTER_NUMBERS,
+    Connection,
+    ConnectionPage,
+    ConnectionQuery,
+    TalkEnded,
+    completed,
+    departed,
+    lost,
+)
+from kolejka.domain.customers import unambiguous
+from kolejka.domain.errors import UnknownConnection
+from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.queues import Departure, WaitingCaller
+from kolejka.services.ports import Clock, ConnectionStore, CrmStore, CustomerDirectory
+
+log = logging.getLogger(__name__)
+
+PRUNE_BATCH = 500  # rows one prune statement deletes: a few milliseconds of the store
+PRUNE_PAUSE_SECONDS = 0.05  # between batches, so the service's own writes go first
+PRUNE_EVERY_SECONDS = 600.0
+
+
+class CallHistory:
+    """Records queue calls as they end, and answers `GET /api/connections`."""
+
+    def __init__(
+        self,
+        store: ConnectionStore,
+        phones: PhoneNumbers,
+        clock: Clock,
+        customers: CustomerDirectory | None = None,
+        crm: CrmStore | None = None,
+        keep_days: int = 90,
+    ) -> None:
+        self._store = store
+        self._phones = phones
+        self._clock = clock
+        self._customers = customers
+        self._crm = crm
+        self.keep_days = keep_days
+
+    # Recording ---------------------------------------------------------------------------
+
+    async def departed(
+        self, caller: WaitingCaller, gone: Departure, *, outcome_known: bool
+    ) -> None:
+        """A call left its queue: answered, abandoned, or (`outcome_known` False) gone in a gap.
+
+        The first departure of a call is the one recorded; a repeat changes nothing.
+        """
+        e164 = self._e164(caller.phone_number)
+        row = departed(caller, gone, e164) if outcome_known else lost(caller, gone, e164)
+        await self._store.record(row)
+
+    async def talk_ended(self, end: TalkEnded) -> Connection:
+        """An agent's talk on a queue call ended: the call's row gets the agent, talk and who hung
+        up (written whole, so a repeat of the same event changes nothing more)."""
+        known = await self._store.get(end.connection_id)
+        row = completed(known, end, self._clock.now(), self._e164(end.src))
+        await self._store.save(row)
+        return row
+
+    def _e164(self, number: str) -> str:
+        return self._phones.normalise(number) or ""
+
+    # Reading -----------------------------------------------------------------------------
+
+    def e164(self, number: str) -> str | None:
+        """`number` as the history stores callers' numbers (None: no number at all)."""
+        return self._phones.normalise(number)
+
+    async def page(self, query: ConnectionQuery) -> ConnectionPage:
+        return await self._store.page(query)
+
+    async def connection(self, connection_id: str) -> Connection:
+        found = await self._store.get(connection_id)
+        if found is None:
+            raise UnknownConnection(connection_id)
+        return found
+
+    async def customer_numbers(self, customer_id: int) -> tuple[str, ...]:
+        """The numbers whose calls are this customer's: those of its card that it alone owns
+        (the waiting list's unambiguous rule). Empty when there is no such customer."""
+        if self._crm is None or self._customers is None:
+            return ()
+        card = await self._crm.customer(customer_id)
+        if card is None:
+            return ()
+        numbers = []
+        for number in card.fields.phone_numbers[:MAX_FILTER_NUMBERS]:
+            if number.e164 is None:
+                continue
+            match = unambiguous(await self._customers.owners(number.e164))
+            if match is not None and match.customer_id == customer_id:
+                numbers.append(number.e164)
+        return tuple(dict.fromkeys(numbers))
+
+    async def customer_id(self, row: Connection) -> int | None:
+        """The customer a call came from, by the waiting list's rule (one owner of its number)."""
+        if not row.src_e164 or self._customers is None:
+            return None
+        match = unambiguous(await self._customers.owners(row.src_e164))
+        return None if match is None else match.customer_id
+
+    def display(self, number: str) -> str:
+        return self._phones.display(number)
+
+    # Retention ---------------------------------------------------------------------------
+
+    async def prune(self, batch: int = PRUNE_BATCH, pause: float = PRUNE_PAUSE_SECONDS) -> int:
+        """Deletes every row older than `keep_days`, `batch` rows at a time; how many went."""
+        before = self._clock.now() - timedelta(days=self.keep_days)
+        total = 0
+        while True:
+            gone = await self._store.prune(before, batch)
+            total += gone
+            if gone < batch:
+                return total
+            await asyncio.sleep(pause)
+
+    async def prune_forever(self, every: float = PRUNE_EVERY_SECONDS) -> None:
+        """The background task: prunes at start and then every `every` seconds."""
+        while True:
+            try:
+                gone = await self.prune()
+            except Exception:
+                log.exception("could not prune the call history")
+            else:
+                if gone:
+                    log.info("pruned %d calls older than %d days", gone, self.keep_days)
+            await asyncio.sleep(every)
+
+    def cutoff(self, now: datetime | None = None) -> datetime:
+        return (now or self._clock.now()) - timedelta(days=self.keep_days)
