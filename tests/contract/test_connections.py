@@ -127,7 +127,7 @@ async def test_empty_values_never_match_a_filter(sql: SqlStores) -> None:
 async def test_topics_tags_and_empty_number_lists_match_nothing(sql: SqlStores) -> None:
     await sql.connections.record(call("c1"))
     for filters in ({"topic_id": 1}, {"tags": ("vip",)}, {"src_e164": ()}):
-        page = await sql.connections.page(ConnectionQuery(**filters))  # type: ignore[arg-type]
+        page = await sql.connections.page(ConnectionQuery(**filters))
         assert (page.count, list(page.rows)) == (0, [])
 
 
