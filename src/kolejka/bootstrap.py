@@ -17,6 +17,7 @@ from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.http.connections import ConnectionsApi
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
@@ -413,6 +414,7 @@ def create_app(components: Components) -> KolejkaApp:
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
+            *ConnectionsApi(components.history, ZoneInfo(settings.time_zone)).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),

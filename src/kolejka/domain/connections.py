@@ -86,27 +86,31 @@ def _seconds(span: timedelta) -> int:
 
 
 def departed(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connection:
-    """The record of a call that left its queue: abandoned (`NO ANSWER`) or answered.
+    """The record of a call that left its queue: abandoned (`NO ANSWER`, the caller hung up) or
+    answered (who hangs up is known when the talk ends).
 
     The wait is the departure's hold time, which is the PBX's own count when it gave one.
     """
-    disposition = (
-        Disposition.ANSWERED if gone.outcome is Outcome.ANSWERED else Disposition.NO_ANSWER
-    )
+    answered = gone.outcome is Outcome.ANSWERED
     return Connection(
         connection_id=caller.call_id,
         queue_id=caller.queue_id,
         src=caller.phone_number,
         src_e164=src_e164,
         started_at=caller.started_at,
-        disposition=disposition,
+        disposition=Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
         wait=gone.hold_time,
+        disconnected_by=DisconnectedBy.UNKNOWN if answered else DisconnectedBy.CUSTOMER,
     )
 
 
 def lost(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connection:
     """The record of a call the PBX no longer had after a gap: its outcome is unknown."""
-    return replace(departed(caller, gone, src_e164), disposition=Disposition.FAILED)
+    return replace(
+        departed(caller, gone, src_e164),
+        disposition=Disposition.FAILED,
+        disconnected_by=DisconnectedBy.UNKNOWN,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +211,7 @@ class ConnectionPage:
     rows: Sequence[Connection]
 
 
-def counted(found: int, query: ConnectionQuery) -> int:
-    """`count` from a count bounded at `offset + limit + COUNT_CAP` rows (the bound itself when
-    reached: "at least this many"), so `count` over ten million rows costs what a page does."""
-    return min(found, query.offset + query.limit + COUNT_CAP)
-
-
 def count_bound(query: ConnectionQuery) -> int:
+    """How far `count` counts: `offset + limit + COUNT_CAP` rows. A count that reaches it means
+    "at least this many", so `count` over ten million rows costs about what a page does."""
     return query.offset + query.limit + COUNT_CAP

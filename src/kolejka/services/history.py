@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from kolejka.domain.connections import (
     MAX_FILTER_NUMBERS,
@@ -145,6 +145,3 @@ class CallHistory:
                 if gone:
                     log.info("pruned %d calls older than %d days", gone, self.keep_days)
             await asyncio.sleep(every)
-
-    def cutoff(self, now: datetime | None = None) -> datetime:
-        return (now or self._clock.now()) - timedelta(days=self.keep_days)

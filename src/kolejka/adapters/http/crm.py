@@ -8,11 +8,10 @@ comma-separated, `-` for descending) and `phone_number`, which matches every spe
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
-from kolejka.adapters.http.request import Reply, Request
+from kolejka.adapters.http.request import Reply, Request, bounded_int, query_pairs
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields as fields
 from kolejka.domain.crm import (
@@ -125,18 +124,9 @@ class CrmApi:
 
     def _list_query(self, request: Request, orderable: frozenset[str]) -> ListQuery | None:
         """The page asked for; None when the phone_number filter can match nobody."""
-        text = bytes(request.scope.get("query_string", b"")).decode("utf-8", errors="replace")
-        try:
-            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
-        except ValueError as exc:
-            raise InvalidField("query", FieldProblem.TOO_LONG) from exc
-        params: dict[str, str] = {}
-        for key, value in pairs:
-            if key not in LIST_PARAMETERS:
-                raise InvalidField(key[:64], FieldProblem.UNKNOWN_PARAMETER)
-            params[key] = value
-        limit = _bounded(params.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
-        offset = _bounded(params.get("offset"), "offset", 0, MAX_ID, 0)
+        params = dict(query_pairs(request, LIST_PARAMETERS))
+        limit = bounded_int(params.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+        offset = bounded_int(params.get("offset"), "offset", 0, MAX_ID, 0)
         order: tuple[Order, ...] = ()
         if "order" in params:
             order = fields.parse_order(params["order"], orderable)
@@ -147,13 +137,3 @@ class CrmApi:
                 return None  # well written, but no number the numbering plan knows
             phone_e164 = number.e164
         return ListQuery(limit=limit, offset=offset, order=order, phone_e164=phone_e164)
-
-
-def _bounded(value: str | None, name: str, low: int, high: int, default: int) -> int:
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit() and len(value) <= 10) or not (
-        low <= int(value) <= high
-    ):
-        raise InvalidField(name, FieldProblem.OUT_OF_RANGE, low=low, high=high)
-    return int(value)

@@ -1,0 +1,209 @@
+"""Thulium's call history: `GET /api/connections` and `GET /api/connections/{id}/topic`.
+
+`GET /api/connections` answers `{"count": ..., "result": [...]}`, newest call first (ties by
+`connection_id`), `limit` rows (default 100; any larger number is served as 100) from `offset`.
+Each filter is optional, and an empty value is no filter. docs/api.md ("Call history") has the
+decisions where Thulium's page is silent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from kolejka.adapters.http import wire
+from kolejka.adapters.http.request import (
+    Reply,
+    Request,
+    bounded_int,
+    query_pairs,
+    query_text,
+)
+from kolejka.adapters.http.routing import Route
+from kolejka.domain.connections import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_LOGIN,
+    Connection,
+    ConnectionQuery,
+)
+from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.phone import MAX_PHONE_INPUT
+from kolejka.domain.queues import MAX_CALL_ID, MAX_ID, parse_id
+from kolejka.services.history import CallHistory
+
+PARAMETERS = frozenset(
+    {
+        "limit",
+        "offset",
+        "date_from",
+        "date_to",
+        "src",
+        "dst",
+        "connection_id",
+        "user_login",
+        "queue_id",
+        "topic_id",
+        "customer_id",
+        "tags[]",
+        "tags",
+        "include_tags",
+        "include_topics",
+    }
+)
+MAX_PAIRS = 64  # every parameter once, and a few dozen tags
+MAX_TAG = 255
+MIN_YEAR, MAX_YEAR = 1900, 9998  # instants both engines store, in any zone
+_BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
+
+
+class ConnectionsApi:
+    """The handlers; `routes()` lists them for KolejkaApp."""
+
+    def __init__(self, history: CallHistory, time_zone: ZoneInfo) -> None:
+        self.history = history
+        self.time_zone = time_zone
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/api/connections", self.connections),
+            Route("GET", "/api/connections/{id}/topic", self.topic),
+        ]
+
+    async def connections(self, request: Request) -> Reply:
+        query = await self._query(request)
+        page = await self.history.page(query)
+        names: dict[str, int | None] = {}
+        result = []
+        for row in page.rows:
+            if row.src_e164 not in names:
+                names[row.src_e164] = await self.history.customer_id(row)
+            result.append(self._row(row, names[row.src_e164]))
+        return Reply(wire.to_json({"count": page.count, "result": result}))
+
+    async def topic(self, request: Request) -> Reply:
+        """Thulium's topic of a call. kolejka records no topics yet: a known call answers the
+        empty topic (with the agent who took it); an unknown one, 404."""
+        row = await self.history.connection(request.params["id"][: MAX_CALL_ID + 1])
+        return Reply(
+            wire.to_json(
+                {
+                    "topic_id": None,
+                    "agent_login": row.user_login,
+                    "comment": "",
+                    "custom_fields": [],
+                }
+            )
+        )
+
+    def _row(self, row: Connection, customer_id: int | None) -> dict[str, object]:
+        """A call as Thulium's page lists its fields; what kolejka does not know is empty."""
+        return {
+            "connection_id": row.connection_id,
+            "date": wire.wire_time(row.started_at, self.time_zone),
+            "src": self.history.display(row.src),
+            "dst": row.dst,
+            "type": row.direction.value,
+            "disposition": row.disposition.value,
+            "duration": row.duration,
+            "billsec": row.billsec,
+            "user": "",
+            "user_login": row.user_login,
+            "queue_id": row.queue_id,
+            "topic_id": None,
+            "customer_id": customer_id,
+            "tags": [],
+            "disconnected_by": row.disconnected_by.value,
+            "transferred_to": row.transferred_to,
+            "operator": "",
+            "filename": "",
+        }
+
+    async def _query(self, request: Request) -> ConnectionQuery:
+        params: dict[str, str] = {}
+        tags: list[str] = []
+        for key, value in query_pairs(request, PARAMETERS, MAX_PAIRS):
+            if key in ("tags[]", "tags"):
+                if value:
+                    tags.append(query_text(value, "tags[]", MAX_TAG))
+            elif value != "":
+                params[key] = value  # a later value wins; an empty one is no filter
+        for flag in ("include_tags", "include_topics"):
+            if flag in params and params[flag].lower() not in _BOOLEANS:
+                raise InvalidField(flag, FieldProblem.NOT_A_BOOLEAN)
+        src_e164: tuple[str, ...] | None = None
+        if "src" in params:
+            e164 = self.history.e164(query_text(params["src"], "src", MAX_PHONE_INPUT))
+            src_e164 = (e164,) if e164 else ()
+        if "customer_id" in params:
+            numbers = await self.history.customer_numbers(_id(params, "customer_id"))
+            src_e164 = numbers if src_e164 is None else tuple(set(src_e164) & set(numbers))
+        return ConnectionQuery(
+            limit=_limit(params.get("limit")),
+            offset=bounded_int(params.get("offset"), "offset", 0, MAX_ID, 0),
+            date_from=self._date(params, "date_from", end=False),
+            date_to=self._date(params, "date_to", end=True),
+            src_e164=src_e164,
+            dst=_text(params, "dst", MAX_PHONE_INPUT),
+            connection_id=_text(params, "connection_id", MAX_CALL_ID),
+            user_login=_text(params, "user_login", MAX_LOGIN),
+            queue_id=_id(params, "queue_id") if "queue_id" in params else None,
+            topic_id=_id(params, "topic_id") if "topic_id" in params else None,
+            tags=tuple(tags),
+        )
+
+    def _date(self, params: dict[str, str], name: str, *, end: bool) -> datetime | None:
+        """`YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `... HH:MM:SS` in KOLEJKA_TIME_ZONE. `date_to`
+        takes in the whole day, minute or second it names; `date_from` starts at it."""
+        text = params.get(name)
+        if text is None:
+            return None
+        parsed = _parse_date(text.strip())
+        if parsed is None:
+            raise InvalidField(name, FieldProblem.NOT_A_DATE)
+        local, unit = parsed
+        if end:
+            local += unit - timedelta(microseconds=1)
+        return local.replace(tzinfo=self.time_zone)
+
+
+def _parse_date(text: str) -> tuple[datetime, timedelta] | None:
+    """The local instant a Thulium date names, and the length of the unit it names."""
+    if not text.isascii() or len(text) > 19:
+        return None
+    for pattern, unit in (
+        ("%Y-%m-%d", timedelta(days=1)),
+        ("%Y-%m-%d %H:%M", timedelta(minutes=1)),
+        ("%Y-%m-%d %H:%M:%S", timedelta(seconds=1)),
+        ("%Y-%m-%dT%H:%M", timedelta(minutes=1)),
+        ("%Y-%m-%dT%H:%M:%S", timedelta(seconds=1)),
+    ):
+        try:
+            parsed = datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            return None
+        return parsed, unit
+    return None
+
+
+def _limit(value: str | None) -> int:
+    """Thulium's limit: 1 to 100; any larger number is served as 100."""
+    if value is None:
+        return DEFAULT_LIMIT
+    digits = value.lstrip("0")
+    if not (value.isascii() and value.isdigit()) or not digits:
+        raise InvalidField("limit", FieldProblem.OUT_OF_RANGE, low=1, high=MAX_LIMIT)
+    return MAX_LIMIT if len(digits) > 3 else min(int(digits), MAX_LIMIT)
+
+
+def _id(params: dict[str, str], name: str) -> int:
+    value = parse_id(params[name])
+    if value is None:
+        raise InvalidField(name, FieldProblem.NOT_AN_ID)
+    return value
+
+
+def _text(params: dict[str, str], name: str, limit: int) -> str | None:
+    return query_text(params[name], name, limit) if name in params else None
