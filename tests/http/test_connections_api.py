@@ -278,9 +278,7 @@ async def test_a_known_calls_topic_is_empty_and_an_unknown_call_is_404(
     app: KolejkaApp, components: Components, clock: FrozenClock, personas: dict[str, str]
 ) -> None:
     await calls(components, clock, ("PJSIP/1001-00000001", "613459851", Outcome.ANSWERED, 3))
-    known = await call(
-        app, "GET", PATH + "/PJSIP%2F1001-00000001/topic", auth=personas["admin"]
-    )
+    known = await call(app, "GET", PATH + "/PJSIP%2F1001-00000001/topic", auth=personas["admin"])
     assert (known.status, known.json()) == (
         200,
         {"topic_id": None, "agent_login": "", "comment": "", "custom_fields": []},
