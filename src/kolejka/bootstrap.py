@@ -19,6 +19,7 @@ from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.connections import ConnectionsApi
 from kolejka.adapters.http.crm import CrmApi
+from kolejka.adapters.http.ingest import AgentIngestApi
 from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.waiting_list_view import WaitingListView
@@ -27,6 +28,7 @@ from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.local.clock import SystemClock
 from kolejka.adapters.local.failures import LocalFailureCounter
 from kolejka.adapters.local.known_addresses import LocalKnownAddresses
+from kolejka.adapters.postgres.agents import PostgresAgentLive, PostgresAgents
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.crm_import import PostgresCrmImport
@@ -40,12 +42,14 @@ from kolejka.adapters.postgres.stores import (
     PostgresQueues,
     PostgresWaitingCallers,
 )
+from kolejka.adapters.redis.agent_live import RedisAgentLive
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.failures import RedisFailureCounter
 from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
+from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
@@ -72,12 +76,16 @@ from kolejka.observability.metrics import (
     Metrics,
     waiting_list_collector,
 )
+from kolejka.services.agent_sync import AgentSync
+from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.crm import Crm
 from kolejka.services.history import CallHistory
 from kolejka.services.leadership import Leadership
 from kolejka.services.pbx_sync import Transaction
 from kolejka.services.ports import (
+    AgentDirectory,
+    AgentLiveStore,
     ApiUserStore,
     Change,
     ChangeFeed,
@@ -112,6 +120,8 @@ class Stores:
     connections: ConnectionStore
     changes: ChangeFeed
     failures: FailureCounter
+    agents: AgentDirectory
+    agent_live: AgentLiveStore
     # Addresses that signed in lately as each user: spared the per-user login limit.
     known_addresses: KnownAddresses = field(default_factory=LocalKnownAddresses)
     transaction: Transaction = nullcontext
@@ -138,6 +148,9 @@ class Components:
     phones: PhoneNumbers
     crm: Crm
     history: CallHistory
+    agents: Agents
+    # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
+    agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
     ami: AmiListener | None = None  # follows Asterisk's queues when KOLEJKA_AMI_HOST is set
     metrics: Metrics = field(default_factory=Metrics)
@@ -196,6 +209,7 @@ def build(
         clock,
         customers=directory,
         crm=stores.crm,
+        agents=stores.agents,
         keep_days=settings.history_days,
     )
     lists = WaitingLists(
@@ -234,6 +248,8 @@ def build(
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
         history=history,
+        agents=Agents(stores.agents, stores.agent_live, clock, changes),
+        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes, history=history),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -248,7 +264,13 @@ def build(
     if ami_config is not None:
         # A burst of AMI events shares one store transaction where the store has them (SQLite).
         sync = CountingPbxSync(
-            lists, stores.queues, callers, clock, metrics, transaction=stores.transaction
+            lists,
+            stores.queues,
+            callers,
+            clock,
+            metrics,
+            transaction=stores.transaction,
+            agents=components.agent_sync,
         )
         link = LinkState("pbx", clock)
         components.ami = AmiListener(ami_config, sync, link)
@@ -288,6 +310,8 @@ def _stores(settings: Settings) -> Stores:
             connections=SqliteConnections(database),
             changes=LocalChangeFeed(),
             failures=LocalFailureCounter(),
+            agents=SqliteAgents(database),
+            agent_live=SqliteAgentLive(database),
             transaction=database.writing,  # a burst of AMI events: one commit for all
         )
         watched = stores.changes
@@ -307,6 +331,8 @@ def _stores(settings: Settings) -> Stores:
             connections=PostgresConnections(pg),
             changes=feed,
             failures=LocalFailureCounter(),
+            agents=PostgresAgents(pg),
+            agent_live=PostgresAgentLive(pg),
             lease=PostgresLease(pg, settings.lease_seconds),
             background=[feed.run],
             checks=[StoreCheck("database", "postgresql", pg.ping)],
@@ -322,6 +348,7 @@ def _stores(settings: Settings) -> Stores:
     stores.redis = redis
     stores.queues = QueuesWithRedisLists(stores.queues, live)
     stores.callers = live
+    stores.agent_live = RedisAgentLive(redis)  # everything live is in Redis
     stores.changes = redis_feed
     stores.failures = RedisFailureCounter(redis)
     stores.known_addresses = RedisKnownAddresses(redis)
@@ -415,6 +442,9 @@ def create_app(components: Components) -> KolejkaApp:
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
             *ConnectionsApi(components.history, ZoneInfo(settings.time_zone)).routes(),
+            *AgentIngestApi(
+                components.agent_sync, components.queues, ZoneInfo(settings.time_zone)
+            ).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),

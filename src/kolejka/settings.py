@@ -66,6 +66,7 @@ class Settings:
     ami_tls: str = "off"
     ami_tls_ca_path: str = ""
     ami_queues: str = ""
+    ami_members: str = ""
     ami_ping_seconds: float = 10.0
     ami_retry_max_seconds: float = 30.0
     ami_auth_retry_seconds: float = 60.0

@@ -102,6 +102,8 @@ class FakeAsterisk:
     fully_booted: bool = True
     now: float = 1000.0
     waiting: dict[str, Waiting] = field(default_factory=dict)
+    # Queue members, (queue, member name) -> the fields of its last member event.
+    members: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     sessions: list[Session] = field(default_factory=list)
     actions: list[dict[str, str]] = field(default_factory=list)
     logins: int = 0
@@ -188,6 +190,10 @@ class FakeAsterisk:
             )
         elif event in ("QueueCallerLeave", "Leave"):
             self.waiting.pop(uniqueid, None)
+        elif event in ("QueueMemberAdded", "QueueMemberPause", "QueueMemberStatus"):
+            self.members[(fields.get("Queue", ""), fields.get("MemberName", ""))] = fields
+        elif event == "QueueMemberRemoved":
+            self.members.pop((fields.get("Queue", ""), fields.get("MemberName", "")), None)
 
     async def _broadcast(self, data: bytes) -> None:
         for session in list(self.sessions):
@@ -330,6 +336,17 @@ class FakeAsterisk:
                 Weight="0",
                 ActionID=action_id,
             )
+            for (member_queue, _), member in self.members.items():
+                if member_queue != queue:
+                    continue
+                items += 1
+                # QueueStatus names a member `Name` and `Location`, and has no Privilege.
+                listed = {
+                    ("Name" if k == "MemberName" else "Location" if k == "Interface" else k): v
+                    for k, v in member.items()
+                    if k not in ("Event", "Privilege", "Ringinuse")
+                }
+                await self._reply(session, Event="QueueMember", **listed, ActionID=action_id)
             for position, caller in enumerate(callers, 1):
                 items += 1
                 # QueueEntry says `unknown` where events say `<unknown>`.

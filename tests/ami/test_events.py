@@ -8,18 +8,35 @@ import pytest
 
 from kolejka.adapters.ami.events import (
     HANDLERS,
+    UnmappedMember,
     UnmappedQueue,
     Unusable,
     is_list_end,
+    member_report,
     queued_caller,
     translate,
 )
+from kolejka.adapters.ami.member_names import MemberNames
 from kolejka.adapters.ami.protocol import PacketParser
 from kolejka.adapters.ami.queue_names import QueueNames
+from kolejka.domain.agents import (
+    AgentCompleted,
+    AgentConnected,
+    AgentRinging,
+    AgentRingNoAnswer,
+    CompletedBy,
+    Device,
+    MemberAdded,
+    MemberPaused,
+    MemberRemoved,
+    MemberReport,
+    MemberStatus,
+)
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
 from tests.ami.fake_asterisk import captured_packets
 
 NAMES = QueueNames({"support": 7})
+AGENTS = "ami_session_agents_callbacks.txt"
 
 
 def parsed(name: str, event: str) -> list[dict[str, str]]:
@@ -59,7 +76,7 @@ def test_the_pre_12_join_and_leave_mean_the_same() -> None:
 
 
 def test_events_not_in_the_table_are_not_ours() -> None:
-    for event in ("AgentCalled", "AgentConnect", "VarSet", "Newchannel", "Hangup", ""):
+    for event in ("AgentLogin", "QueueParams", "VarSet", "Newchannel", "Hangup", ""):
         assert translate({"Event": event, "Queue": "support", "Uniqueid": "1"}, NAMES) is None
     assert translate({"Response": "Success"}, NAMES) is None
 
@@ -128,9 +145,9 @@ def test_the_end_of_a_queue_status_answer_is_recognised() -> None:
 
 
 def test_every_event_of_the_table_is_in_the_captures_or_is_the_pre_12_name() -> None:
-    seen = {p.get("Event") for name in ("ami_session_sip.txt", "ami_session_answered_by_member.txt")
-            for p in parsed_all(name)}  # fmt: skip
-    assert set(HANDLERS) - seen == {"Join", "Leave"}
+    captures = ("ami_session_sip.txt", "ami_session_answered_by_member.txt", AGENTS)
+    seen = {p.get("Event") for name in captures for p in parsed_all(name)}
+    assert set(HANDLERS) - seen == {"Join", "Leave", "QueueMemberPaused"}
 
 
 def parsed_all(name: str) -> list[dict[str, str]]:
@@ -174,3 +191,99 @@ def test_the_mapping_names_queues_and_wins_over_a_numeric_name() -> None:
 def test_a_bad_mapping_is_refused_with_the_reason(text: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         QueueNames.parse(text)
+
+
+# Queue members (agents) -----------------------------------------------------------------------
+
+
+def jk(**changes: object) -> MemberReport:
+    values: dict[str, object] = {
+        "login": "jkowalski",
+        "queue_id": 2,
+        "paused": False,
+        "pause_reason": "",
+        "in_call": False,
+        "device": Device.NOT_INUSE,
+    }
+    values.update(changes)
+    return MemberReport(**values)  # type: ignore[arg-type]
+
+
+def test_member_events_carry_the_whole_member_named_by_its_login() -> None:
+    added = parsed(AGENTS, "QueueMemberAdded")[0]
+    paused, unpaused = parsed(AGENTS, "QueueMemberPause")
+    talking = parsed(AGENTS, "QueueMemberStatus")[0]
+    removed = parsed(AGENTS, "QueueMemberRemoved")[0]
+    assert translate(added, NAMES) == MemberAdded(jk())
+    assert translate(paused, NAMES) == MemberPaused(jk(paused=True, pause_reason="Przerwa"))
+    assert translate(unpaused, NAMES) == MemberPaused(jk())
+    assert translate(talking, NAMES) == MemberStatus(jk(in_call=True, device=Device.INUSE))
+    assert translate(removed, NAMES) == MemberRemoved("jkowalski", 2)
+
+
+def test_call_events_carry_the_callers_call_id_and_the_times_for_the_call_history() -> None:
+    called = parsed(AGENTS, "AgentCalled")[0]
+    connect = parsed(AGENTS, "AgentConnect")[0]
+    complete = parsed(AGENTS, "AgentComplete")[0]
+    no_answer = parsed(AGENTS, "AgentRingNoAnswer")[0]
+    assert translate(called, NAMES) == AgentRinging("jkowalski", 2, "1796075714.3")
+    assert translate(connect, NAMES) == AgentConnected(
+        "jkowalski", 2, "1796075714.3", hold_time=timedelta(0), ring_time=timedelta(0)
+    )
+    assert translate(complete, NAMES) == AgentCompleted(
+        "jkowalski",
+        2,
+        "1796075714.3",
+        hold_time=timedelta(0),
+        talk_time=timedelta(seconds=6),
+        reason=CompletedBy.AGENT,
+    )
+    # AgentRingNoAnswer's RingTime is milliseconds; the caller's Uniqueid, not the member leg's.
+    assert translate(no_answer, NAMES) == AgentRingNoAnswer(
+        "anowak", 2, "1796075727.7", timedelta(seconds=15)
+    )
+
+
+def test_a_queue_status_member_line_names_the_member_name_and_location() -> None:
+    member = parsed(AGENTS, "QueueMember")[0]
+    assert member_report(member, NAMES, MemberNames()) == jk(paused=True, pause_reason="Przerwa")
+
+
+def test_a_mapped_interface_names_the_login_over_the_member_name() -> None:
+    added = parsed(AGENTS, "QueueMemberAdded")[0]
+    members = MemberNames.parse("Local/jkowalski@agent-answer/n = jan.k, PJSIP/201=x")
+    event = translate(added | {"MemberName": "201"}, NAMES, members)
+    assert isinstance(event, MemberAdded)
+    assert event.member.login == "jan.k"
+    by_state = translate(added | {"Interface": "Local/x", "MemberName": "201"}, NAMES, members)
+    assert isinstance(by_state, MemberAdded)
+    assert by_state.member.login == "jan.k"
+
+
+def test_a_member_whose_name_is_no_login_and_is_not_mapped_is_unmapped() -> None:
+    added = parsed(AGENTS, "QueueMemberAdded")[0]
+    unnamed = added | {"MemberName": "PJSIP/201", "Interface": "PJSIP/201", "StateInterface": ""}
+    with pytest.raises(UnmappedMember) as raised:
+        translate(unnamed, NAMES)
+    assert raised.value.name == "PJSIP/201"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["PJSIP/201", "=jk", "PJSIP/201=bad login", "PJSIP/201=a,PJSIP/201=b"],
+)
+def test_a_bad_members_map_is_refused_at_start(text: str) -> None:
+    with pytest.raises(ValueError, match="KOLEJKA_AMI_MEMBERS"):
+        MemberNames.parse(text)
+
+
+def test_a_member_event_of_an_unmapped_queue_is_unmapped_and_odd_values_are_safe() -> None:
+    added = parsed(AGENTS, "QueueMemberAdded")[0]
+    with pytest.raises(UnmappedQueue):
+        translate(added | {"Queue": "sales"}, NAMES)
+    odd = translate(added | {"Status": "99", "InCall": "yes", "Paused": "x"}, NAMES)
+    assert odd == MemberAdded(jk(device=Device.UNKNOWN))
+    complete = parsed(AGENTS, "AgentComplete")[0] | {"Reason": "??", "TalkTime": "-1"}
+    event = translate(complete, NAMES)
+    assert isinstance(event, AgentCompleted)
+    assert (event.reason, event.talk_time) == (CompletedBy.UNKNOWN, None)

@@ -17,6 +17,7 @@ from tests.support import FAST_HASHER, FrozenClock, eventually
 
 SIP = "ami_session_sip.txt"
 ANSWERED = "ami_session_answered_by_member.txt"
+AGENTS = "ami_session_agents_callbacks.txt"
 JOINS = events("queue_caller_events.txt", "QueueCallerJoin")
 LEAVES = events("queue_caller_events.txt", "QueueCallerLeave")
 FIRST, SECOND, THIRD = "1795705470.0", "1795705470.1", "1795705471.2"
@@ -58,7 +59,7 @@ async def test_each_abandoned_call_is_recorded_as_no_answer_with_asterisks_hold_
     assert rows[0].src_e164 == "+4915110000001"
 
 
-async def test_a_call_answered_by_a_member_is_recorded_as_answered_with_its_wait(
+async def test_a_call_answered_by_a_member_is_recorded_with_the_agent_talk_and_who_hung_up(
     asterisk: FakeAsterisk, following: AmiListener, components: Components, clock: FrozenClock
 ) -> None:
     packets = captured_packets(ANSWERED)
@@ -67,12 +68,47 @@ async def test_a_call_answered_by_a_member_is_recorded_as_answered_with_its_wait
     await until_waiting(components, SUPPORT, {"1795705579.7"})
     clock.advance(7)
     await asterisk.push(*packets[leave:])
+
+    async def completed() -> bool:
+        (row,) = await recorded(components, 1)
+        assert row.billsec == 6, row
+        return True
+
+    await eventually(completed)
     (row,) = await recorded(components, 1)
-    assert (row.connection_id, row.disposition, row.wait.total_seconds()) == (
+    # AgentConnect's HoldTime (4 s) wins over the 7 s kolejka measured; TalkTime is billsec.
+    assert (row.connection_id, row.disposition, row.user_login) == (
         "1795705579.7",
         Disposition.ANSWERED,
-        7,
+        "TestAgent",
     )
+    assert (row.duration, row.billsec, row.disconnected_by) == (10, 6, DisconnectedBy.AGENT)
+
+
+async def test_the_agents_capture_gives_one_answered_and_two_abandoned_calls(
+    asterisk: FakeAsterisk, following: AmiListener, components: Components
+) -> None:
+    await asterisk.push(*captured_packets(AGENTS))
+    await eventually(lambda: len(asterisk.waiting) == 0)
+    rows = await recorded(components, 3)
+
+    async def answered_completed() -> bool:
+        rows = await recorded(components, 3)
+        assert rows[0].billsec == 6, rows[0]
+        return True
+
+    await eventually(answered_completed)
+    rows = await recorded(components, 3)
+    assert [
+        (r.connection_id, r.queue_id, r.disposition, r.user_login, r.duration, r.billsec)
+        for r in rows
+    ] == [
+        ("1796075714.3", 2, Disposition.ANSWERED, "jkowalski", 6, 6),
+        ("1796075727.7", 2, Disposition.NO_ANSWER, "", 22, 0),
+        ("1796075753.12", 2, Disposition.NO_ANSWER, "", 18, 0),
+    ]
+    assert rows[0].disconnected_by is DisconnectedBy.AGENT
+    assert rows[1].disconnected_by is DisconnectedBy.CUSTOMER
 
 
 async def test_callers_gone_after_an_asterisk_restart_are_recorded_once_as_failed(

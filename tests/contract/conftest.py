@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kolejka.adapters.postgres.agents import PostgresAgentLive, PostgresAgents
 from kolejka.adapters.postgres.changes import PostgresChangeFeed
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.database import PostgresDatabase
@@ -26,11 +27,13 @@ from kolejka.adapters.postgres.stores import (
     PostgresQueues,
     PostgresWaitingCallers,
 )
+from kolejka.adapters.redis.agent_live import RedisAgentLive
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import RedisWaitingCallers
 from kolejka.adapters.shared_feed import SharedFeed
+from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import (
@@ -41,7 +44,7 @@ from kolejka.adapters.sqlite.stores import (
     SqliteWaitingCallers,
 )
 from kolejka.domain.queues import Queue
-from kolejka.services.ports import Lease
+from kolejka.services.ports import AgentDirectory, AgentLiveStore, Lease
 from tests.contract.stores import FeedFactory, LeaseFactory, LiveLists, SqlStores
 from tests.servers import drop_prefix, fresh_schema, unique_name
 
@@ -101,6 +104,49 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             return None
 
         yield LiveLists("redis", RedisWaitingCallers(connection), no_queues_in_redis)
+        await connection.aclose()
+        await drop_prefix(redis_url, prefix)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def agent_directory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AgentDirectory]:
+    """The agent and pause catalogues, in the database."""
+    if request.param == "sqlite":
+        db = Database(str(tmp_path / "agents.db"))
+        db.migrate()
+        yield SqliteAgents(db)
+        db.close()
+        return
+    async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
+        pg = PostgresDatabase(url)
+        await pg.migrate()
+        yield PostgresAgents(pg)
+        await pg.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+async def agent_live(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AgentLiveStore]:
+    """Agents' live records, wherever the live waiting lists may be."""
+    if request.param == "sqlite":
+        db = Database(str(tmp_path / "agent_live.db"))
+        db.migrate()
+        yield SqliteAgentLive(db)
+        db.close()
+    elif request.param == "postgresql":
+        async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
+            pg = PostgresDatabase(url)
+            await pg.migrate()
+            yield PostgresAgentLive(pg)
+            await pg.aclose()
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = unique_name("agents")
+        connection = RedisConnection(redis_url, prefix)
+        yield RedisAgentLive(connection)
         await connection.aclose()
         await drop_prefix(redis_url, prefix)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from kolejka.domain.agents import AgentCompleted, AgentConnected, CompletedBy
 from kolejka.domain.connections import (
     Connection,
     ConnectionQuery,
     DisconnectedBy,
     Disposition,
-    TalkEnded,
     completed,
+    connected,
     count_bound,
     departed,
     lost,
@@ -45,22 +46,45 @@ def test_an_answered_call_without_its_talk_yet_has_the_wait_as_duration() -> Non
     assert row.disconnected_by is DisconnectedBy.UNKNOWN
 
 
-def test_the_end_of_the_talk_gives_billsec_the_talk_and_duration_wait_plus_talk() -> None:
-    end = TalkEnded(
-        "1795800000.7", 2, "jkowalski", timedelta(seconds=9), timedelta(seconds=95), True
+def connect(login: str, hold: int | None) -> AgentConnected:
+    hold_time = None if hold is None else timedelta(seconds=hold)
+    return AgentConnected(login, 2, "1795800000.7", hold_time, timedelta(seconds=3))
+
+
+def complete(login: str, hold: int | None, talk: int | None, reason: CompletedBy) -> AgentCompleted:
+    return AgentCompleted(
+        login,
+        2,
+        "1795800000.7",
+        None if hold is None else timedelta(seconds=hold),
+        None if talk is None else timedelta(seconds=talk),
+        reason,
     )
+
+
+def test_the_agent_who_picks_up_is_named_and_the_pbx_hold_time_is_the_wait() -> None:
+    row = connected(left(Outcome.ANSWERED, 12), connect("jkowalski", 9))
+    assert (row.user_login, row.duration, row.billsec) == ("jkowalski", 9, 0)
+    assert connected(left(Outcome.ANSWERED, 12), connect("jkowalski", None)).duration == 12
+
+
+def test_the_end_of_the_talk_gives_billsec_the_talk_and_duration_wait_plus_talk() -> None:
+    end = complete("jkowalski", 9, 95, CompletedBy.AGENT)
     row = completed(left(Outcome.ANSWERED, 12), end, JOINED + timedelta(seconds=200))
     assert (row.duration, row.billsec, row.user_login) == (104, 95, "jkowalski")
     assert row.disconnected_by is DisconnectedBy.AGENT
     assert row.started_at == JOINED
-    by_caller = completed(
-        row, TalkEnded("1795800000.7", 2, "", None, timedelta(seconds=95), False), JOINED
-    )
+    assert completed(row, end, JOINED) == row  # the same event again changes nothing
+    by_caller = completed(row, complete("", None, 95, CompletedBy.CALLER), JOINED)
     assert (by_caller.disconnected_by, by_caller.user_login, by_caller.duration) == (
         DisconnectedBy.CUSTOMER,
         "jkowalski",
         104,
     )
+    for reason in (CompletedBy.TRANSFER, CompletedBy.UNKNOWN):
+        assert completed(row, complete("jkowalski", 9, 95, reason), JOINED).disconnected_by is (
+            DisconnectedBy.UNKNOWN
+        )
 
 
 def test_a_call_lost_in_a_gap_is_failed_until_its_talk_ends() -> None:
@@ -71,19 +95,15 @@ def test_a_call_lost_in_a_gap_is_failed_until_its_talk_ends() -> None:
         70,
         DisconnectedBy.UNKNOWN,
     )
-    end = TalkEnded(
-        "1795800000.7", 2, "anowak", timedelta(seconds=30), timedelta(seconds=60), False
-    )
+    end = complete("anowak", 30, 60, CompletedBy.CALLER)
     assert completed(row, end, JOINED).disposition is Disposition.ANSWERED
 
 
 def test_a_talk_that_ends_for_a_call_never_seen_dates_it_back_from_the_pbxs_times() -> None:
-    end = TalkEnded(
-        "9.1", 2, "jkowalski", timedelta(seconds=20), timedelta(seconds=100), None, src="601100200"
-    )
-    row = completed(None, end, JOINED + timedelta(seconds=120), "+48601100200")
-    assert (row.started_at, row.duration, row.billsec, row.src) == (JOINED, 120, 100, "601100200")
-    assert row.disposition is Disposition.ANSWERED
+    end = complete("jkowalski", 20, 100, CompletedBy.AGENT)
+    row = completed(None, end, JOINED + timedelta(seconds=120))
+    assert (row.started_at, row.duration, row.billsec, row.src) == (JOINED, 120, 100, "")
+    assert (row.disposition, row.queue_id) == (Disposition.ANSWERED, 2)
 
 
 def test_negative_spans_count_as_zero() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
+from kolejka.domain.agents import NewAgent
 from kolejka.domain.queues import Outcome, Queue
 from tests.factories import add_person
 from tests.support import FrozenClock, assert_envelope, basic, call
@@ -287,3 +288,43 @@ async def test_a_known_calls_topic_is_empty_and_an_unknown_call_is_404(
         answer = await call(app, "GET", f"{PATH}/{unknown}/topic", auth=personas["admin"])
         assert_envelope(answer, 404, 404007)
     assert_envelope(await call(app, "POST", PATH, auth=personas["admin"]), 405, 405001)
+
+
+async def test_the_ingest_apis_member_reports_complete_the_row_with_the_agents_name(
+    app: KolejkaApp, components: Components, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    await components.agents.add(NewAgent("jkowalski", "Jan", "Kowalski"))
+    await components.api_users.add("pbx", "pbx-secret-1234", ["*"])
+    pbx = basic("pbx", "pbx-secret-1234")
+    member = "/api/queues/2/members/jkowalski"
+    body = {"call_id": "c1", "phone_number": "613459851"}
+    assert (
+        await call(app, "POST", "/api/queues/2/callers", auth=pbx, json_body=body)
+    ).status == 201
+    clock.advance(9)
+    for path, report in (
+        (member, {"event": "ringing", "call_id": "c1"}),
+        ("/api/queues/2/callers/c1/leave", {"outcome": "answered"}),
+        (member, {"event": "connected", "call_id": "c1", "hold_time": 8}),
+        (
+            member,
+            {"event": "completed", "call_id": "c1", "talk_time": 95, "completed_by": "caller"},
+        ),
+    ):
+        answer = await call(app, "POST", path, auth=pbx, json_body=report)
+        assert answer.status == 200, answer.json()
+    (row,) = (await listed(app, personas))["result"]
+    assert {key: row[key] for key in ("disposition", "duration", "billsec")} == {
+        "disposition": "ANSWERED",
+        "duration": 103,
+        "billsec": 95,
+    }
+    assert (row["user"], row["user_login"], row["disconnected_by"]) == (
+        "Jan Kowalski",
+        "jkowalski",
+        "Customer",
+    )
+    page = await listed(app, personas, "?user_login=jkowalski")
+    assert [r["connection_id"] for r in page["result"]] == ["c1"]
+    topic = await call(app, "GET", PATH + "/c1/topic", auth=personas["admin"])
+    assert topic.json()["agent_login"] == "jkowalski"

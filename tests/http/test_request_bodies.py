@@ -21,6 +21,7 @@ SURROGATE = "\ud800"  # json.dumps writes it as the JSON text "\ud800", which js
 ENDPOINTS: dict[str, tuple[str, str, Any]] = {
     "join": ("POST", "/api/queues/2/callers", {"call_id": "c1", "phone_number": "613459851"}),
     "leave": ("POST", "/api/queues/2/callers/c0/leave", {"outcome": "answered"}),
+    "member": ("POST", "/api/queues/2/members/jkowalski", {"event": "added"}),
     "add customer": ("POST", "/api/customers", {"name": "Jan", "surname": "Kowalski"}),
     "change customer": ("PUT", "/api/customers/{customer}", {"surname": "Nowak"}),
     "add customers": ("POST", "/api/batch/customers", [{"surname": "Lis"}, {"surname": "Wilk"}]),
@@ -132,6 +133,10 @@ LONE_SURROGATES = [
     ("join", {"call_id": "c1", SURROGATE: "x"}, "body"),
     ("leave", {"outcome": SURROGATE}, "outcome"),
     ("leave", {"outcome": "answered", SURROGATE: 1}, "body"),
+    ("member", {"event": SURROGATE}, "event"),
+    ("member", {"event": "paused", "reason": "P" + SURROGATE}, "reason"),
+    ("member", {"event": "ringing", "call_id": SURROGATE}, "call_id"),
+    ("member", {"event": "added", SURROGATE: 1}, "body"),
     *(
         ("add customer", {"surname": "Kowalski", field: "x" + SURROGATE}, field)
         for field in ("name", "email", "identifier", "type", "group", "account_manager")

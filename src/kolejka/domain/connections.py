@@ -5,8 +5,9 @@ it, in the trade's words:
 
 - it joined a queue (`date` is that instant, `src` the caller's number);
 - it was abandoned after a wait: `NO ANSWER`, `duration` = the wait, `billsec` 0;
-- it was answered: `ANSWERED`; once the agent's talk ends (`AgentComplete`), `billsec` is the
-  talk time, `duration` the wait plus the talk, and `disconnected_by` says who hung up;
+- it was answered: `ANSWERED`; the agent who picked up (`AgentConnect`) is `user_login`; once
+  the talk ends (`AgentComplete`), `billsec` is the talk time, `duration` the wait plus the
+  talk, and `disconnected_by` says who hung up;
 - it was gone when kolejka came back after a gap (the resync): `FAILED`, its outcome unknown,
   with the wait seen before the gap. A later `AgentComplete` for it still completes it.
 
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from kolejka.domain.agents import AgentCompleted, AgentConnected, CompletedBy
 from kolejka.domain.queues import Departure, Outcome, WaitingCaller
 
 DEFAULT_LIMIT = 100
@@ -113,58 +115,48 @@ def lost(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connecti
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TalkEnded:
-    """An agent's talk on a queue call ended (`AgentComplete`, or the ingest API's complete).
-
-    `hold` is the PBX's wait for the call; `hung_up_by_agent` None when the PBX did not say
-    (a transfer, say).
-    """
-
-    connection_id: str
-    queue_id: int
-    user_login: str
-    hold: timedelta | None
-    talk: timedelta
-    hung_up_by_agent: bool | None
-    src: str = ""
-    started_at: datetime | None = None
-    transferred_to: str = ""
+_HUNG_UP_BY = {
+    CompletedBy.AGENT: DisconnectedBy.AGENT,
+    CompletedBy.CALLER: DisconnectedBy.CUSTOMER,
+}
 
 
-def completed(
-    known: Connection | None, end: TalkEnded, now: datetime, src_e164: str = ""
-) -> Connection:
-    """`known` (None when the call joined before kolejka listened) completed by the talk's end.
+def connected(known: Connection, event: AgentConnected) -> Connection:
+    """An agent picked up the call (`AgentConnect`): the row names the agent, and the PBX's hold
+    time wins over the wait kolejka measured."""
+    return replace(
+        known,
+        disposition=Disposition.ANSWERED,
+        user_login=event.login,
+        wait=known.wait if event.hold_time is None else event.hold_time,
+    )
+
+
+def completed(known: Connection | None, event: AgentCompleted, now: datetime) -> Connection:
+    """The agent's talk ended (`AgentComplete`): `known` (None when the call joined before
+    kolejka listened) gets the talk, the agent and who hung up.
 
     Whatever `known` said (answered, or lost in a gap), the PBX now says an agent talked: the
-    call is ANSWERED. The PBX's hold time wins over the one kolejka measured.
+    call is ANSWERED. A transfer names no one who hung up.
     """
-    disconnected = {
-        True: DisconnectedBy.AGENT,
-        False: DisconnectedBy.CUSTOMER,
-        None: DisconnectedBy.UNKNOWN,
-    }[end.hung_up_by_agent]
+    talk = max(event.talk_time or timedelta(0), timedelta(0))
     if known is None:
-        hold = end.hold or timedelta(0)
-        started = end.started_at or now - end.talk - hold
+        hold = event.hold_time or timedelta(0)
         known = Connection(
-            connection_id=end.connection_id,
-            queue_id=end.queue_id,
-            src=end.src,
-            src_e164=src_e164,
-            started_at=started,
+            connection_id=event.call_id,
+            queue_id=event.queue_id,
+            src="",
+            started_at=now - talk - hold,
             disposition=Disposition.ANSWERED,
             wait=hold,
         )
     return replace(
         known,
         disposition=Disposition.ANSWERED,
-        wait=end.hold if end.hold is not None else known.wait,
-        talk=max(end.talk, timedelta(0)),
-        user_login=end.user_login or known.user_login,
-        disconnected_by=disconnected,
-        transferred_to=end.transferred_to or known.transferred_to,
+        wait=known.wait if event.hold_time is None else event.hold_time,
+        talk=talk,
+        user_login=event.login or known.user_login,
+        disconnected_by=_HUNG_UP_BY.get(event.reason, DisconnectedBy.UNKNOWN),
     )
 
 

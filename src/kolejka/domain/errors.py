@@ -52,7 +52,7 @@ class FieldProblem(enum.Enum):
     NOT_AN_OUTCOME = "must be 'answered' or 'abandoned'."
     # The call history's
     NOT_A_DATE = "must be a date: YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS]."
-    NOT_A_BOOLEAN = "must be 0, 1, true or false."
+    NOT_A_QUERY_FLAG = "must be 0, 1, true or false."
     CONTROL_CHARACTERS = "must not contain control characters."
     UNKNOWN_FIELD = "is not a known field."
     # A request body's string or key that JSON let through but no text encoder can write.
@@ -78,6 +78,14 @@ class FieldProblem(enum.Enum):
     UNKNOWN_PARAMETER = "is not a known parameter."
     IDENTIFIER_REQUIRED = "is required: imports match customers by it."
     ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
+    # Agents'
+    NOT_A_LOGIN = "must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit."
+    NOT_A_MEMBER_EVENT = (
+        "must be one of added, removed, paused, unpaused, ringing, ring_no_answer, connected,"
+        " completed."
+    )
+    NOT_A_COMPLETER = "must be 'agent', 'caller' or 'transfer'."
+    NOT_A_BOOLEAN = "must be true or false."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""
@@ -146,3 +154,17 @@ class LoginThrottled(DomainError):
     def __init__(self, seconds: int) -> None:
         super().__init__(f"too many failed logins; retry in {seconds} s")
         self.seconds = seconds
+
+
+class UnknownAgent(DomainError):
+    def __init__(self, login: str) -> None:
+        super().__init__(f"agent {login!r} does not exist")
+        self.login = login
+
+
+class AgentExists(DomainError):
+    """Another agent has this login."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"an agent with login {login!r} exists")
+        self.login = login

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from kolejka.domain.errors import StoreUnavailable
-from kolejka.domain.pbx import PbxEvent
 from kolejka.domain.queues import Departure, Joined, WaitingCaller
-from kolejka.services.pbx_sync import PbxSync, Transaction
+from kolejka.services.agent_sync import AgentSync
+from kolejka.services.pbx_sync import PbxSync, SyncEvent, Transaction
 from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
 from kolejka.services.waiting_lists import WaitingLists
 
@@ -221,12 +221,13 @@ class CountingPbxSync(PbxSync):
         clock: Clock,
         metrics: Metrics,
         transaction: Transaction,
+        agents: AgentSync | None = None,
     ) -> None:
-        super().__init__(lists, queues, callers, clock, transaction=transaction)
+        super().__init__(lists, queues, callers, clock, transaction=transaction, agents=agents)
         self.metrics = metrics
         metrics.counter(PBX_EVENTS, "PBX events handled, by whether they applied.", "result")
 
-    async def apply(self, events: Sequence[PbxEvent]) -> int:
+    async def apply(self, events: Sequence[SyncEvent]) -> int:
         failed = await super().apply(events)
         self.metrics.count(PBX_EVENTS, "applied", len(events) - failed)
         if failed:

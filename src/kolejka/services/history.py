@@ -13,13 +13,14 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from kolejka.domain.agents import AgentCompleted, AgentConnected, MemberEvent
 from kolejka.domain.connections import (
     MAX_FILTER_NUMBERS,
     Connection,
     ConnectionPage,
     ConnectionQuery,
-    TalkEnded,
     completed,
+    connected,
     departed,
     lost,
 )
@@ -27,7 +28,13 @@ from kolejka.domain.customers import unambiguous
 from kolejka.domain.errors import UnknownConnection
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Departure, WaitingCaller
-from kolejka.services.ports import Clock, ConnectionStore, CrmStore, CustomerDirectory
+from kolejka.services.ports import (
+    AgentDirectory,
+    Clock,
+    ConnectionStore,
+    CrmStore,
+    CustomerDirectory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ class CallHistory:
         clock: Clock,
         customers: CustomerDirectory | None = None,
         crm: CrmStore | None = None,
+        agents: AgentDirectory | None = None,
         keep_days: int = 90,
     ) -> None:
         self._store = store
@@ -53,6 +61,7 @@ class CallHistory:
         self._clock = clock
         self._customers = customers
         self._crm = crm
+        self._agents = agents
         self.keep_days = keep_days
 
     # Recording ---------------------------------------------------------------------------
@@ -68,13 +77,17 @@ class CallHistory:
         row = departed(caller, gone, e164) if outcome_known else lost(caller, gone, e164)
         await self._store.record(row)
 
-    async def talk_ended(self, end: TalkEnded) -> Connection:
-        """An agent's talk on a queue call ended: the call's row gets the agent, talk and who hung
-        up (written whole, so a repeat of the same event changes nothing more)."""
-        known = await self._store.get(end.connection_id)
-        row = completed(known, end, self._clock.now(), self._e164(end.src))
-        await self._store.save(row)
-        return row
+    async def agent_event(self, event: MemberEvent) -> None:
+        """What an agent did to a queue call: picked it up (the row names the agent) or ended
+        the talk (the row gets the talk and who hung up). Rows are written whole, so a repeat
+        of the same event changes nothing more. Other member events are no call's."""
+        if isinstance(event, AgentConnected):
+            known = await self._store.get(event.call_id)
+            if known is not None:  # QueueCallerLeave, which comes first, wrote it
+                await self._store.save(connected(known, event))
+        elif isinstance(event, AgentCompleted):
+            known = await self._store.get(event.call_id)
+            await self._store.save(completed(known, event, self._clock.now()))
 
     def _e164(self, number: str) -> str:
         return self._phones.normalise(number) or ""
@@ -117,6 +130,13 @@ class CallHistory:
             return None
         match = unambiguous(await self._customers.owners(row.src_e164))
         return None if match is None else match.customer_id
+
+    async def agent_name(self, login: str) -> str:
+        """The agent's "name surname", as Thulium's `user` shows it; "" when unknown or unnamed."""
+        if not login or self._agents is None:
+            return ""
+        agent = await self._agents.get(login)
+        return "" if agent is None else f"{agent.name} {agent.surname}".strip()
 
     def display(self, number: str) -> str:
         return self._phones.display(number)

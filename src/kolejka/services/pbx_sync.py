@@ -1,4 +1,5 @@
-"""Keeping the waiting lists equal to a PBX's queues: live events, and reconciling after a gap.
+"""Keeping the waiting lists (and agents' states) equal to a PBX's queues: live events, and
+reconciling after a gap.
 
 A PBX adapter (the AMI listener) translates what the PBX says into `kolejka.domain.pbx` events and
 hands them here. Events are applied in the order they came, and applying one twice changes
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 
+from kolejka.domain.agents import MemberEvent, MemberReport
 from kolejka.domain.errors import CallerAlreadyWaiting, UnknownCaller, UnknownQueue
 from kolejka.domain.pbx import (
     CallerAbandoned,
@@ -22,12 +24,16 @@ from kolejka.domain.pbx import (
     reconcile,
 )
 from kolejka.domain.queues import Outcome, Queue, WaitingCaller
+from kolejka.services.agent_sync import AgentSync
 from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
 from kolejka.services.waiting_lists import WaitingLists
 
 log = logging.getLogger(__name__)
 
 Transaction = Callable[[], AbstractAsyncContextManager[None]]
+# What a PBX adapter hands over: caller events and member (agent) events, in stream order.
+SyncEvent = PbxEvent | MemberEvent
+_CALLER_EVENTS = (CallerJoined, CallerAbandoned, CallerLeft)
 
 # Calls abandoned but whose QueueCallerLeave has not come yet; Asterisk sends it right after.
 _MAX_PENDING_LEAVES = 10_000
@@ -53,8 +59,10 @@ class PbxSync:
         callers: WaitingCallerStore,
         clock: Clock,
         transaction: Transaction = nullcontext,
+        agents: AgentSync | None = None,
     ) -> None:
         self.lists = lists
+        self.agents = agents
         self.queues = queues
         self.callers = callers
         self.clock = clock
@@ -64,31 +72,47 @@ class PbxSync:
 
     # Live events -------------------------------------------------------------------------
 
-    async def apply(self, events: Sequence[PbxEvent]) -> int:
+    async def apply(self, events: Sequence[SyncEvent]) -> int:
         """Applies `events` in order; returns how many could not be applied (each is logged).
 
         A failure inside the shared transaction rolls the burst back, and the events are then
-        applied one by one, so one bad event costs only itself.
+        applied one by one, so one bad event costs only itself. When an agent's state changed,
+        one Change(Topic.AGENTS) follows the burst.
         """
         if len(events) > 1:
             try:
                 async with self.transaction():
+                    agents_changed = False
                     for event in events:
-                        await self._apply(event)
+                        agents_changed |= await self._apply(event)
             except Exception:
                 log.warning("a burst of %d PBX events failed; applying them singly", len(events))
             else:
+                await self._agents_changed(agents_changed)
                 return 0
         failed = 0
+        agents_changed = False
         for event in events:
             try:
-                await self._apply(event)
+                agents_changed |= await self._apply(event)
             except Exception:
                 failed += 1
                 log.exception("could not apply %s", event)
+        await self._agents_changed(agents_changed)
         return failed
 
-    async def _apply(self, event: PbxEvent) -> None:
+    async def _agents_changed(self, changed: bool) -> None:
+        if changed and self.agents is not None:
+            await self.agents.changed()
+
+    async def _apply(self, event: SyncEvent) -> bool:
+        """Applies one event; True when it changed an agent's state."""
+        if not isinstance(event, _CALLER_EVENTS):
+            return self.agents is not None and await self.agents.apply(event)
+        await self._apply_caller(event)
+        return False
+
+    async def _apply_caller(self, event: PbxEvent) -> None:
         if self._touched is not None:
             self._touched.add(event.call_id)
         if isinstance(event, CallerJoined):
@@ -173,10 +197,25 @@ class PbxSync:
     def snapshot_requested(self) -> None:
         """The PBX was just asked for a snapshot: note which calls live events touch meanwhile."""
         self._touched = set()
+        if self.agents is not None:
+            self.agents.snapshot_requested()
 
     def snapshot_abandoned(self) -> None:
         """The snapshot will not come (refused, or the link failed): stop noting calls."""
         self._touched = None
+        if self.agents is not None:
+            self.agents.snapshot_abandoned()
+
+    async def reconcile_members(
+        self, queues: Iterable[int], members: Sequence[MemberReport]
+    ) -> int:
+        """Makes agents' memberships of `queues` equal to the PBX's snapshot; how many changed."""
+        if self.agents is None:
+            return 0
+        async with self.transaction():
+            changed = await self.agents.reconcile(queues, members)
+        await self._agents_changed(changed > 0)
+        return changed
 
     async def reconcile(
         self, queues: Mapping[int, str], snapshot: Iterable[QueuedCaller]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from kolejka.domain.agents import Agent, AgentLive, NewAgent, Pause
 from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
 from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
 from kolejka.domain.crm_import import ImportCounts, ImportRow
@@ -83,6 +84,45 @@ class ConnectionStore(Protocol):
     async def prune(self, before: datetime, batch: int) -> int:
         """Deletes up to `batch` of the oldest rows started before `before`; how many went."""
         ...
+
+
+class AgentDirectory(Protocol):
+    """The agents (the catalogue the CLI edits) and the pause-reason catalogue."""
+
+    async def get(self, login: str) -> Agent | None: ...
+
+    async def all(self) -> Sequence[Agent]:
+        """Every agent, by agent_id."""
+        ...
+
+    async def add(self, agent: NewAgent) -> Agent:
+        """Stores a new agent under the store's next id; raises AgentExists for a taken login."""
+        ...
+
+    async def remove(self, login: str) -> bool: ...
+
+    async def pauses(self) -> Sequence[Pause]:
+        """The pause catalogue, by pause_id."""
+        ...
+
+    async def pause_named(self, name: str) -> Pause:
+        """The pause with this name, created (under the next id, kept for good) if new."""
+        ...
+
+
+class AgentLiveStore(Protocol):
+    """Each agent's live record: its queue memberships and the state derived from them.
+
+    One writer at a time (the PBX follower holds a lease), so a read-modify-write is safe.
+    """
+
+    async def get(self, login: str) -> AgentLive | None: ...
+
+    async def all(self) -> Sequence[AgentLive]: ...
+
+    async def put(self, live: AgentLive) -> None: ...
+
+    async def remove(self, login: str) -> None: ...
 
 
 class CustomerDirectory(Protocol):
@@ -190,6 +230,7 @@ class Topic(enum.StrEnum):
     QUEUE = "queue"  # a queue's waiting callers (queue_id says which; None: every queue)
     CRM = "crm"  # customers and companies: every waiting list's names
     USERS = "users"  # API users and wallboard tokens
+    AGENTS = "agents"  # agents, their live states and the pause catalogue (queue_id None)
     ALL = "all"  # anything: another process wrote, or a feed lost messages
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 
+from kolejka.adapters.ami.member_names import MemberNames
 from kolejka.adapters.ami.queue_names import QueueNames
 from kolejka.settings import Settings
 
@@ -20,6 +21,7 @@ class AmiConfig:
     auth: str = "md5"  # "md5" (challenge; the secret never crosses the wire) or "plain"
     tls: ssl.SSLContext | None = None
     queues: QueueNames = field(default_factory=QueueNames)
+    members: MemberNames = field(default_factory=MemberNames)
     # A Ping every `ping_seconds`, unanswered for as long again, means a dead link: found in
     # at most twice this (20 s by default).
     ping_seconds: float = 10.0
@@ -72,6 +74,7 @@ class AmiConfig:
             auth=settings.ami_auth,
             tls=tls,
             queues=QueueNames.parse(settings.ami_queues),
+            members=MemberNames.parse(settings.ami_members),
             ping_seconds=settings.ami_ping_seconds,
             retry_base_seconds=min(0.5, settings.ami_retry_max_seconds),
             retry_max_seconds=settings.ami_retry_max_seconds,

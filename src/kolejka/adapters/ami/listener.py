@@ -21,17 +21,21 @@ from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.connection import AmiConnection, ConnectionLost
 from kolejka.adapters.ami.events import (
     QUEUE_ENTRY,
+    QUEUE_MEMBER,
     QUEUE_PARAMS,
+    UnmappedMember,
     UnmappedQueue,
     Unusable,
     is_list_end,
+    member_report,
     queued_caller,
     translate,
 )
 from kolejka.adapters.ami.protocol import Packet, ami_version, md5_key
-from kolejka.domain.pbx import PbxEvent, QueuedCaller
+from kolejka.domain.agents import MemberReport
+from kolejka.domain.pbx import QueuedCaller
 from kolejka.observability.links import LinkState, LinkStatus
-from kolejka.services.pbx_sync import PbxSync
+from kolejka.services.pbx_sync import PbxSync, SyncEvent
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,7 @@ class AmiListener:
         self.link = link
         self.rng = rng or random.Random()
         self.unmapped_names: set[str] = set()
+        self.unmapped_members: set[str] = set()
 
     async def run(self) -> None:
         backoff = Backoff(self.config.retry_base_seconds, self.config.retry_max_seconds, self.rng)
@@ -137,6 +142,18 @@ class AmiListener:
             name[:80],
         )
 
+    def note_unmapped_member(self, name: str) -> None:
+        if name in self.unmapped_members or len(self.unmapped_members) >= _MAX_REMEMBERED_NAMES:
+            return
+        self.unmapped_members.add(name)
+        log.warning(
+            "Asterisk queue member %r is no agent login (1-64 letters, digits or . _ @ + -):"
+            " its state is ignored. Give the member a MemberName that is the agent's login, or"
+            " map its interface in KOLEJKA_AMI_MEMBERS (e.g. %s=jkowalski)",
+            name[:80],
+            name[:80],
+        )
+
 
 @dataclass
 class _Snapshot:
@@ -146,6 +163,7 @@ class _Snapshot:
     done: asyncio.Future[bool]
     queues: dict[int, str] = field(default_factory=dict)
     callers: list[QueuedCaller] = field(default_factory=list)
+    members: list[MemberReport] = field(default_factory=list)
 
 
 class _Session:
@@ -279,7 +297,7 @@ class _Session:
     # Reading: events and the QueueStatus answer, in stream order ---------------------------
 
     async def on_packets(self, packets: list[Packet]) -> None:
-        events: list[PbxEvent] = []
+        events: list[SyncEvent] = []
         for packet in packets:
             name = packet.get("Event")
             if name is None:
@@ -294,9 +312,12 @@ class _Session:
                     self.collect(snapshot, packet)
                 continue
             try:
-                event = translate(packet, self.config.queues)
+                event = translate(packet, self.config.queues, self.config.members)
             except UnmappedQueue as unmapped:
                 self.listener.note_unmapped(unmapped.name)
+                continue
+            except UnmappedMember as unmapped:
+                self.listener.note_unmapped_member(unmapped.name)
                 continue
             except Unusable as unusable:
                 log.warning("skipped AMI event %s: %s", name[:80], unusable)
@@ -312,7 +333,7 @@ class _Session:
                 log.info("Asterisk is shutting down (%s)", packet.get("Shutdown", "")[:40])
         await self.apply(events)
 
-    async def apply(self, events: list[PbxEvent]) -> None:
+    async def apply(self, events: list[SyncEvent]) -> None:
         if events and await self.sync.apply(events):
             # What failed to apply is lost until the next reconcile: ask for one.
             self.want_resync()
@@ -322,6 +343,9 @@ class _Session:
         try:
             if name == QUEUE_ENTRY:
                 snapshot.callers.append(queued_caller(packet, self.config.queues))
+            elif name == QUEUE_MEMBER:
+                member = member_report(packet, self.config.queues, self.config.members)
+                snapshot.members.append(member)
             elif name == QUEUE_PARAMS:
                 queue_name = packet.get("Queue", "")
                 queue_id = self.config.queues.queue_id(queue_name)
@@ -331,6 +355,8 @@ class _Session:
                     snapshot.queues[queue_id] = queue_name
         except UnmappedQueue as unmapped:
             self.listener.note_unmapped(unmapped.name)
+        except UnmappedMember as unmapped:
+            self.listener.note_unmapped_member(unmapped.name)
         except Unusable as unusable:
             log.warning("skipped a QueueStatus entry: %s", unusable)
 
@@ -341,6 +367,7 @@ class _Session:
             queues.setdefault(queue_id, "")
         try:
             plan = await self.sync.reconcile(queues, snapshot.callers)
+            await self.sync.reconcile_members(queues, snapshot.members)
         except Exception:
             log.exception("could not reconcile the waiting lists with Asterisk; trying again")
             self.link.set(LinkStatus.SYNCING, "could not update the waiting lists")
@@ -348,11 +375,13 @@ class _Session:
             snapshot.done.set_result(False)
             return
         log.info(
-            "reconciled with Asterisk: %d waiting in %d queues; %d gone, %d added meanwhile",
+            "reconciled with Asterisk: %d waiting in %d queues; %d gone, %d added meanwhile;"
+            " %d queue members",
             len(snapshot.callers),
             len(snapshot.queues),
             len(plan.departures),
             len(plan.joins),
+            len(snapshot.members),
         )
         self.reached_up = True
         self.link.set(LinkStatus.UP)

@@ -73,12 +73,15 @@ class ConnectionsApi:
     async def connections(self, request: Request) -> Reply:
         query = await self._query(request)
         page = await self.history.page(query)
-        names: dict[str, int | None] = {}
+        customers: dict[str, int | None] = {}
+        agents: dict[str, str] = {}
         result = []
         for row in page.rows:
-            if row.src_e164 not in names:
-                names[row.src_e164] = await self.history.customer_id(row)
-            result.append(self._row(row, names[row.src_e164]))
+            if row.src_e164 not in customers:
+                customers[row.src_e164] = await self.history.customer_id(row)
+            if row.user_login not in agents:
+                agents[row.user_login] = await self.history.agent_name(row.user_login)
+            result.append(self._row(row, customers[row.src_e164], agents[row.user_login]))
         return Reply(wire.to_json({"count": page.count, "result": result}))
 
     async def topic(self, request: Request) -> Reply:
@@ -96,7 +99,7 @@ class ConnectionsApi:
             )
         )
 
-    def _row(self, row: Connection, customer_id: int | None) -> dict[str, object]:
+    def _row(self, row: Connection, customer_id: int | None, user: str) -> dict[str, object]:
         """A call as Thulium's page lists its fields; what kolejka does not know is empty."""
         return {
             "connection_id": row.connection_id,
@@ -107,7 +110,7 @@ class ConnectionsApi:
             "disposition": row.disposition.value,
             "duration": row.duration,
             "billsec": row.billsec,
-            "user": "",
+            "user": user,
             "user_login": row.user_login,
             "queue_id": row.queue_id,
             "topic_id": None,
@@ -130,7 +133,7 @@ class ConnectionsApi:
                 params[key] = value  # a later value wins; an empty one is no filter
         for flag in ("include_tags", "include_topics"):
             if flag in params and params[flag].lower() not in _BOOLEANS:
-                raise InvalidField(flag, FieldProblem.NOT_A_BOOLEAN)
+                raise InvalidField(flag, FieldProblem.NOT_A_QUERY_FLAG)
         src_e164: tuple[str, ...] | None = None
         if "src" in params:
             e164 = self.history.e164(query_text(params["src"], "src", MAX_PHONE_INPUT))

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from kolejka.domain.errors import (
+    AgentExists,
     CallerAlreadyWaiting,
     CompanyCard,
     ConflictingField,
@@ -20,6 +21,7 @@ from kolejka.domain.errors import (
     InvalidField,
     LoginThrottled,
     StoreUnavailable,
+    UnknownAgent,
     UnknownCaller,
     UnknownCompany,
     UnknownConnection,
@@ -124,6 +126,12 @@ UNKNOWN_CUSTOMER = ErrorKind(
 UNKNOWN_COMPANY = ErrorKind(
     404005, 404, "Company {company_id} does not exist.", "Firma {company_id} nie istnieje."
 )
+UNKNOWN_AGENT = ErrorKind(
+    404006, 404, "Agent {login} does not exist.", "Agent {login} nie istnieje."
+)
+AGENT_EXISTS = ErrorKind(
+    409005, 409, "Another agent has the login {login}.", "Inny agent ma już login {login}."
+)
 IDENTIFIER_TAKEN = ErrorKind(
     409002,
     409,
@@ -197,12 +205,14 @@ ALL_KINDS = [
     IDENTIFIER_TAKEN,
     COMPANY_CARD,
     CONFLICTING_FIELD,
+    UNKNOWN_AGENT,
+    AGENT_EXISTS,
 ]
 
 # Every FieldProblem in Polish, with the same `{gaps}` as the English.
 PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.NOT_A_DATE: "musi być datą: RRRR-MM-DD lub RRRR-MM-DD GG:MM[:SS].",
-    FieldProblem.NOT_A_BOOLEAN: "musi być 0, 1, true lub false.",
+    FieldProblem.NOT_A_QUERY_FLAG: "musi być 0, 1, true lub false.",
     FieldProblem.REQUIRED: "jest wymagane.",
     FieldProblem.NOT_A_STRING: "musi być tekstem.",
     FieldProblem.NOT_AN_OBJECT: "musi być obiektem.",
@@ -235,6 +245,15 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem.",
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
+    FieldProblem.NOT_A_MEMBER_EVENT: (
+        "musi mieć jedną z wartości added, removed, paused, unpaused, ringing, ring_no_answer,"
+        " connected, completed."
+    ),
+    FieldProblem.NOT_A_COMPLETER: "musi mieć wartość 'agent', 'caller' lub 'transfer'.",
+    FieldProblem.NOT_A_BOOLEAN: "musi mieć wartość true lub false.",
+    FieldProblem.NOT_A_LOGIN: (
+        "musi mieć 1-64 litery, cyfry lub . _ @ + - i zaczynać się literą lub cyfrą."
+    ),
 }
 
 
@@ -277,6 +296,10 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(BAD_FIELD, field=error.field, problem=error.problem, **error.values)
     if isinstance(error, UnknownCustomer):
         return ApiError(UNKNOWN_CUSTOMER, customer_id=error.customer_id)
+    if isinstance(error, UnknownAgent):
+        return ApiError(UNKNOWN_AGENT, login=json.dumps(error.login, ensure_ascii=False))
+    if isinstance(error, AgentExists):
+        return ApiError(AGENT_EXISTS, login=json.dumps(error.login, ensure_ascii=False))
     if isinstance(error, UnknownCompany):
         return ApiError(UNKNOWN_COMPANY, company_id=error.company_id)
     if isinstance(error, IdentifierTaken):

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from kolejka.domain.agents import AgentStatus
 from kolejka.domain.crm import Company, Customer, PhoneNumber
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Queue
@@ -91,3 +92,13 @@ def company(company: Company) -> dict[str, object]:
 
 def _numbers(numbers: Sequence[PhoneNumber], phones: PhoneNumbers) -> list[str]:
     return [phones.display(number.e164 or number.raw) for number in numbers]
+
+
+def agent_status(status: AgentStatus, zone: ZoneInfo) -> dict[str, object]:
+    """`GET agents/:login/status`: Thulium's four keys, `pause_id` null unless PAUSED."""
+    return {
+        "login": status.login,
+        "status": status.state.value,
+        "pause_id": status.pause_id,
+        "last_change": wire_time(status.last_change, zone),
+    }
