@@ -53,7 +53,7 @@ PARAMETERS = frozenset(
 )
 MAX_PAIRS = 64  # every parameter once, and a few dozen tags
 MAX_TAG = 255
-MIN_YEAR, MAX_YEAR = 1900, 9998  # instants both engines store, in any zone
+MIN_YEAR, MAX_YEAR = 1900, 9999  # instants both engines store, in any zone
 _BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
 
 
