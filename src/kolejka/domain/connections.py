@@ -179,6 +179,10 @@ class ConnectionQuery:
     queue_id: int | None = None
     topic_id: int | None = None
     tags: tuple[str, ...] = ()
+    # Only rows after this one in the page order (its date and id): paging a long export
+    # without an offset that every page would have to walk again.
+    after: tuple[datetime, str] | None = None
+    counted: bool = True  # False: the page only (an export), `count` is then the page's rows
 
     @property
     def matches_nothing(self) -> bool:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from kolejka.domain.agents import AgentCompleted, AgentConnected, MemberEvent
 from kolejka.domain.connections import (
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 PRUNE_BATCH = 500  # rows one prune statement deletes: a few milliseconds of the store
 PRUNE_PAUSE_SECONDS = 0.05  # between batches, so the service's own writes go first
 PRUNE_EVERY_SECONDS = 600.0
+EXPORT_BATCH = 1000
+EXPORT_NAMES_KEPT = 100_000  # callers' customer ids remembered during an export
 
 
 class CallHistory:
@@ -140,6 +144,35 @@ class CallHistory:
 
     def display(self, number: str) -> str:
         return self._phones.display(number)
+
+    async def export(
+        self, date_from: datetime, date_to: datetime, queue_id: int | None = None
+    ) -> AsyncIterator[tuple[Connection, int | None, str]]:
+        """Every call from `date_from` to `date_to` (of one queue, if given), newest first as the
+        API pages them, each with its customer id and agent's name; read in batches that resume
+        after the last row, so the ten millionth row costs what the first did."""
+        query = ConnectionQuery(
+            limit=EXPORT_BATCH,
+            date_from=date_from,
+            date_to=date_to,
+            queue_id=queue_id,
+            counted=False,
+        )
+        customers: dict[str, int | None] = {}
+        agents: dict[str, str] = {}
+        while True:
+            rows = (await self._store.page(query)).rows
+            for row in rows:
+                if row.src_e164 not in customers:
+                    if len(customers) >= EXPORT_NAMES_KEPT:
+                        customers.clear()
+                    customers[row.src_e164] = await self.customer_id(row)
+                if row.user_login not in agents:
+                    agents[row.user_login] = await self.agent_name(row.user_login)
+                yield row, customers[row.src_e164], agents[row.user_login]
+            if len(rows) < EXPORT_BATCH:
+                return
+            query = replace(query, after=(rows[-1].started_at, rows[-1].connection_id))
 
     # Retention ---------------------------------------------------------------------------
 

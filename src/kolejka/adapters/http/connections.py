@@ -8,7 +8,7 @@ decisions where Thulium's page is silent.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
@@ -24,7 +24,6 @@ from kolejka.domain.connections import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_LOGIN,
-    Connection,
     ConnectionQuery,
 )
 from kolejka.domain.errors import FieldProblem, InvalidField
@@ -53,7 +52,6 @@ PARAMETERS = frozenset(
 )
 MAX_PAIRS = 64  # every parameter once, and a few dozen tags
 MAX_TAG = 255
-MIN_YEAR, MAX_YEAR = 1900, 9999  # instants both engines store, in any zone
 _BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
 
 
@@ -81,7 +79,9 @@ class ConnectionsApi:
                 customers[row.src_e164] = await self.history.customer_id(row)
             if row.user_login not in agents:
                 agents[row.user_login] = await self.history.agent_name(row.user_login)
-            result.append(self._row(row, customers[row.src_e164], agents[row.user_login]))
+            src = self.history.display(row.src)
+            user = agents[row.user_login]
+            result.append(wire.connection(row, self.time_zone, src, customers[row.src_e164], user))
         return Reply(wire.to_json({"count": page.count, "result": result}))
 
     async def topic(self, request: Request) -> Reply:
@@ -98,29 +98,6 @@ class ConnectionsApi:
                 }
             )
         )
-
-    def _row(self, row: Connection, customer_id: int | None, user: str) -> dict[str, object]:
-        """A call as Thulium's page lists its fields; what kolejka does not know is empty."""
-        return {
-            "connection_id": row.connection_id,
-            "date": wire.wire_time(row.started_at, self.time_zone),
-            "src": self.history.display(row.src),
-            "dst": row.dst,
-            "type": row.direction.value,
-            "disposition": row.disposition.value,
-            "duration": row.duration,
-            "billsec": row.billsec,
-            "user": user,
-            "user_login": row.user_login,
-            "queue_id": row.queue_id,
-            "topic_id": None,
-            "customer_id": customer_id,
-            "tags": [],
-            "disconnected_by": row.disconnected_by.value,
-            "transferred_to": row.transferred_to,
-            "operator": "",
-            "filename": "",
-        }
 
     async def _query(self, request: Request) -> ConnectionQuery:
         params: dict[str, str] = {}
@@ -156,39 +133,14 @@ class ConnectionsApi:
         )
 
     def _date(self, params: dict[str, str], name: str, *, end: bool) -> datetime | None:
-        """`YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `... HH:MM:SS` in KOLEJKA_TIME_ZONE. `date_to`
-        takes in the whole day, minute or second it names; `date_from` starts at it."""
+        """`date_from` starts at the day, minute or second it names; `date_to` takes it in."""
         text = params.get(name)
         if text is None:
             return None
-        parsed = _parse_date(text.strip())
-        if parsed is None:
+        instant = wire.wire_date(text, self.time_zone, end=end)
+        if instant is None:
             raise InvalidField(name, FieldProblem.NOT_A_DATE)
-        local, unit = parsed
-        if end:
-            local += unit - timedelta(microseconds=1)
-        return local.replace(tzinfo=self.time_zone)
-
-
-def _parse_date(text: str) -> tuple[datetime, timedelta] | None:
-    """The local instant a Thulium date names, and the length of the unit it names."""
-    if not text.isascii() or len(text) > 19:
-        return None
-    for pattern, unit in (
-        ("%Y-%m-%d", timedelta(days=1)),
-        ("%Y-%m-%d %H:%M", timedelta(minutes=1)),
-        ("%Y-%m-%d %H:%M:%S", timedelta(seconds=1)),
-        ("%Y-%m-%dT%H:%M", timedelta(minutes=1)),
-        ("%Y-%m-%dT%H:%M:%S", timedelta(seconds=1)),
-    ):
-        try:
-            parsed = datetime.strptime(text, pattern)
-        except ValueError:
-            continue
-        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-            return None
-        return parsed, unit
-    return None
+        return instant
 
 
 def _limit(value: str | None) -> int:

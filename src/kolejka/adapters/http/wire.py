@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kolejka.domain.agents import AgentStatus
+from kolejka.domain.connections import Connection
 from kolejka.domain.crm import Company, Customer, PhoneNumber
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Queue
@@ -29,6 +30,63 @@ def to_json(value: object) -> bytes:
 
 def wire_time(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime(WIRE_DATE)
+
+
+def connection(
+    row: Connection, zone: ZoneInfo, src: str, customer_id: int | None, user: str
+) -> dict[str, object]:
+    """A call of the history as Thulium's `GET connections` lists its fields, in the page's
+    order; what kolejka does not record is Thulium's empty value. `src` as displayed."""
+    return {
+        "connection_id": row.connection_id,
+        "date": wire_time(row.started_at, zone),
+        "src": src,
+        "dst": row.dst,
+        "type": row.direction.value,
+        "disposition": row.disposition.value,
+        "duration": row.duration,
+        "billsec": row.billsec,
+        "user": user,
+        "user_login": row.user_login,
+        "queue_id": row.queue_id,
+        "topic_id": None,
+        "customer_id": customer_id,
+        "tags": [],
+        "disconnected_by": row.disconnected_by.value,
+        "transferred_to": row.transferred_to,
+        "operator": "",
+        "filename": "",
+    }
+
+
+# Dates a client may write: a day, a minute or a second, with the length of what each names.
+_DATE_FORMS = (
+    ("%Y-%m-%d", timedelta(days=1)),
+    ("%Y-%m-%d %H:%M", timedelta(minutes=1)),
+    ("%Y-%m-%d %H:%M:%S", timedelta(seconds=1)),
+    ("%Y-%m-%dT%H:%M", timedelta(minutes=1)),
+    ("%Y-%m-%dT%H:%M:%S", timedelta(seconds=1)),
+)
+MIN_YEAR, MAX_YEAR = 1900, 9999  # instants both engines store, in any zone
+
+
+def wire_date(text: str, zone: ZoneInfo, *, end: bool) -> datetime | None:
+    """The instant a Thulium date names in `zone` (`YYYY-MM-DD`, `... HH:MM`, `... HH:MM:SS`);
+    with `end`, the last instant of the day, minute or second it names. None if it is none."""
+    text = text.strip()
+    if not text.isascii() or len(text) > 19:
+        return None
+    for pattern, unit in _DATE_FORMS:
+        try:
+            local = datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        if not MIN_YEAR <= local.year <= MAX_YEAR:
+            return None
+        if end:
+            local += unit - timedelta(microseconds=1)
+        return local.replace(tzinfo=zone)
+    return None
 
 
 def waiting_list(entries: Iterable[WaitingListEntry], zone: ZoneInfo) -> list[dict[str, object]]:

@@ -229,6 +229,8 @@ class PostgresConnections:
 
         async def both(sql: Connection) -> ConnectionPage:
             rows = await sql.fetch(page, *page_args)
+            if not query.counted:
+                return ConnectionPage(len(rows), [history_sql.connection(row) for row in rows])
             found = await sql.fetchval(count, *count_args)
             return ConnectionPage(int(found), [history_sql.connection(row) for row in rows])
 

@@ -95,6 +95,11 @@ def where(query: ConnectionQuery, bind: Placeholders) -> str:
         terms.append(f"dst = {bind(query.dst)} AND dst <> ''")
     if query.user_login is not None:
         terms.append(f"user_login = {bind(query.user_login)} AND user_login <> ''")
+    if query.after is not None:
+        at, connection_id = query.after
+        terms.append(
+            f"(started_at, connection_id) < ({bind(to_micros(at))}, {bind(connection_id)})"
+        )
     return " AND ".join(terms)
 
 

@@ -208,6 +208,8 @@ class SqliteConnections:
             return ConnectionPage(0, [])
         sql, args = history_sql.page_sql(query, numbered=False)
         rows = [history_sql.connection(row) for row in self.sql.execute(sql, args)]
+        if not query.counted:
+            return ConnectionPage(len(rows), rows)
         sql, args = history_sql.count_sql(query, numbered=False)
         (found,) = self.sql.execute(sql, args).fetchone()
         return ConnectionPage(found, rows)

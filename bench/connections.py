@@ -1,0 +1,271 @@
+"""Benchmark: `GET /api/connections` over ten million recorded calls, on SQLite and PostgreSQL.
+
+1. Fill: `--calls` calls (default 10,000,000) spread over the last 89 days, 10 queues (queue 2
+   has a tenth of them), 200,000 callers, 50 agents, a third abandoned; plus `--stale` calls
+   older than KOLEJKA_HISTORY_DAYS (90), which the service prunes in the background while it is
+   measured. Written straight into the `connections` table (indexes built after the rows), not
+   through the API: the point is the read side.
+2. Read: `kolejka serve` (uvicorn, one worker) on that database; open-loop GETs of
+   `/api/connections?queue_id=2&date_from=<a day of the last 30>&limit=100` at `--rate` per
+   second for `--seconds`, over 8 keep-alive connections, each timed from when it was due.
+   Bar: p99 <= 20 ms at 200 requests/s.
+
+    flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.connections [--engine sqlite]
+        [--calls 10000000] [--rate 200] [--seconds 30] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from bench.common import kolejka_serve, paced_gets, percentile
+from kolejka.adapters.postgres.database import PostgresDatabase
+from kolejka.adapters.sql.times import to_micros
+from kolejka.adapters.sqlite.database import Database
+
+USER, PASSWORD = "bench", "bench-password"
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+QUEUES = 10
+CALLERS = 200_000
+AGENTS = 50
+CHUNK = 100_000
+# The migration's indexes, dropped while filling and built again after (their SQL is read back
+# from the database, so this list only names them).
+INDEXES = (
+    "connections_by_date",
+    "connections_by_queue",
+    "connections_by_src",
+    "connections_by_dst",
+    "connections_by_agent",
+)
+COLUMNS = (
+    "connection_id",
+    "queue_id",
+    "started_at",
+    "src",
+    "src_e164",
+    "dst",
+    "direction",
+    "disposition",
+    "wait_seconds",
+    "talk_seconds",
+    "user_login",
+    "disconnected_by",
+    "transferred_to",
+)
+
+
+def rows(calls: int, stale: int, now: datetime, seed: int = 14) -> Iterator[tuple[object, ...]]:
+    """`stale` calls from 100-120 days ago, then `calls` over the last 89 days, oldest first."""
+    rng = random.Random(seed)
+    spans = [
+        (stale, now - timedelta(days=120), timedelta(days=20)),
+        (calls, now - timedelta(days=89), timedelta(days=89)),
+    ]
+    serial = 0
+    for count, start, span in spans:
+        step = span / max(count, 1)
+        first = to_micros(start)
+        micros_step = step / timedelta(microseconds=1)
+        for index in range(count):
+            serial += 1
+            started = first + int(index * micros_step)
+            caller = rng.randrange(CALLERS)
+            abandoned = rng.random() < 0.33
+            wait = rng.randrange(1, 300)
+            yield (
+                f"{started // 1_000_000}.{serial}",
+                1 + serial % QUEUES,
+                started,
+                f"6{caller:08d}",
+                f"+486{caller:08d}",
+                "",
+                "INBOUND",
+                "NO ANSWER" if abandoned else "ANSWERED",
+                wait,
+                0 if abandoned else rng.randrange(10, 900),
+                "" if abandoned else f"agent{rng.randrange(AGENTS):02d}",
+                "Customer" if abandoned else rng.choice(("Agent", "Customer")),
+                "",
+            )
+
+
+def chunks(source: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
+    chunk: list[tuple[object, ...]] = []
+    for row in source:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def fill_sqlite(path: Path, calls: int, stale: int, now: datetime) -> None:
+    Database(str(path)).migrate()
+    sql = sqlite3.connect(path, isolation_level=None)
+    sql.execute("PRAGMA synchronous = OFF")
+    sql.execute("PRAGMA cache_size = -400000")
+    definitions = [
+        row[0]
+        for name in INDEXES
+        for row in sql.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,))
+    ]
+    for name in INDEXES:
+        sql.execute(f"DROP INDEX {name}")
+    marks = ", ".join("?" * len(COLUMNS))
+    statement = f"INSERT INTO connections ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608
+    sql.execute("BEGIN")
+    for chunk in chunks(rows(calls, stale, now)):
+        sql.executemany(statement, chunk)
+    sql.execute("COMMIT")
+    for definition in definitions:
+        sql.execute(definition)
+    sql.execute("ANALYZE")
+    sql.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    sql.close()
+
+
+async def fill_postgres(url: str, calls: int, stale: int, now: datetime) -> None:
+    pg = PostgresDatabase(url)
+    await pg.migrate()
+    await pg.aclose()
+    connection = await asyncpg.connect(url)
+    try:
+        definitions = [
+            row[0]
+            for row in await connection.fetch(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = ANY($1::text[])"
+                " AND schemaname = current_schema()",
+                list(INDEXES),
+            )
+        ]
+        for name in INDEXES:
+            await connection.execute(f"DROP INDEX {name}")
+        for chunk in chunks(rows(calls, stale, now)):
+            await connection.copy_records_to_table("connections", records=chunk, columns=COLUMNS)
+        await connection.execute("SET maintenance_work_mem = '512MB'")
+        for definition in definitions:
+            await connection.execute(definition)
+        await connection.execute("VACUUM ANALYZE connections")
+    finally:
+        await connection.close()
+
+
+def kolejka(env: dict[str, str], *args: str, stdin: str = "") -> None:
+    subprocess.run(
+        [sys.executable, "-m", "kolejka", *args],
+        env={**os.environ, **env},
+        input=stdin,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def measure(env: dict[str, str], now: datetime, rate: float, seconds: float) -> None:
+    zone = ZoneInfo("Europe/Warsaw")
+    kolejka(env, "users", "add", USER, "-p", "GET connections", stdin=PASSWORD)
+    days = [(now - timedelta(days=day)).astimezone(zone).date() for day in range(1, 31)]
+    paths = [f"/api/connections?queue_id=2&date_from={day}&limit=100" for day in days]
+    with kolejka_serve(env) as url:
+        # The first request of each path warms the page cache the way a day of use would.
+        asyncio.run(paced_gets(url, paths, AUTHORIZATION, 50, 2))
+        latencies, errors = asyncio.run(paced_gets(url, paths, AUTHORIZATION, rate, seconds))
+    print(
+        f"  {len(latencies)} requests at {rate:.0f}/s, {errors} not 200:"
+        f" p50 {percentile(latencies, 0.5) * 1000:.2f} ms,"
+        f" p90 {percentile(latencies, 0.9) * 1000:.2f} ms,"
+        f" p99 {percentile(latencies, 0.99) * 1000:.2f} ms,"
+        f" max {max(latencies) * 1000:.2f} ms (bar p99 <= 20 ms)",
+        flush=True,
+    )
+
+
+def remaining_stale(count: int, sqlite_path: Path | None, url: str | None, now: datetime) -> int:
+    cutoff = to_micros(now - timedelta(days=90))
+    query = "SELECT COUNT(*) FROM connections WHERE started_at < "
+    if sqlite_path is not None:
+        with sqlite3.connect(sqlite_path) as sql:
+            return int(sql.execute(query + "?", (cutoff,)).fetchone()[0])
+    assert url is not None
+
+    async def ask() -> int:
+        connection = await asyncpg.connect(url)
+        try:
+            return int(await connection.fetchval(query + "$1", cutoff))
+        finally:
+            await connection.close()
+
+    return asyncio.run(ask())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--stale", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "KOLEJKA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = parser.parse_args()
+    now = datetime.now(UTC)
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    with tempfile.TemporaryDirectory() as folder:
+        for engine in engines:
+            print(f"{engine}: {args.calls:,} calls (+{args.stale:,} to prune)", flush=True)
+            started = time.monotonic()
+            if engine == "sqlite":
+                path = Path(folder) / "history.db"
+                fill_sqlite(path, args.calls, args.stale, now)
+                size = path.stat().st_size / 1e9
+                print(f"  filled in {time.monotonic() - started:.0f} s, {size:.2f} GB", flush=True)
+                env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{path}"}
+                measure(env, now, args.rate, args.seconds)
+                print(f"  stale left: {remaining_stale(args.stale, path, None, now):,}")
+                continue
+            schema = f"kolejka_bench_{uuid.uuid4().hex[:8]}"
+            parts = urlsplit(args.postgres)
+            url = urlunsplit((parts.scheme, parts.netloc, parts.path, f"search_path={schema}", ""))
+            asyncio.run(_admin(args.postgres, f'CREATE SCHEMA "{schema}"'))
+            try:
+                asyncio.run(fill_postgres(url, args.calls, args.stale, now))
+                print(f"  filled in {time.monotonic() - started:.0f} s", flush=True)
+                measure({"KOLEJKA_DATABASE_URL": url}, now, args.rate, args.seconds)
+                print(f"  stale left: {remaining_stale(args.stale, None, url, now):,}")
+            finally:
+                asyncio.run(_admin(args.postgres, f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+async def _admin(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+if __name__ == "__main__":
+    main()
