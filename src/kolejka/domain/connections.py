@@ -84,7 +84,7 @@ class Connection:
 
 
 def _seconds(span: timedelta) -> int:
-    return max(int(span.total_seconds()), 0)
+    return span.days * 86_400 + span.seconds if span.days >= 0 else 0
 
 
 def departed(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connection:

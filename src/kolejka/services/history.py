@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -44,7 +44,6 @@ PRUNE_BATCH = 500  # rows one prune statement deletes: a few milliseconds of the
 PRUNE_PAUSE_SECONDS = 0.05  # between batches, so the service's own writes go first
 PRUNE_EVERY_SECONDS = 600.0
 EXPORT_BATCH = 1000
-EXPORT_NAMES_KEPT = 100_000  # callers' customer ids remembered during an export
 
 
 class CallHistory:
@@ -128,19 +127,21 @@ class CallHistory:
                 numbers.append(number.e164)
         return tuple(dict.fromkeys(numbers))
 
-    async def customer_id(self, row: Connection) -> int | None:
-        """The customer a call came from, by the waiting list's rule (one owner of its number)."""
-        if not row.src_e164 or self._customers is None:
-            return None
-        match = unambiguous(await self._customers.owners(row.src_e164))
-        return None if match is None else match.customer_id
-
-    async def agent_name(self, login: str) -> str:
-        """The agent's "name surname", as Thulium's `user` shows it; "" when unknown or unnamed."""
-        if not login or self._agents is None:
-            return ""
-        agent = await self._agents.get(login)
-        return "" if agent is None else f"{agent.name} {agent.surname}".strip()
+    async def names(
+        self, rows: Sequence[Connection]
+    ) -> tuple[Mapping[str, int], Mapping[str, str]]:
+        """For a page of calls: the customer id of each caller's number that one customer alone
+        owns (the waiting list's rule, looked up when read), and each agent's "name surname".
+        Two questions for the whole page, whatever its size."""
+        numbers = list({row.src_e164 for row in rows if row.src_e164})
+        customers = await self._customers.sole_owners(numbers) if self._customers else {}
+        agents: dict[str, str] = {}
+        if self._agents is not None and any(row.user_login for row in rows):
+            agents = {
+                agent.login: f"{agent.name} {agent.surname}".strip()
+                for agent in await self._agents.all()
+            }
+        return customers, agents
 
     def display(self, number: str) -> str:
         return self._phones.display(number)
@@ -158,18 +159,11 @@ class CallHistory:
             queue_id=queue_id,
             counted=False,
         )
-        customers: dict[str, int | None] = {}
-        agents: dict[str, str] = {}
         while True:
             rows = (await self._store.page(query)).rows
+            customers, agents = await self.names(rows)
             for row in rows:
-                if row.src_e164 not in customers:
-                    if len(customers) >= EXPORT_NAMES_KEPT:
-                        customers.clear()
-                    customers[row.src_e164] = await self.customer_id(row)
-                if row.user_login not in agents:
-                    agents[row.user_login] = await self.agent_name(row.user_login)
-                yield row, customers[row.src_e164], agents[row.user_login]
+                yield row, customers.get(row.src_e164), agents.get(row.user_login, "")
             if len(rows) < EXPORT_BATCH:
                 return
             query = replace(query, after=(rows[-1].started_at, rows[-1].connection_id))

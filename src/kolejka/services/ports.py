@@ -7,7 +7,7 @@ Adapters (SQLite today; PostgreSQL, Redis, AMI, external CRMs beside it) satisfy
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -130,6 +130,11 @@ class CustomerDirectory(Protocol):
 
     async def owners(self, e164: str, limit: int = 2) -> Sequence[CustomerMatch]:
         """Up to `limit` distinct owners of the number; two already make it ambiguous."""
+        ...
+
+    async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
+        """Of these (E.164) numbers, those exactly one customer owns, each with that customer's
+        id: the unambiguous rule for many numbers at once (a page of the call history)."""
         ...
 
 

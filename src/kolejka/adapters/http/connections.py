@@ -71,17 +71,17 @@ class ConnectionsApi:
     async def connections(self, request: Request) -> Reply:
         query = await self._query(request)
         page = await self.history.page(query)
-        customers: dict[str, int | None] = {}
-        agents: dict[str, str] = {}
-        result = []
-        for row in page.rows:
-            if row.src_e164 not in customers:
-                customers[row.src_e164] = await self.history.customer_id(row)
-            if row.user_login not in agents:
-                agents[row.user_login] = await self.history.agent_name(row.user_login)
-            src = self.history.display(row.src)
-            user = agents[row.user_login]
-            result.append(wire.connection(row, self.time_zone, src, customers[row.src_e164], user))
+        customers, agents = await self.history.names(page.rows)
+        result = [
+            wire.connection(
+                row,
+                self.time_zone,
+                self.history.display(row.src),
+                customers.get(row.src_e164),
+                agents.get(row.user_login, ""),
+            )
+            for row in page.rows
+        ]
         return Reply(wire.to_json({"count": page.count, "result": result}))
 
     async def topic(self, request: Request) -> Reply:

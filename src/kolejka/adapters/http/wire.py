@@ -37,22 +37,26 @@ def connection(
 ) -> dict[str, object]:
     """A call of the history as Thulium's `GET connections` lists its fields, in the page's
     order; what kolejka does not record is Thulium's empty value. `src` as displayed."""
+    local = row.started_at.astimezone(zone)
+    billsec = row.billsec
+    # The enums are str: json writes their values (no `.value` lookups for a hundred rows).
     return {
         "connection_id": row.connection_id,
-        "date": wire_time(row.started_at, zone),
+        "date": "%04d-%02d-%02d %02d:%02d:%02d"  # noqa: UP031 (faster than strftime, per row)
+        % (local.year, local.month, local.day, local.hour, local.minute, local.second),
         "src": src,
         "dst": row.dst,
-        "type": row.direction.value,
-        "disposition": row.disposition.value,
+        "type": row.direction,
+        "disposition": row.disposition,
         "duration": row.duration,
-        "billsec": row.billsec,
+        "billsec": billsec,
         "user": user,
         "user_login": row.user_login,
         "queue_id": row.queue_id,
         "topic_id": None,
         "customer_id": customer_id,
         "tags": [],
-        "disconnected_by": row.disconnected_by.value,
+        "disconnected_by": row.disconnected_by,
         "transferred_to": row.transferred_to,
         "operator": "",
         "filename": "",

@@ -7,7 +7,7 @@ microseconds since 1970 UTC in BIGINT columns, permissions a JSON list in TEXT.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from kolejka.adapters.postgres.database import (
@@ -159,6 +159,17 @@ class PostgresCustomers:
             CustomerMatch(row[0], customer_label(CustomerKind(row[1]), row[2], row[3], row[4]))
             for row in rows
         ]
+
+    async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
+        if not numbers:
+            return {}
+        rows = await self.db.fetch(
+            "SELECT normalized, MIN(customer_id) FROM customer_phone_numbers"
+            " WHERE normalized = ANY($1::text[]) GROUP BY normalized"
+            " HAVING COUNT(DISTINCT customer_id) = 1",
+            list(numbers),
+        )
+        return {row[0]: row[1] for row in rows}
 
 
 class PostgresApiUsers:

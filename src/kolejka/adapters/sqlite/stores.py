@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from kolejka.adapters.sql import connections as history_sql
@@ -138,6 +138,18 @@ class SqliteCustomers:
             CustomerMatch(row[0], customer_label(CustomerKind(row[1]), row[2], row[3], row[4]))
             for row in rows
         ]
+
+    async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
+        if not numbers:
+            return {}
+        marks = ", ".join("?" * len(numbers))
+        rows = self.sql.execute(
+            "SELECT normalized, MIN(customer_id) FROM customer_phone_numbers"  # noqa: S608
+            f" WHERE normalized IN ({marks}) GROUP BY normalized"
+            " HAVING COUNT(DISTINCT customer_id) = 1",
+            list(numbers),
+        )
+        return dict(rows)
 
 
 class SqliteApiUsers:
