@@ -1,4 +1,4 @@
-"""The `kolejka` command: run the service, and administer queues and API users."""
+"""The `kolejka` command: run the service, and administer queues, agents and API users."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from kolejka.bootstrap import build, create_app
+from kolejka.cli.agents import add_agents_verbs
 from kolejka.cli.crm import add_crm_verbs
 from kolejka.cli.history import add_history_verbs
 from kolejka.domain.errors import StoreUnavailable
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     qremove.set_defaults(run=_queues_remove)
 
     add_crm_verbs(verbs)
+    add_agents_verbs(verbs)
     add_history_verbs(verbs)
 
     wallboard = verbs.add_parser("wallboard", help="wallboard tokens").add_subparsers(
