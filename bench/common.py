@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CEILING_DIR = ROOT.parent / "shared" / "bench"
@@ -195,3 +197,26 @@ async def paced_gets(
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema in the PostgreSQL at `url`, dropped afterwards; yields a URL that uses it."""
+    import asyncpg
+
+    schema = f"kolejka_bench_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(url)
+    inside = urlunsplit((parts.scheme, parts.netloc, parts.path, f"search_path={schema}", ""))
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield inside
+    finally:
+        asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -26,16 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bench.common import kolejka_serve, paced_gets, percentile
+from bench.common import kolejka_serve, paced_gets, percentile, postgres_schema
 from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
@@ -246,25 +244,11 @@ def main() -> None:
                 measure(env, now, args.rate, args.seconds)
                 print(f"  stale left: {remaining_stale(args.stale, path, None, now):,}")
                 continue
-            schema = f"kolejka_bench_{uuid.uuid4().hex[:8]}"
-            parts = urlsplit(args.postgres)
-            url = urlunsplit((parts.scheme, parts.netloc, parts.path, f"search_path={schema}", ""))
-            asyncio.run(_admin(args.postgres, f'CREATE SCHEMA "{schema}"'))
-            try:
+            with postgres_schema(args.postgres) as url:
                 asyncio.run(fill_postgres(url, args.calls, args.stale, now))
                 print(f"  filled in {time.monotonic() - started:.0f} s", flush=True)
                 measure({"KOLEJKA_DATABASE_URL": url}, now, args.rate, args.seconds)
                 print(f"  stale left: {remaining_stale(args.stale, None, url, now):,}")
-            finally:
-                asyncio.run(_admin(args.postgres, f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-async def _admin(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 if __name__ == "__main__":

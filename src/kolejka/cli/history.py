@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import csv
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from kolejka.adapters.http import wire
-from kolejka.cli.crm_files import BadFile, file_format, quote_formula
+from kolejka.cli.crm_files import BadFile, export_to, file_format, quote_formula
 from kolejka.domain.queues import parse_id
 from kolejka.settings import Settings
 
@@ -89,21 +88,14 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     path: Path | None = args.file
     try:
         fmt = args.format or (file_format(path) if path is not None else "jsonl")
-        out = path.open("w", encoding="utf-8", newline="") if path is not None else sys.stdout
-    except (BadFile, OSError) as error:
+    except BadFile as error:
         print(f"kolejka: cannot write {path}: {error}", file=sys.stderr)
         return 1
-    try:
-        count = asyncio.run(_export(settings, zone, date_from, date_to, args.queue, out, fmt))
-    except BrokenPipeError:
-        # The reader stopped early (`| head`): not an error, but nothing more can be written.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    finally:
-        if path is not None:
-            out.close()
-    print(f"exported {count} calls", file=sys.stderr)
-    return 0
+
+    def write(out: IO[str]) -> int:
+        return asyncio.run(_export(settings, zone, date_from, date_to, args.queue, out, fmt))
+
+    return export_to(path, write, "calls")
 
 
 async def _export(
