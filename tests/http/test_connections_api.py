@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -233,6 +234,8 @@ async def test_customer_id_is_the_unambiguous_owner_of_the_callers_number(
         ("?date_to=0001-01-01", 400003),
         ("?date_to=1899-12-31", 400003),
         ("?date_from=2014-07-04%C2%A012:34", 400003),
+        ("?date_from=2014-07-04%0912:34", 400003),
+        ("?date_to=2014-7-4", 400003),
         ("?include_tags=maybe", 400003),
         ("?dst=%00", 400003),
         ("?user_login=jk%C2%85", 400003),
@@ -328,3 +331,30 @@ async def test_the_ingest_apis_member_reports_complete_the_row_with_the_agents_n
     assert [r["connection_id"] for r in page["result"]] == ["c1"]
     topic = await call(app, "GET", PATH + "/c1/topic", auth=personas["admin"])
     assert topic.json()["agent_login"] == "jkowalski"
+
+
+async def test_simultaneous_departures_and_reads_each_answer_and_record_each_call_once(
+    app: KolejkaApp, components: Components, personas: dict[str, str]
+) -> None:
+    for index in range(40):
+        await components.lists.join(2, f"c{index}", "613459851")
+    await listed(app, personas)  # the credentials checked once; the burst meets the cache
+
+    async def leave(index: int) -> int:
+        path = f"/api/queues/2/callers/c{index}/leave"
+        body = {"outcome": "answered" if index % 2 else "abandoned"}
+        return (await call(app, "POST", path, auth=personas["admin"], json_body=body)).status
+
+    async def read() -> int:
+        return (await call(app, "GET", PATH + "?queue_id=2", auth=personas["admin"])).status
+
+    statuses = await asyncio.gather(
+        *(leave(index) for index in range(40)),
+        *(leave(index) for index in range(0, 40, 4)),  # repeats: 404, and no second row
+        *(read() for _ in range(40)),
+    )
+    assert sorted(set(statuses)) == [200, 404]
+    assert statuses.count(404) == 10
+    page = await listed(app, personas, "?limit=100")
+    assert page["count"] == 40
+    assert len({row["connection_id"] for row in page["result"]}) == 40

@@ -8,6 +8,7 @@ are pinned by tests/http/test_waiting_list_api.py (Thulium's documented example,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -71,6 +72,7 @@ _DATE_FORMS = (
     ("%Y-%m-%dT%H:%M", timedelta(minutes=1)),
     ("%Y-%m-%dT%H:%M:%S", timedelta(seconds=1)),
 )
+_DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?")
 MIN_YEAR, MAX_YEAR = 1900, 9999  # instants both engines store, in any zone
 
 
@@ -78,7 +80,8 @@ def wire_date(text: str, zone: ZoneInfo, *, end: bool) -> datetime | None:
     """The instant a Thulium date names in `zone` (`YYYY-MM-DD`, `... HH:MM`, `... HH:MM:SS`);
     with `end`, the last instant of the day, minute or second it names. None if it is none."""
     text = text.strip()
-    if not text.isascii() or len(text) > 19:
+    # strptime's blank takes any whitespace (a newline, a tab): the shape is checked first.
+    if _DATE_SHAPE.fullmatch(text) is None:
         return None
     for pattern, unit in _DATE_FORMS:
         try:
