@@ -26,7 +26,6 @@ from kolejka.domain.connections import (
     departed,
     lost,
 )
-from kolejka.domain.customers import unambiguous
 from kolejka.domain.errors import UnknownConnection
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Departure, WaitingCaller
@@ -93,7 +92,7 @@ class CallHistory:
             await self._store.save(completed(known, event, self._clock.now()))
 
     def _e164(self, number: str) -> str:
-        return self._phones.normalise(number) or ""
+        return self.e164(number) or ""
 
     # Reading -----------------------------------------------------------------------------
 
@@ -118,14 +117,9 @@ class CallHistory:
         card = await self._crm.customer(customer_id)
         if card is None:
             return ()
-        numbers = []
-        for number in card.fields.phone_numbers[:MAX_FILTER_NUMBERS]:
-            if number.e164 is None:
-                continue
-            match = unambiguous(await self._customers.owners(number.e164))
-            if match is not None and match.customer_id == customer_id:
-                numbers.append(number.e164)
-        return tuple(dict.fromkeys(numbers))
+        numbers = [n.e164 for n in card.fields.phone_numbers[:MAX_FILTER_NUMBERS] if n.e164]
+        owners = await self._customers.sole_owners(list(dict.fromkeys(numbers)))
+        return tuple(number for number, owner in owners.items() if owner == customer_id)
 
     async def names(
         self, rows: Sequence[Connection]
