@@ -441,7 +441,9 @@ def create_app(components: Components) -> KolejkaApp:
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)
             ).routes(),
-            *ConnectionsApi(components.history, ZoneInfo(settings.time_zone)).routes(),
+            *ConnectionsApi(
+                components.history, ZoneInfo(settings.time_zone), components.changes
+            ).routes(),
             *AgentIngestApi(
                 components.agent_sync, components.queues, ZoneInfo(settings.time_zone)
             ).routes(),

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.stores import SqliteConnections
 from kolejka.bootstrap import Components
 from kolejka.domain.agents import NewAgent
+from kolejka.domain.connections import Connection, Disposition
 from kolejka.domain.queues import Outcome, Queue
+from kolejka.services.ports import Change, Topic
 from tests.factories import add_person
 from tests.support import FrozenClock, assert_envelope, basic, call
 
@@ -358,3 +363,21 @@ async def test_simultaneous_departures_and_reads_each_answer_and_record_each_cal
     page = await listed(app, personas, "?limit=100")
     assert page["count"] == 40
     assert len({row["connection_id"] for row in page["result"]}) == 40
+
+
+async def test_a_page_is_kept_until_a_call_leaves_or_an_agent_changes(
+    app: KolejkaApp, components: Components, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    assert (await listed(app, personas))["count"] == 0
+    await calls(components, clock, ("c1", "613459851", Outcome.ABANDONED, 3))
+    assert (await listed(app, personas))["count"] == 1  # the departure said so
+    # A row written behind the service's back (no change told) is not seen while the page is
+    # kept; any change then shows it.
+    assert isinstance(components.database, Database)
+    await SqliteConnections(components.database).record(
+        Connection("c0", 2, "613459851", clock.instant, Disposition.ANSWERED, timedelta(0))
+    )
+    assert (await listed(app, personas))["count"] == 1
+    await components.changes.publish(Change(Topic.AGENTS))
+    assert (await listed(app, personas))["count"] == 2
+    assert (await listed(app, personas, "?limit=1"))["count"] == 2

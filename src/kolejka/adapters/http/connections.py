@@ -8,6 +8,8 @@ decisions where Thulium's page is silent.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -30,6 +32,7 @@ from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import MAX_PHONE_INPUT
 from kolejka.domain.queues import MAX_CALL_ID, MAX_ID, parse_id
 from kolejka.services.history import CallHistory
+from kolejka.services.ports import Change, ChangeFeed, Topic
 
 PARAMETERS = frozenset(
     {
@@ -52,15 +55,42 @@ PARAMETERS = frozenset(
 )
 MAX_PAIRS = 64  # every parameter once, and a few dozen tags
 MAX_TAG = 255
+_PAGES_KEPT = 256
+# What can change a page already answered: a departure (a new row), an agent's pick-up or
+# hang-up (the row's agent and talk), a customer's or agent's name, or anything (another process).
+_CHANGING_PAGES = frozenset({Topic.QUEUE, Topic.AGENTS, Topic.CRM, Topic.ALL})
 _BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
 
 
 class ConnectionsApi:
-    """The handlers; `routes()` lists them for KolejkaApp."""
+    """The handlers; `routes()` lists them for KolejkaApp.
 
-    def __init__(self, history: CallHistory, time_zone: ZoneInfo) -> None:
+    Reports and wallboards ask the same few pages over and over, and a page costs some 3 ms of
+    Python: each answer is kept, by its query string, until something that could change it
+    happens (a call leaves a queue, an agent picks up or hangs up, a name changes: the change
+    feed says so, across instances too) or `cache_seconds` pass (old calls being pruned tell
+    nobody). The answer does not depend on who asks; the permission is checked before.
+    """
+
+    def __init__(
+        self,
+        history: CallHistory,
+        time_zone: ZoneInfo,
+        changes: ChangeFeed | None = None,
+        cache_seconds: float = 2.0,
+    ) -> None:
         self.history = history
         self.time_zone = time_zone
+        self.cache_seconds = cache_seconds
+        self._ready: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+        self._generation = 0
+        if changes is not None:
+            changes.subscribe(self._forget)
+
+    def _forget(self, change: Change) -> None:
+        if change.topic in _CHANGING_PAGES:
+            self._generation += 1
+            self._ready.clear()
 
     def routes(self) -> list[Route]:
         return [
@@ -69,6 +99,20 @@ class ConnectionsApi:
         ]
 
     async def connections(self, request: Request) -> Reply:
+        key = bytes(request.scope.get("query_string", b""))
+        now = time.monotonic()
+        ready = self._ready.get(key)
+        if ready is not None and ready[0] > now:
+            return Reply(ready[1])
+        generation = self._generation
+        body = await self._page(request)
+        if generation == self._generation:  # nothing changed while it was being read
+            self._ready[key] = (now + self.cache_seconds, body)
+            if len(self._ready) > _PAGES_KEPT:
+                self._ready.popitem(last=False)
+        return Reply(body)
+
+    async def _page(self, request: Request) -> bytes:
         query = await self._query(request)
         page = await self.history.page(query)
         customers, agents = await self.history.names(page.rows)
@@ -82,7 +126,7 @@ class ConnectionsApi:
             )
             for row in page.rows
         ]
-        return Reply(wire.to_json({"count": page.count, "result": result}))
+        return wire.to_json({"count": page.count, "result": result})
 
     async def topic(self, request: Request) -> Reply:
         """Thulium's topic of a call. kolejka records no topics yet: a known call answers the
