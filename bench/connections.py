@@ -8,10 +8,14 @@
 2. Read: `kolejka serve` (uvicorn, one worker) on that database; open-loop GETs of
    `/api/connections?queue_id=2&date_from=<a day of the last 30>&limit=100` at `--rate` per
    second for `--seconds`, over 8 keep-alive connections, each timed from when it was due.
-   Bar: p99 <= 20 ms at 200 requests/s.
+   Meanwhile `--departures` callers a second join and leave queue 2 through the ingest API
+   (each a new row, and a change that drops the pages the service keeps); `--offsets 200`
+   spreads the reads over 6,000 pages, so that nearly none is kept. Bar: p99 <= 20 ms at 200
+   requests/s.
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.connections [--engine sqlite]
-        [--calls 10000000] [--rate 200] [--seconds 30] [--keep DIR]
+        [--calls 10000000] [--rate 200] [--seconds 30] [--offsets 1] [--departures 5]
+        [--database FILE]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,15 +183,69 @@ def kolejka(env: dict[str, str], *args: str, stdin: str = "") -> None:
     )
 
 
-def measure(env: dict[str, str], now: datetime, rate: float, seconds: float) -> None:
+async def departures(base: str, rate: float, seconds: float) -> int:
+    """Callers join queue 2 and leave it through the ingest API, `rate` departures a second:
+    each one is a new row and tells the service its kept pages are out of date."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    done = 0
+    start = time.monotonic()
+    for index in range(int(rate * seconds)):
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        call_id = f"bench-{uuid.uuid4().hex}"
+        for path, body in (
+            ("/api/queues/2/callers", f'{{"call_id":"{call_id}","phone_number":"601100200"}}'),
+            (f"/api/queues/2/callers/{call_id}/leave", '{"outcome":"answered"}'),
+        ):
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {AUTHORIZATION}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            writer.write((head + body).encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        done += 1
+    writer.close()
+    return done
+
+
+def measure(
+    env: dict[str, str],
+    now: datetime,
+    rate: float,
+    seconds: float,
+    offsets: int,
+    departure_rate: float,
+) -> None:
     zone = ZoneInfo("Europe/Warsaw")
-    kolejka(env, "users", "add", USER, "-p", "GET connections", stdin=PASSWORD)
+    kolejka(env, "users", "add", USER, "-p", "*", stdin=PASSWORD)
+    kolejka(env, "queues", "add", "2", "Obsługa klienta")
     days = [(now - timedelta(days=day)).astimezone(zone).date() for day in range(1, 31)]
-    paths = [f"/api/connections?queue_id=2&date_from={day}&limit=100" for day in days]
+    paths = [
+        f"/api/connections?queue_id=2&date_from={day}&limit=100"
+        + (f"&offset={offset}" if offset else "")
+        for day in days
+        for offset in range(offsets)
+    ]
+
+    async def run() -> tuple[list[float], int, int]:
+        reads = paced_gets(url, paths, AUTHORIZATION, rate, seconds)
+        writes = departures(url, departure_rate, seconds)
+        (latencies, errors), written = await asyncio.gather(reads, writes)
+        return latencies, errors, written
+
     with kolejka_serve(env) as url:
-        # The first request of each path warms the page cache the way a day of use would.
-        asyncio.run(paced_gets(url, paths, AUTHORIZATION, 50, 2))
-        latencies, errors = asyncio.run(paced_gets(url, paths, AUTHORIZATION, rate, seconds))
+        # The first requests warm the page cache the way a day of use would.
+        asyncio.run(paced_gets(url, paths[:30], AUTHORIZATION, 50, 2))
+        latencies, errors, written = asyncio.run(run())
+    print(
+        f"  {len(paths)} distinct pages, {written} departures meanwhile"
+        f" ({departure_rate:.0f}/s, each invalidating kept pages)",
+        flush=True,
+    )
     print(
         f"  {len(latencies)} requests at {rate:.0f}/s, {errors} not 200:"
         f" p50 {percentile(latencies, 0.5) * 1000:.2f} ms,"
@@ -223,6 +282,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
+        "--offsets", type=int, default=1, help="pages per day: offsets 0.. (200: no page kept)"
+    )
+    parser.add_argument("--departures", type=float, default=5.0, help="calls leaving a second")
+    parser.add_argument(
+        "--database", type=Path, help="SQLite: fill this file, or reuse it if it exists"
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get(
             "KOLEJKA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -236,18 +302,28 @@ def main() -> None:
             print(f"{engine}: {args.calls:,} calls (+{args.stale:,} to prune)", flush=True)
             started = time.monotonic()
             if engine == "sqlite":
-                path = Path(folder) / "history.db"
-                fill_sqlite(path, args.calls, args.stale, now)
+                path = args.database or Path(folder) / "history.db"
+                if path.exists():
+                    print(f"  reusing {path} (its stale calls pruned by an earlier run)")
+                else:
+                    fill_sqlite(path, args.calls, args.stale, now)
                 size = path.stat().st_size / 1e9
-                print(f"  filled in {time.monotonic() - started:.0f} s, {size:.2f} GB", flush=True)
+                print(f"  ready in {time.monotonic() - started:.0f} s, {size:.2f} GB", flush=True)
                 env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{path}"}
-                measure(env, now, args.rate, args.seconds)
+                measure(env, now, args.rate, args.seconds, args.offsets, args.departures)
                 print(f"  stale left: {remaining_stale(args.stale, path, None, now):,}")
                 continue
             with postgres_schema(args.postgres) as url:
                 asyncio.run(fill_postgres(url, args.calls, args.stale, now))
                 print(f"  filled in {time.monotonic() - started:.0f} s", flush=True)
-                measure({"KOLEJKA_DATABASE_URL": url}, now, args.rate, args.seconds)
+                measure(
+                    {"KOLEJKA_DATABASE_URL": url},
+                    now,
+                    args.rate,
+                    args.seconds,
+                    args.offsets,
+                    args.departures,
+                )
                 print(f"  stale left: {remaining_stale(args.stale, None, url, now):,}")
 
 
