@@ -199,11 +199,11 @@ async def departures(base: str, rate: float, seconds: float) -> int:
             ("/api/queues/2/callers", f'{{"call_id":"{call_id}","phone_number":"601100200"}}'),
             (f"/api/queues/2/callers/{call_id}/leave", '{"outcome":"answered"}'),
         ):
-            head = (
+            request = (
                 f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {AUTHORIZATION}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             )
-            writer.write((head + body).encode())
+            writer.write((request + body).encode())
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
