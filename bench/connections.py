@@ -63,7 +63,7 @@ COLUMNS = (
     "queue_id",
     "started_at",
     "src",
-    "src_e164",
+    "src_key",
     "dst",
     "direction",
     "disposition",

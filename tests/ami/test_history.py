@@ -56,7 +56,7 @@ async def test_each_abandoned_call_is_recorded_as_no_answer_with_asterisks_hold_
         (THIRD, SUPPORT, "4915110000003", Disposition.NO_ANSWER, 20, 0),
     ]
     assert {row.disconnected_by for row in rows} == {DisconnectedBy.CUSTOMER}
-    assert rows[0].src_e164 == "+4915110000001"
+    assert rows[0].src_key == "4915110000001"  # as Asterisk wrote it: no parsing per call
 
 
 async def test_a_call_answered_by_a_member_is_recorded_with_the_agent_talk_and_who_hung_up(

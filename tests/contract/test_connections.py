@@ -21,15 +21,15 @@ def call(
     connection_id: str,
     minute: int = 0,
     queue_id: int = 2,
-    src_e164: str = "+48601100200",
+    src_key: str = "+48601100200",
     disposition: Disposition = Disposition.ANSWERED,
     **changes: object,
 ) -> Connection:
     row = Connection(
         connection_id=connection_id,
         queue_id=queue_id,
-        src=src_e164.removeprefix("+48"),
-        src_e164=src_e164,
+        src=src_key.removeprefix("+48"),
+        src_key=src_key,
         started_at=T0 + timedelta(minutes=minute),
         disposition=disposition,
         wait=timedelta(seconds=12),
@@ -93,12 +93,12 @@ async def test_pages_are_newest_first_with_ties_by_connection_id(sql: SqlStores)
 async def test_each_filter_narrows_the_rows(sql: SqlStores) -> None:
     await sql.connections.record(call("q2", 1))
     await sql.connections.record(call("q3", 2, queue_id=3))
-    await sql.connections.record(call("other", 3, src_e164="+48500600700"))
+    await sql.connections.record(call("other", 3, src_key="+48500600700"))
     await sql.connections.record(call("agent", 4, user_login="jkowalski"))
     await sql.connections.record(call("dst", 5, dst="225000000"))
     assert await ids(sql, queue_id=3) == ["q3"]
-    assert await ids(sql, src_e164=("+48500600700",)) == ["other"]
-    assert await ids(sql, src_e164=("+48500600700", "+48601100200")) == [
+    assert await ids(sql, src_keys=("+48500600700",)) == ["other"]
+    assert await ids(sql, src_keys=("+48500600700", "+48601100200")) == [
         "dst",
         "agent",
         "other",
@@ -118,15 +118,15 @@ async def test_each_filter_narrows_the_rows(sql: SqlStores) -> None:
 
 
 async def test_empty_values_never_match_a_filter(sql: SqlStores) -> None:
-    await sql.connections.record(call("c1", src_e164=""))
-    assert await ids(sql, src_e164=("",)) == []
+    await sql.connections.record(call("c1", src_key=""))
+    assert await ids(sql, src_keys=("",)) == []
     assert await ids(sql, user_login="") == []
     assert await ids(sql, dst="") == []
 
 
 async def test_topics_tags_and_empty_number_lists_match_nothing(sql: SqlStores) -> None:
     await sql.connections.record(call("c1"))
-    for filters in ({"topic_id": 1}, {"tags": ("vip",)}, {"src_e164": ()}):
+    for filters in ({"topic_id": 1}, {"tags": ("vip",)}, {"src_keys": ()}):
         page = await sql.connections.page(ConnectionQuery(**filters))
         assert (page.count, list(page.rows)) == (0, [])
 

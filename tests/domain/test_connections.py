@@ -29,7 +29,7 @@ def left(outcome: Outcome, seconds: int, hold: int | None = None) -> Connection:
         JOINED + timedelta(seconds=seconds),
         None if hold is None else timedelta(seconds=hold),
     )
-    return departed(CALLER, gone, "+48601100200")
+    return departed(CALLER, gone, "601100200")
 
 
 def test_an_abandoned_call_is_no_answer_with_its_wait_and_the_customer_hung_up() -> None:
@@ -37,7 +37,7 @@ def test_an_abandoned_call_is_no_answer_with_its_wait_and_the_customer_hung_up()
     assert (row.disposition, row.duration, row.billsec) == (Disposition.NO_ANSWER, 22, 0)
     assert row.disconnected_by is DisconnectedBy.CUSTOMER
     assert (row.connection_id, row.queue_id, row.started_at) == ("1795800000.7", 2, JOINED)
-    assert (row.src, row.src_e164) == ("601100200", "+48601100200")
+    assert (row.src, row.src_key) == ("601100200", "601100200")
 
 
 def test_an_answered_call_without_its_talk_yet_has_the_wait_as_duration() -> None:
@@ -114,7 +114,7 @@ def test_negative_spans_count_as_zero() -> None:
 def test_what_matches_nothing_and_how_far_count_counts() -> None:
     assert ConnectionQuery(topic_id=3).matches_nothing
     assert ConnectionQuery(tags=("vip",)).matches_nothing
-    assert ConnectionQuery(src_e164=()).matches_nothing
+    assert ConnectionQuery(src_keys=()).matches_nothing
     assert ConnectionQuery(date_from=JOINED, date_to=JOINED - timedelta(seconds=1)).matches_nothing
-    assert not ConnectionQuery(src_e164=("+48601100200",), queue_id=2).matches_nothing
+    assert not ConnectionQuery(src_keys=("+48601100200",), queue_id=2).matches_nothing
     assert count_bound(ConnectionQuery(limit=100, offset=200)) == 10_300

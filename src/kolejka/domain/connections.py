@@ -65,7 +65,9 @@ class Connection:
     disposition: Disposition
     wait: timedelta
     talk: timedelta = timedelta(0)
-    src_e164: str = ""  # `src` normalised, so a filter matches every spelling of the number
+    # `src` as phone.number_key reduces it ('+' and digits): written per call without parsing
+    # the number; a filter asks for every key its number may have (PhoneNumbers.spellings).
+    src_key: str = ""
     dst: str = ""
     direction: Direction = Direction.INBOUND
     user_login: str = ""
@@ -87,7 +89,7 @@ def _seconds(span: timedelta) -> int:
     return span.days * 86_400 + span.seconds if span.days >= 0 else 0
 
 
-def departed(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connection:
+def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
     """The record of a call that left its queue: abandoned (`NO ANSWER`, the caller hung up) or
     answered (who hangs up is known when the talk ends).
 
@@ -98,7 +100,7 @@ def departed(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Conn
         connection_id=caller.call_id,
         queue_id=caller.queue_id,
         src=caller.phone_number,
-        src_e164=src_e164,
+        src_key=src_key,
         started_at=caller.started_at,
         disposition=Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
         wait=gone.hold_time,
@@ -106,10 +108,10 @@ def departed(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Conn
     )
 
 
-def lost(caller: WaitingCaller, gone: Departure, src_e164: str = "") -> Connection:
+def lost(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
     """The record of a call the PBX no longer had after a gap: its outcome is unknown."""
     return replace(
-        departed(caller, gone, src_e164),
+        departed(caller, gone, src_key),
         disposition=Disposition.FAILED,
         disconnected_by=DisconnectedBy.UNKNOWN,
     )
@@ -164,15 +166,15 @@ def completed(known: Connection | None, event: AgentCompleted, now: datetime) ->
 class ConnectionQuery:
     """A page of `GET /api/connections`: filters, newest first, `limit` from `offset`.
 
-    `src_e164` lists the numbers a `src` or `customer_id` filter stands for (empty tuple: match
-    nothing; None: no such filter). Dates are aware instants; `date_to` is inclusive.
+    `src_keys` lists the number keys a `src` or `customer_id` filter stands for (empty tuple:
+    match nothing; None: no such filter). Dates are aware instants; `date_to` is inclusive.
     """
 
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     date_from: datetime | None = None
     date_to: datetime | None = None
-    src_e164: tuple[str, ...] | None = None
+    src_keys: tuple[str, ...] | None = None
     dst: str | None = None
     connection_id: str | None = None
     user_login: str | None = None
@@ -190,7 +192,7 @@ class ConnectionQuery:
         return (
             self.topic_id is not None
             or bool(self.tags)
-            or (self.src_e164 is not None and not self.src_e164)
+            or (self.src_keys is not None and not self.src_keys)
             or (
                 self.date_from is not None
                 and self.date_to is not None

@@ -121,7 +121,7 @@ class ConnectionsApi:
                 row,
                 self.time_zone,
                 self.history.display(row.src),
-                customers.get(row.src_e164),
+                customers.get(row.src),
                 agents.get(row.user_login, ""),
             )
             for row in page.rows
@@ -155,19 +155,18 @@ class ConnectionsApi:
         for flag in ("include_tags", "include_topics"):
             if flag in params and params[flag].lower() not in _BOOLEANS:
                 raise InvalidField(flag, FieldProblem.NOT_A_QUERY_FLAG)
-        src_e164: tuple[str, ...] | None = None
+        src_keys: tuple[str, ...] | None = None
         if "src" in params:
-            e164 = self.history.e164(query_text(params["src"], "src", MAX_PHONE_INPUT))
-            src_e164 = (e164,) if e164 else ()
+            src_keys = self.history.number_keys(query_text(params["src"], "src", MAX_PHONE_INPUT))
         if "customer_id" in params:
             numbers = await self.history.customer_numbers(_id(params, "customer_id"))
-            src_e164 = numbers if src_e164 is None else tuple(set(src_e164) & set(numbers))
+            src_keys = numbers if src_keys is None else tuple(set(src_keys) & set(numbers))
         return ConnectionQuery(
             limit=_limit(params.get("limit")),
             offset=bounded_int(params.get("offset"), "offset", 0, MAX_ID, 0),
             date_from=self._date(params, "date_from", end=False),
             date_to=self._date(params, "date_to", end=True),
-            src_e164=src_e164,
+            src_keys=src_keys,
             dst=_text(params, "dst", MAX_PHONE_INPUT),
             connection_id=_text(params, "connection_id", MAX_CALL_ID),
             user_login=_text(params, "user_login", MAX_LOGIN),

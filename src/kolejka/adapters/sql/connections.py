@@ -21,7 +21,7 @@ from kolejka.domain.connections import (
 )
 
 COLUMNS = (
-    "connection_id, queue_id, started_at, src, src_e164, dst, direction, disposition,"
+    "connection_id, queue_id, started_at, src, src_key, dst, direction, disposition,"
     " wait_seconds, talk_seconds, user_login, disconnected_by, transferred_to"
 )
 WIDTH = 13
@@ -34,7 +34,7 @@ def values(row: Connection) -> tuple[object, ...]:
         row.queue_id,
         to_micros(row.started_at),
         row.src,
-        row.src_e164,
+        row.src_key,
         row.dst,
         row.direction.value,
         row.disposition.value,
@@ -94,9 +94,9 @@ def where(query: ConnectionQuery, bind: Placeholders) -> str:
         terms.append(f"started_at >= {bind(to_micros(query.date_from))}")
     if query.date_to is not None:
         terms.append(f"started_at <= {bind(to_micros(query.date_to))}")
-    if query.src_e164 is not None:
-        numbers = ", ".join(bind(number) for number in query.src_e164)
-        terms.append(f"src_e164 IN ({numbers}) AND src_e164 <> ''")
+    if query.src_keys is not None:
+        numbers = ", ".join(bind(number) for number in query.src_keys)
+        terms.append(f"src_key IN ({numbers}) AND src_key <> ''")
     if query.dst is not None:
         terms.append(f"dst = {bind(query.dst)} AND dst <> ''")
     if query.user_login is not None:

@@ -15,7 +15,7 @@ CREATE TABLE connections (
     queue_id INTEGER NOT NULL,
     started_at BIGINT NOT NULL,
     src TEXT NOT NULL DEFAULT '',
-    src_e164 TEXT NOT NULL DEFAULT '',
+    src_key TEXT NOT NULL DEFAULT '',
     dst TEXT NOT NULL DEFAULT '',
     direction TEXT NOT NULL DEFAULT 'INBOUND' CHECK (direction IN ('INBOUND', 'OUTBOUND')),
     disposition TEXT NOT NULL
@@ -28,8 +28,8 @@ CREATE TABLE connections (
 );
 CREATE INDEX connections_by_date ON connections (started_at, connection_id);
 CREATE INDEX connections_by_queue ON connections (queue_id, started_at, connection_id);
-CREATE INDEX connections_by_src ON connections (src_e164, started_at, connection_id)
-    WHERE src_e164 <> '';
+CREATE INDEX connections_by_src ON connections (src_key, started_at, connection_id)
+    WHERE src_key <> '';
 CREATE INDEX connections_by_dst ON connections (dst, started_at, connection_id) WHERE dst <> '';
 CREATE INDEX connections_by_agent ON connections (user_login, started_at, connection_id)
     WHERE user_login <> '';
