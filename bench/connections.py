@@ -98,7 +98,7 @@ def rows(calls: int, stale: int, now: datetime, seed: int = 14) -> Iterator[tupl
                 1 + serial % QUEUES,
                 started,
                 f"6{caller:08d}",
-                f"+486{caller:08d}",
+                f"6{caller:08d}",  # the key of the number as written
                 "",
                 "INBOUND",
                 "NO ANSWER" if abandoned else "ANSWERED",
