@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 import re
 import shutil
 import socket
@@ -11,10 +13,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CEILING_DIR = ROOT.parent / "shared" / "bench"
@@ -178,3 +182,79 @@ def against_ceiling(
         f"\nratio kolejka/ceiling per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
         f"median {statistics.median(ratios):.2f} (bar >= 0.5)"
     )
+
+
+async def paced_gets(
+    base: str,
+    paths: list[str],
+    authorization: str,
+    rate: float,
+    seconds: float,
+    connections: int = 8,
+) -> tuple[list[float], int]:
+    """Open-loop GETs of `paths` (chosen at random) at `rate`/s over keep-alive connections.
+
+    Each latency counts from when the request was due, not when it was sent, so a server that
+    falls behind shows it (no coordinated omission). Returns (latencies in s, non-200 answers).
+    """
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = 0
+    total = int(rate * seconds)
+    start = time.monotonic() + 0.2
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(total):
+        queue.put_nowait(index)
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        rng = random.Random()
+        while not queue.empty():
+            index = queue.get_nowait()
+            due = start + index / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(
+                f"GET {rng.choice(paths)} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: {authorization}\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            latencies.append(time.monotonic() - due)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors += 1
+        writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies, errors
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema in the PostgreSQL at `url`, dropped afterwards; yields a URL that uses it."""
+    import asyncpg
+
+    schema = f"kolejka_bench_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(url)
+    inside = urlunsplit((parts.scheme, parts.netloc, parts.path, f"search_path={schema}", ""))
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield inside
+    finally:
+        asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -34,7 +34,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from bench.common import ceiling, kolejka_serve, wrk
+from bench.common import ceiling, kolejka_serve, paced_gets, percentile, wrk
 
 USER, PASSWORD = "api_user", "api_pass"
 AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -188,51 +188,6 @@ def render_seconds(database: Path, repeat: int = 200) -> float:
         components.close()
 
 
-async def paced_lookups(
-    base: str, numbers: list[str], rate: float, seconds: float, connections: int = 8
-) -> tuple[list[float], int]:
-    """Open-loop GETs at `rate`/s over keep-alive connections; (latencies in s, errors)."""
-    host, port = base.removeprefix("http://").split(":")
-    latencies: list[float] = []
-    errors = 0
-    total = int(rate * seconds)
-    start = time.monotonic() + 0.2
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(total):
-        queue.put_nowait(index)
-
-    async def worker() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(host, int(port))
-        rng = random.Random()
-        while not queue.empty():
-            index = queue.get_nowait()
-            due = start + index / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            number = urllib.parse.quote(rng.choice(numbers))
-            writer.write(
-                f"GET /api/customers?phone_number={number} HTTP/1.1\r\nHost: {host}\r\n"
-                f"Authorization: {AUTHORIZATION}\r\n\r\n".encode()
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
-            latencies.append(time.monotonic() - due)
-            if not head.startswith(b"HTTP/1.1 200"):
-                errors += 1
-        writer.close()
-
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return latencies, errors
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -340,7 +295,13 @@ def main() -> None:
                                        headers={"Authorization": AUTHORIZATION}), timeout=10
             ).read()  # fmt: skip
             latencies, errors = asyncio.run(
-                paced_lookups(url, lookups, args.rate, args.lookup_seconds)
+                paced_gets(
+                    url,
+                    [f"/api/customers?phone_number={urllib.parse.quote(n)}" for n in lookups],
+                    AUTHORIZATION,
+                    args.rate,
+                    args.lookup_seconds,
+                )
             )
         print(f"{len(latencies)} requests at {args.rate:.0f}/s, {errors} errors:"
               f" p50 {percentile(latencies, 0.5) * 1000:.2f} ms,"

@@ -25,12 +25,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import kolejka_serve
+from bench.common import kolejka_serve, percentile
 from bench.crm import (
     AUTHORIZATION,
     LIST_PATH,
     generate,
-    percentile,
     prepare_service,
     timed_import,
 )

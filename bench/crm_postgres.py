@@ -11,24 +11,12 @@ afterwards.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import tempfile
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
+from bench.common import postgres_schema
 from bench.crm import generate, timed_import
-
-
-async def _schema(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 def main() -> None:
@@ -41,24 +29,17 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
-    schema = f"kolejka_bench_{uuid.uuid4().hex[:8]}"
-    parts = urlsplit(args.postgres)
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, f"search_path={schema}", ""))
-    asyncio.run(_schema(args.postgres, f'CREATE SCHEMA "{schema}"'))
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            source = Path(folder) / "customers.csv"
-            generate(source, args.customers)
-            size = source.stat().st_size / 1e6
-            print(f"generated {args.customers:,} customers ({size:.0f} MB)")
-            seconds, peak, report = timed_import(url, source)
-            print(f"first import: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB (tree)")
-            print("  " + report.replace("\n", "\n  "))
-            seconds, peak, report = timed_import(url, source)
-            print(f"same file again: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB (tree)")
-            print("  " + report.replace("\n", "\n  "))
-    finally:
-        asyncio.run(_schema(args.postgres, f'DROP SCHEMA "{schema}" CASCADE'))
+    with postgres_schema(args.postgres) as url, tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "customers.csv"
+        generate(source, args.customers)
+        size = source.stat().st_size / 1e6
+        print(f"generated {args.customers:,} customers ({size:.0f} MB)")
+        seconds, peak, report = timed_import(url, source)
+        print(f"first import: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB (tree)")
+        print("  " + report.replace("\n", "\n  "))
+        seconds, peak, report = timed_import(url, source)
+        print(f"same file again: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB (tree)")
+        print("  " + report.replace("\n", "\n  "))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.callbacks import CallbacksApi
+from kolejka.adapters.http.connections import ConnectionsApi
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.ingest import AgentIngestApi
 from kolejka.adapters.http.metrics import MetricsApi
@@ -42,6 +43,7 @@ from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.lease import PostgresLease
 from kolejka.adapters.postgres.stores import (
     PostgresApiUsers,
+    PostgresConnections,
     PostgresCustomers,
     PostgresQueues,
     PostgresWaitingCallers,
@@ -60,6 +62,7 @@ from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import (
     SqliteApiUsers,
+    SqliteConnections,
     SqliteCustomers,
     SqliteQueues,
     SqliteWaitingCallers,
@@ -88,6 +91,7 @@ from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling, Callbacks
 from kolejka.services.crm import Crm
+from kolejka.services.history import CallHistory
 from kolejka.services.leadership import Leadership
 from kolejka.services.pbx_sync import Transaction
 from kolejka.services.ports import (
@@ -98,6 +102,7 @@ from kolejka.services.ports import (
     Change,
     ChangeFeed,
     Clock,
+    ConnectionStore,
     CrmImport,
     CrmStore,
     CustomerDirectory,
@@ -124,6 +129,7 @@ class Stores:
     customers: CustomerDirectory
     users: ApiUserStore
     crm: CrmStore
+    connections: ConnectionStore
     changes: ChangeFeed
     failures: FailureCounter
     agents: AgentDirectory
@@ -154,6 +160,7 @@ class Components:
     authenticator: Authenticator
     phones: PhoneNumbers
     crm: Crm
+    history: CallHistory
     agents: Agents
     callbacks: Callbacks
     # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
@@ -213,6 +220,15 @@ def build(
     live = stores.callers if callers_wrapper is None else callers_wrapper(stores.callers)
     callers = CountingCallers(live, metrics)
     clock = clock or SystemClock()
+    history = CallHistory(
+        stores.connections,
+        phones,
+        clock,
+        customers=directory,
+        crm=stores.crm,
+        agents=stores.agents,
+        keep_days=settings.history_days,
+    )
     lists = WaitingLists(
         queues=stores.queues,
         callers=callers,
@@ -220,6 +236,7 @@ def build(
         phones=phones,
         clock=clock,
         changes=changes,
+        history=history,
     )
     hasher = hasher or PasswordHasher()
     users = stores.users
@@ -247,16 +264,18 @@ def build(
         ),
         phones=phones,
         crm=Crm(stores.crm, phones, clock, changes),
+        history=history,
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
         callbacks=Callbacks(
             stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
         ),
-        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes),
+        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes, history=history),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
     )
     components.background.extend(stores.background)
+    components.background.append(history.prune_forever)
     if external_crm is not None:
         components.background.append(external_crm.follow)
     metrics.collectors.append(waiting_list_collector(stores.queues, callers, clock))
@@ -347,6 +366,7 @@ def _stores(settings: Settings) -> Stores:
             customers=SqliteCustomers(database),
             users=SqliteApiUsers(database),
             crm=SqliteCrm(database),
+            connections=SqliteConnections(database),
             changes=LocalChangeFeed(),
             failures=LocalFailureCounter(),
             agents=SqliteAgents(database),
@@ -368,6 +388,7 @@ def _stores(settings: Settings) -> Stores:
             customers=PostgresCustomers(pg),
             users=PostgresApiUsers(pg),
             crm=PostgresCrm(pg),
+            connections=PostgresConnections(pg),
             changes=feed,
             failures=LocalFailureCounter(),
             agents=PostgresAgents(pg),
@@ -492,6 +513,7 @@ def create_app(components: Components) -> KolejkaApp:
                 zone,
                 claim_for=timedelta(seconds=settings.callback_claim_seconds),
             ).routes(),
+            *ConnectionsApi(components.history, zone, components.changes).routes(),
             *AgentIngestApi(components.agent_sync, components.queues, zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),

@@ -49,6 +49,8 @@ class Settings:
     trusted_proxies: str = ""
     stream_heartbeat_seconds: float = 15.0
     stream_stall_seconds: float = 60.0
+    # The call history keeps calls this many days (docs/configuration.md); older ones are pruned.
+    history_days: int = 90
     log_format: str = "text"
     log_level: str = "INFO"
     # An external CRM (docs/crm.md) names callers instead of the built-in one when set.
@@ -120,6 +122,8 @@ class Settings:
         _check_crm(self)
         _check_trusted_proxies(self.trusted_proxies)
         _check_callbacks(self)
+        if not 1 <= self.history_days <= 36600:
+            raise ValueError("KOLEJKA_HISTORY_DAYS must be between 1 and 36600")
         if not 0 < self.stream_heartbeat_seconds < self.stream_stall_seconds:
             raise ValueError(
                 "KOLEJKA_STREAM_HEARTBEAT_SECONDS must be above 0 and below "

@@ -23,6 +23,7 @@ from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.lease import PostgresLease
 from kolejka.adapters.postgres.stores import (
     PostgresApiUsers,
+    PostgresConnections,
     PostgresCustomers,
     PostgresQueues,
     PostgresWaitingCallers,
@@ -39,6 +40,7 @@ from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.stores import (
     SqliteApiUsers,
+    SqliteConnections,
     SqliteCustomers,
     SqliteQueues,
     SqliteWaitingCallers,
@@ -55,7 +57,12 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
         db = Database(str(tmp_path / "contract.db"))
         db.migrate()
         yield SqlStores(
-            "sqlite", SqliteQueues(db), SqliteApiUsers(db), SqliteCrm(db), SqliteCustomers(db)
+            "sqlite",
+            SqliteQueues(db),
+            SqliteApiUsers(db),
+            SqliteCrm(db),
+            SqliteCustomers(db),
+            SqliteConnections(db),
         )
         db.close()
         return
@@ -68,6 +75,7 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
             PostgresApiUsers(pg),
             PostgresCrm(pg),
             PostgresCustomers(pg),
+            PostgresConnections(pg),
         )
         await pg.aclose()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kolejka.adapters.shared_feed import SharedFeed
 from kolejka.services.ports import (
     ApiUserStore,
+    ConnectionStore,
     CrmStore,
     CustomerDirectory,
     Lease,
@@ -24,6 +25,7 @@ class SqlStores:
     users: ApiUserStore
     crm: CrmStore
     customers: CustomerDirectory
+    connections: ConnectionStore
 
 
 @dataclass

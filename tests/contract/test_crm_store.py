@@ -165,6 +165,31 @@ async def test_the_directory_names_the_owners_of_a_number_up_to_the_limit(sql: S
     assert await sql.customers.owners("+48000000000") == []
 
 
+async def test_sole_owners_keeps_the_numbers_one_customer_alone_owns(sql: SqlStores) -> None:
+    anna_number = PhoneNumber("601 100 200", "+48601100200")
+    jan, anna, ewa = await sql.crm.add_customers(
+        CustomerKind.PERSON,
+        [
+            person("Jan", "Kowalski", JAN_NUMBER),
+            person("Anna", "Nowak", anna_number, JAN_NUMBER),
+            person("Ewa", "Nowak", anna_number),
+        ],
+        NOW,
+    )
+    (piotr,) = await sql.crm.add_customers(
+        CustomerKind.PERSON, [person("Piotr", "", PhoneNumber("500 600 700", "+48500600700"))], NOW
+    )
+    numbers = ["+48746842523", "+48601100200", "+48500600700", "+48000000000"]
+    assert await sql.customers.sole_owners(numbers) == {"+48500600700": piotr.customer_id}
+    await sql.crm.remove_customer(anna.customer_id)
+    assert dict(await sql.customers.sole_owners(numbers)) == {
+        "+48746842523": jan.customer_id,
+        "+48601100200": ewa.customer_id,
+        "+48500600700": piotr.customer_id,
+    }
+    assert await sql.customers.sole_owners([]) == {}
+
+
 async def test_lists_sort_page_and_filter_alike(sql: SqlStores) -> None:
     names = ["zenon", "Łucja", "adam", "Zofia", "Adam"]
     added = await sql.crm.add_customers(

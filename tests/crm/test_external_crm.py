@@ -19,6 +19,7 @@ import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
+from kolejka.domain.queues import Outcome
 from kolejka.settings import Settings
 from tests.factories import add_person
 from tests.support import LiveServer, basic, call, free_port
@@ -230,3 +231,23 @@ def test_the_crm_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="KOLEJKA_CRM_TIMEOUT_SECONDS"):
         Settings.from_env({"KOLEJKA_CRM_TIMEOUT_SECONDS": "0"})
     assert Settings.from_env({"KOLEJKA_CRM_URL": f"http://127.0.0.1:{free_port()}/"}).crm_url
+
+
+async def test_the_call_history_names_callers_through_the_external_crm_too(
+    app: KolejkaApp, components: Components, personas: dict[str, str], external: ExternalCrmServer
+) -> None:
+    external.knows("601100200", {"customer_id": 77, "name": "Jan", "surname": "Kowalski"})
+    external.knows(
+        "613459852",
+        [{"customer_id": 1, "name": "Piotr"}, {"customer_id": 2, "name": "Ewa"}],
+    )
+    for call_id, number in (("a", "+48 601 100 200"), ("b", "613459852"), ("c", "500600700")):
+        await components.lists.join(2, call_id, number)
+        await components.lists.leave(call_id, Outcome.ANSWERED)
+    answer = await call(app, "GET", "/api/connections", auth=personas["admin"])
+    rows = answer.json()["result"]
+    assert {(row["connection_id"], row["customer_id"]) for row in rows} == {
+        ("a", 77),
+        ("b", None),
+        ("c", None),
+    }

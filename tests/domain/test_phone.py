@@ -78,3 +78,23 @@ def test_a_number_whose_e164_form_does_not_read_back_as_itself_is_no_number(text
     # one: no fixed point, so no normal form (hypothesis found "+49000000").
     first = phones.normalise(text)
     assert first is None or phones.normalise(first) == first
+
+
+def test_a_number_key_drops_what_people_write_between_digits_and_nothing_else() -> None:
+    from kolejka.domain.phone import number_key
+
+    assert number_key(" +48 (601) 100-200 ") == "+48601100200"
+    assert number_key("0048.601.100.200") == "0048601100200"
+    assert number_key("<unknown>") == ""
+    assert number_key("PJSIP/1001") == "PJSIP1001"
+
+
+def test_the_spellings_of_a_number_cover_how_pbxs_and_people_write_it() -> None:
+    from kolejka.domain.phone import PhoneNumbers, number_key
+
+    phones = PhoneNumbers("PL")
+    for written in ("601100200", "+48601100200", "48601100200", "0048601100200", "+48 601 100 200"):
+        assert number_key(written) in phones.spellings("+48601100200"), written
+    german = phones.spellings("+4915110000001")
+    for written in ("+4915110000001", "4915110000001", "004915110000001", "015110000001"):
+        assert number_key(written) in german, written

@@ -22,12 +22,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from kolejka.domain.customers import CustomerMatch, person_label
+from kolejka.domain.customers import CustomerMatch, person_label, unambiguous
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
 from kolejka.services.ports import Change, ChangeFeed, Topic
@@ -130,6 +130,15 @@ class ExternalCrm:
         if now < self._down_until:
             return ()
         return (await self._asking.run(e164, lambda: self._ask(e164)))[:limit]
+
+    async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
+        """One question per number not in the cache, as the waiting list asks them."""
+        found = {}
+        for e164 in numbers:
+            match = unambiguous(await self.owners(e164))
+            if match is not None:
+                found[e164] = match.customer_id
+        return found
 
     async def _ask(self, e164: str) -> tuple[CustomerMatch, ...]:
         number = self.phones.display(e164)

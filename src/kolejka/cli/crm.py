@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import signal
 import sys
 import time
@@ -34,6 +33,7 @@ from kolejka.cli.crm_files import (
     ImportReport,
     Rejection,
     default_workers,
+    export_to,
     file_format,
     import_chunks,
     read_chunks,
@@ -183,18 +183,9 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
 
     path: Path | None = args.file
     fmt = args.format or (file_format(path) if path is not None else "jsonl")
-    out = path.open("w", encoding="utf-8", newline="") if path is not None else sys.stdout
-    try:
-        count = write_export(crm_export_rows(settings), out, fmt)
-    except BrokenPipeError:
-        # The reader stopped early (`| head`): not an error, but nothing more can be written.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    finally:
-        if path is not None:
-            out.close()
-    print(f"exported {count} customers", file=sys.stderr)
-    return 0
+    return export_to(
+        path, lambda out: write_export(crm_export_rows(settings), out, fmt), "customers"
+    )
 
 
 def _print_report(path: Path, report: ImportReport, seconds: float) -> None:

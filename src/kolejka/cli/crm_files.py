@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -421,3 +422,25 @@ def write_export(rows: Iterable[dict[str, object]], out: IO[str], fmt: str) -> i
 
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def export_to(path: Path | None, write: Callable[[IO[str]], int], what: str) -> int:
+    """Runs `write` on FILE (or standard output) and reports `exported N <what>`; the exit status.
+
+    A reader that stops early (`| head`) is no error, but nothing more can be written then.
+    """
+    try:
+        out = path.open("w", encoding="utf-8", newline="") if path is not None else sys.stdout
+    except OSError as error:
+        print(f"kolejka: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    try:
+        count = write(out)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        if path is not None:
+            out.close()
+    print(f"exported {count} {what}", file=sys.stderr)
+    return 0

@@ -22,6 +22,12 @@ class UnknownCaller(DomainError):
         self.call_id = call_id
 
 
+class UnknownConnection(DomainError):
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(f"no call {connection_id!r} in the call history")
+        self.connection_id = connection_id
+
+
 class CallerAlreadyWaiting(DomainError):
     """The call waits in another queue; it must leave that one first."""
 
@@ -44,6 +50,9 @@ class FieldProblem(enum.Enum):
     NOT_A_COUNT = "must be a non-negative integer."
     TOO_LONG = "is too long."
     NOT_AN_OUTCOME = "must be 'answered' or 'abandoned'."
+    # The call history's
+    NOT_A_DATE_OR_TIME = "must be a date: YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS]."
+    NOT_A_QUERY_FLAG = "must be 0, 1, true or false."
     CONTROL_CHARACTERS = "must not contain control characters."
     UNKNOWN_FIELD = "is not a known field."
     # A request body's string or key that JSON let through but no text encoder can write.

@@ -33,6 +33,22 @@ class PhoneNumbers:
         """E.164 form of `raw`, or None when it is not a possible phone number. Never raises."""
         return _normalise(raw, self.default_region)
 
+    def spellings(self, e164: str) -> tuple[str, ...]:
+        """The keys (`number_key`) a PBX or a client may have written this E.164 number as: with
+        `+`, without it, with `00`, in national digits, and the bare national number."""
+        number = _parse(e164, "ZZ")
+        if number is None:
+            return (e164,)
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        forms = (
+            e164,
+            e164[1:],
+            "00" + e164[1:],
+            "".join(ch for ch in national if ch.isdigit()),
+            str(phonenumbers.national_significant_number(number)),
+        )
+        return tuple(dict.fromkeys(form for form in forms if form))
+
     def display(self, raw: str) -> str:
         """The number as the waiting list shows it; `""` when the caller has no caller id."""
         text = raw.strip()
@@ -52,6 +68,19 @@ def is_caller_id_missing(raw: str) -> bool:
 # entry costs some 370 bytes, so a bigger cache grows RSS by megabytes for no speed. The
 # waiting list's own byte cache spares reads from normalising at all.
 _CACHED_NUMBERS = 4096
+
+
+def number_key(raw: str) -> str:
+    """`raw` without the blanks and punctuation people write numbers with: `+` and digits left
+    (anything else stays, so it matches only itself). Cheap enough for every call the PBX
+    reports; `PhoneNumbers.spellings` lists the keys one E.164 number may have."""
+    text = raw.strip()
+    if text.lower() in _NO_CALLER_ID:
+        return ""
+    return text.translate(_PUNCTUATION)[:MAX_PHONE_INPUT]
+
+
+_PUNCTUATION = str.maketrans("", "", "-() ./\t")
 
 
 @lru_cache(maxsize=_CACHED_NUMBERS)

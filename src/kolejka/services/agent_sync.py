@@ -24,6 +24,7 @@ from kolejka.domain.agents import (
     resynced,
 )
 from kolejka.domain.errors import AgentExists
+from kolejka.services.history import CallHistory
 from kolejka.services.ports import AgentDirectory, AgentLiveStore, Change, ChangeFeed, Clock, Topic
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,11 @@ class AgentSync:
         live: AgentLiveStore,
         clock: Clock,
         changes: ChangeFeed,
+        history: CallHistory | None = None,
     ) -> None:
         self.directory = directory
+        # Where a queue call's pick-up and end are written (the call history's row of the call).
+        self.history = history
         self.live = live
         self.clock = clock
         self.changes = changes
@@ -55,6 +59,8 @@ class AgentSync:
         login = event_login(event)
         if self._touched is not None:
             self._touched.add(login)
+        if self.history is not None:
+            await self.history.agent_event(event)
         before = await self._record(login)
         reason = pause_reason(event)
         pause_id = None if reason is None else await self.pause_id(reason)

@@ -150,7 +150,9 @@ class PbxSync:
                     moved.queue_id,
                     caller.queue_id,
                 )
-                await self._depart(caller.call_id, Outcome.ABANDONED, moved.queue_id)
+                await self._depart(
+                    caller.call_id, Outcome.ABANDONED, moved.queue_id, outcome_known=False
+                )
         await self.lists.admit(caller)
 
     async def _abandon(self, event: CallerAbandoned) -> None:
@@ -172,10 +174,14 @@ class PbxSync:
         outcome: Outcome,
         queue_id: int,
         abandon: CallerAbandoned | None = None,
+        *,
+        outcome_known: bool = True,
     ) -> None:
         hold = abandon.hold_time if abandon is not None else None
         try:
-            await self.lists.leave(call_id, outcome, hold, queue_id=queue_id)
+            await self.lists.leave(
+                call_id, outcome, hold, queue_id=queue_id, outcome_known=outcome_known
+            )
         except UnknownCaller:
             # A duplicate, or a call that joined before we were listening: nothing to remove.
             log.debug("call %s was not waiting in queue %d", call_id, queue_id)
@@ -231,8 +237,11 @@ class PbxSync:
             plan = reconcile(ours, snapshot, self.clock.now(), touched)
             for caller in plan.departures:
                 # Gone while we were not listening: answered or hung up, we cannot know. Counting
-                # it as abandoned keeps an unknown hold time out of the answered-call estimates.
-                await self._depart(caller.call_id, Outcome.ABANDONED, caller.queue_id)
+                # it as abandoned keeps an unknown hold time out of the answered-call estimates;
+                # the call history records it as FAILED, its outcome unknown.
+                await self._depart(
+                    caller.call_id, Outcome.ABANDONED, caller.queue_id, outcome_known=False
+                )
             for caller in plan.joins:
                 await self._join_caller(caller, queues.get(caller.queue_id, ""))
         return plan

@@ -7,13 +7,14 @@ Adapters (SQLite today; PostgreSQL, Redis, AMI, external CRMs beside it) satisfy
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from kolejka.domain.agents import Agent, AgentLive, NewAgent, Pause
 from kolejka.domain.callbacks import Callback, DialOutcome, NewCallback
+from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
 from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
 from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
@@ -65,6 +66,28 @@ class WaitingCallerStore(Protocol):
         ...
 
 
+class ConnectionStore(Protocol):
+    """The call history (Thulium's connections), one row per call, keyed by its connection id."""
+
+    async def record(self, row: Connection) -> bool:
+        """Writes `row` unless its call has one already; True when this write stored it."""
+        ...
+
+    async def save(self, row: Connection) -> None:
+        """Writes `row` whole, replacing what its call's row said."""
+        ...
+
+    async def get(self, connection_id: str) -> Connection | None: ...
+
+    async def page(self, query: ConnectionQuery) -> ConnectionPage:
+        """The rows `query` asks for, newest first, and how many match (bounded: COUNT_CAP)."""
+        ...
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        """Deletes up to `batch` of the oldest rows started before `before`; how many went."""
+        ...
+
+
 class AgentDirectory(Protocol):
     """The agents (the catalogue the CLI edits) and the pause-reason catalogue."""
 
@@ -109,6 +132,11 @@ class CustomerDirectory(Protocol):
 
     async def owners(self, e164: str, limit: int = 2) -> Sequence[CustomerMatch]:
         """Up to `limit` distinct owners of the number; two already make it ambiguous."""
+        ...
+
+    async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
+        """Of these (E.164) numbers, those exactly one customer owns, each with that customer's
+        id: the unambiguous rule for many numbers at once (a page of the call history)."""
         ...
 
 

@@ -23,6 +23,7 @@ from kolejka.domain.queues import (
     newest_first,
 )
 from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time
+from kolejka.services.history import CallHistory
 from kolejka.services.ports import (
     Change,
     ChangeFeed,
@@ -61,6 +62,7 @@ class WaitingLists:
         phones: PhoneNumbers,
         clock: Clock,
         changes: ChangeFeed,
+        history: CallHistory | None = None,
     ) -> None:
         self._queues = queues
         self._callers = callers
@@ -68,6 +70,8 @@ class WaitingLists:
         self._phones = phones
         self._clock = clock
         self._changes = changes
+        # Where each departure is recorded as a call (None: no history, as in some tests).
+        self._history = history
 
     async def all_queues(self) -> Sequence[Queue]:
         """Every queue, for `GET /api/queues` and the wallboard."""
@@ -120,14 +124,20 @@ class WaitingLists:
         outcome: Outcome,
         hold_time: timedelta | None = None,
         queue_id: int | None = None,
+        *,
+        outcome_known: bool = True,
     ) -> Departure:
-        """A call leaves its queue, answered or abandoned; the departure is recorded."""
+        """A call leaves its queue, answered or abandoned; the departure is recorded, and the
+        call written to the history. `outcome_known` False: the call was gone when we looked
+        after a gap (the PBX sync's resync), and nobody knows how it ended."""
         caller = await self._callers.find(call_id)
         if caller is None or (queue_id is not None and caller.queue_id != queue_id):
             raise UnknownCaller(call_id)
         gone = departure(caller, outcome, self._clock.now(), hold_time)
         if not await self._callers.leave(gone):
             raise UnknownCaller(call_id)
+        if self._history is not None:
+            await self._history.departed(caller, gone, outcome_known=outcome_known)
         await self._changes.publish(Change(Topic.QUEUE, caller.queue_id))
         return gone
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from kolejka.adapters.http import wire
 from kolejka.adapters.http.errors import api_errors, error_list, preferred_language
 from kolejka.adapters.http.ignored_fields import IgnoredFields
-from kolejka.adapters.http.request import Reply, Request
+from kolejka.adapters.http.request import Reply, Request, bounded_int
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields as fields
 from kolejka.domain.crm import (
@@ -220,7 +220,7 @@ class CrmApi:
             params[key] = value
         _refuse(unknown.values())
         limit = _limit(params.get("limit"))
-        offset = _bounded(params.get("offset"), "offset", 0, MAX_ID, 0)
+        offset = bounded_int(params.get("offset"), "offset", 0, MAX_ID, 0)
         order: tuple[Order, ...] = ()
         if "order" in params:
             order = fields.parse_order(params["order"], orderable)
@@ -234,7 +234,7 @@ class CrmApi:
             phone_e164 = number.e164
         company_id = None
         if params.get("company_id"):
-            company_id = _bounded(params["company_id"], "company_id", 1, MAX_ID, 0)
+            company_id = bounded_int(params["company_id"], "company_id", 1, MAX_ID, 0)
         company_flag = None
         if params.get("company_flag"):
             company_flag = _boolean(params["company_flag"], "company_flag")
@@ -319,13 +319,3 @@ def _refuse(errors: Iterable[InvalidField]) -> None:
         raise found[0]
     if found:
         raise InvalidFields(found)
-
-
-def _bounded(value: str | None, name: str, low: int, high: int, default: int) -> int:
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit() and len(value) <= 10) or not (
-        low <= int(value) <= high
-    ):
-        raise InvalidField(name, FieldProblem.OUT_OF_RANGE, low=low, high=high)
-    return int(value)

@@ -33,6 +33,7 @@ from kolejka.domain.errors import (
     UnknownCallback,
     UnknownCaller,
     UnknownCompany,
+    UnknownConnection,
     UnknownCustomer,
     UnknownPause,
     UnknownQueue,
@@ -92,6 +93,12 @@ UNKNOWN_CALLER = ErrorKind(
     404,
     "Call {call_id} is not waiting in this queue.",
     "Połączenie {call_id} nie oczekuje w tej kolejce.",
+)
+UNKNOWN_CONNECTION = ErrorKind(
+    404008,
+    404,
+    "Call {connection_id} is not in the call history.",
+    "Połączenia {connection_id} nie ma w historii połączeń.",
 )
 METHOD_NOT_ALLOWED = ErrorKind(
     405001,
@@ -267,6 +274,7 @@ ALL_KINDS = [
     NOT_FOUND,
     UNKNOWN_QUEUE,
     UNKNOWN_CALLER,
+    UNKNOWN_CONNECTION,
     METHOD_NOT_ALLOWED,
     CALLER_ELSEWHERE,
     TOO_LARGE,
@@ -291,6 +299,8 @@ ALL_KINDS = [
 
 # Every FieldProblem in Polish, with the same `{gaps}` as the English.
 PROBLEMS_PL: dict[FieldProblem, str] = {
+    FieldProblem.NOT_A_DATE_OR_TIME: "musi być datą: RRRR-MM-DD lub RRRR-MM-DD GG:MM[:SS].",
+    FieldProblem.NOT_A_QUERY_FLAG: "musi być 0, 1, true lub false.",
     FieldProblem.REQUIRED: "jest wymagane.",
     FieldProblem.NOT_A_STRING: "musi być tekstem.",
     FieldProblem.NOT_AN_OBJECT: "musi być obiektem.",
@@ -370,6 +380,9 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(UNKNOWN_QUEUE, queue_id=error.queue_id)
     if isinstance(error, UnknownCaller):
         return ApiError(UNKNOWN_CALLER, call_id=json.dumps(error.call_id))
+    if isinstance(error, UnknownConnection):
+        connection_id = json.dumps(error.connection_id, ensure_ascii=False)
+        return ApiError(UNKNOWN_CONNECTION, connection_id=connection_id)
     if isinstance(error, CallerAlreadyWaiting):
         call_id = json.dumps(error.call_id)
         return ApiError(CALLER_ELSEWHERE, call_id=call_id, queue_id=error.queue_id)

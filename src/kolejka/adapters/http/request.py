@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from kolejka.adapters.http.errors import (
     BAD_FIELD,
@@ -197,6 +197,42 @@ def query_parameter(scope: Scope, name: str) -> str | None:
         if pair.startswith(key):
             return unquote(pair[len(key) :].decode("latin-1").replace("+", " "))
     return None
+
+
+def query_pairs(
+    request: Request, known: frozenset[str], max_fields: int = 16
+) -> list[tuple[str, str]]:
+    """The query string's (name, value) pairs, in order; an unknown name or too many pairs is a
+    400. Bytes that are not UTF-8 become U+FFFD, so no value holds a lone surrogate."""
+    text = bytes(request.scope.get("query_string", b"")).decode("utf-8", errors="replace")
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields)
+    except ValueError as exc:
+        raise InvalidField("query", FieldProblem.TOO_LONG) from exc
+    for key, _ in pairs:
+        if key not in known:
+            raise InvalidField(key[:64], FieldProblem.UNKNOWN_PARAMETER)
+    return pairs
+
+
+def bounded_int(value: str | None, name: str, low: int, high: int, default: int) -> int:
+    """A query parameter that must be an integer from `low` to `high`; `default` when absent."""
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 10) or not (
+        low <= int(value) <= high
+    ):
+        raise InvalidField(name, FieldProblem.OUT_OF_RANGE, low=low, high=high)
+    return int(value)
+
+
+def query_text(value: str, name: str, limit: int) -> str:
+    """A text query parameter: at most `limit` characters, no control characters."""
+    if len(value) > limit:
+        raise InvalidField(name, FieldProblem.TOO_LONG)
+    if _CONTROL.search(value):
+        raise InvalidField(name, FieldProblem.CONTROL_CHARACTERS)
+    return value
 
 
 def is_json_type(content_type: bytes | None) -> bool:

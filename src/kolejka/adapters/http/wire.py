@@ -8,11 +8,13 @@ are pinned by tests/http/test_waiting_list_api.py (Thulium's documented example,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kolejka.domain.agents import AgentStatus
+from kolejka.domain.connections import Connection
 from kolejka.domain.crm import (
     ADDRESS_KEYS,
     ADDRESS_KINDS,
@@ -40,6 +42,69 @@ def to_json(value: object) -> bytes:
 
 def wire_time(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime(WIRE_DATE)
+
+
+def connection(
+    row: Connection, zone: ZoneInfo, src: str, customer_id: int | None, user: str
+) -> dict[str, object]:
+    """A call of the history as Thulium's `GET connections` lists its fields, in the page's
+    order; what kolejka does not record is Thulium's empty value. `src` as displayed."""
+    local = row.started_at.astimezone(zone)
+    billsec = row.billsec
+    # The enums are str: json writes their values (no `.value` lookups for a hundred rows).
+    return {
+        "connection_id": row.connection_id,
+        "date": "%04d-%02d-%02d %02d:%02d:%02d"  # noqa: UP031 (faster than strftime, per row)
+        % (local.year, local.month, local.day, local.hour, local.minute, local.second),
+        "src": src,
+        "dst": row.dst,
+        "type": row.direction,
+        "disposition": row.disposition,
+        "duration": row.duration,
+        "billsec": billsec,
+        "user": user,
+        "user_login": row.user_login,
+        "queue_id": row.queue_id,
+        "topic_id": None,
+        "customer_id": customer_id,
+        "tags": [],
+        "disconnected_by": row.disconnected_by,
+        "transferred_to": row.transferred_to,
+        "operator": "",
+        "filename": "",
+    }
+
+
+# Dates a client may write: a day, a minute or a second, with the length of what each names.
+_DATE_FORMS = (
+    ("%Y-%m-%d", timedelta(days=1)),
+    ("%Y-%m-%d %H:%M", timedelta(minutes=1)),
+    ("%Y-%m-%d %H:%M:%S", timedelta(seconds=1)),
+    ("%Y-%m-%dT%H:%M", timedelta(minutes=1)),
+    ("%Y-%m-%dT%H:%M:%S", timedelta(seconds=1)),
+)
+_DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?")
+MIN_YEAR, MAX_YEAR = 1900, 9999  # instants both engines store, in any zone
+
+
+def wire_date(text: str, zone: ZoneInfo, *, end: bool) -> datetime | None:
+    """The instant a Thulium date names in `zone` (`YYYY-MM-DD`, `... HH:MM`, `... HH:MM:SS`);
+    with `end`, the last instant of the day, minute or second it names. None if it is none."""
+    text = text.strip()
+    # strptime's blank takes any whitespace (a newline, a tab): the shape is checked first.
+    if _DATE_SHAPE.fullmatch(text) is None:
+        return None
+    for pattern, unit in _DATE_FORMS:
+        try:
+            local = datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        if not MIN_YEAR <= local.year <= MAX_YEAR:
+            return None
+        if end:
+            local += unit - timedelta(microseconds=1)
+        return local.replace(tzinfo=zone)
+    return None
 
 
 def waiting_list(entries: Iterable[WaitingListEntry], zone: ZoneInfo) -> list[dict[str, object]]:

@@ -36,6 +36,7 @@ POSTGRES_DIALECT = {
     "json_object": "json_build_object",
     "json_each": "jsonb_each_text",
     "as_json": "::jsonb",
+    "bytewise": 'COLLATE "C"',
 }
 # Advisory locks are (lock_key(purpose), hashtext(current_schema())): scoped to the schema so
 # that deployments (or tests) in separate schemas of one database never wait on each other.

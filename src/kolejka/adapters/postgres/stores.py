@@ -7,7 +7,7 @@ microseconds since 1970 UTC in BIGINT columns, permissions a JSON list in TEXT.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from kolejka.adapters.postgres.database import (
@@ -16,7 +16,10 @@ from kolejka.adapters.postgres.database import (
     PostgresDatabase,
     lock_key,
 )
+from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
+from kolejka.domain.connections import Connection as CallRecord
+from kolejka.domain.connections import ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.services.ports import StoredApiUser
@@ -157,6 +160,17 @@ class PostgresCustomers:
             for row in rows
         ]
 
+    async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
+        if not numbers:
+            return {}
+        rows = await self.db.fetch(
+            "SELECT normalized, MIN(customer_id) FROM customer_phone_numbers"
+            " WHERE normalized = ANY($1::text[]) GROUP BY normalized"
+            " HAVING COUNT(DISTINCT customer_id) = 1",
+            list(numbers),
+        )
+        return {row[0]: row[1] for row in rows}
+
 
 class PostgresApiUsers:
     """Satisfies ports.ApiUserStore."""
@@ -194,3 +208,44 @@ class PostgresApiUsers:
 
 def _user(username: str, password_hash: str, permissions: str) -> StoredApiUser:
     return StoredApiUser(username, password_hash, tuple(json.loads(permissions)))
+
+
+class PostgresConnections:
+    """The call history (ports.ConnectionStore)."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+        self._insert = history_sql.insert_sql(numbered=True)
+        self._upsert = history_sql.upsert_sql(numbered=True)
+
+    async def record(self, row: CallRecord) -> bool:
+        return await self.db.execute(self._insert, *history_sql.values(row)) > 0
+
+    async def save(self, row: CallRecord) -> None:
+        await self.db.execute(self._upsert, *history_sql.values(row))
+
+    async def get(self, connection_id: str) -> CallRecord | None:
+        row = await self.db.fetchrow(
+            f"SELECT {history_sql.COLUMNS} FROM connections"  # noqa: S608
+            " WHERE connection_id = $1",
+            connection_id,
+        )
+        return history_sql.connection(row) if row else None
+
+    async def page(self, query: ConnectionQuery) -> ConnectionPage:
+        if query.matches_nothing:
+            return ConnectionPage(0, [])
+        page, page_args = history_sql.page_sql(query, numbered=True)
+        count, count_args = history_sql.count_sql(query, numbered=True)
+
+        async def both(sql: Connection) -> ConnectionPage:
+            rows = await sql.fetch(page, *page_args)
+            if not query.counted:
+                return ConnectionPage(len(rows), [history_sql.connection(row) for row in rows])
+            found = await sql.fetchval(count, *count_args)
+            return ConnectionPage(int(found), [history_sql.connection(row) for row in rows])
+
+        return await self.db.run(both)
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        return await self.db.execute(history_sql.prune_sql(numbered=True), to_micros(before), batch)

@@ -30,6 +30,7 @@ SQLITE_DIALECT = {
     "json_object": "json_object",
     "json_each": "json_each",
     "as_json": "",
+    "bytewise": "",
 }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.adapters.sqlite.database import Database
+from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.services.ports import StoredApiUser
@@ -137,6 +139,18 @@ class SqliteCustomers:
             for row in rows
         ]
 
+    async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
+        if not numbers:
+            return {}
+        marks = ", ".join("?" * len(numbers))
+        rows = self.sql.execute(
+            "SELECT normalized, MIN(customer_id) FROM customer_phone_numbers"  # noqa: S608
+            f" WHERE normalized IN ({marks}) GROUP BY normalized"
+            " HAVING COUNT(DISTINCT customer_id) = 1",
+            list(numbers),
+        )
+        return dict(rows)
+
 
 class SqliteApiUsers:
     def __init__(self, db: Database) -> None:
@@ -173,3 +187,49 @@ class SqliteApiUsers:
 
 def _user(row: tuple[str, str, str]) -> StoredApiUser:
     return StoredApiUser(row[0], row[1], tuple(json.loads(row[2])))
+
+
+class SqliteConnections:
+    """The call history (ports.ConnectionStore). Writes join an open burst transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sql = db.connection
+        self._insert = history_sql.insert_sql(numbered=False)
+        self._upsert = history_sql.upsert_sql(numbered=False)
+
+    async def record(self, row: Connection) -> bool:
+        async with self.db.writing():
+            stored = self.sql.execute(self._insert, history_sql.values(row)).rowcount
+        return stored > 0
+
+    async def save(self, row: Connection) -> None:
+        async with self.db.writing():
+            self.sql.execute(self._upsert, history_sql.values(row))
+
+    async def get(self, connection_id: str) -> Connection | None:
+        row = self.sql.execute(
+            f"SELECT {history_sql.COLUMNS} FROM connections"  # noqa: S608
+            " WHERE connection_id = ?",
+            (connection_id,),
+        ).fetchone()
+        return history_sql.connection(row) if row else None
+
+    async def page(self, query: ConnectionQuery) -> ConnectionPage:
+        if query.matches_nothing:
+            return ConnectionPage(0, [])
+        sql, args = history_sql.page_sql(query, numbered=False)
+        rows = [history_sql.connection(row) for row in self.sql.execute(sql, args)]
+        if not query.counted:
+            return ConnectionPage(len(rows), rows)
+        sql, args = history_sql.count_sql(query, numbered=False)
+        (found,) = self.sql.execute(sql, args).fetchone()
+        return ConnectionPage(found, rows)
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        """On a thread and a connection of its own (`writing_apart`): deleting a batch from
+        ten million rows and five indexes takes tens of milliseconds, which the event loop's
+        thread must not spend while pages are asked for."""
+        statement = history_sql.prune_sql(numbered=False)
+        args = (to_micros(before), batch)
+        return await self.db.writing_apart(lambda sql: int(sql.execute(statement, args).rowcount))

@@ -1,0 +1,151 @@
+"""ports.ConnectionStore (the call history), on every database engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from kolejka.domain.connections import (
+    COUNT_CAP,
+    Connection,
+    ConnectionQuery,
+    DisconnectedBy,
+    Disposition,
+)
+from tests.contract.stores import SqlStores
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def call(
+    connection_id: str,
+    minute: int = 0,
+    queue_id: int = 2,
+    src_key: str = "+48601100200",
+    disposition: Disposition = Disposition.ANSWERED,
+    **changes: object,
+) -> Connection:
+    row = Connection(
+        connection_id=connection_id,
+        queue_id=queue_id,
+        src=src_key.removeprefix("+48"),
+        src_key=src_key,
+        started_at=T0 + timedelta(minutes=minute),
+        disposition=disposition,
+        wait=timedelta(seconds=12),
+        talk=timedelta(seconds=30) if disposition is Disposition.ANSWERED else timedelta(0),
+    )
+    return replace(row, **changes)  # type: ignore[arg-type]
+
+
+async def ids(sql: SqlStores, **filters: object) -> list[str]:
+    page = await sql.connections.page(ConnectionQuery(**filters))  # type: ignore[arg-type]
+    return [row.connection_id for row in page.rows]
+
+
+async def test_a_recorded_call_reads_back_whole(sql: SqlStores) -> None:
+    row = call(
+        "1416225570.341",
+        user_login="jkowalski",
+        disconnected_by=DisconnectedBy.CUSTOMER,
+        transferred_to="anowak",
+        dst="225000000",
+    )
+    assert await sql.connections.record(row) is True
+    assert await sql.connections.get("1416225570.341") == row
+    assert await sql.connections.get("nope") is None
+
+
+async def test_a_second_record_of_a_call_changes_nothing(sql: SqlStores) -> None:
+    await sql.connections.record(call("c1", disposition=Disposition.NO_ANSWER))
+    assert await sql.connections.record(call("c1", minute=5)) is False
+    stored = await sql.connections.get("c1")
+    assert stored is not None
+    assert stored.disposition is Disposition.NO_ANSWER
+    assert (await sql.connections.page(ConnectionQuery())).count == 1
+
+
+async def test_a_failed_record_gives_way_to_the_calls_later_departure(sql: SqlStores) -> None:
+    await sql.connections.record(call("c1", disposition=Disposition.FAILED))
+    assert await sql.connections.record(call("c1", queue_id=3)) is True
+    stored = await sql.connections.get("c1")
+    assert stored is not None
+    assert (stored.disposition, stored.queue_id) == (Disposition.ANSWERED, 3)
+
+
+async def test_save_replaces_the_row_of_its_call(sql: SqlStores) -> None:
+    await sql.connections.record(call("c1", talk=timedelta(0)))
+    done = call("c1", talk=timedelta(seconds=95), user_login="jkowalski")
+    await sql.connections.save(done)
+    await sql.connections.save(done)
+    assert await sql.connections.get("c1") == done
+    assert (await sql.connections.page(ConnectionQuery())).count == 1
+
+
+async def test_pages_are_newest_first_with_ties_by_connection_id(sql: SqlStores) -> None:
+    for row in [call("a.1", 1), call("a.3", 2), call("a.2", 2), call("a.0", 0)]:
+        await sql.connections.record(row)
+    assert await ids(sql) == ["a.3", "a.2", "a.1", "a.0"]
+    assert await ids(sql, limit=2, offset=1) == ["a.2", "a.1"]
+    assert (await sql.connections.page(ConnectionQuery(limit=2, offset=1))).count == 4
+
+
+async def test_each_filter_narrows_the_rows(sql: SqlStores) -> None:
+    await sql.connections.record(call("q2", 1))
+    await sql.connections.record(call("q3", 2, queue_id=3))
+    await sql.connections.record(call("other", 3, src_key="+48500600700"))
+    await sql.connections.record(call("agent", 4, user_login="jkowalski"))
+    await sql.connections.record(call("dst", 5, dst="225000000"))
+    assert await ids(sql, queue_id=3) == ["q3"]
+    assert await ids(sql, src_keys=("+48500600700",)) == ["other"]
+    assert await ids(sql, src_keys=("+48500600700", "+48601100200")) == [
+        "dst",
+        "agent",
+        "other",
+        "q3",
+        "q2",
+    ]
+    assert await ids(sql, user_login="jkowalski") == ["agent"]
+    assert await ids(sql, dst="225000000") == ["dst"]
+    assert await ids(sql, connection_id="q3") == ["q3"]
+    assert await ids(sql, date_from=T0 + timedelta(minutes=2)) == ["dst", "agent", "other", "q3"]
+    assert await ids(sql, date_to=T0 + timedelta(minutes=2)) == ["q3", "q2"]
+    assert await ids(sql, queue_id=2, date_from=T0 + timedelta(minutes=2)) == [
+        "dst",
+        "agent",
+        "other",
+    ]
+
+
+async def test_empty_values_never_match_a_filter(sql: SqlStores) -> None:
+    await sql.connections.record(call("c1", src_key=""))
+    assert await ids(sql, src_keys=("",)) == []
+    assert await ids(sql, user_login="") == []
+    assert await ids(sql, dst="") == []
+
+
+async def test_topics_tags_and_empty_number_lists_match_nothing(sql: SqlStores) -> None:
+    await sql.connections.record(call("c1"))
+    for filters in ({"topic_id": 1}, {"tags": ("vip",)}, {"src_keys": ()}):
+        page = await sql.connections.page(ConnectionQuery(**filters))
+        assert (page.count, list(page.rows)) == (0, [])
+
+
+async def test_count_stops_at_the_cap_past_the_page(sql: SqlStores) -> None:
+    rows = [call(f"c{index:05d}", index) for index in range(COUNT_CAP + 3)]
+    for row in rows:
+        await sql.connections.record(row)
+    page = await sql.connections.page(ConnectionQuery(limit=1))
+    assert page.count == COUNT_CAP + 1
+    page = await sql.connections.page(ConnectionQuery(limit=1, queue_id=2, offset=2))
+    assert page.count == COUNT_CAP + 3
+
+
+async def test_prune_deletes_the_oldest_rows_in_batches(sql: SqlStores) -> None:
+    for minute in range(5):
+        await sql.connections.record(call(f"c{minute}", minute))
+    cutoff = T0 + timedelta(minutes=3)
+    assert await sql.connections.prune(cutoff, 2) == 2
+    assert await sql.connections.prune(cutoff, 2) == 1
+    assert await sql.connections.prune(cutoff, 2) == 0
+    assert await ids(sql) == ["c4", "c3"]
