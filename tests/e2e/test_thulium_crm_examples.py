@@ -164,14 +164,20 @@ def test_the_bodies_a_real_integration_sends_are_created_and_read_back(
     assert person.status == 201, person.body
     customer_id = as_json(person)["customer_id"]
 
-    read_company = as_json(send(server, "GET", f"{THULIUM_HOST}/api/companies/{company_id}"))
-    read_person = as_json(send(server, "GET", f"{THULIUM_HOST}/api/customers/{customer_id}"))
+    # Thulium shows custom fields only when asked (`include_custom_fields`, default false).
+    shown = "include_custom_fields=true"
+    company_path = f"{THULIUM_HOST}/api/companies/{company_id}?{shown}"
+    read_company = as_json(send(server, "GET", company_path))
+    read_person = as_json(
+        send(server, "GET", f"{THULIUM_HOST}/api/customers/{customer_id}?{shown}")
+    )
 
     assert read_company["name"] == "Kwiaciarnia Róża"
     assert read_company["custom_fields"] == {"kampania": "jesień"}
     assert (read_person["surname"], read_person["email"]) == ("Różańska", "ewa@roza.example")
     assert (read_person["phone_number"], read_person["company_id"]) == ("601100200", company_id)
     assert read_person["custom_fields"] == {"kampania": "jesień"}
+    assert read_person["note"] == "prosi o kontakt po 16"
 
 
 def test_get_customers_id_as_documented_answers_the_customer(customer_13: LiveServer) -> None:

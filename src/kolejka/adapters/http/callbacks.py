@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
 from kolejka.adapters.http.errors import NOT_JSON_TYPE, ApiError
-from kolejka.adapters.http.request import Reply, Request, only_fields
+from kolejka.adapters.http.request import Reply, Request, only_fields, unknown_parameter
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields
 from kolejka.domain.callbacks import Attempt, Callback, DialOutcome, parse_wire_time
@@ -166,7 +166,7 @@ def _no_query(request: Request) -> None:
     except ValueError as exc:
         raise InvalidField("query", FieldProblem.TOO_LONG) from exc
     for key, _ in pairs:
-        raise InvalidField(key[:64] or "query", FieldProblem.UNKNOWN_PARAMETER)
+        raise unknown_parameter(key[:64] or "query", ())
 
 
 async def _optional_object(request: Request) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from kolejka.adapters.http import wire
 from kolejka.adapters.http.errors import api_errors, error_list, preferred_language
 from kolejka.adapters.http.ignored_fields import IgnoredFields
-from kolejka.adapters.http.request import Reply, Request, bounded_int
+from kolejka.adapters.http.request import Reply, Request, bounded_int, unknown_parameter
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields as fields
 from kolejka.domain.crm import (
@@ -215,7 +215,7 @@ class CrmApi:
             if key not in known:
                 # Refused, never ignored: a filter kolejka lacks must not return everything.
                 name = key[:64]
-                unknown[name] = _unknown_parameter(name, known | {"custom_fields[Name][]"})
+                unknown[name] = unknown_parameter(name, known | {"custom_fields[Name][]"})
                 continue
             params[key] = value
         _refuse(unknown.values())
@@ -271,19 +271,13 @@ def _included(pairs: list[tuple[str, str]], *, only: bool = False) -> Included:
         if key in INCLUDE_PARAMETERS:
             flags[key.removeprefix("include_")] = _boolean(value, key)
         elif only:
-            raise _unknown_parameter(key[:64], INCLUDE_PARAMETERS)
+            raise unknown_parameter(key[:64], INCLUDE_PARAMETERS)
     return Included(
         custom_fields=flags.get("custom_fields", False),
         address=flags.get("address", False),
         invoice_address=flags.get("invoice_address", False),
         mail_drop_address=flags.get("mail_drop_address", False),
     )
-
-
-def _unknown_parameter(name: str, supported: Iterable[str]) -> InvalidField:
-    """An unknown query parameter's error, naming the ones this endpoint supports."""
-    listed = ", ".join(sorted(supported))
-    return InvalidField(name, FieldProblem.UNKNOWN_PARAMETER, supported=listed)
 
 
 def _boolean(value: str, name: str) -> bool:

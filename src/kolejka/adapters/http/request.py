@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -211,8 +211,14 @@ def query_pairs(
         raise InvalidField("query", FieldProblem.TOO_LONG) from exc
     for key, _ in pairs:
         if key not in known:
-            raise InvalidField(key[:64], FieldProblem.UNKNOWN_PARAMETER)
+            raise unknown_parameter(key[:64], known)
     return pairs
+
+
+def unknown_parameter(name: str, supported: Iterable[str]) -> InvalidField:
+    """An unknown query parameter's error, naming the ones the endpoint takes."""
+    listed = ", ".join(sorted(supported)) or "no parameters"
+    return InvalidField(name, FieldProblem.UNKNOWN_PARAMETER, supported=listed)
 
 
 def bounded_int(value: str | None, name: str, low: int, high: int, default: int) -> int:
