@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sqlite3
@@ -22,6 +23,7 @@ from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wallboard import Wallboard
+from kolejka.adapters.http.webhooks import WebhooksApi
 from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.local.clock import SystemClock
 from kolejka.adapters.local.failures import LocalFailureCounter
@@ -38,12 +40,14 @@ from kolejka.adapters.postgres.stores import (
     PostgresQueues,
     PostgresWaitingCallers,
 )
+from kolejka.adapters.postgres.webhooks import postgres_webhooks
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.failures import RedisFailureCounter
 from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
+from kolejka.adapters.sql.webhooks import SqlWebhooks
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
 from kolejka.adapters.sqlite.database import Database
@@ -53,6 +57,9 @@ from kolejka.adapters.sqlite.stores import (
     SqliteQueues,
     SqliteWaitingCallers,
 )
+from kolejka.adapters.sqlite.webhooks import sqlite_webhooks
+from kolejka.adapters.webhooks.delivery import Delivery, DeliverySettings
+from kolejka.adapters.webhooks.sealing import FernetSealer
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.observability.health import (
     FeedCheck,
@@ -88,10 +95,14 @@ from kolejka.services.ports import (
     Task,
     Topic,
     WaitingCallerStore,
+    WebhookStore,
 )
 from kolejka.services.throttle import LoginThrottle
 from kolejka.services.waiting_lists import WaitingLists
+from kolejka.services.webhooks import Webhooks
 from kolejka.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,6 +124,7 @@ class Stores:
     redis: RedisConnection | None = None
     background: list[Task] = field(default_factory=list)
     checks: list[HealthCheck] = field(default_factory=list)
+    webhooks: WebhookStore | None = None
 
 
 @dataclass
@@ -137,6 +149,8 @@ class Components:
     health_checks: list[HealthCheck] = field(default_factory=list)
     leadership: Leadership | None = None  # holds the AMI lease when several instances may run
     redis: RedisConnection | None = None
+    webhooks: Webhooks | None = None
+    delivery: Delivery | None = None
 
     def close(self) -> None:
         self.database.close()
@@ -183,6 +197,14 @@ def build(
     live = stores.callers if callers_wrapper is None else callers_wrapper(stores.callers)
     callers = CountingCallers(live, metrics)
     clock = clock or SystemClock()
+    assert stores.webhooks is not None
+    webhooks = Webhooks(
+        stores.webhooks,
+        FernetSealer(settings.webhook_key) if settings.webhook_key else None,
+        clock,
+        changes,
+        allow_http=bool(settings.webhook_allow_http),
+    )
     lists = WaitingLists(
         queues=stores.queues,
         callers=callers,
@@ -190,6 +212,7 @@ def build(
         phones=phones,
         clock=clock,
         changes=changes,
+        webhooks=webhooks,
     )
     hasher = hasher or PasswordHasher()
     users = stores.users
@@ -216,12 +239,25 @@ def build(
             ),
         ),
         phones=phones,
-        crm=Crm(stores.crm, phones, clock, changes),
+        crm=Crm(stores.crm, phones, clock, changes, webhooks),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
+        webhooks=webhooks,
     )
     components.background.extend(stores.background)
+    holder = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
+    components.delivery = Delivery(
+        webhooks,
+        stores.webhooks,
+        clock,
+        changes,
+        ZoneInfo(settings.time_zone),
+        holder,
+        delivery_settings(settings),
+        metrics,
+    )
+    components.background.append(components.delivery.run)
     if external_crm is not None:
         components.background.append(external_crm.follow)
     metrics.collectors.append(waiting_list_collector(stores.queues, callers, clock))
@@ -267,6 +303,7 @@ def _stores(settings: Settings) -> Stores:
             customers=SqliteCustomers(database),
             users=SqliteApiUsers(database),
             crm=SqliteCrm(database),
+            webhooks=sqlite_webhooks(database),
             changes=LocalChangeFeed(),
             failures=LocalFailureCounter(),
             transaction=database.writing,  # a burst of AMI events: one commit for all
@@ -285,6 +322,7 @@ def _stores(settings: Settings) -> Stores:
             customers=PostgresCustomers(pg),
             users=PostgresApiUsers(pg),
             crm=PostgresCrm(pg),
+            webhooks=postgres_webhooks(pg),
             changes=feed,
             failures=LocalFailureCounter(),
             lease=PostgresLease(pg, settings.lease_seconds),
@@ -313,9 +351,35 @@ def _stores(settings: Settings) -> Stores:
     if isinstance(stores.database, Database):
         sqlite = stores.database
         stores.background.append(lambda: sqlite.watch(redis_feed, settings.change_poll_seconds))
+    assert isinstance(stores.webhooks, SqlWebhooks)
+    outbox = stores.webhooks
+    stores.background.append(lambda: relay_events(live, outbox))
     stores.checks.append(StoreCheck("live", "redis", redis.ping))
     stores.checks.append(FeedCheck("redis", lambda: redis_feed.connected))
     return stores
+
+
+async def relay_events(live: RedisWaitingCallers, outbox: SqlWebhooks) -> None:
+    """Copies the live lists' events from their Redis stream into the database's outbox."""
+    while True:
+        try:
+            copied = await live.relay_events(outbox)
+        except Exception:
+            log.exception("webhooks: relaying events from Redis failed")
+            copied = 0
+        if not copied:
+            await asyncio.sleep(0.05)
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff_seconds,
+        backoff_max_seconds=settings.webhook_backoff_max_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        max_response_bytes=settings.webhook_max_response_bytes,
+        allow_private=bool(settings.webhook_allow_private),
+    )
 
 
 def phone_numbers(settings: Settings) -> PhoneNumbers:
@@ -397,6 +461,11 @@ def create_app(components: Components) -> KolejkaApp:
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),
+            *(
+                WebhooksApi(components.webhooks, ZoneInfo(settings.time_zone)).routes()
+                if components.webhooks is not None
+                else []
+            ),
         ],
     )
 

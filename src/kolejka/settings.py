@@ -67,6 +67,16 @@ class Settings:
     ami_ping_seconds: float = 10.0
     ami_retry_max_seconds: float = 30.0
     ami_auth_retry_seconds: float = 60.0
+    # Webhooks (docs/webhooks.md). The key seals subscriptions' credentials and secrets; without
+    # one, registering a webhook answers 503.
+    webhook_key: str = dataclasses.field(default="", repr=False)
+    webhook_allow_http: int = 0
+    webhook_allow_private: int = 0
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 1.0
+    webhook_backoff_max_seconds: float = 300.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_response_bytes: int = 65536
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +112,7 @@ class Settings:
         _check_store_urls(self)
         _check_crm(self)
         _check_trusted_proxies(self.trusted_proxies)
+        _check_webhooks(self)
         if not 0 < self.stream_heartbeat_seconds < self.stream_stall_seconds:
             raise ValueError(
                 "KOLEJKA_STREAM_HEARTBEAT_SECONDS must be above 0 and below "
@@ -126,6 +137,22 @@ def _check_trusted_proxies(value: str) -> None:
                 f"KOLEJKA_TRUSTED_PROXIES: {entry.strip()!r} is not an IP address or network"
                 " (or '*' alone)"
             ) from None
+
+
+def _check_webhooks(settings: Settings) -> None:
+    if settings.webhook_allow_http not in (0, 1) or settings.webhook_allow_private not in (0, 1):
+        raise ValueError("KOLEJKA_WEBHOOK_ALLOW_HTTP and _ALLOW_PRIVATE are 0 or 1")
+    if not 1 <= settings.webhook_max_attempts <= 100:
+        raise ValueError("KOLEJKA_WEBHOOK_MAX_ATTEMPTS must be between 1 and 100")
+    if not 0.001 <= settings.webhook_backoff_seconds <= settings.webhook_backoff_max_seconds:
+        raise ValueError(
+            "KOLEJKA_WEBHOOK_BACKOFF_SECONDS must be at least 0.001 and at most"
+            " KOLEJKA_WEBHOOK_BACKOFF_MAX_SECONDS"
+        )
+    if not 0.01 <= settings.webhook_timeout_seconds <= 60:
+        raise ValueError("KOLEJKA_WEBHOOK_TIMEOUT_SECONDS must be between 0.01 and 60")
+    if not 0 <= settings.webhook_max_response_bytes <= 16 * 1024 * 1024:
+        raise ValueError("KOLEJKA_WEBHOOK_MAX_RESPONSE_BYTES must be between 0 and 16 MiB")
 
 
 def _check_crm(settings: Settings) -> None:

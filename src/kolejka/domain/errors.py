@@ -69,6 +69,10 @@ class FieldProblem(enum.Enum):
     UNKNOWN_PARAMETER = "is not a known parameter."
     IDENTIFIER_REQUIRED = "is required: imports match customers by it."
     ONLY_FOR_COMPANIES = "is only for companies (company_flag 1)."
+    # Webhooks'
+    UNKNOWN_ACTION = "is not a known action (docs/webhooks.md lists them)."
+    NOT_A_URL = "must be an absolute http(s) URL with a host and no user or password."
+    HTTPS_REQUIRED = "must be an https URL."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""

@@ -23,7 +23,15 @@ from kolejka.domain.errors import (
     UnknownCustomer,
 )
 from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.webhooks import (
+    Action,
+    NewEvent,
+    customer_created,
+    customer_deleted,
+    customer_updated,
+)
 from kolejka.services.ports import Change, ChangeFeed, Clock, CrmStore, Topic
+from kolejka.services.webhooks import Webhooks
 
 MAX_BATCH = 1000
 # A batch is checked (and shown on the wire) this many cards at a time, the event loop answering
@@ -45,8 +53,14 @@ class Crm:
     """Reads and changes the built-in CRM from wire-shaped values (JSON objects, import rows)."""
 
     def __init__(
-        self, store: CrmStore, phones: PhoneNumbers, clock: Clock, changes: ChangeFeed
+        self,
+        store: CrmStore,
+        phones: PhoneNumbers,
+        clock: Clock,
+        changes: ChangeFeed,
+        webhooks: Webhooks | None = None,
     ) -> None:
+        self.webhooks = webhooks
         self.store = store
         self.phones = phones
         self.clock = clock
@@ -83,7 +97,14 @@ class Crm:
                 cards.append(self._new_person(values))
             except InvalidField as error:
                 raise InvalidField(prefix + error.field, error.problem, **error.values) from error
-        added = await self.store.add_customers(CustomerKind.PERSON, cards, self.clock.now(), ids)
+        now = self.clock.now()
+        events = None
+        if await self._wanted(Action.CUSTOMER_CREATED):
+
+            def events(added: list[Customer]) -> list[NewEvent]:
+                return [customer_created(customer, now) for customer in added]
+
+        added = await self.store.add_customers(CustomerKind.PERSON, cards, now, ids, events)
         await self.changes.publish(Change(Topic.CRM))
         return added
 
@@ -98,7 +119,14 @@ class Crm:
         if values.get("updated_at") is not None and not isinstance(values["updated_at"], str):
             raise InvalidField("updated_at", FieldProblem.NOT_A_STRING)
         card = fields.customer_fields(values, self.phones, kind=current.kind, base=current.fields)
-        updated = await self.store.update_customer(customer_id, card, self.clock.now())
+        now = self.clock.now()
+        events = None
+        if await self._wanted(Action.CUSTOMER_UPDATED):
+
+            def events(updated: Customer) -> list[NewEvent]:
+                return [customer_updated(updated, now)]
+
+        updated = await self.store.update_customer(customer_id, card, now, events)
         if updated is None:
             raise UnknownCustomer(customer_id)
         await self.changes.publish(Change(Topic.CRM))
@@ -109,7 +137,10 @@ class Crm:
         company_id = await self.store.company_of_card(customer_id)
         if company_id is not None:
             raise CompanyCard(customer_id, company_id)
-        if not await self.store.remove_customer(customer_id):
+        gone: list[NewEvent] = []
+        if await self._wanted(Action.CUSTOMER_DELETED):
+            gone.append(customer_deleted(current, self.clock.now()))
+        if not await self.store.remove_customer(customer_id, gone):
             raise UnknownCustomer(customer_id)
         await self.changes.publish(Change(Topic.CRM))
         return current
@@ -150,6 +181,9 @@ class Crm:
             raise UnknownCompany(company_id)
         await self.changes.publish(Change(Topic.CRM))
         return current
+
+    async def _wanted(self, action: Action) -> bool:
+        return self.webhooks is not None and await self.webhooks.wants(action)
 
     def _new_person(self, values: Mapping[str, Any]) -> CustomerFields:
         _refuse_unknown(values, fields.CUSTOMER_FIELDS)

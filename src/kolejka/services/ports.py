@@ -10,12 +10,13 @@ import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from kolejka.domain.crm import Company, CompanyFields, Customer, CustomerFields, ListQuery
 from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
+from kolejka.domain.webhooks import NewEvent, StoredEvent, Subscription
 
 
 class Clock(Protocol):
@@ -39,18 +40,22 @@ class QueueDirectory(Protocol):
 class WaitingCallerStore(Protocol):
     """The live waiting lists, and the record of callers who left (for wait estimates)."""
 
-    async def join(self, caller: WaitingCaller) -> Joined:
+    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
         """Adds `caller`; if its call already waits, changes nothing and returns the stored one.
 
         `created` says whether this very write stored it: of two joins of one call, exactly one
-        is told it did.
+        is told it did. `events` enter the webhooks' outbox atomically with the join, and only
+        when this write stored it.
         """
         ...
 
     async def find(self, call_id: str) -> WaitingCaller | None: ...
 
-    async def leave(self, departure: Departure) -> bool:
-        """Removes the call and records `departure`, atomically; False if it was not waiting."""
+    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
+        """Removes the call and records `departure`, atomically; False if it was not waiting.
+
+        `events` enter the outbox in the same transaction, only when the call left.
+        """
         ...
 
     async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:
@@ -68,6 +73,12 @@ class CustomerDirectory(Protocol):
     async def owners(self, e164: str, limit: int = 2) -> Sequence[CustomerMatch]:
         """Up to `limit` distinct owners of the number; two already make it ambiguous."""
         ...
+
+
+T_co = TypeVar("T_co", contravariant=True)
+
+# The outbox rows a write's result causes, written in the write's own transaction.
+EventsOf = Callable[[T_co], Sequence[NewEvent]]
 
 
 class CrmStore(Protocol):
@@ -88,16 +99,24 @@ class CrmStore(Protocol):
         cards: Sequence[CustomerFields],
         updated_at: datetime,
         ids: Sequence[int] | None = None,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer]:
         """Adds every card or none of them, under the store's next ids or, for seeding (the
-        demo's documented customers, the tests' fixed ids), under `ids`, one a card."""
+        demo's documented customers, the tests' fixed ids), under `ids`, one a card.
+
+        `events(added)` enter the outbox in the same transaction.
+        """
         ...
 
     async def update_customer(
-        self, customer_id: int, card: CustomerFields, updated_at: datetime
+        self,
+        customer_id: int,
+        card: CustomerFields,
+        updated_at: datetime,
+        events: EventsOf[Customer] | None = None,
     ) -> Customer | None: ...
 
-    async def remove_customer(self, customer_id: int) -> bool: ...
+    async def remove_customer(self, customer_id: int, events: Sequence[NewEvent] = ()) -> bool: ...
 
     async def company_of_card(self, customer_id: int) -> int | None:
         """The company whose card this customer is, if any."""
@@ -167,6 +186,7 @@ class Topic(enum.StrEnum):
     QUEUE = "queue"  # a queue's waiting callers (queue_id says which; None: every queue)
     CRM = "crm"  # customers and companies: every waiting list's names
     USERS = "users"  # API users and wallboard tokens
+    WEBHOOKS = "webhooks"  # webhook subscriptions, or events waiting in their outbox
     ALL = "all"  # anything: another process wrote, or a feed lost messages
 
 
@@ -240,3 +260,103 @@ class KnownAddresses(Protocol):
     async def remember(self, username: str, address: str, seconds: float) -> None: ...
 
     async def known(self, username: str, address: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One try at delivering an event to a subscription, as `deliveries` lists it."""
+
+    event_id: int
+    attempt: int
+    at: datetime
+    status: int  # the HTTP status, 0 when none came (refused, timed out, not allowed)
+    error: str
+    outcome: str  # delivered, failed, parked
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    event: StoredEvent
+    parked_at: datetime
+    attempts: int
+    redeliver: bool
+
+
+class Sealer(Protocol):
+    """Seals secrets kolejka must send again (a webhook's Basic password and signing key)."""
+
+    def seal(self, plain: str) -> str: ...
+
+    def open(self, sealed: str) -> str:
+        """The plain text; raises ValueError when the key is not the one that sealed it."""
+        ...
+
+
+class WebhookStore(Protocol):
+    """Subscriptions, the outbox of events, and the record of their delivery."""
+
+    async def add(
+        self, actions: Sequence[str], url: str, sealed: str, created_at: datetime
+    ) -> Subscription:
+        """Registers a subscription; it receives the events written after this."""
+        ...
+
+    async def all(self) -> Sequence[Subscription]: ...
+
+    async def get(self, webhook_id: int) -> Subscription | None: ...
+
+    async def sealed(self, webhook_id: int) -> str | None:
+        """The subscription's sealed credentials and secret."""
+        ...
+
+    async def remove(self, webhook_id: int) -> bool: ...
+
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        """Adds events to the outbox on their own (the seam for changes stored elsewhere)."""
+        ...
+
+    async def claim(self, webhook_id: int, holder: str, now: datetime, until: datetime) -> bool:
+        """Takes or renews the lease on delivering one subscription; False if another holds it."""
+        ...
+
+    async def release(self, webhook_id: int, holder: str) -> None: ...
+
+    async def position(self, webhook_id: int) -> int | None:
+        """The id of the last event the subscription is done with (None: it is gone)."""
+        ...
+
+    async def following(
+        self, after: int, actions: Sequence[str], limit: int
+    ) -> Sequence[StoredEvent]:
+        """The next events of these actions after event id `after`, in order."""
+        ...
+
+    async def record(
+        self, webhook_id: int, holder: str, attempt: DeliveryAttempt, advance: bool
+    ) -> bool:
+        """Notes an attempt, parks its event if it was the last, and with `advance` moves the
+        subscription past the event, all at once. False when `holder` no longer holds the
+        subscription (another instance took it over): nothing is written then."""
+        ...
+
+    async def attempts(self, webhook_id: int, limit: int) -> Sequence[DeliveryAttempt]:
+        """The latest attempts, newest first."""
+        ...
+
+    async def parked(self, webhook_id: int, limit: int) -> Sequence[ParkedEvent]: ...
+
+    async def redeliver(self, webhook_id: int, event_id: int) -> bool:
+        """Asks for a parked event to be sent again; False when it is not parked there."""
+        ...
+
+    async def redelivered(self, webhook_id: int, event_id: int) -> None:
+        """A parked event went through at last: it is no longer parked."""
+        ...
+
+    async def backlog(self, webhook_id: int, actions: Sequence[str]) -> int:
+        """How many events wait for the subscription."""
+        ...
+
+    async def prune(self) -> int:
+        """Drops the events every subscription is done with (parked ones stay); how many."""
+        ...

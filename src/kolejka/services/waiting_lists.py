@@ -23,6 +23,7 @@ from kolejka.domain.queues import (
     newest_first,
 )
 from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time
+from kolejka.domain.webhooks import Action, NewEvent, caller_joined, caller_left
 from kolejka.services.ports import (
     Change,
     ChangeFeed,
@@ -32,6 +33,7 @@ from kolejka.services.ports import (
     Topic,
     WaitingCallerStore,
 )
+from kolejka.services.webhooks import Webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,9 @@ class WaitingLists:
         phones: PhoneNumbers,
         clock: Clock,
         changes: ChangeFeed,
+        webhooks: Webhooks | None = None,
     ) -> None:
+        self._webhooks = webhooks
         self._queues = queues
         self._callers = callers
         self._customers = customers
@@ -107,7 +111,11 @@ class WaitingLists:
         call id changes nothing, and says so (`created` is False)."""
         await self.queue(caller.queue_id)
         caller = caller.trimmed()
-        joined = await self._callers.join(caller)
+        events: list[NewEvent] = []
+        if await self._wanted(Action.CALLER_JOINED):
+            match = await self._match(caller.phone_number)
+            events.append(caller_joined(caller, self._phones.display(caller.phone_number), match))
+        joined = await self._callers.join(caller, events)
         if joined.caller.queue_id != caller.queue_id:
             raise CallerAlreadyWaiting(caller.call_id, joined.caller.queue_id)
         if joined.created:
@@ -126,7 +134,10 @@ class WaitingLists:
         if caller is None or (queue_id is not None and caller.queue_id != queue_id):
             raise UnknownCaller(call_id)
         gone = departure(caller, outcome, self._clock.now(), hold_time)
-        if not await self._callers.leave(gone):
+        events: list[NewEvent] = []
+        if await self._wanted(Action.CALLER_LEFT):
+            events.append(caller_left(gone, self._phones.display(caller.phone_number)))
+        if not await self._callers.leave(gone, events):
             raise UnknownCaller(call_id)
         await self._changes.publish(Change(Topic.QUEUE, caller.queue_id))
         return gone
@@ -145,6 +156,12 @@ class WaitingLists:
         return WaitingStats(len(waiting), approx_wait_time(holds, waits))
 
     async def _entry(self, caller: WaitingCaller) -> WaitingListEntry:
-        e164 = self._phones.normalise(caller.phone_number)
-        match = unambiguous(await self._customers.owners(e164)) if e164 else None
+        match = await self._match(caller.phone_number)
         return WaitingListEntry(self._phones.display(caller.phone_number), caller.started_at, match)
+
+    async def _match(self, phone_number: str) -> CustomerMatch | None:
+        e164 = self._phones.normalise(phone_number)
+        return unambiguous(await self._customers.owners(e164)) if e164 else None
+
+    async def _wanted(self, action: Action) -> bool:
+        return self._webhooks is not None and await self._webhooks.wants(action)

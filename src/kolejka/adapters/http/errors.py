@@ -25,6 +25,7 @@ from kolejka.domain.errors import (
     UnknownCustomer,
     UnknownQueue,
 )
+from kolejka.domain.webhooks import UnknownParkedEvent, UnknownWebhook, WebhooksOff
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,22 @@ UNAVAILABLE = ErrorKind(
     "Magazyn danych jest chwilowo niedostępny; spróbuj ponownie za chwilę.",
 )
 
+UNKNOWN_WEBHOOK = ErrorKind(
+    404016, 404, "Webhook {webhook_id} does not exist.", "Webhook {webhook_id} nie istnieje."
+)
+UNKNOWN_PARKED_EVENT = ErrorKind(
+    404017,
+    404,
+    "Event {event_id} is not parked for webhook {webhook_id}.",
+    "Zdarzenie {event_id} nie czeka wstrzymane dla webhooka {webhook_id}.",
+)
+WEBHOOKS_OFF = ErrorKind(
+    503016,
+    503,
+    "Webhooks are off: the service has no KOLEJKA_WEBHOOK_KEY.",
+    "Webhooki są wyłączone: usługa nie ma ustawionego KOLEJKA_WEBHOOK_KEY.",
+)
+
 ALL_KINDS = [
     BAD_HTTP,
     REQUEST_TIMEOUT,
@@ -189,6 +206,9 @@ ALL_KINDS = [
     IDENTIFIER_TAKEN,
     COMPANY_CARD,
     CONFLICTING_FIELD,
+    UNKNOWN_WEBHOOK,
+    UNKNOWN_PARKED_EVENT,
+    WEBHOOKS_OFF,
 ]
 
 # Every FieldProblem in Polish, with the same `{gaps}` as the English.
@@ -225,6 +245,11 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.UNKNOWN_PARAMETER: "nie jest znanym parametrem.",
     FieldProblem.IDENTIFIER_REQUIRED: "jest wymagane: import dopasowuje klientów po nim.",
     FieldProblem.ONLY_FOR_COMPANIES: "dotyczy tylko firm (company_flag 1).",
+    FieldProblem.UNKNOWN_ACTION: "nie jest znaną akcją (wymienia je docs/webhooks.md).",
+    FieldProblem.NOT_A_URL: (
+        "musi być bezwzględnym adresem http(s) z nazwą hosta, bez użytkownika i hasła."
+    ),
+    FieldProblem.HTTPS_REQUIRED: "musi być adresem https.",
 }
 
 
@@ -280,6 +305,12 @@ def from_domain(error: DomainError) -> ApiError:
         return throttled
     if isinstance(error, StoreUnavailable):
         return ApiError(UNAVAILABLE)
+    if isinstance(error, UnknownWebhook):
+        return ApiError(UNKNOWN_WEBHOOK, webhook_id=error.webhook_id)
+    if isinstance(error, UnknownParkedEvent):
+        return ApiError(UNKNOWN_PARKED_EVENT, webhook_id=error.webhook_id, event_id=error.event_id)
+    if isinstance(error, WebhooksOff):
+        return ApiError(WEBHOOKS_OFF)
     return ApiError(INTERNAL)
 
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 import asyncpg
 
 from kolejka.adapters.postgres.database import Connection, PostgresDatabase
+from kolejka.adapters.postgres.webhooks import write_events
 from kolejka.adapters.sql.crm_rows import (
     CARD_COLUMNS,
     COMPANY_COLUMNS,
@@ -41,6 +42,8 @@ from kolejka.domain.crm import (
 )
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
+from kolejka.domain.webhooks import NewEvent
+from kolejka.services.ports import EventsOf
 
 _T = TypeVar("_T")
 _Work = Callable[[Connection], Awaitable[_T]]
@@ -83,6 +86,7 @@ class PostgresCrm:
         cards: Sequence[CustomerFields],
         updated_at: datetime,
         ids: Sequence[int] | None = None,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer]:
         async def add(sql: Connection) -> list[Customer]:
             added = await _insert_cards(sql, kind, cards, updated_at, ids)
@@ -93,23 +97,40 @@ class PostgresCrm:
                 (added,),
             )
             by_id = {customer.customer_id: customer for customer in found}
-            return [by_id[i] for i in added if i in by_id]
+            result = [by_id[i] for i in added if i in by_id]
+            if events is not None:
+                await write_events(sql, events(result))
+            return result
 
         return await self.db.transaction(_translating(add, cards))
 
     async def update_customer(
-        self, customer_id: int, card: CustomerFields, updated_at: datetime
+        self,
+        customer_id: int,
+        card: CustomerFields,
+        updated_at: datetime,
+        events: EventsOf[Customer] | None = None,
     ) -> Customer | None:
         async def update(sql: Connection) -> Customer | None:
             if not await _update_card(sql, customer_id, card, updated_at):
                 return None
-            return await _card(sql, customer_id)
+            updated = await _card(sql, customer_id)
+            if updated is not None and events is not None:
+                await write_events(sql, events(updated))
+            return updated
 
         return await self.db.transaction(_translating(update, [card]))
 
-    async def remove_customer(self, customer_id: int) -> bool:
-        deleted = await self.db.execute("DELETE FROM customers WHERE customer_id = $1", customer_id)
-        return deleted > 0
+    async def remove_customer(self, customer_id: int, events: Sequence[NewEvent] = ()) -> bool:
+        async def remove(sql: Connection) -> bool:
+            deleted = await sql.fetchval(
+                "DELETE FROM customers WHERE customer_id = $1 RETURNING customer_id", customer_id
+            )
+            if deleted is not None:
+                await write_events(sql, events)
+            return deleted is not None
+
+        return await self.db.transaction(remove)
 
     async def company_of_card(self, customer_id: int) -> int | None:
         found = await self.db.fetchval(

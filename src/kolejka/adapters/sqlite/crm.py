@@ -29,6 +29,7 @@ from kolejka.adapters.sql.crm_rows import (
 )
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.webhooks import write_events
 from kolejka.domain.crm import (
     Company,
     CompanyFields,
@@ -40,6 +41,8 @@ from kolejka.domain.crm import (
 )
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken, UnknownCompany
+from kolejka.domain.webhooks import NewEvent
+from kolejka.services.ports import EventsOf
 
 _CUSTOMER_ORDER = customer_order()
 _COMPANY_ORDER = company_order()
@@ -84,6 +87,7 @@ class SqliteCrm:
         cards: Sequence[CustomerFields],
         updated_at: datetime,
         ids: Sequence[int] | None = None,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer]:
         def add(sql: Connection) -> list[Customer]:
             added = _insert_cards(sql, kind, cards, updated_at, ids)
@@ -94,23 +98,35 @@ class SqliteCrm:
                 added,
             )
             by_id = {customer.customer_id: customer for customer in found}
-            return [by_id[i] for i in added if i in by_id]
+            result = [by_id[i] for i in added if i in by_id]
+            if events is not None:
+                write_events(sql, events(result))
+            return result
 
         return await self.db.writing_apart(add)
 
     async def update_customer(
-        self, customer_id: int, card: CustomerFields, updated_at: datetime
+        self,
+        customer_id: int,
+        card: CustomerFields,
+        updated_at: datetime,
+        events: EventsOf[Customer] | None = None,
     ) -> Customer | None:
         async with self.db.writing():
             if not _update_card(self.sql, customer_id, card, updated_at):
                 return None
-        return await self.customer(customer_id)
+            updated = await self.customer(customer_id)  # on this thread: still in the write
+            if updated is not None and events is not None:
+                write_events(self.sql, events(updated))
+        return updated
 
-    async def remove_customer(self, customer_id: int) -> bool:
+    async def remove_customer(self, customer_id: int, events: Sequence[NewEvent] = ()) -> bool:
         async with self.db.writing():
             deleted = self.sql.execute(
                 "DELETE FROM customers WHERE customer_id = ?", (customer_id,)
             ).rowcount
+            if deleted:
+                write_events(self.sql, events)
         return deleted > 0
 
     async def company_of_card(self, customer_id: int) -> int | None:
