@@ -378,6 +378,7 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
         backoff_max_seconds=settings.webhook_backoff_max_seconds,
         timeout_seconds=settings.webhook_timeout_seconds,
         max_response_bytes=settings.webhook_max_response_bytes,
+        lease_seconds=settings.lease_seconds,
         allow_private=bool(settings.webhook_allow_private),
     )
 

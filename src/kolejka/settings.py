@@ -142,8 +142,8 @@ def _check_trusted_proxies(value: str) -> None:
 def _check_webhooks(settings: Settings) -> None:
     if settings.webhook_allow_http not in (0, 1) or settings.webhook_allow_private not in (0, 1):
         raise ValueError("KOLEJKA_WEBHOOK_ALLOW_HTTP and _ALLOW_PRIVATE are 0 or 1")
-    if not 1 <= settings.webhook_max_attempts <= 100:
-        raise ValueError("KOLEJKA_WEBHOOK_MAX_ATTEMPTS must be between 1 and 100")
+    if not 1 <= settings.webhook_max_attempts <= 1000:
+        raise ValueError("KOLEJKA_WEBHOOK_MAX_ATTEMPTS must be between 1 and 1000")
     if not 0.001 <= settings.webhook_backoff_seconds <= settings.webhook_backoff_max_seconds:
         raise ValueError(
             "KOLEJKA_WEBHOOK_BACKOFF_SECONDS must be at least 0.001 and at most"

@@ -23,10 +23,10 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import certifi
@@ -50,6 +50,8 @@ from kolejka.services.ports import Change, ChangeFeed, Clock, DeliveryAttempt, T
 from kolejka.services.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DELIVERIES = "kolejka_webhook_deliveries_total"
 BATCH = 100
@@ -291,7 +293,12 @@ class Delivery:
         attempt = 0
         while True:
             attempt += 1
-            status, error = await self._post(subscription.subscription_url, secrets, event, body)
+            sent = await self._holding(
+                webhook_id, self._post(subscription.subscription_url, secrets, event, body)
+            )
+            if sent is None:
+                return False
+            status, error = sent[0]
             delivered = 200 <= status < 300
             last = attempt >= self.settings.max_attempts
             outcome = "delivered" if delivered else "parked" if last else "failed"
@@ -316,13 +323,23 @@ class Delivery:
 
     async def _pause(self, webhook_id: int, seconds: float) -> bool:
         """Waits between attempts, renewing the lease; False when it was lost."""
-        step = max(self.settings.lease_seconds / 3, 0.01)
-        while seconds > 0:
-            await asyncio.sleep(min(seconds, step))
-            seconds -= step
-            if not await self._renew(webhook_id):
-                return False
-        return True
+        return await self._holding(webhook_id, asyncio.sleep(seconds)) is not None
+
+    async def _holding(self, webhook_id: int, work: Awaitable[T]) -> tuple[T] | None:
+        """`work`'s result while the lease is renewed every third of its length; None (and
+        `work` cancelled) when the lease was lost meanwhile."""
+        job = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait([job], timeout=self.settings.lease_seconds / 3)
+                if done:
+                    return (job.result(),)
+                if not await self._renew(webhook_id):
+                    return None
+        finally:
+            if not job.done():
+                job.cancel()
+                await asyncio.gather(job, return_exceptions=True)
 
     async def _post(
         self, url: str, secrets: Secrets, event: StoredEvent, body: bytes
