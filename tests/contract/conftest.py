@@ -25,6 +25,7 @@ from kolejka.adapters.postgres.stores import (
     PostgresQueues,
     PostgresWaitingCallers,
 )
+from kolejka.adapters.postgres.webhooks import postgres_webhooks
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
 from kolejka.adapters.redis.lease import RedisLease
@@ -38,6 +39,7 @@ from kolejka.adapters.sqlite.stores import (
     SqliteQueues,
     SqliteWaitingCallers,
 )
+from kolejka.adapters.sqlite.webhooks import sqlite_webhooks
 from kolejka.domain.queues import Queue
 from kolejka.services.ports import Lease
 from tests.contract.stores import FeedFactory, LeaseFactory, LiveLists, SqlStores
@@ -50,7 +52,12 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
         db = Database(str(tmp_path / "contract.db"))
         db.migrate()
         yield SqlStores(
-            "sqlite", SqliteQueues(db), SqliteApiUsers(db), SqliteCrm(db), SqliteCustomers(db)
+            "sqlite",
+            SqliteQueues(db),
+            SqliteApiUsers(db),
+            SqliteCrm(db),
+            SqliteCustomers(db),
+            sqlite_webhooks(db),
         )
         db.close()
         return
@@ -63,8 +70,13 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
             PostgresApiUsers(pg),
             PostgresCrm(pg),
             PostgresCustomers(pg),
+            postgres_webhooks(pg),
         )
         await pg.aclose()
+
+
+async def nothing_to_relay() -> None:
+    return None
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "redis"])
@@ -73,7 +85,13 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         db = Database(str(tmp_path / "live.db"))
         db.migrate()
         queues = SqliteQueues(db)
-        yield LiveLists("sqlite", SqliteWaitingCallers(db), lambda q: queues.put(Queue(q, "Q")))
+        yield LiveLists(
+            "sqlite",
+            SqliteWaitingCallers(db),
+            lambda q: queues.put(Queue(q, "Q")),
+            sqlite_webhooks(db),
+            nothing_to_relay,
+        )
         db.close()
     elif request.param == "postgresql":
         async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
@@ -81,7 +99,11 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             await pg.migrate()
             pg_queues = PostgresQueues(pg)
             yield LiveLists(
-                "postgresql", PostgresWaitingCallers(pg), lambda q: pg_queues.put(Queue(q, "Q"))
+                "postgresql",
+                PostgresWaitingCallers(pg),
+                lambda q: pg_queues.put(Queue(q, "Q")),
+                postgres_webhooks(pg),
+                nothing_to_relay,
             )
             await pg.aclose()
     else:
@@ -92,7 +114,17 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         async def no_queues_in_redis(queue_id: int) -> None:
             return None
 
-        yield LiveLists("redis", RedisWaitingCallers(connection), no_queues_in_redis)
+        relayed = Database(str(tmp_path / "relayed.db"))
+        relayed.migrate()
+        outbox = sqlite_webhooks(relayed)
+        callers = RedisWaitingCallers(connection)
+
+        async def relay() -> None:
+            while await callers.relay_events(outbox):
+                pass
+
+        yield LiveLists("redis", callers, no_queues_in_redis, outbox, relay)
+        relayed.close()
         await connection.aclose()
         await drop_prefix(redis_url, prefix)
 
