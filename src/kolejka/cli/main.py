@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from kolejka.bootstrap import build, create_app
 from kolejka.cli.crm import add_crm_verbs
+from kolejka.cli.webhooks import add_webhook_verbs
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.permissions import InvalidPermission
 from kolejka.domain.queues import Queue, parse_id
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     qremove.set_defaults(run=_queues_remove)
 
     add_crm_verbs(verbs)
+    add_webhook_verbs(verbs)
 
     wallboard = verbs.add_parser("wallboard", help="wallboard tokens").add_subparsers(
         required=True, metavar="ACTION"
