@@ -257,7 +257,8 @@ def build(
         delivery_settings(settings),
         metrics,
     )
-    components.background.append(components.delivery.run)
+    if settings.webhook_deliver:
+        components.background.append(components.delivery.run)
     if external_crm is not None:
         components.background.append(external_crm.follow)
     metrics.collectors.append(waiting_list_collector(stores.queues, callers, clock))

@@ -71,6 +71,8 @@ class Settings:
     # one, registering a webhook answers 503.
     webhook_key: str = dataclasses.field(default="", repr=False)
     webhook_allow_http: int = 0
+    # 0: this instance never delivers (an API-only instance); others deliver what it writes.
+    webhook_deliver: int = 1
     webhook_allow_private: int = 0
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 1.0
@@ -140,8 +142,9 @@ def _check_trusted_proxies(value: str) -> None:
 
 
 def _check_webhooks(settings: Settings) -> None:
-    if settings.webhook_allow_http not in (0, 1) or settings.webhook_allow_private not in (0, 1):
-        raise ValueError("KOLEJKA_WEBHOOK_ALLOW_HTTP and _ALLOW_PRIVATE are 0 or 1")
+    flags = (settings.webhook_allow_http, settings.webhook_allow_private, settings.webhook_deliver)
+    if any(flag not in (0, 1) for flag in flags):
+        raise ValueError("KOLEJKA_WEBHOOK_ALLOW_HTTP, _ALLOW_PRIVATE and _DELIVER are 0 or 1")
     if not 1 <= settings.webhook_max_attempts <= 1000:
         raise ValueError("KOLEJKA_WEBHOOK_MAX_ATTEMPTS must be between 1 and 1000")
     if not 0.001 <= settings.webhook_backoff_seconds <= settings.webhook_backoff_max_seconds:

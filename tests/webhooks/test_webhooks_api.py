@@ -259,3 +259,11 @@ async def test_a_component_set_without_webhooks_routes_still_answers(
     components: Components,
 ) -> None:
     assert components.webhooks is not None
+
+
+def test_the_openapi_pattern_of_a_subscription_url_is_the_one_checked() -> None:
+    from kolejka.adapters.http.service import openapi_document
+    from kolejka.domain.webhooks import URL_PATTERN
+
+    schema = openapi_document()["components"]["schemas"]["WebhookInput"]
+    assert schema["properties"]["subscription_url"]["pattern"] == URL_PATTERN

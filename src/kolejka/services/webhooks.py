@@ -7,6 +7,7 @@ delivering them is adapters/webhooks/delivery.py's job.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from kolejka.services.ports import (
 REGISTRATION_FIELDS = frozenset(
     {"actions", "subscription_url", "http_auth_user", "http_auth_password"}
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1, as every text field refuses
 SEPARATOR = "\x00"  # between the sealed values; no credential may hold it (control characters)
 
 
@@ -145,6 +147,6 @@ def _credential(values: Mapping[str, Any], field: str) -> str:
         raise InvalidField(field, FieldProblem.NOT_A_STRING)
     if len(value) > MAX_CREDENTIAL:
         raise InvalidField(field, FieldProblem.TOO_LONG)
-    if not value.isprintable():
+    if _CONTROL.search(value):
         raise InvalidField(field, FieldProblem.CONTROL_CHARACTERS)
     return value
