@@ -26,13 +26,15 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from bench.common import ROOT, free_port, kolejka_serve
 from kolejka.adapters.ami.queue_names import QueueNames
 from kolejka.adapters.sqlite.database import Database
-from kolejka.bootstrap import build
+from kolejka.bootstrap import Components, build
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import Queue
 from kolejka.settings import Settings
@@ -132,8 +134,17 @@ class BenchAsterisk:
 # 1. Throughput -------------------------------------------------------------------------------
 
 
-async def throughput_round(count: int, batch: bool) -> float:
-    """The listener exactly as bootstrap wires it (metrics included), fed `count` events."""
+async def throughput_round(
+    count: int,
+    batch: bool,
+    extra: Mapping[str, Any] | None = None,
+    prepare: Callable[[Components], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
+) -> float:
+    """The listener exactly as bootstrap wires it (metrics included), fed `count` events.
+
+    `extra` settings and `prepare` (run before the first byte; what it returns is awaited at the
+    end) let bench.webhooks measure the listener with webhooks to deliver beside it.
+    """
     events = stream(count, "support")
     data = b"".join(packet for _, _, packet in events)
     departures = sum(1 for kind, _, _ in events if kind == "leave")
@@ -148,8 +159,10 @@ async def throughput_round(count: int, batch: bool) -> float:
             ami_secret=AMI_SECRET,
             ami_auth="plain",
             ami_queues="support=7",
+            **(extra or {}),
         )
         components = build(settings)
+        finish = await prepare(components) if prepare is not None else None
         listener = components.ami
         assert listener is not None
         if not batch:
@@ -171,6 +184,8 @@ async def throughput_round(count: int, batch: bool) -> float:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await asyncio.sleep(0.1)  # the fake Asterisk sees the hang-up and ends its session
+        if finish is not None:
+            await finish()
         components.close()
     server.close()
     joins = sum(1 for kind, _, _ in events if kind == "join")

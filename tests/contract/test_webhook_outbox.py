@@ -121,13 +121,13 @@ async def test_one_holder_a_subscription_and_a_lost_holder_moves_nothing(sql: Sq
     await sql.webhooks.append([customer_created_for(1)])
     (event,) = await sql.webhooks.following(0, ALL, 10)
     done = DeliveryAttempt(event.event_id, 1, NOW, 200, "", "delivered")
-    assert not await sql.webhooks.record(webhook_id, "two", done, advance=True)
+    assert not await sql.webhooks.record(webhook_id, "two", [done], advance=True)
     assert await sql.webhooks.position(webhook_id) == 0
     # Expired: another takes it over, and the first can no longer move it.
     later = until + timedelta(seconds=1)
     assert await sql.webhooks.claim(webhook_id, "two", later, later + timedelta(seconds=5))
-    assert not await sql.webhooks.record(webhook_id, "one", done, advance=True)
-    assert await sql.webhooks.record(webhook_id, "two", done, advance=True)
+    assert not await sql.webhooks.record(webhook_id, "one", [done], advance=True)
+    assert await sql.webhooks.record(webhook_id, "two", [done], advance=True)
     assert await sql.webhooks.position(webhook_id) == event.event_id
 
 
@@ -140,10 +140,10 @@ async def test_pruning_keeps_what_a_subscription_still_needs_and_the_newest(
     await sql.webhooks.append([customer_created_for(n) for n in (1, 2, 3)])
     first, second, third = await sql.webhooks.following(0, ALL, 10)
     parked = DeliveryAttempt(first.event_id, 8, NOW, 500, "", "parked")
-    await sql.webhooks.record(webhook_id, "one", parked, advance=True)
+    await sql.webhooks.record(webhook_id, "one", [parked], advance=True)
     assert await sql.webhooks.prune() == 0  # 1 is parked, 2 and 3 not delivered
     delivered = DeliveryAttempt(third.event_id, 1, NOW, 200, "", "delivered")
-    await sql.webhooks.record(webhook_id, "one", delivered, advance=True)
+    await sql.webhooks.record(webhook_id, "one", [delivered], advance=True)
     assert await sql.webhooks.prune() == 1  # 2; 1 is parked and 3 the newest
     await sql.webhooks.append([customer_created_for(4)])
     (fourth,) = await sql.webhooks.following(third.event_id, ALL, 10)

@@ -332,11 +332,11 @@ class WebhookStore(Protocol):
         ...
 
     async def record(
-        self, webhook_id: int, holder: str, attempt: DeliveryAttempt, advance: bool
+        self, webhook_id: int, holder: str, attempts: Sequence[DeliveryAttempt], advance: bool
     ) -> bool:
-        """Notes an attempt, parks its event if it was the last, and with `advance` moves the
-        subscription past the event, all at once. False when `holder` no longer holds the
-        subscription (another instance took it over): nothing is written then."""
+        """Notes attempts (in order), parks the events whose last attempt they were, and with
+        `advance` moves the subscription past the last one, all at once. False when `holder` no
+        longer holds the subscription (another instance took it over): nothing is written."""
         ...
 
     async def attempts(self, webhook_id: int, limit: int) -> Sequence[DeliveryAttempt]:
@@ -357,6 +357,7 @@ class WebhookStore(Protocol):
         """How many events wait for the subscription."""
         ...
 
-    async def prune(self) -> int:
-        """Drops the events every subscription is done with (parked ones stay); how many."""
+    async def prune(self, keep_attempts: int = 1000) -> int:
+        """Drops the events every subscription is done with (parked ones stay), and all but each
+        subscription's latest `keep_attempts` attempts; how many events it dropped."""
         ...

@@ -66,6 +66,8 @@ class PostgresSql:
         return affected(await self._on(lambda sql: sql.execute(numbered(query), *args)))
 
     async def many(self, query: str, rows: Sequence[Sequence[object]]) -> None:
+        if not rows:
+            return
         await self._on(lambda sql: sql.executemany(numbered(query), rows))
 
     async def atomically(self, work: Callable[[Sql], Awaitable[T]]) -> T:

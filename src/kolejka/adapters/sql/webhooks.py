@@ -184,42 +184,48 @@ class SqlWebhooks:
         return [_event(row) for row in rows]
 
     async def record(
-        self, webhook_id: int, holder: str, attempt: DeliveryAttempt, advance: bool
+        self, webhook_id: int, holder: str, attempts: Sequence[DeliveryAttempt], advance: bool
     ) -> bool:
+        if not attempts:
+            return True
+
         async def record(sql: Sql) -> bool:
             if advance:
+                through = max(attempt.event_id for attempt in attempts)
                 moved = await sql.run(
                     "UPDATE webhooks SET delivered_through = ?"
                     " WHERE webhook_id = ? AND holder = ? AND delivered_through < ?",
-                    attempt.event_id,
+                    through,
                     webhook_id,
                     holder,
-                    attempt.event_id,
+                    through,
                 )
                 if not moved:
                     return False
-            await sql.run(
+            await sql.many(
                 f"INSERT INTO webhook_attempts (webhook_id, {_ATTEMPT})"  # noqa: S608
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                webhook_id,
-                attempt.event_id,
-                attempt.attempt,
-                to_micros(attempt.at),
-                attempt.status,
-                attempt.error,
-                attempt.outcome,
+                [
+                    (
+                        webhook_id,
+                        a.event_id,
+                        a.attempt,
+                        to_micros(a.at),
+                        a.status,
+                        a.error,
+                        a.outcome,
+                    )
+                    for a in attempts
+                ],
             )
-            if attempt.outcome == "parked":
-                await sql.run(
-                    "INSERT INTO webhook_parked (webhook_id, event_id, parked_at, attempts)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (webhook_id, event_id)"
-                    " DO UPDATE SET parked_at = excluded.parked_at, attempts = excluded.attempts,"
-                    " redeliver = 0",
-                    webhook_id,
-                    attempt.event_id,
-                    to_micros(attempt.at),
-                    attempt.attempt,
-                )
+            parked = [a for a in attempts if a.outcome == "parked"]
+            await sql.many(
+                "INSERT INTO webhook_parked (webhook_id, event_id, parked_at, attempts)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (webhook_id, event_id)"
+                " DO UPDATE SET parked_at = excluded.parked_at, attempts = excluded.attempts,"
+                " redeliver = 0",
+                [(webhook_id, a.event_id, to_micros(a.at), a.attempt) for a in parked],
+            )
             return True
 
         return await self.sql.atomically(record)
@@ -270,7 +276,20 @@ class SqlWebhooks:
         )
         return int(rows[0][0])
 
-    async def prune(self) -> int:
+    async def prune(self, keep_attempts: int = 1000) -> int:
+        for subscription in await self.all():
+            oldest_kept = await self.sql.rows(
+                "SELECT attempt_id FROM webhook_attempts WHERE webhook_id = ?"
+                " ORDER BY attempt_id DESC LIMIT 1 OFFSET ?",
+                subscription.webhook_id,
+                keep_attempts - 1,
+            )
+            if oldest_kept:
+                await self.sql.run(
+                    "DELETE FROM webhook_attempts WHERE webhook_id = ? AND attempt_id < ?",
+                    subscription.webhook_id,
+                    oldest_kept[0][0],
+                )
         # The newest event always stays: SQLite numbers a row one past the largest left, and a
         # number must never come round again under a subscription's cursor.
         return await self.sql.run(

@@ -34,6 +34,8 @@ class SqliteSql:
             return self.db.connection.execute(query, args).rowcount
 
     async def many(self, query: str, rows: Sequence[Sequence[object]]) -> None:
+        if not rows:
+            return
         async with self.db.writing():
             self.db.connection.executemany(query, rows)
 

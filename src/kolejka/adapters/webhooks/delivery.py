@@ -55,7 +55,7 @@ T = TypeVar("T")
 
 DELIVERIES = "kolejka_webhook_deliveries_total"
 BATCH = 100
-PRUNE_SECONDS = 60.0
+PRUNE_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +247,13 @@ class Delivery:
         """One subscription's task: while this instance holds it, send what waits, in order."""
         webhook_id = subscription.webhook_id
         wake = self._wake[webhook_id]
+        secrets = None
         while True:
+            wake.clear()  # before reading: a change from now on wakes the next round
             try:
                 if not await self._renew(webhook_id):
                     return
-                secrets = await self.webhooks.secrets(webhook_id)
+                secrets = secrets or await self.webhooks.secrets(webhook_id)
                 if secrets is None:
                     log.error("webhook %d: cannot open its secrets (another key?)", webhook_id)
                     return
@@ -262,32 +264,45 @@ class Delivery:
                 log.exception("webhook %d: delivery failed", webhook_id)
                 busy = False
             if not busy:
-                wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.settings.poll_seconds)
 
     async def _send_waiting(self, subscription: Subscription, secrets: Secrets) -> bool:
-        """Sends what waits (asked redeliveries first); whether there may be more."""
+        """Sends what waits (asked redeliveries first); whether there may be more.
+
+        Events delivered at the first attempt are recorded together, and the cursor moved past
+        them in one transaction, at the end of the batch or before anything else is recorded:
+        a crash in between sends them again, which at-least-once allows.
+        """
         webhook_id = subscription.webhook_id
         for parked in await self.store.parked(webhook_id, BATCH):
             if parked.redeliver and await self._send(
-                subscription, secrets, parked.event, advance=False
+                subscription, secrets, parked.event, advance=False, delivered=[]
             ):
                 await self.store.redelivered(webhook_id, parked.event.event_id)
         position = await self.store.position(webhook_id)
         if position is None:
             return False
         events = await self.store.following(position, subscription.actions, BATCH)
+        delivered: list[DeliveryAttempt] = []
         for event in events:
-            if not await self._send(subscription, secrets, event, advance=True):
+            if not await self._send(subscription, secrets, event, True, delivered):
                 return False  # the lease is gone: whoever holds it now goes on
+        if delivered and not await self.store.record(webhook_id, self.holder, delivered, True):
+            return False
         return len(events) == BATCH
 
     async def _send(
-        self, subscription: Subscription, secrets: Secrets, event: StoredEvent, advance: bool
+        self,
+        subscription: Subscription,
+        secrets: Secrets,
+        event: StoredEvent,
+        advance: bool,
+        delivered: list[DeliveryAttempt],
     ) -> bool:
         """Tries `event` until delivered or parked; False if the lease was lost meanwhile
-        (or, redelivering, if it was parked again)."""
+        (or, redelivering, if it was parked again). A first attempt that delivers joins
+        `delivered`, to be recorded with the batch's others."""
         webhook_id = subscription.webhook_id
         body = render(event, self.zone)
         attempt = 0
@@ -299,19 +314,24 @@ class Delivery:
             if sent is None:
                 return False
             status, error = sent[0]
-            delivered = 200 <= status < 300
+            success = 200 <= status < 300
             last = attempt >= self.settings.max_attempts
-            outcome = "delivered" if delivered else "parked" if last else "failed"
+            outcome = "delivered" if success else "parked" if last else "failed"
             record = DeliveryAttempt(
                 event.event_id, attempt, self.clock.now(), status, error, outcome
             )
             if self.metrics is not None:
                 self.metrics.count(DELIVERIES, outcome)
-            done = delivered or last
-            if not await self.store.record(webhook_id, self.holder, record, advance and done):
+            done = success or last
+            if success and advance:
+                delivered.append(record)
+                return True
+            batch = [*delivered, record]
+            delivered.clear()
+            if not await self.store.record(webhook_id, self.holder, batch, advance and done):
                 return False
             if done:
-                return delivered or advance
+                return success or advance
             pause = backoff(
                 attempt,
                 self.settings.backoff_seconds,
