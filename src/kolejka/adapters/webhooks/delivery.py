@@ -23,10 +23,10 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import certifi
@@ -50,8 +50,6 @@ from kolejka.services.ports import Change, ChangeFeed, Clock, DeliveryAttempt, T
 from kolejka.services.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 DELIVERIES = "kolejka_webhook_deliveries_total"
 BATCH = 100
@@ -247,11 +245,36 @@ class Delivery:
         """One subscription's task: while this instance holds it, send what waits, in order."""
         webhook_id = subscription.webhook_id
         wake = self._wake[webhook_id]
+        me = asyncio.current_task()
+        assert me is not None
+        keeper = asyncio.create_task(self._keep(webhook_id, me))
+        try:
+            await self._rounds(subscription, wake, keeper)
+        finally:
+            keeper.cancel()
+
+    async def _keep(self, webhook_id: int, worker: asyncio.Task[None]) -> None:
+        """Renews the lease every third of its length while `worker` delivers; cancels it (in
+        the middle of a request or a pause, if so) as soon as the lease is lost."""
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            try:
+                held = await self._renew(webhook_id)
+            except Exception:
+                held = False
+            if not held:
+                worker.cancel()
+                return
+
+    async def _rounds(
+        self, subscription: Subscription, wake: asyncio.Event, keeper: asyncio.Task[None]
+    ) -> None:
+        webhook_id = subscription.webhook_id
         secrets = None
         while True:
             wake.clear()  # before reading: a change from now on wakes the next round
             try:
-                if not await self._renew(webhook_id):
+                if keeper.done():
                     return
                 secrets = secrets or await self.webhooks.secrets(webhook_id)
                 if secrets is None:
@@ -308,12 +331,7 @@ class Delivery:
         attempt = 0
         while True:
             attempt += 1
-            sent = await self._holding(
-                webhook_id, self._post(subscription.subscription_url, secrets, event, body)
-            )
-            if sent is None:
-                return False
-            status, error = sent[0]
+            status, error = await self._post(subscription.subscription_url, secrets, event, body)
             success = 200 <= status < 300
             last = attempt >= self.settings.max_attempts
             outcome = "delivered" if success else "parked" if last else "failed"
@@ -338,28 +356,7 @@ class Delivery:
                 self.settings.backoff_max_seconds,
                 random.uniform(0.5, 1.0),
             )
-            if not await self._pause(webhook_id, pause):
-                return False
-
-    async def _pause(self, webhook_id: int, seconds: float) -> bool:
-        """Waits between attempts, renewing the lease; False when it was lost."""
-        return await self._holding(webhook_id, asyncio.sleep(seconds)) is not None
-
-    async def _holding(self, webhook_id: int, work: Awaitable[T]) -> tuple[T] | None:
-        """`work`'s result while the lease is renewed every third of its length; None (and
-        `work` cancelled) when the lease was lost meanwhile."""
-        job = asyncio.ensure_future(work)
-        try:
-            while True:
-                done, _ = await asyncio.wait([job], timeout=self.settings.lease_seconds / 3)
-                if done:
-                    return (job.result(),)
-                if not await self._renew(webhook_id):
-                    return None
-        finally:
-            if not job.done():
-                job.cancel()
-                await asyncio.gather(job, return_exceptions=True)
+            await asyncio.sleep(pause)  # the keeper renews the lease meanwhile
 
     async def _post(
         self, url: str, secrets: Secrets, event: StoredEvent, body: bytes
