@@ -131,6 +131,18 @@ class BenchAsterisk:
             writer.close()
 
 
+def serve_env(database: Path, asterisk: BenchAsterisk) -> dict[str, str]:
+    """`kolejka serve`'s settings: the SQLite file, and the listener following `asterisk`."""
+    return {
+        "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+        "KOLEJKA_AMI_HOST": "127.0.0.1",
+        "KOLEJKA_AMI_PORT": str(asterisk.port),
+        "KOLEJKA_AMI_USERNAME": AMI_USER,
+        "KOLEJKA_AMI_SECRET": AMI_SECRET,
+        "KOLEJKA_AMI_AUTH": "plain",
+    }
+
+
 # 1. Throughput -------------------------------------------------------------------------------
 
 
@@ -253,15 +265,7 @@ async def latency(seconds: float, rate: float) -> dict[str, object]:
         components.close()
         asterisk = BenchAsterisk()
         server = await asterisk.start()
-        env = {
-            "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
-            "KOLEJKA_AMI_HOST": "127.0.0.1",
-            "KOLEJKA_AMI_PORT": str(asterisk.port),
-            "KOLEJKA_AMI_USERNAME": AMI_USER,
-            "KOLEJKA_AMI_SECRET": AMI_SECRET,
-            "KOLEJKA_AMI_AUTH": "plain",
-        }
-        with kolejka_serve(env) as url:
+        with kolejka_serve(serve_env(database, asterisk)) as url:
             await asyncio.wait_for(asterisk.ready.wait(), 30)
             await asyncio.sleep(0.5)  # the listener reconciles with the empty QueueStatus
             poller = Poller(int(url.rsplit(":", 1)[1]), "/api/queues/2/waiting_list")

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.ami_events import AMI_SECRET, AMI_USER, BenchAsterisk, stream, throughput_round
+from bench.ami_events import BenchAsterisk, serve_env, stream, throughput_round
 from bench.common import free_port, kolejka_serve
 from kolejka.bootstrap import Components, build
 from kolejka.domain.queues import Queue
@@ -136,15 +136,7 @@ async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dic
         components.close()
         asterisk = BenchAsterisk()
         server = await asterisk.start()
-        env = {
-            "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
-            "KOLEJKA_AMI_HOST": "127.0.0.1",
-            "KOLEJKA_AMI_PORT": str(asterisk.port),
-            "KOLEJKA_AMI_USERNAME": AMI_USER,
-            "KOLEJKA_AMI_SECRET": AMI_SECRET,
-            "KOLEJKA_AMI_AUTH": "plain",
-            **WEBHOOK_ENV,
-        }
+        env = {**serve_env(database, asterisk), **WEBHOOK_ENV}
         sent: dict[tuple[str, str], float] = {}
         with kolejka_serve(env):
             await asyncio.wait_for(asterisk.ready.wait(), 30)
