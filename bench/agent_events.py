@@ -30,14 +30,13 @@ import time
 from pathlib import Path
 
 from bench.ami_events import (
-    AMI_SECRET,
-    AMI_USER,
     PASSWORD,
     USER,
     WAITING,
     BenchAsterisk,
     caller_packet,
     following,
+    serve_env,
     templates,
 )
 from bench.common import ROOT, kolejka_serve
@@ -182,14 +181,7 @@ async def latency(seconds: float, rate: float) -> dict[str, float]:
         await components.api_users.add(USER, PASSWORD, ["*"])
         asterisk = BenchAsterisk()
         server = await asterisk.start()
-        env = {
-            "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
-            "KOLEJKA_AMI_HOST": "127.0.0.1",
-            "KOLEJKA_AMI_PORT": str(asterisk.port),
-            "KOLEJKA_AMI_USERNAME": AMI_USER,
-            "KOLEJKA_AMI_SECRET": AMI_SECRET,
-            "KOLEJKA_AMI_AUTH": "plain",
-        }
+        env = serve_env(database, asterisk)
         # Each agent's changes as read: (read at, state, last_change as Unix seconds).
         seen: dict[str, list[tuple[float, AgentState, float]]] = {}
         reads = 0

@@ -26,9 +26,10 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from bench.common import ROOT, free_port, kolejka_serve
 from kolejka.adapters.ami.queue_names import QueueNames
@@ -135,13 +136,28 @@ class BenchAsterisk:
         writer.write(f"{head}Ping: Pong\r\n\r\n".encode())
 
 
+def serve_env(database: Path, asterisk: BenchAsterisk) -> dict[str, str]:
+    """`kolejka serve`'s settings: the SQLite file, and the listener following `asterisk`."""
+    return {
+        "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+        "KOLEJKA_AMI_HOST": "127.0.0.1",
+        "KOLEJKA_AMI_PORT": str(asterisk.port),
+        "KOLEJKA_AMI_USERNAME": AMI_USER,
+        "KOLEJKA_AMI_SECRET": AMI_SECRET,
+        "KOLEJKA_AMI_AUTH": "plain",
+    }
+
+
 # 1. Throughput -------------------------------------------------------------------------------
 
 
 @asynccontextmanager
-async def following(asterisk: BenchAsterisk, batch: bool = True) -> AsyncIterator[Components]:
+async def following(
+    asterisk: BenchAsterisk, batch: bool = True, extra: Mapping[str, Any] | None = None
+) -> AsyncIterator[Components]:
     """The listener exactly as bootstrap wires it (metrics included), on a new SQLite file,
-    logged in to `asterisk` and reconciled with it; stopped on the way out."""
+    logged in to `asterisk` and reconciled with it; stopped on the way out. `extra`: more
+    settings (bench.webhooks turns webhooks on)."""
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=f"sqlite:///{folder}/kolejka.db",
@@ -151,6 +167,7 @@ async def following(asterisk: BenchAsterisk, batch: bool = True) -> AsyncIterato
             ami_secret=AMI_SECRET,
             ami_auth="plain",
             ami_queues="support=7",
+            **(extra or {}),
         )
         components = build(settings)
         listener = components.ami
@@ -170,14 +187,24 @@ async def following(asterisk: BenchAsterisk, batch: bool = True) -> AsyncIterato
             components.close()
 
 
-async def throughput_round(count: int, batch: bool) -> float:
-    """The listener fed `count` events as fast as the socket takes them."""
+async def throughput_round(
+    count: int,
+    batch: bool,
+    extra: Mapping[str, Any] | None = None,
+    prepare: Callable[[Components], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
+) -> float:
+    """The listener fed `count` events as fast as the socket takes them.
+
+    `extra` settings and `prepare` (run before the first byte; what it returns is awaited at the
+    end) let bench.webhooks measure the listener with webhooks to deliver beside it.
+    """
     events = stream(count, "support")
     data = b"".join(packet for _, _, packet in events)
     departures = sum(1 for kind, _, _ in events if kind == "leave")
     asterisk = BenchAsterisk()
     server = await asterisk.start()
-    async with following(asterisk, batch) as components:
+    async with following(asterisk, batch, extra) as components:
+        finish = await prepare(components) if prepare is not None else None
         assert isinstance(components.database, Database)
         sql = components.database.connection
         assert asterisk.writer is not None
@@ -188,6 +215,8 @@ async def throughput_round(count: int, batch: bool) -> float:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - started
         waiting = len(await components.callers.waiting(7))
+        if finish is not None:
+            await finish()
     server.close()
     joins = sum(1 for kind, _, _ in events if kind == "join")
     assert waiting + departures == joins, (waiting, departures, joins)
@@ -254,15 +283,7 @@ async def latency(seconds: float, rate: float) -> dict[str, object]:
         components.close()
         asterisk = BenchAsterisk()
         server = await asterisk.start()
-        env = {
-            "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
-            "KOLEJKA_AMI_HOST": "127.0.0.1",
-            "KOLEJKA_AMI_PORT": str(asterisk.port),
-            "KOLEJKA_AMI_USERNAME": AMI_USER,
-            "KOLEJKA_AMI_SECRET": AMI_SECRET,
-            "KOLEJKA_AMI_AUTH": "plain",
-        }
-        with kolejka_serve(env) as url:
+        with kolejka_serve(serve_env(database, asterisk)) as url:
             await asyncio.wait_for(asterisk.ready.wait(), 30)
             await asyncio.sleep(0.5)  # the listener reconciles with the empty QueueStatus
             poller = Poller(int(url.rsplit(":", 1)[1]), "/api/queues/2/waiting_list")

@@ -17,22 +17,26 @@ F1,ACME Sp. z o.o.,,613459852,,1,779-000-00-00
 """
 
 
-def kolejka_at(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Runs the `kolejka` command line against the database at `url`."""
+def kolejka_at(
+    url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs the `kolejka` command line against the database at `url` (and settings in `env`)."""
     return subprocess.run(
         [sys.executable, "-m", "kolejka", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env={"KOLEJKA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        env={"KOLEJKA_DATABASE_URL": url, "PATH": "/usr/bin:/bin", **(env or {})},
         timeout=60,
         check=False,
     )
 
 
-def kolejka(database: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def kolejka(
+    database: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Runs the `kolejka` command line against the SQLite file `database`."""
-    return kolejka_at(f"sqlite:///{database}", *args, stdin=stdin)
+    return kolejka_at(f"sqlite:///{database}", *args, stdin=stdin, env=env)
 
 
 def interrupt_an_import_halfway(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sqlite3
@@ -29,6 +30,7 @@ from kolejka.adapters.http.metrics import MetricsApi
 from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wallboard import Wallboard
+from kolejka.adapters.http.webhooks import WebhooksApi
 from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.local.clock import SystemClock
 from kolejka.adapters.local.failures import LocalFailureCounter
@@ -48,6 +50,7 @@ from kolejka.adapters.postgres.stores import (
     PostgresQueues,
     PostgresWaitingCallers,
 )
+from kolejka.adapters.postgres.webhooks import postgres_webhooks
 from kolejka.adapters.redis.agent_live import RedisAgentLive
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
@@ -55,6 +58,7 @@ from kolejka.adapters.redis.failures import RedisFailureCounter
 from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
 from kolejka.adapters.redis.lease import RedisLease
 from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
+from kolejka.adapters.sql.webhooks import SqlWebhooks
 from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
 from kolejka.adapters.sqlite.callbacks import SqliteCallbacks
 from kolejka.adapters.sqlite.crm import SqliteCrm
@@ -67,6 +71,9 @@ from kolejka.adapters.sqlite.stores import (
     SqliteQueues,
     SqliteWaitingCallers,
 )
+from kolejka.adapters.sqlite.webhooks import sqlite_webhooks
+from kolejka.adapters.webhooks.delivery import Delivery, DeliverySettings
+from kolejka.adapters.webhooks.sealing import FernetSealer
 from kolejka.domain.callbacks import CallbackPolicy
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.observability.health import (
@@ -113,10 +120,14 @@ from kolejka.services.ports import (
     Task,
     Topic,
     WaitingCallerStore,
+    WebhookStore,
 )
 from kolejka.services.throttle import LoginThrottle
 from kolejka.services.waiting_lists import WaitingLists
+from kolejka.services.webhooks import Webhooks
 from kolejka.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -142,6 +153,7 @@ class Stores:
     redis: RedisConnection | None = None
     background: list[Task] = field(default_factory=list)
     checks: list[HealthCheck] = field(default_factory=list)
+    webhooks: WebhookStore | None = None
 
 
 @dataclass
@@ -174,6 +186,8 @@ class Components:
     health_checks: list[HealthCheck] = field(default_factory=list)
     leadership: Leadership | None = None  # holds the AMI lease when several instances may run
     redis: RedisConnection | None = None
+    webhooks: Webhooks | None = None
+    delivery: Delivery | None = None
 
     def close(self) -> None:
         self.database.close()
@@ -229,6 +243,14 @@ def build(
         agents=stores.agents,
         keep_days=settings.history_days,
     )
+    assert stores.webhooks is not None
+    webhooks = Webhooks(
+        stores.webhooks,
+        FernetSealer(settings.webhook_key) if settings.webhook_key else None,
+        clock,
+        changes,
+        allow_http=bool(settings.webhook_allow_http),
+    )
     lists = WaitingLists(
         queues=stores.queues,
         callers=callers,
@@ -237,6 +259,7 @@ def build(
         clock=clock,
         changes=changes,
         history=history,
+        webhooks=webhooks,
     )
     hasher = hasher or PasswordHasher()
     users = stores.users
@@ -263,7 +286,7 @@ def build(
             ),
         ),
         phones=phones,
-        crm=Crm(stores.crm, phones, clock, changes),
+        crm=Crm(stores.crm, phones, clock, changes, webhooks),
         history=history,
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
         callbacks=Callbacks(
@@ -273,9 +296,23 @@ def build(
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
+        webhooks=webhooks,
     )
     components.background.extend(stores.background)
     components.background.append(history.prune_forever)
+    holder = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
+    components.delivery = Delivery(
+        webhooks,
+        stores.webhooks,
+        clock,
+        changes,
+        ZoneInfo(settings.time_zone),
+        holder,
+        delivery_settings(settings),
+        metrics,
+    )
+    if settings.webhook_deliver:
+        components.background.append(components.delivery.run)
     if external_crm is not None:
         components.background.append(external_crm.follow)
     metrics.collectors.append(waiting_list_collector(stores.queues, callers, clock))
@@ -367,6 +404,7 @@ def _stores(settings: Settings) -> Stores:
             users=SqliteApiUsers(database),
             crm=SqliteCrm(database),
             connections=SqliteConnections(database),
+            webhooks=sqlite_webhooks(database),
             changes=LocalChangeFeed(),
             failures=LocalFailureCounter(),
             agents=SqliteAgents(database),
@@ -389,6 +427,7 @@ def _stores(settings: Settings) -> Stores:
             users=PostgresApiUsers(pg),
             crm=PostgresCrm(pg),
             connections=PostgresConnections(pg),
+            webhooks=postgres_webhooks(pg),
             changes=feed,
             failures=LocalFailureCounter(),
             agents=PostgresAgents(pg),
@@ -421,9 +460,36 @@ def _stores(settings: Settings) -> Stores:
     if isinstance(stores.database, Database):
         sqlite = stores.database
         stores.background.append(lambda: sqlite.watch(redis_feed, settings.change_poll_seconds))
+    assert isinstance(stores.webhooks, SqlWebhooks)
+    outbox = stores.webhooks
+    stores.background.append(lambda: relay_events(live, outbox))
     stores.checks.append(StoreCheck("live", "redis", redis.ping))
     stores.checks.append(FeedCheck("redis", lambda: redis_feed.connected))
     return stores
+
+
+async def relay_events(live: RedisWaitingCallers, outbox: SqlWebhooks) -> None:
+    """Copies the live lists' events from their Redis stream into the database's outbox."""
+    while True:
+        try:
+            copied = await live.relay_events(outbox)
+        except Exception:
+            log.exception("webhooks: relaying events from Redis failed")
+            copied = 0
+        if not copied:
+            await asyncio.sleep(0.05)
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff_seconds,
+        backoff_max_seconds=settings.webhook_backoff_max_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        max_response_bytes=settings.webhook_max_response_bytes,
+        lease_seconds=settings.lease_seconds,
+        allow_private=bool(settings.webhook_allow_private),
+    )
 
 
 def phone_numbers(settings: Settings) -> PhoneNumbers:
@@ -518,6 +584,11 @@ def create_app(components: Components) -> KolejkaApp:
             *streams.routes(),
             *Wallboard(streams).routes(),
             *MetricsApi(components.metrics).routes(),
+            *(
+                WebhooksApi(components.webhooks, zone).routes()
+                if components.webhooks is not None
+                else []
+            ),
         ],
     )
 

@@ -86,6 +86,18 @@ class Settings:
     callback_max_calls: int = 50
     callback_poll_seconds: float = 1.0
     callback_wait_for_agent: str = ""
+    # Webhooks (docs/webhooks.md). The key seals subscriptions' credentials and secrets; without
+    # one, registering a webhook answers 503.
+    webhook_key: str = dataclasses.field(default="", repr=False)
+    webhook_allow_http: int = 0
+    # 0: this instance never delivers (an API-only instance); others deliver what it writes.
+    webhook_deliver: int = 1
+    webhook_allow_private: int = 0
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 1.0
+    webhook_backoff_max_seconds: float = 300.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_response_bytes: int = 65536
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +136,7 @@ class Settings:
         _check_callbacks(self)
         if not 1 <= self.history_days <= 36600:
             raise ValueError("KOLEJKA_HISTORY_DAYS must be between 1 and 36600")
+        _check_webhooks(self)
         if not 0 < self.stream_heartbeat_seconds < self.stream_stall_seconds:
             raise ValueError(
                 "KOLEJKA_STREAM_HEARTBEAT_SECONDS must be above 0 and below "
@@ -168,6 +181,23 @@ def _check_callbacks(settings: Settings) -> None:
     for item in filter(None, (p.strip() for p in settings.callback_wait_for_agent.split(","))):
         if not item.isdigit() or not 0 < int(item) <= 2**31 - 1:
             raise ValueError("KOLEJKA_CALLBACK_WAIT_FOR_AGENT lists queue ids, e.g. 2,7")
+
+
+def _check_webhooks(settings: Settings) -> None:
+    flags = (settings.webhook_allow_http, settings.webhook_allow_private, settings.webhook_deliver)
+    if any(flag not in (0, 1) for flag in flags):
+        raise ValueError("KOLEJKA_WEBHOOK_ALLOW_HTTP, _ALLOW_PRIVATE and _DELIVER are 0 or 1")
+    if not 1 <= settings.webhook_max_attempts <= 1000:
+        raise ValueError("KOLEJKA_WEBHOOK_MAX_ATTEMPTS must be between 1 and 1000")
+    if not 0.001 <= settings.webhook_backoff_seconds <= settings.webhook_backoff_max_seconds:
+        raise ValueError(
+            "KOLEJKA_WEBHOOK_BACKOFF_SECONDS must be at least 0.001 and at most"
+            " KOLEJKA_WEBHOOK_BACKOFF_MAX_SECONDS"
+        )
+    if not 0.01 <= settings.webhook_timeout_seconds <= 60:
+        raise ValueError("KOLEJKA_WEBHOOK_TIMEOUT_SECONDS must be between 0.01 and 60")
+    if not 0 <= settings.webhook_max_response_bytes <= 16 * 1024 * 1024:
+        raise ValueError("KOLEJKA_WEBHOOK_MAX_RESPONSE_BYTES must be between 0 and 16 MiB")
 
 
 def _check_crm(settings: Settings) -> None:

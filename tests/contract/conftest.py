@@ -28,6 +28,7 @@ from kolejka.adapters.postgres.stores import (
     PostgresQueues,
     PostgresWaitingCallers,
 )
+from kolejka.adapters.postgres.webhooks import postgres_webhooks
 from kolejka.adapters.redis.agent_live import RedisAgentLive
 from kolejka.adapters.redis.changes import RedisChangeFeed
 from kolejka.adapters.redis.connection import RedisConnection
@@ -45,6 +46,7 @@ from kolejka.adapters.sqlite.stores import (
     SqliteQueues,
     SqliteWaitingCallers,
 )
+from kolejka.adapters.sqlite.webhooks import sqlite_webhooks
 from kolejka.domain.queues import Queue
 from kolejka.services.ports import AgentDirectory, AgentLiveStore, CallbackStore, Lease
 from tests.contract.stores import FeedFactory, LeaseFactory, LiveLists, SqlStores
@@ -63,6 +65,7 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
             SqliteCrm(db),
             SqliteCustomers(db),
             SqliteConnections(db),
+            sqlite_webhooks(db),
         )
         db.close()
         return
@@ -76,8 +79,13 @@ async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
             PostgresCrm(pg),
             PostgresCustomers(pg),
             PostgresConnections(pg),
+            postgres_webhooks(pg),
         )
         await pg.aclose()
+
+
+async def nothing_to_relay() -> None:
+    return None
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "redis"])
@@ -86,7 +94,13 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         db = Database(str(tmp_path / "live.db"))
         db.migrate()
         queues = SqliteQueues(db)
-        yield LiveLists("sqlite", SqliteWaitingCallers(db), lambda q: queues.put(Queue(q, "Q")))
+        yield LiveLists(
+            "sqlite",
+            SqliteWaitingCallers(db),
+            lambda q: queues.put(Queue(q, "Q")),
+            sqlite_webhooks(db),
+            nothing_to_relay,
+        )
         db.close()
     elif request.param == "postgresql":
         async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
@@ -94,7 +108,11 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             await pg.migrate()
             pg_queues = PostgresQueues(pg)
             yield LiveLists(
-                "postgresql", PostgresWaitingCallers(pg), lambda q: pg_queues.put(Queue(q, "Q"))
+                "postgresql",
+                PostgresWaitingCallers(pg),
+                lambda q: pg_queues.put(Queue(q, "Q")),
+                postgres_webhooks(pg),
+                nothing_to_relay,
             )
             await pg.aclose()
     else:
@@ -105,7 +123,17 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         async def no_queues_in_redis(queue_id: int) -> None:
             return None
 
-        yield LiveLists("redis", RedisWaitingCallers(connection), no_queues_in_redis)
+        relayed = Database(str(tmp_path / "relayed.db"))
+        relayed.migrate()
+        outbox = sqlite_webhooks(relayed)
+        callers = RedisWaitingCallers(connection)
+
+        async def relay() -> None:
+            while await callers.relay_events(outbox):
+                pass
+
+        yield LiveLists("redis", callers, no_queues_in_redis, outbox, relay)
+        relayed.close()
         await connection.aclose()
         await drop_prefix(redis_url, prefix)
 

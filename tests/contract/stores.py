@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kolejka.adapters.shared_feed import SharedFeed
+from kolejka.adapters.sql.webhooks import SqlWebhooks
 from kolejka.services.ports import (
     ApiUserStore,
     ConnectionStore,
@@ -26,6 +27,7 @@ class SqlStores:
     crm: CrmStore
     customers: CustomerDirectory
     connections: ConnectionStore
+    webhooks: SqlWebhooks
 
 
 @dataclass
@@ -33,6 +35,9 @@ class LiveLists:
     engine: str
     callers: WaitingCallerStore
     add_queue: Callable[[int], Awaitable[None]]
+    # The outbox the lists' events end in (for Redis: an SQLite one, relayed into).
+    outbox: SqlWebhooks
+    relay: Callable[[], Awaitable[None]]
 
 
 FeedFactory = Callable[[], Awaitable[SharedFeed]]

@@ -39,7 +39,15 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     )
     seed_agents(database)
     # Fuzzing sends many wrong credentials on purpose; the login throttle has tests of its own.
-    live = LiveServer(database, extra_env={"KOLEJKA_LOGIN_FAILURES_PER_MINUTE": "0"}).start()
+    # Webhooks are on, so that registering one succeeds, but never delivered: the fuzzer's
+    # subscription URLs name hosts anywhere.
+    env = {
+        "KOLEJKA_LOGIN_FAILURES_PER_MINUTE": "0",
+        "KOLEJKA_WEBHOOK_KEY": "fuzz-key-0123456789abcdef0123456789",
+        "KOLEJKA_WEBHOOK_DELIVER": "0",
+        "KOLEJKA_WEBHOOK_ALLOW_HTTP": "1",  # as the document's pattern allows
+    }
+    live = LiveServer(database, extra_env=env).start()
     yield live
     live.stop()
 

@@ -14,6 +14,7 @@ from kolejka.bootstrap import build, create_app
 from kolejka.cli.agents import add_agents_verbs
 from kolejka.cli.crm import add_crm_verbs
 from kolejka.cli.history import add_history_verbs
+from kolejka.cli.webhooks import add_webhook_verbs
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.permissions import InvalidPermission
 from kolejka.domain.queues import Queue, parse_id
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     add_crm_verbs(verbs)
     add_agents_verbs(verbs)
     add_history_verbs(verbs)
+    add_webhook_verbs(verbs)
 
     wallboard = verbs.add_parser("wallboard", help="wallboard tokens").add_subparsers(
         required=True, metavar="ACTION"

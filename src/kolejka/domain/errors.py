@@ -93,6 +93,10 @@ class FieldProblem(enum.Enum):
         " completed."
     )
     NOT_A_COMPLETER = "must be 'agent', 'caller' or 'transfer'."
+    # Webhooks'
+    UNKNOWN_ACTION = "is not a known action (docs/webhooks.md lists them)."
+    NOT_A_URL = "must be an absolute http(s) URL with a host and no user or password."
+    HTTPS_REQUIRED = "must be an https URL."
 
     def text(self, values: Mapping[str, object]) -> str:
         """The English, its gaps filled from `values`."""

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.queues import Departure, Joined, WaitingCaller
+from kolejka.domain.webhooks import NewEvent
 from kolejka.services.agent_sync import AgentSync
 from kolejka.services.pbx_sync import PbxSync, SyncEvent, Transaction
 from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
@@ -188,8 +189,8 @@ class CountingCallers:
         self.metrics = metrics
         metrics.counter(EVENTS, "Callers who joined or left a waiting list here.", "event")
 
-    async def join(self, caller: WaitingCaller) -> Joined:
-        joined = await self.store.join(caller)
+    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+        joined = await self.store.join(caller, events)
         if joined.created:
             self.metrics.count(EVENTS, "join")
         return joined
@@ -197,8 +198,8 @@ class CountingCallers:
     async def find(self, call_id: str) -> WaitingCaller | None:
         return await self.store.find(call_id)
 
-    async def leave(self, departure: Departure) -> bool:
-        gone = await self.store.leave(departure)
+    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
+        gone = await self.store.leave(departure, events)
         if gone:
             self.metrics.count(EVENTS, departure.outcome.value)
         return gone

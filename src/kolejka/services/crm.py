@@ -27,7 +27,15 @@ from kolejka.domain.errors import (
     UnknownCustomer,
 )
 from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.webhooks import (
+    Action,
+    NewEvent,
+    customer_created,
+    customer_deleted,
+    customer_updated,
+)
 from kolejka.services.ports import Change, ChangeFeed, Clock, CrmStore, Topic
+from kolejka.services.webhooks import Webhooks
 
 MAX_BATCH = 1000
 # A batch is checked (and shown on the wire) this many cards at a time, the event loop answering
@@ -58,8 +66,14 @@ class Crm:
     """Reads and changes the built-in CRM from wire-shaped values (JSON objects, import rows)."""
 
     def __init__(
-        self, store: CrmStore, phones: PhoneNumbers, clock: Clock, changes: ChangeFeed
+        self,
+        store: CrmStore,
+        phones: PhoneNumbers,
+        clock: Clock,
+        changes: ChangeFeed,
+        webhooks: Webhooks | None = None,
     ) -> None:
+        self.webhooks = webhooks
         self.store = store
         self.phones = phones
         self.clock = clock
@@ -93,8 +107,15 @@ class Crm:
         async for _, values in taking_turns(batch):
             checked.append(self._checked_person(values))
         cards = [card for card in checked if isinstance(card, CustomerFields)]
+        now = self.clock.now()
+        events = None
+        if cards and await self._wanted(Action.CUSTOMER_CREATED):
+
+            def events(added: list[Customer]) -> list[NewEvent]:
+                return [customer_created(customer, now) for customer in added]
+
         stored = iter(
-            await self.store.add_each(CustomerKind.PERSON, cards, self.clock.now()) if cards else []
+            await self.store.add_each(CustomerKind.PERSON, cards, now, events) if cards else []
         )
         outcomes: list[Customer | Refused] = []
         for card in checked:
@@ -122,7 +143,14 @@ class Crm:
                 cards.append(self._new_person(values))
             except InvalidField as error:
                 raise InvalidField(prefix + error.field, error.problem, **error.values) from error
-        added = await self.store.add_customers(CustomerKind.PERSON, cards, self.clock.now(), ids)
+        now = self.clock.now()
+        events = None
+        if await self._wanted(Action.CUSTOMER_CREATED):
+
+            def events(added: list[Customer]) -> list[NewEvent]:
+                return [customer_created(customer, now) for customer in added]
+
+        added = await self.store.add_customers(CustomerKind.PERSON, cards, now, ids, events)
         await self.changes.publish(Change(Topic.CRM))
         return added
 
@@ -142,7 +170,14 @@ class Crm:
             )
 
         card = fields.every_problem(check, values)
-        updated = await self.store.update_customer(customer_id, card, self.clock.now())
+        now = self.clock.now()
+        events = None
+        if await self._wanted(Action.CUSTOMER_UPDATED):
+
+            def events(updated: Customer) -> list[NewEvent]:
+                return [customer_updated(updated, now)]
+
+        updated = await self.store.update_customer(customer_id, card, now, events)
         if updated is None:
             raise UnknownCustomer(customer_id)
         await self.changes.publish(Change(Topic.CRM))
@@ -153,7 +188,10 @@ class Crm:
         company_id = await self.store.company_of_card(customer_id)
         if company_id is not None:
             raise CompanyCard(customer_id, company_id)
-        if not await self.store.remove_customer(customer_id):
+        gone: list[NewEvent] = []
+        if await self._wanted(Action.CUSTOMER_DELETED):
+            gone.append(customer_deleted(current, self.clock.now()))
+        if not await self.store.remove_customer(customer_id, gone):
             raise UnknownCustomer(customer_id)
         await self.changes.publish(Change(Topic.CRM))
         return current
@@ -196,6 +234,9 @@ class Crm:
             raise UnknownCompany(company_id)
         await self.changes.publish(Change(Topic.CRM))
         return current
+
+    async def _wanted(self, action: Action) -> bool:
+        return self.webhooks is not None and await self.webhooks.wants(action)
 
     def _new_person(self, values: Mapping[str, Any]) -> CustomerFields:
         """A person's card from `values`; fields Thulium does not document are ignored."""

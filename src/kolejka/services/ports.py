@@ -10,7 +10,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from kolejka.domain.agents import Agent, AgentLive, NewAgent, Pause
 from kolejka.domain.callbacks import Callback, DialOutcome, NewCallback
@@ -20,6 +20,7 @@ from kolejka.domain.crm_import import ImportCounts, ImportRow
 from kolejka.domain.customers import CustomerKind, CustomerMatch
 from kolejka.domain.errors import DomainError
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
+from kolejka.domain.webhooks import NewEvent, StoredEvent, Subscription
 
 
 class Clock(Protocol):
@@ -43,18 +44,22 @@ class QueueDirectory(Protocol):
 class WaitingCallerStore(Protocol):
     """The live waiting lists, and the record of callers who left (for wait estimates)."""
 
-    async def join(self, caller: WaitingCaller) -> Joined:
+    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
         """Adds `caller`; if its call already waits, changes nothing and returns the stored one.
 
         `created` says whether this very write stored it: of two joins of one call, exactly one
-        is told it did.
+        is told it did. `events` enter the webhooks' outbox atomically with the join, and only
+        when this write stored it.
         """
         ...
 
     async def find(self, call_id: str) -> WaitingCaller | None: ...
 
-    async def leave(self, departure: Departure) -> bool:
-        """Removes the call and records `departure`, atomically; False if it was not waiting."""
+    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
+        """Removes the call and records `departure`, atomically; False if it was not waiting.
+
+        `events` enter the outbox in the same transaction, only when the call left.
+        """
         ...
 
     async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:
@@ -140,6 +145,12 @@ class CustomerDirectory(Protocol):
         ...
 
 
+T_co = TypeVar("T_co", contravariant=True)
+
+# The outbox rows a write's result causes, written in the write's own transaction.
+EventsOf = Callable[[T_co], Sequence[NewEvent]]
+
+
 class CrmStore(Protocol):
     """The built-in CRM's cards and companies. Writes are atomic; ids are the store's to give,
     except where a seed names them.
@@ -158,24 +169,40 @@ class CrmStore(Protocol):
         cards: Sequence[CustomerFields],
         updated_at: datetime,
         ids: Sequence[int] | None = None,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer]:
         """Adds every card or none of them, under the store's next ids or, for seeding (the
-        demo's documented customers, the tests' fixed ids), under `ids`, one a card."""
+        demo's documented customers, the tests' fixed ids), under `ids`, one a card.
+
+        `events(added)` enter the outbox in the same transaction.
+        """
         ...
 
     async def add_each(
-        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+        self,
+        kind: CustomerKind,
+        cards: Sequence[CustomerFields],
+        updated_at: datetime,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer | DomainError]:
         """Adds each card that names no unknown company and no taken identifier, in one
         transaction; returns, in order, each card added or the error that refused it (an
-        identifier twice among the cards is taken by its first card)."""
+        identifier twice among the cards is taken by its first card).
+
+        `events(added)`, of exactly the cards added, enter the outbox in the same transaction
+        (not called when none was added).
+        """
         ...
 
     async def update_customer(
-        self, customer_id: int, card: CustomerFields, updated_at: datetime
+        self,
+        customer_id: int,
+        card: CustomerFields,
+        updated_at: datetime,
+        events: EventsOf[Customer] | None = None,
     ) -> Customer | None: ...
 
-    async def remove_customer(self, customer_id: int) -> bool: ...
+    async def remove_customer(self, customer_id: int, events: Sequence[NewEvent] = ()) -> bool: ...
 
     async def company_of_card(self, customer_id: int) -> int | None:
         """The company whose card this customer is, if any."""
@@ -247,6 +274,7 @@ class Topic(enum.StrEnum):
     USERS = "users"  # API users and wallboard tokens
     AGENTS = "agents"  # agents, their live states and the pause catalogue (queue_id None)
     CALLBACKS = "callbacks"  # a queue's scheduled callbacks (queue_id says which)
+    WEBHOOKS = "webhooks"  # webhook subscriptions, or events waiting in their outbox
     ALL = "all"  # anything: another process wrote, or a feed lost messages
 
 
@@ -407,3 +435,104 @@ class CallbackDialer(Protocol):
         ...
 
     async def dial(self, callback: Callback) -> DialOutcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One try at delivering an event to a subscription, as `deliveries` lists it."""
+
+    event_id: int
+    attempt: int
+    at: datetime
+    status: int  # the HTTP status, 0 when none came (refused, timed out, not allowed)
+    error: str
+    outcome: str  # delivered, failed, parked
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    event: StoredEvent
+    parked_at: datetime
+    attempts: int
+    redeliver: bool
+
+
+class Sealer(Protocol):
+    """Seals secrets kolejka must send again (a webhook's Basic password and signing key)."""
+
+    def seal(self, plain: str) -> str: ...
+
+    def open(self, sealed: str) -> str:
+        """The plain text; raises ValueError when the key is not the one that sealed it."""
+        ...
+
+
+class WebhookStore(Protocol):
+    """Subscriptions, the outbox of events, and the record of their delivery."""
+
+    async def add(
+        self, actions: Sequence[str], url: str, sealed: str, created_at: datetime
+    ) -> Subscription:
+        """Registers a subscription; it receives the events written after this."""
+        ...
+
+    async def all(self) -> Sequence[Subscription]: ...
+
+    async def get(self, webhook_id: int) -> Subscription | None: ...
+
+    async def sealed(self, webhook_id: int) -> str | None:
+        """The subscription's sealed credentials and secret."""
+        ...
+
+    async def remove(self, webhook_id: int) -> bool: ...
+
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        """Adds events to the outbox on their own (the seam for changes stored elsewhere)."""
+        ...
+
+    async def claim(self, webhook_id: int, holder: str, now: datetime, until: datetime) -> bool:
+        """Takes or renews the lease on delivering one subscription; False if another holds it."""
+        ...
+
+    async def release(self, webhook_id: int, holder: str) -> None: ...
+
+    async def position(self, webhook_id: int) -> int | None:
+        """The id of the last event the subscription is done with (None: it is gone)."""
+        ...
+
+    async def following(
+        self, after: int, actions: Sequence[str], limit: int
+    ) -> Sequence[StoredEvent]:
+        """The next events of these actions after event id `after`, in order."""
+        ...
+
+    async def record(
+        self, webhook_id: int, holder: str, attempts: Sequence[DeliveryAttempt], advance: bool
+    ) -> bool:
+        """Notes attempts (in order), parks the events whose last attempt they were, and with
+        `advance` moves the subscription past the last one, all at once. False when `holder` no
+        longer holds the subscription (another instance took it over): nothing is written."""
+        ...
+
+    async def attempts(self, webhook_id: int, limit: int) -> Sequence[DeliveryAttempt]:
+        """The latest attempts, newest first."""
+        ...
+
+    async def parked(self, webhook_id: int, limit: int) -> Sequence[ParkedEvent]: ...
+
+    async def redeliver(self, webhook_id: int, event_id: int) -> bool:
+        """Asks for a parked event to be sent again; False when it is not parked there."""
+        ...
+
+    async def redelivered(self, webhook_id: int, event_id: int) -> None:
+        """A parked event went through at last: it is no longer parked."""
+        ...
+
+    async def backlog(self, webhook_id: int, actions: Sequence[str]) -> int:
+        """How many events wait for the subscription."""
+        ...
+
+    async def prune(self, keep_attempts: int = 1000) -> int:
+        """Drops the events every subscription is done with (parked ones stay), and all but each
+        subscription's latest `keep_attempts` attempts; how many events it dropped."""
+        ...

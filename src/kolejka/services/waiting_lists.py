@@ -23,6 +23,7 @@ from kolejka.domain.queues import (
     newest_first,
 )
 from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time
+from kolejka.domain.webhooks import Action, NewEvent, caller_joined, caller_left
 from kolejka.services.history import CallHistory
 from kolejka.services.ports import (
     Change,
@@ -33,6 +34,7 @@ from kolejka.services.ports import (
     Topic,
     WaitingCallerStore,
 )
+from kolejka.services.webhooks import Webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,9 @@ class WaitingLists:
         clock: Clock,
         changes: ChangeFeed,
         history: CallHistory | None = None,
+        webhooks: Webhooks | None = None,
     ) -> None:
+        self._webhooks = webhooks
         self._queues = queues
         self._callers = callers
         self._customers = customers
@@ -111,7 +115,11 @@ class WaitingLists:
         call id changes nothing, and says so (`created` is False)."""
         await self.queue(caller.queue_id)
         caller = caller.trimmed()
-        joined = await self._callers.join(caller)
+        events: list[NewEvent] = []
+        if await self._wanted(Action.CALLER_JOINED):
+            match = await self._match(caller.phone_number)
+            events.append(caller_joined(caller, self._phones.display(caller.phone_number), match))
+        joined = await self._callers.join(caller, events)
         if joined.caller.queue_id != caller.queue_id:
             raise CallerAlreadyWaiting(caller.call_id, joined.caller.queue_id)
         if joined.created:
@@ -134,7 +142,10 @@ class WaitingLists:
         if caller is None or (queue_id is not None and caller.queue_id != queue_id):
             raise UnknownCaller(call_id)
         gone = departure(caller, outcome, self._clock.now(), hold_time)
-        if not await self._callers.leave(gone):
+        events: list[NewEvent] = []
+        if await self._wanted(Action.CALLER_LEFT):
+            events.append(caller_left(gone, self._phones.display(caller.phone_number)))
+        if not await self._callers.leave(gone, events):
             raise UnknownCaller(call_id)
         if self._history is not None:
             await self._history.departed(caller, gone, outcome_known=outcome_known)
@@ -155,6 +166,12 @@ class WaitingLists:
         return WaitingStats(len(waiting), approx_wait_time(holds, waits))
 
     async def _entry(self, caller: WaitingCaller) -> WaitingListEntry:
-        e164 = self._phones.normalise(caller.phone_number)
-        match = unambiguous(await self._customers.owners(e164)) if e164 else None
+        match = await self._match(caller.phone_number)
         return WaitingListEntry(self._phones.display(caller.phone_number), caller.started_at, match)
+
+    async def _match(self, phone_number: str) -> CustomerMatch | None:
+        e164 = self._phones.normalise(phone_number)
+        return unambiguous(await self._customers.owners(e164)) if e164 else None
+
+    async def _wanted(self, action: Action) -> bool:
+        return self._webhooks is not None and await self._webhooks.wants(action)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
 from kolejka.adapters.http.errors import NOT_JSON_TYPE, ApiError
-from kolejka.adapters.http.request import Reply, Request, only_fields, unknown_parameter
+from kolejka.adapters.http.request import Reply, Request, no_query, only_fields
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields
 from kolejka.domain.callbacks import Attempt, Callback, DialOutcome, parse_wire_time
@@ -82,7 +81,7 @@ class CallbacksApi:
 
     async def schedule_call(self, request: Request) -> Reply:
         queue_id = request.path_id("id")
-        _no_query(request)
+        no_query(request)
         body = await request.json_object()
         only_fields(body, {"phone_number", "call_at"})
         raw = body.get("phone_number")
@@ -96,21 +95,21 @@ class CallbacksApi:
 
     async def scheduled_calls(self, request: Request) -> Reply:
         queue_id = request.path_id("id")
-        _no_query(request)
+        no_query(request)
         found = await self.callbacks.in_queue(queue_id)
         return Reply(wire.to_json([scheduled_call(c, self.phones, self.time_zone) for c in found]))
 
     async def cancel_call(self, request: Request) -> Reply:
         queue_id = request.path_id("id")
         callback_id = request.path_id("callback_id")
-        _no_query(request)
+        no_query(request)
         await self.callbacks.cancel(queue_id, callback_id)
         return NO_CONTENT
 
     async def claim(self, request: Request) -> Reply:
         """The earliest due callback, claimed for this PBX for KOLEJKA_CALLBACK_CLAIM_SECONDS;
         204 when none is due."""
-        _no_query(request)
+        no_query(request)
         body = await _optional_object(request)
         only_fields(body, set())
         # Lapsed claims end here too: without AMI no dialler runs to end them.
@@ -137,7 +136,7 @@ class CallbacksApi:
 
     async def report(self, request: Request) -> Reply:
         callback_id = request.path_id("callback_id")
-        _no_query(request)
+        no_query(request)
         body = await request.json_object()
         only_fields(body, {"claim", "outcome"})
         claim = body.get("claim")
@@ -154,19 +153,6 @@ class CallbacksApi:
             raise InvalidField("outcome", FieldProblem.NOT_A_DIAL_OUTCOME)
         await self.callbacks.report(callback_id, claim, REPORTED[outcome])
         return NO_CONTENT
-
-
-def _no_query(request: Request) -> None:
-    """These endpoints take no query parameters: one is refused, naming it."""
-    text = bytes(request.scope.get("query_string", b"")).decode("utf-8", errors="replace")
-    if not text:
-        return
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
-    except ValueError as exc:
-        raise InvalidField("query", FieldProblem.TOO_LONG) from exc
-    for key, _ in pairs:
-        raise unknown_parameter(key[:64] or "query", ())
 
 
 async def _optional_object(request: Request) -> dict[str, Any]:

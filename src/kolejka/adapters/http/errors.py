@@ -38,6 +38,7 @@ from kolejka.domain.errors import (
     UnknownPause,
     UnknownQueue,
 )
+from kolejka.domain.webhooks import UnknownParkedEvent, UnknownWebhook, WebhooksOff
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +257,23 @@ STALE_CLAIM = ErrorKind(
     " już zgłoszone); nic nie zapisano.",
 )
 
+# Webhooks (issue 16).
+UNKNOWN_WEBHOOK = ErrorKind(
+    404016, 404, "Webhook {webhook_id} does not exist.", "Webhook {webhook_id} nie istnieje."
+)
+UNKNOWN_PARKED_EVENT = ErrorKind(
+    404017,
+    404,
+    "Event {event_id} is not parked for webhook {webhook_id}.",
+    "Zdarzenie {event_id} nie czeka wstrzymane dla webhooka {webhook_id}.",
+)
+WEBHOOKS_OFF = ErrorKind(
+    503016,
+    503,
+    "Webhooks are off: the service has no KOLEJKA_WEBHOOK_KEY.",
+    "Webhooki są wyłączone: usługa nie ma ustawionego KOLEJKA_WEBHOOK_KEY.",
+)
+
 ALL_KINDS = [
     UNKNOWN_CALLBACK,
     CALLBACK_NOT_PENDING,
@@ -295,6 +313,9 @@ ALL_KINDS = [
     CONFLICTING_FIELD,
     UNKNOWN_AGENT,
     AGENT_EXISTS,
+    UNKNOWN_WEBHOOK,
+    UNKNOWN_PARKED_EVENT,
+    WEBHOOKS_OFF,
 ]
 
 # Every FieldProblem in Polish, with the same `{gaps}` as the English.
@@ -348,6 +369,11 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.NOT_A_DIAL_OUTCOME: (
         "musi mieć wartość 'answered', 'busy', 'no_answer', 'congestion', 'rejected' lub 'failed'."
     ),
+    FieldProblem.UNKNOWN_ACTION: "nie jest znaną akcją (wymienia je docs/webhooks.md).",
+    FieldProblem.NOT_A_URL: (
+        "musi być bezwzględnym adresem http(s) z nazwą hosta, bez użytkownika i hasła."
+    ),
+    FieldProblem.HTTPS_REQUIRED: "musi być adresem https.",
 }
 
 
@@ -416,6 +442,12 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(CALLBACK_NOT_PENDING, callback_id=error.callback_id, state=error.state)
     if isinstance(error, StaleClaim):
         return ApiError(STALE_CLAIM, callback_id=error.callback_id)
+    if isinstance(error, UnknownWebhook):
+        return ApiError(UNKNOWN_WEBHOOK, webhook_id=error.webhook_id)
+    if isinstance(error, UnknownParkedEvent):
+        return ApiError(UNKNOWN_PARKED_EVENT, webhook_id=error.webhook_id, event_id=error.event_id)
+    if isinstance(error, WebhooksOff):
+        return ApiError(WEBHOOKS_OFF)
     agent_error = _agent_control(error)
     return agent_error if agent_error is not None else ApiError(INTERNAL)
 

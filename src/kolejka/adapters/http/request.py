@@ -215,6 +215,19 @@ def query_pairs(
     return pairs
 
 
+def no_query(request: Request) -> None:
+    """For endpoints that take no query parameters: one is refused, naming it."""
+    text = bytes(request.scope.get("query_string", b"")).decode("utf-8", errors="replace")
+    if not text:
+        return
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
+    except ValueError as exc:
+        raise InvalidField("query", FieldProblem.TOO_LONG) from exc
+    for key, _ in pairs:
+        raise unknown_parameter(key[:64] or "query", ())
+
+
 def unknown_parameter(name: str, supported: Iterable[str]) -> InvalidField:
     """An unknown query parameter's error, naming the ones the endpoint takes."""
     listed = ", ".join(sorted(supported)) or "no parameters"

@@ -17,6 +17,7 @@ from typing import TypeVar
 import asyncpg
 
 from kolejka.adapters.postgres.database import Connection, PostgresDatabase
+from kolejka.adapters.postgres.webhooks import write_events
 from kolejka.adapters.sql.crm_rows import (
     CARD_COLUMNS,
     COMPANY_COLUMNS,
@@ -48,6 +49,8 @@ from kolejka.domain.crm import (
 )
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import DomainError, IdentifierTaken, UnknownCompany
+from kolejka.domain.webhooks import NewEvent
+from kolejka.services.ports import EventsOf
 
 _T = TypeVar("_T")
 _Work = Callable[[Connection], Awaitable[_T]]
@@ -89,20 +92,31 @@ class PostgresCrm:
         cards: Sequence[CustomerFields],
         updated_at: datetime,
         ids: Sequence[int] | None = None,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer]:
         async def add(sql: Connection) -> list[Customer]:
-            return await _added(sql, await _insert_cards(sql, kind, cards, updated_at, ids))
+            added = await _added(sql, await _insert_cards(sql, kind, cards, updated_at, ids))
+            if events is not None:
+                await write_events(sql, events(added))
+            return added
 
         return await self.db.transaction(_translating(add, cards))
 
     async def add_each(
-        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+        self,
+        kind: CustomerKind,
+        cards: Sequence[CustomerFields],
+        updated_at: datetime,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer | DomainError]:
         async def add(sql: Connection) -> list[Customer | DomainError]:
             refusals = new_card_refusals(cards, *await _known(sql, cards))
             accepted = [card for card, no in zip(cards, refusals, strict=True) if no is None]
-            added = await _insert_cards(sql, kind, accepted, updated_at, checked=True)
-            return each_outcome(refusals, await _added(sql, added))
+            ids = await _insert_cards(sql, kind, accepted, updated_at, checked=True)
+            added = await _added(sql, ids)
+            if events is not None and added:
+                await write_events(sql, events(added))
+            return each_outcome(refusals, added)
 
         try:
             return await self.db.transaction(_translating(add, cards))
@@ -112,18 +126,32 @@ class PostgresCrm:
             return await self.db.transaction(_translating(add, cards))
 
     async def update_customer(
-        self, customer_id: int, card: CustomerFields, updated_at: datetime
+        self,
+        customer_id: int,
+        card: CustomerFields,
+        updated_at: datetime,
+        events: EventsOf[Customer] | None = None,
     ) -> Customer | None:
         async def update(sql: Connection) -> Customer | None:
             if not await _update_card(sql, customer_id, card, updated_at):
                 return None
-            return await _card(sql, customer_id)
+            updated = await _card(sql, customer_id)
+            if updated is not None and events is not None:
+                await write_events(sql, events(updated))
+            return updated
 
         return await self.db.transaction(_translating(update, [card]))
 
-    async def remove_customer(self, customer_id: int) -> bool:
-        deleted = await self.db.execute("DELETE FROM customers WHERE customer_id = $1", customer_id)
-        return deleted > 0
+    async def remove_customer(self, customer_id: int, events: Sequence[NewEvent] = ()) -> bool:
+        async def remove(sql: Connection) -> bool:
+            deleted = await sql.fetchval(
+                "DELETE FROM customers WHERE customer_id = $1 RETURNING customer_id", customer_id
+            )
+            if deleted is not None:
+                await write_events(sql, events)
+            return deleted is not None
+
+        return await self.db.transaction(remove)
 
     async def company_of_card(self, customer_id: int) -> int | None:
         found = await self.db.fetchval(

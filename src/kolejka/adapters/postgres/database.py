@@ -43,6 +43,7 @@ POSTGRES_DIALECT = {
 MIGRATION_LOCK = 1
 JOIN_LOCK = 2
 LEASE_LOCK = 3
+OUTBOX_LOCK = 4
 MIGRATION_TIMEOUT = 300.0
 
 # A pooled connection, or one of its own (LISTEN, the AMI lease): both answer the same calls.

@@ -16,12 +16,14 @@ from kolejka.adapters.postgres.database import (
     PostgresDatabase,
     lock_key,
 )
+from kolejka.adapters.postgres.webhooks import write_events
 from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.domain.connections import Connection as CallRecord
 from kolejka.domain.connections import ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
+from kolejka.domain.webhooks import NewEvent
 from kolejka.services.ports import StoredApiUser
 
 
@@ -62,7 +64,7 @@ class PostgresWaitingCallers:
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
-    async def join(self, caller: WaitingCaller) -> Joined:
+    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
         async def insert(sql: Connection) -> bool:
             # Join numbers order callers who joined in the same microsecond; taking turns keeps
             # two instances from handing out the same one.
@@ -80,6 +82,8 @@ class PostgresWaitingCallers:
                 caller.caller_name,
                 to_micros(caller.started_at),
             )
+            if inserted is not None:
+                await write_events(sql, events)
             return inserted is not None
 
         created = await self.db.transaction(insert)
@@ -94,7 +98,7 @@ class PostgresWaitingCallers:
         )
         return WaitingCaller(row[0], row[1], row[2], row[3], from_micros(row[4])) if row else None
 
-    async def leave(self, departure: Departure) -> bool:
+    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
         async def move(sql: Connection) -> bool:
             gone = await sql.fetchval(
                 "DELETE FROM waiting_callers WHERE call_id = $1 RETURNING call_id",
@@ -112,6 +116,7 @@ class PostgresWaitingCallers:
                 to_micros(departure.started_at),
                 to_micros(departure.left_at),
             )
+            await write_events(sql, events)
             return True
 
         return await self.db.transaction(move)

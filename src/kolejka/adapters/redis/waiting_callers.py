@@ -9,6 +9,10 @@ Keys (under the deployment's prefix, see RedisConnection):
   trimmed to a day and 1,000 entries: all the wait estimate reads (its window is an hour, its
   sample twenty calls). Abandoned calls are not kept: nothing reads them back.
 
+- `webhook_events`: a stream, the webhooks' outbox while the lists live here: a join or a leave
+  adds its events in the same script, so the change and its events land together or not at all;
+  each instance's relay (`relay_events`) copies them into the database's outbox, each once.
+
 Joining and leaving are Lua scripts, so each is atomic across instances (one caller, one join
 number, never half left), and reading a queue is one round trip.
 """
@@ -25,13 +29,15 @@ import redis.exceptions
 
 from kolejka.adapters.redis.connection import Client, RedisConnection
 from kolejka.adapters.sql.times import from_micros, to_micros
+from kolejka.adapters.sql.webhooks import SqlWebhooks, event_text, relayed_row
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
+from kolejka.domain.webhooks import NewEvent
 from kolejka.services.ports import QueueDirectory
 
 KEEP_ANSWERED = 1000
 KEEP_ANSWERED_MICROS = 86_400 * 1_000_000
 
-# KEYS: callers, join_seq, queue:<id>; ARGV: call_id, record.
+# KEYS: callers, join_seq, queue:<id>, webhook_events; ARGV: call_id, record, events...
 # Returns 1 and the record if this call set it, else 0 and the record already stored.
 _JOIN = """
 local found = redis.call('HGET', KEYS[1], ARGV[1])
@@ -39,16 +45,19 @@ if found then return {0, found} end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
+for i = 3, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
 return {1, ARGV[2]}
 """
 
-# KEYS: callers, queue:<caller's queue>, answered:<departure's queue>;
-# ARGV: call_id, outcome, left_at µs, member, oldest µs kept, entries kept. Returns 1 if it left.
+# KEYS: callers, queue:<caller's queue>, answered:<departure's queue>, webhook_events;
+# ARGV: call_id, outcome, left_at µs, member, oldest µs kept, entries kept, events...
+# Returns 1 if it left.
 _LEAVE = """
 local found = redis.call('HGET', KEYS[1], ARGV[1])
 if not found then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+for i = 7, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
 if ARGV[2] == 'answered' then
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
@@ -96,22 +105,27 @@ class RedisWaitingCallers:
     def __init__(self, connection: RedisConnection) -> None:
         self.redis = connection
         self.callers_key = connection.key("callers")
+        self.events_key = connection.key("webhook_events")
         self._join = _Script(_JOIN)
         self._leave = _Script(_LEAVE)
         self._waiting = _Script(_WAITING)
 
-    async def join(self, caller: WaitingCaller) -> Joined:
-        keys = [self.callers_key, self.redis.key("join_seq"), self._queue(caller.queue_id)]
-        created, stored = await self.redis.run(
-            lambda client: self._join(client, keys, [caller.call_id, _record(caller)])
-        )
+    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+        keys = [
+            self.callers_key,
+            self.redis.key("join_seq"),
+            self._queue(caller.queue_id),
+            self.events_key,
+        ]
+        args = [caller.call_id, _record(caller), *(event_text(event) for event in events)]
+        created, stored = await self.redis.run(lambda client: self._join(client, keys, args))
         return Joined(_caller(caller.call_id, stored), created == 1)
 
     async def find(self, call_id: str) -> WaitingCaller | None:
         record = await self.redis.run(lambda client: client.hget(self.callers_key, call_id))
         return _caller(call_id, record) if record is not None else None
 
-    async def leave(self, departure: Departure) -> bool:
+    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
         stored = await self.find(departure.call_id)
         if stored is None:
             return False
@@ -121,14 +135,16 @@ class RedisWaitingCallers:
             self.callers_key,
             self._queue(stored.queue_id),
             self.redis.key("answered", departure.queue_id),
+            self.events_key,
         ]
-        args = [
+        args: list[object] = [
             departure.call_id,
             departure.outcome.value,
             left,
             member,
             left - KEEP_ANSWERED_MICROS,
             KEEP_ANSWERED,
+            *(event_text(event) for event in events),
         ]
         gone = await self.redis.run(lambda client: self._leave(client, keys, args))
         return bool(gone)
@@ -163,6 +179,21 @@ class RedisWaitingCallers:
 
     def _queue(self, queue_id: int) -> str:
         return self.redis.key("queue", queue_id)
+
+    async def relay_events(self, outbox: SqlWebhooks, batch: int = 500) -> int:
+        """Copies the stream's oldest events into the database's outbox, then drops them from
+        the stream; how many it copied. A crash in between copies them again, and the outbox
+        keeps each once (by its stream id). Several instances may relay at once: each copies a
+        prefix of the stream, in order, so the outbox's order is the stream's."""
+        entries = await self.redis.run(lambda client: client.xrange(self.events_key, count=batch))
+        if not entries:
+            return 0
+        pairs: list[tuple[Any, Any]] = list(entries)
+        rows = [relayed_row(fields[b"e"], _text(entry_id)) for entry_id, fields in pairs]
+        await outbox.relay(rows)
+        ids = [entry_id for entry_id, _ in pairs]
+        await self.redis.run(lambda client: client.xdel(self.events_key, *ids))
+        return len(rows)
 
 
 class _Script:

@@ -35,6 +35,7 @@ from kolejka.adapters.sql.crm_rows import (
 )
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.webhooks import write_events
 from kolejka.domain.crm import (
     Company,
     CompanyFields,
@@ -46,6 +47,8 @@ from kolejka.domain.crm import (
 )
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import DomainError, IdentifierTaken, UnknownCompany
+from kolejka.domain.webhooks import NewEvent
+from kolejka.services.ports import EventsOf
 
 _CUSTOMER_ORDER = customer_order()
 _COMPANY_ORDER = company_order()
@@ -87,36 +90,55 @@ class SqliteCrm:
         cards: Sequence[CustomerFields],
         updated_at: datetime,
         ids: Sequence[int] | None = None,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer]:
         def add(sql: Connection) -> list[Customer]:
-            return _added(sql, _insert_cards(sql, kind, cards, updated_at, ids))
+            added = _added(sql, _insert_cards(sql, kind, cards, updated_at, ids))
+            if events is not None:
+                write_events(sql, events(added))
+            return added
 
         return await self.db.writing_apart(add)
 
     async def add_each(
-        self, kind: CustomerKind, cards: Sequence[CustomerFields], updated_at: datetime
+        self,
+        kind: CustomerKind,
+        cards: Sequence[CustomerFields],
+        updated_at: datetime,
+        events: EventsOf[list[Customer]] | None = None,
     ) -> list[Customer | DomainError]:
         def add(sql: Connection) -> list[Customer | DomainError]:
             refusals = new_card_refusals(cards, *_known(sql, cards))
             accepted = [card for card, no in zip(cards, refusals, strict=True) if no is None]
-            added = _insert_cards(sql, kind, accepted, updated_at, checked=True)
-            return each_outcome(refusals, _added(sql, added))
+            added = _added(sql, _insert_cards(sql, kind, accepted, updated_at, checked=True))
+            if events is not None and added:
+                write_events(sql, events(added))
+            return each_outcome(refusals, added)
 
         return await self.db.writing_apart(add)
 
     async def update_customer(
-        self, customer_id: int, card: CustomerFields, updated_at: datetime
+        self,
+        customer_id: int,
+        card: CustomerFields,
+        updated_at: datetime,
+        events: EventsOf[Customer] | None = None,
     ) -> Customer | None:
         async with self.db.writing():
             if not _update_card(self.sql, customer_id, card, updated_at):
                 return None
-        return await self.customer(customer_id)
+            updated = await self.customer(customer_id)  # on this thread: still in the write
+            if updated is not None and events is not None:
+                write_events(self.sql, events(updated))
+        return updated
 
-    async def remove_customer(self, customer_id: int) -> bool:
+    async def remove_customer(self, customer_id: int, events: Sequence[NewEvent] = ()) -> bool:
         async with self.db.writing():
             deleted = self.sql.execute(
                 "DELETE FROM customers WHERE customer_id = ?", (customer_id,)
             ).rowcount
+            if deleted:
+                write_events(self.sql, events)
         return deleted > 0
 
     async def company_of_card(self, customer_id: int) -> int | None:

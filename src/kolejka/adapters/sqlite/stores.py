@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.webhooks import write_events
 from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
+from kolejka.domain.webhooks import NewEvent
 from kolejka.services.ports import StoredApiUser
 
 
@@ -56,7 +58,7 @@ class SqliteWaitingCallers:
         self.db = db
         self.sql = db.connection
 
-    async def join(self, caller: WaitingCaller) -> Joined:
+    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
         async with self.db.writing():
             inserted = self.sql.execute(
                 f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
@@ -70,6 +72,8 @@ class SqliteWaitingCallers:
                     to_micros(caller.started_at),
                 ),
             ).rowcount
+            if inserted == 1:
+                write_events(self.sql, events)
         stored = await self.find(caller.call_id)
         assert stored is not None
         return Joined(stored, inserted == 1)
@@ -81,7 +85,7 @@ class SqliteWaitingCallers:
         ).fetchone()
         return _caller(row) if row else None
 
-    async def leave(self, departure: Departure) -> bool:
+    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
         async with self.db.writing():
             gone = self.sql.execute(
                 "DELETE FROM waiting_callers WHERE call_id = ?", (departure.call_id,)
@@ -99,6 +103,7 @@ class SqliteWaitingCallers:
                         to_micros(departure.left_at),
                     ),
                 )
+                write_events(self.sql, events)
         return gone > 0
 
     async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:

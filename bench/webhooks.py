@@ -1,0 +1,257 @@
+"""Benchmark: webhooks at 1,000 AMI events/s fanned out to 10 local subscribers.
+
+1. Delivery latency: `kolejka serve` runs in its own process, following a minimal Asterisk that
+   this process plays at a steady `--rate` events/s (bench.ami_events' packets); 10 subscriptions
+   (CALLER_JOINED, CALLER_LEFT) point at 10 receivers on 127.0.0.1, served by a third process
+   that answers 200 at once and notes when each event arrived. Latency is from the AMI packet
+   reaching the socket to its event reaching a receiver, per delivery. Bar: p99 <= 1 s.
+2. The AMI listener's throughput (bench.ami_events' in-process round: socket -> SQLite) with
+   those 10 subscriptions delivered on the same event loop, against the same round without
+   webhooks, rounds alternating. Bar: within 10%.
+
+    flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhooks [--rate 1000]
+        [--seconds 20] [--subscribers 10] [--events 60000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bench.ami_events import BenchAsterisk, serve_env, stream, throughput_round
+from bench.common import free_port, kolejka_serve
+from kolejka.bootstrap import Components, build
+from kolejka.domain.queues import Queue
+from kolejka.settings import Settings
+
+KEY = "bench-webhook-key-0123456789abcdef"
+WEBHOOK_ENV = {
+    "KOLEJKA_WEBHOOK_KEY": KEY,
+    "KOLEJKA_WEBHOOK_ALLOW_HTTP": "1",
+    "KOLEJKA_WEBHOOK_ALLOW_PRIVATE": "1",
+}
+WEBHOOK_SETTINGS: dict[str, Any] = {
+    "webhook_key": KEY,
+    "webhook_allow_http": 1,
+    "webhook_allow_private": 1,
+}
+ACTIONS = ["CALLER_JOINED", "CALLER_LEFT"]
+
+
+# The receivers: a process of their own ------------------------------------------------------
+
+
+async def receive(ports: list[int], out: Path) -> None:
+    """Answers 200 to every POST on each port; on SIGTERM writes what arrived, when."""
+    arrived: list[tuple[int, str, str, float]] = []
+
+    def serving(
+        port: int,
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":", 1)[1])
+                    body = json.loads(await reader.readexactly(length))
+                    arrived.append((port, body["action"], body["call_id"], time.time()))
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        return serve
+
+    servers = [await asyncio.start_server(serving(p), "127.0.0.1", p) for p in ports]
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    out.with_suffix(".ready").write_text("ready")
+    await stop.wait()
+    for server in servers:
+        server.close()
+    out.write_text(json.dumps(arrived))
+
+
+class Receivers:
+    def __init__(self, count: int, folder: Path) -> None:
+        self.ports = [free_port() for _ in range(count)]
+        self.out = folder / "arrived.json"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Receivers:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.webhooks", "--receive", str(self.out)]
+            + [str(p) for p in self.ports]
+        )
+        while not self.out.with_suffix(".ready").exists():
+            time.sleep(0.05)
+        return self
+
+    def arrived(self) -> list[tuple[int, str, str, float]]:
+        """Stops the receivers; what arrived."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        found: list[tuple[int, str, str, float]] = json.loads(self.out.read_text())
+        return found
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}/hook" for port in self.ports]
+
+
+async def subscribe(components: Components, urls: list[str]) -> None:
+    assert components.webhooks is not None
+    for url in urls:
+        await components.webhooks.register({"actions": ACTIONS, "subscription_url": url})
+
+
+# 1. Delivery latency --------------------------------------------------------------------------
+
+
+async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dict[str, float]:
+    count = int(seconds * rate)
+    events = stream(count, "2")
+    with tempfile.TemporaryDirectory() as name, Receivers(subscribers, Path(name)) as receivers:
+        database = Path(name) / "kolejka.db"
+        components = build(Settings(database_url=f"sqlite:///{database}", **WEBHOOK_SETTINGS))
+        await components.queues.put(Queue(2, "Obsługa klienta"))
+        await subscribe(components, receivers.urls())
+        components.close()
+        asterisk = BenchAsterisk()
+        server = await asterisk.start()
+        env = {**serve_env(database, asterisk), **WEBHOOK_ENV}
+        sent: dict[tuple[str, str], float] = {}
+        with kolejka_serve(env):
+            await asyncio.wait_for(asterisk.ready.wait(), 30)
+            await asyncio.sleep(1.5)  # the listener reconciles; the deliveries claim their leases
+            assert asterisk.writer is not None
+            started = time.perf_counter()
+            for index, (kind, caller, packet) in enumerate(events):
+                delay = started + index / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                asterisk.writer.write(packet)
+                if kind:
+                    action = "CALLER_JOINED" if kind == "join" else "CALLER_LEFT"
+                    sent[(action, f"1795800000.{caller}")] = time.time()
+            achieved = count / (time.perf_counter() - started)
+            expected = len(sent) * subscribers
+            deadline = time.monotonic() + 60
+            await asyncio.sleep(2.0)
+            while time.monotonic() < deadline and not _drained(database, subscribers):
+                await asyncio.sleep(0.5)
+        server.close()
+        arrived = receivers.arrived()
+    delays = sorted(
+        (at - sent[(action, call_id)]) * 1000
+        for _, action, call_id, at in arrived
+        if (action, call_id) in sent
+    )
+    first = min(at for *_, at in arrived)
+    last = max(at for *_, at in arrived)
+    return {
+        "rate": achieved,
+        "events": len(sent),
+        "expected": expected,
+        "delivered": len(arrived),
+        "per_second": len(arrived) / max(last - first, 1e-9),
+        "p50": statistics.median(delays),
+        "p99": delays[int(len(delays) * 0.99)],
+        "max": delays[-1],
+    }
+
+
+def _drained(database: Path, subscribers: int) -> bool:
+    """Every subscription's cursor has reached the newest event."""
+    import sqlite3
+
+    with sqlite3.connect(database) as sql:
+        newest = sql.execute("SELECT MAX(event_id) FROM webhook_events").fetchone()[0] or 0
+        done = sql.execute(
+            "SELECT COUNT(*) FROM webhooks WHERE delivered_through >= ?", (newest,)
+        ).fetchone()[0]
+    return bool(done == subscribers)
+
+
+# 2. The listener's throughput, with and without webhooks --------------------------------------
+
+
+async def throughput_with_webhooks(count: int, subscribers: int) -> float:
+    with tempfile.TemporaryDirectory() as name, Receivers(subscribers, Path(name)) as receivers:
+
+        async def prepare(components: Components) -> Callable[[], Awaitable[None]]:
+            await subscribe(components, receivers.urls())
+            assert components.delivery is not None
+            task = asyncio.create_task(components.delivery.run())
+            await asyncio.sleep(0.5)  # the tasks claim their subscriptions
+
+            async def finish() -> None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+            return finish
+
+        rate = await throughput_round(count, True, WEBHOOK_SETTINGS, prepare)
+        receivers.arrived()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--subscribers", type=int, default=10)
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--receive", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receive:
+        out, *ports = args.receive
+        asyncio.run(receive([int(p) for p in ports], Path(out)))
+        return
+    if not args.no_latency:
+        found = asyncio.run(delivery_latency(args.seconds, args.rate, args.subscribers))
+        print(
+            f"AMI event -> webhook delivered, {found['rate']:,.0f} AMI events/s, "
+            f"{found['events']:,.0f} webhook events x {args.subscribers} subscribers: "
+            f"{found['delivered']:,.0f}/{found['expected']:,.0f} delivered "
+            f"({found['per_second']:,.0f}/s); p50 {found['p50']:.0f} ms, "
+            f"p99 {found['p99']:.0f} ms, max {found['max']:.0f} ms"
+        )
+    if args.no_throughput:
+        return
+    without, with_ = [], []
+    for _ in range(args.rounds):
+        without.append(asyncio.run(throughput_round(args.events, True)))
+        with_.append(asyncio.run(throughput_with_webhooks(args.events, args.subscribers)))
+    a, b = statistics.median(without), statistics.median(with_)
+    print(
+        "AMI listener, socket -> SQLite: without webhooks "
+        f"{', '.join(f'{r:,.0f}' for r in without)}"
+        f" (median {a:,.0f}) events/s; with {args.subscribers} subscribers "
+        f"{', '.join(f'{r:,.0f}' for r in with_)} (median {b:,.0f}); {100 * (b - a) / a:+.1f}%"
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

@@ -1,0 +1,48 @@
+"""The webhooks' tables in SQLite (ports.WebhookStore, through adapters/sql/webhooks.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from sqlite3 import Connection
+from typing import Any, TypeVar
+
+from kolejka.adapters.sql.webhooks import INSERT_EVENT, Sql, SqlWebhooks, event_row
+from kolejka.adapters.sqlite.database import Database
+from kolejka.domain.webhooks import NewEvent
+
+T = TypeVar("T")
+
+
+def write_events(sql: Connection, events: Sequence[NewEvent]) -> None:
+    """Adds `events` to the outbox inside the caller's write transaction."""
+    if events:
+        sql.executemany(INSERT_EVENT, [event_row(event) for event in events])
+
+
+class SqliteSql:
+    """adapters/sql/webhooks.Sql on the service's connection. Its calls never give the event loop
+    away, so a transaction (`Database.writing`) holds only what its work writes."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def rows(self, query: str, *args: object) -> list[tuple[Any, ...]]:
+        return list(self.db.connection.execute(query, args).fetchall())
+
+    async def run(self, query: str, *args: object) -> int:
+        async with self.db.writing():
+            return self.db.connection.execute(query, args).rowcount
+
+    async def many(self, query: str, rows: Sequence[Sequence[object]]) -> None:
+        if not rows:
+            return
+        async with self.db.writing():
+            self.db.connection.executemany(query, rows)
+
+    async def atomically(self, work: Callable[[Sql], Awaitable[T]]) -> T:
+        async with self.db.writing():
+            return await work(self)
+
+
+def sqlite_webhooks(db: Database) -> SqlWebhooks:
+    return SqlWebhooks(SqliteSql(db))

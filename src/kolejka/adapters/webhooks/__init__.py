@@ -1,0 +1,1 @@
+"""Webhook delivery: sealing subscriptions' secrets, and sending the outbox's events."""

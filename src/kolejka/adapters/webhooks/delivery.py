@@ -1,0 +1,414 @@
+"""Sending the outbox's events to the subscriptions: at least once, in order, signed, guarded.
+
+Every instance runs `Delivery.run`. It claims subscriptions nobody holds (a lease in the
+subscription's row, renewed while it delivers) and gives each one it holds a task of its own: a
+slow or dead subscriber holds up only its own task, never the API, the AMI listener or the other
+subscribers. A task reads the outbox on from the subscription's cursor, sends one event at a
+time, and moves the cursor past an event only when it was delivered (any 2xx) or parked (after
+the last attempt), in one transaction with the attempt's record, and only while it still holds
+the lease: two instances never deliver one event twice, short of a holder that stalls past its
+lease in the middle of a request.
+
+Connections are made through `GuardedBackend`: the host is resolved when connecting, and every
+address it resolves to must be a public one (unless KOLEJKA_WEBHOOK_ALLOW_PRIVATE is set), so a
+name that resolves to 127.0.0.1 or 169.254.169.254 after registration still reaches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import certifi
+import httpcore
+import httpx
+
+from kolejka.adapters.http.wire import to_json, wire_time
+from kolejka.domain.errors import StoreUnavailable
+from kolejka.domain.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    Secrets,
+    StoredEvent,
+    Subscription,
+    address_allowed,
+    backoff,
+    signature,
+)
+from kolejka.observability.metrics import Family, Metrics
+from kolejka.services.ports import Change, ChangeFeed, Clock, DeliveryAttempt, Topic, WebhookStore
+from kolejka.services.webhooks import Webhooks
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = "kolejka_webhook_deliveries_total"
+BATCH = 100
+PRUNE_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    max_attempts: int = 8
+    backoff_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+    timeout_seconds: float = 10.0
+    max_response_bytes: int = 65536
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    allow_private: bool = False
+
+
+def render(event: StoredEvent, zone: ZoneInfo) -> bytes:
+    """The body sent: `action`, the event's fields (instants as Thulium writes times), `date`
+    (when it happened) and `event_id` (the same on every attempt: receivers drop repeats)."""
+    body: dict[str, object] = {"action": event.action}
+    for key, value in event.fields.items():
+        if key.endswith("_at") and isinstance(value, str):
+            value = wire_time(datetime.fromisoformat(value), zone)
+        body[key] = value
+    body["date"] = wire_time(event.occurred_at, zone)
+    body["event_id"] = event.event_id
+    return to_json(body)
+
+
+class RefusedAddress(httpcore.ConnectError):
+    """The subscription's host resolves to an address webhooks may not reach."""
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, resolving the host itself and connecting only to addresses
+    `address_allowed` accepts; TLS still verifies the host's name (httpcore does the handshake
+    with the URL's host as the server name)."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+            )
+        except (OSError, TimeoutError) as error:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        refused = [a for a in addresses if not address_allowed(a, self.allow_private)]
+        if refused or not addresses:
+            raise RefusedAddress(f"{host} resolves to {', '.join(refused)}: not allowed")
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = httpcore.ConnectError(str(error))
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks never use Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_client(settings: DeliverySettings) -> httpx.AsyncClient:
+    """An HTTP client whose every connection goes through GuardedBackend; no proxies from the
+    environment (they would connect for us), no redirects (they would lead elsewhere)."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx takes no network backend of its own; its transport is a thin layer over this pool.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl.create_default_context(cafile=certifi.where()),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=GuardedBackend(settings.allow_private),
+    )
+    timeout = httpx.Timeout(settings.timeout_seconds)
+    return httpx.AsyncClient(
+        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    )
+
+
+class Delivery:
+    """The delivery tasks of this instance; `run` is its background task."""
+
+    def __init__(
+        self,
+        webhooks: Webhooks,
+        store: WebhookStore,
+        clock: Clock,
+        changes: ChangeFeed,
+        zone: ZoneInfo,
+        holder: str,
+        settings: DeliverySettings,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.webhooks = webhooks
+        self.store = store
+        self.clock = clock
+        self.zone = zone
+        self.holder = holder
+        self.settings = settings
+        self.metrics = metrics
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._wake: dict[int, asyncio.Event] = {}
+        self._round = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+        changes.subscribe(self._changed)
+        if metrics is not None:
+            metrics.counter(
+                DELIVERIES,
+                "Webhook delivery attempts, by outcome (delivered, failed, parked).",
+                "outcome",
+            )
+            metrics.collectors.append(self._collect)
+
+    def _changed(self, change: Change) -> None:
+        for wake in self._wake.values():
+            wake.set()
+        if change.topic in (Topic.WEBHOOKS, Topic.ALL):
+            self._round.set()
+
+    async def run(self) -> None:
+        self._client = guarded_client(self.settings)
+        pruned = time.monotonic()
+        try:
+            while True:
+                try:
+                    await self._claim()
+                    if time.monotonic() - pruned > PRUNE_SECONDS:
+                        pruned = time.monotonic()
+                        await self.store.prune()
+                except StoreUnavailable:
+                    log.warning("webhooks: the store is unavailable; trying again")
+                except Exception:
+                    log.exception("webhooks: claiming subscriptions failed")
+                self._round.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._round.wait(), self.settings.poll_seconds)
+        finally:
+            tasks = list(self._tasks.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for webhook_id in list(self._tasks):
+                with contextlib.suppress(Exception):
+                    await self.store.release(webhook_id, self.holder)
+            await self._client.aclose()
+
+    async def _claim(self) -> None:
+        subscriptions = {s.webhook_id: s for s in await self.store.all()}
+        for webhook_id, task in list(self._tasks.items()):
+            if task.done() or webhook_id not in subscriptions:
+                task.cancel()
+                del self._tasks[webhook_id]
+                self._wake.pop(webhook_id, None)
+        for webhook_id, subscription in subscriptions.items():
+            if webhook_id in self._tasks or not await self._renew(webhook_id):
+                continue
+            self._wake[webhook_id] = asyncio.Event()
+            self._tasks[webhook_id] = asyncio.create_task(
+                self._deliver(subscription), name=f"webhook {webhook_id}"
+            )
+
+    async def _renew(self, webhook_id: int) -> bool:
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        return await self.store.claim(webhook_id, self.holder, now, until)
+
+    async def _deliver(self, subscription: Subscription) -> None:
+        """One subscription's task: while this instance holds it, send what waits, in order."""
+        webhook_id = subscription.webhook_id
+        wake = self._wake[webhook_id]
+        me = asyncio.current_task()
+        assert me is not None
+        keeper = asyncio.create_task(self._keep(webhook_id, me))
+        try:
+            await self._rounds(subscription, wake, keeper)
+        finally:
+            keeper.cancel()
+
+    async def _keep(self, webhook_id: int, worker: asyncio.Task[None]) -> None:
+        """Renews the lease every third of its length while `worker` delivers; cancels it (in
+        the middle of a request or a pause, if so) as soon as the lease is lost."""
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            try:
+                held = await self._renew(webhook_id)
+            except Exception:
+                held = False
+            if not held:
+                worker.cancel()
+                return
+
+    async def _rounds(
+        self, subscription: Subscription, wake: asyncio.Event, keeper: asyncio.Task[None]
+    ) -> None:
+        webhook_id = subscription.webhook_id
+        secrets = None
+        while True:
+            wake.clear()  # before reading: a change from now on wakes the next round
+            try:
+                if keeper.done():
+                    return
+                secrets = secrets or await self.webhooks.secrets(webhook_id)
+                if secrets is None:
+                    log.error("webhook %d: cannot open its secrets (another key?)", webhook_id)
+                    return
+                busy = await self._send_waiting(subscription, secrets)
+            except StoreUnavailable:
+                busy = False
+            except Exception:
+                log.exception("webhook %d: delivery failed", webhook_id)
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.settings.poll_seconds)
+
+    async def _send_waiting(self, subscription: Subscription, secrets: Secrets) -> bool:
+        """Sends what waits (asked redeliveries first); whether there may be more.
+
+        Events delivered at the first attempt are recorded together, and the cursor moved past
+        them in one transaction, at the end of the batch or before anything else is recorded:
+        a crash in between sends them again, which at-least-once allows.
+        """
+        webhook_id = subscription.webhook_id
+        for parked in await self.store.parked(webhook_id, BATCH):
+            if parked.redeliver and await self._send(
+                subscription, secrets, parked.event, advance=False, delivered=[]
+            ):
+                await self.store.redelivered(webhook_id, parked.event.event_id)
+        position = await self.store.position(webhook_id)
+        if position is None:
+            return False
+        events = await self.store.following(position, subscription.actions, BATCH)
+        delivered: list[DeliveryAttempt] = []
+        for event in events:
+            if not await self._send(subscription, secrets, event, True, delivered):
+                return False  # the lease is gone: whoever holds it now goes on
+        if delivered and not await self.store.record(webhook_id, self.holder, delivered, True):
+            return False
+        return len(events) == BATCH
+
+    async def _send(
+        self,
+        subscription: Subscription,
+        secrets: Secrets,
+        event: StoredEvent,
+        advance: bool,
+        delivered: list[DeliveryAttempt],
+    ) -> bool:
+        """Tries `event` until delivered or parked; False if the lease was lost meanwhile
+        (or, redelivering, if it was parked again). A first attempt that delivers joins
+        `delivered`, to be recorded with the batch's others."""
+        webhook_id = subscription.webhook_id
+        body = render(event, self.zone)
+        attempt = 0
+        while True:
+            attempt += 1
+            status, error = await self._post(subscription.subscription_url, secrets, event, body)
+            success = 200 <= status < 300
+            last = attempt >= self.settings.max_attempts
+            outcome = "delivered" if success else "parked" if last else "failed"
+            record = DeliveryAttempt(
+                event.event_id, attempt, self.clock.now(), status, error, outcome
+            )
+            if self.metrics is not None:
+                self.metrics.count(DELIVERIES, outcome)
+            done = success or last
+            if success and advance:
+                delivered.append(record)
+                return True
+            batch = [*delivered, record]
+            delivered.clear()
+            if not await self.store.record(webhook_id, self.holder, batch, advance and done):
+                return False
+            if done:
+                return success or advance
+            pause = backoff(
+                attempt,
+                self.settings.backoff_seconds,
+                self.settings.backoff_max_seconds,
+                random.uniform(0.5, 1.0),
+            )
+            await asyncio.sleep(pause)  # the keeper renews the lease meanwhile
+
+    async def _post(
+        self, url: str, secrets: Secrets, event: StoredEvent, body: bytes
+    ) -> tuple[int, str]:
+        """(HTTP status, "") or (0, why none came). Reads at most max_response_bytes."""
+        assert self._client is not None
+        headers = {
+            "content-type": "application/json; charset=utf-8",
+            "user-agent": "kolejka-webhooks",
+            SIGNATURE_HEADER: signature(secrets.secret, int(time.time()), body),
+            EVENT_ID_HEADER: str(event.event_id),
+        }
+        auth = None
+        if secrets.http_auth_user or secrets.http_auth_password:
+            auth = httpx.BasicAuth(secrets.http_auth_user, secrets.http_auth_password)
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds * 2):
+                request = self._client.stream("POST", url, content=body, headers=headers, auth=auth)
+                async with request as response:
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read >= self.settings.max_response_bytes:
+                            break
+                    return response.status_code, ""
+        except RefusedAddress as error:
+            return 0, str(error)[:200]
+        except (httpx.TimeoutException, TimeoutError):
+            return 0, "timed out"
+        except httpx.HTTPError as error:
+            return 0, f"{type(error).__name__}: {error}"[:200]
+
+    async def _collect(self) -> Iterable[Family]:
+        """Events waiting per subscription and parked ones, read at scrape time."""
+        try:
+            waiting, parked = [], []
+            for subscription in await self.store.all():
+                labels = {"webhook": str(subscription.webhook_id)}
+                depth = await self.store.backlog(subscription.webhook_id, subscription.actions)
+                waiting.append(("kolejka_webhook_queue_depth", labels, float(depth)))
+                held = await self.store.parked(subscription.webhook_id, 10_000)
+                parked.append(("kolejka_webhook_parked_events", labels, float(len(held))))
+        except StoreUnavailable:
+            return []
+        return [
+            Family(
+                "kolejka_webhook_queue_depth",
+                "gauge",
+                "Events waiting to be delivered, per subscription.",
+                waiting,
+            ),
+            Family(
+                "kolejka_webhook_parked_events", "gauge", "Parked events, per subscription.", parked
+            ),
+        ]

@@ -1,0 +1,152 @@
+"""The webhooks use cases: registering subscriptions (Thulium's `webhooks` API), knowing which
+actions anyone wants, and what delivery did (kolejka's `deliveries` extension).
+
+Events enter the outbox with the change that caused them (the stores' `events` parameter);
+delivering them is adapters/webhooks/delivery.py's job.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.webhooks import (
+    MAX_CREDENTIAL,
+    Secrets,
+    Subscription,
+    UnknownParkedEvent,
+    UnknownWebhook,
+    WebhooksOff,
+    check_actions,
+    check_subscription_url,
+)
+from kolejka.services.ports import (
+    Change,
+    ChangeFeed,
+    Clock,
+    DeliveryAttempt,
+    ParkedEvent,
+    Sealer,
+    Topic,
+    WebhookStore,
+)
+
+REGISTRATION_FIELDS = frozenset(
+    {"actions", "subscription_url", "http_auth_user", "http_auth_password"}
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1, as every text field refuses
+SEPARATOR = "\x00"  # between the sealed values; no credential may hold it (control characters)
+
+
+@dataclass(frozen=True, slots=True)
+class Deliveries:
+    attempts: Sequence[DeliveryAttempt]
+    parked: Sequence[ParkedEvent]
+
+
+class Webhooks:
+    """Subscriptions and their delivery record. `sealer` None: no key, webhooks are off."""
+
+    def __init__(
+        self,
+        store: WebhookStore,
+        sealer: Sealer | None,
+        clock: Clock,
+        changes: ChangeFeed,
+        allow_http: bool = False,
+    ) -> None:
+        self.store = store
+        self.sealer = sealer
+        self.clock = clock
+        self.changes = changes
+        self.allow_http = allow_http
+        self._wanted: frozenset[str] | None = None
+        changes.subscribe(self._forget)
+
+    async def register(self, values: Mapping[str, Any]) -> tuple[Subscription, str]:
+        """A new subscription and its signing secret, which is shown this once."""
+        for key in values:
+            if key not in REGISTRATION_FIELDS:
+                raise InvalidField(str(key)[:64], FieldProblem.UNKNOWN_FIELD)
+        actions = check_actions(values.get("actions"))
+        url = check_subscription_url(values.get("subscription_url"), self.allow_http)
+        user = _credential(values, "http_auth_user")
+        password = _credential(values, "http_auth_password")
+        if self.sealer is None:
+            raise WebhooksOff("webhooks need KOLEJKA_WEBHOOK_KEY")
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        sealed = self.sealer.seal(SEPARATOR.join((user, password, secret)))
+        added = await self.store.add(actions, url, sealed, self.clock.now())
+        await self.changes.publish(Change(Topic.WEBHOOKS))
+        return added, secret
+
+    async def all(self) -> Sequence[Subscription]:
+        return await self.store.all()
+
+    async def get(self, webhook_id: int) -> Subscription:
+        found = await self.store.get(webhook_id)
+        if found is None:
+            raise UnknownWebhook(webhook_id)
+        return found
+
+    async def remove(self, webhook_id: int) -> Subscription:
+        found = await self.get(webhook_id)
+        if not await self.store.remove(webhook_id):
+            raise UnknownWebhook(webhook_id)
+        await self.changes.publish(Change(Topic.WEBHOOKS))
+        return found
+
+    async def secrets(self, webhook_id: int) -> Secrets | None:
+        """What the subscription's requests carry; None when it is gone or cannot be opened."""
+        sealed = await self.store.sealed(webhook_id)
+        if sealed is None or self.sealer is None:
+            return None
+        try:
+            user, password, secret = self.sealer.open(sealed).split(SEPARATOR)
+        except ValueError:
+            return None
+        return Secrets(user, password, secret)
+
+    async def deliveries(self, webhook_id: int, limit: int = 100) -> Deliveries:
+        await self.get(webhook_id)
+        return Deliveries(
+            await self.store.attempts(webhook_id, limit),
+            await self.store.parked(webhook_id, limit),
+        )
+
+    async def redeliver(self, webhook_id: int, event_id: int) -> None:
+        """Sends a parked event again, once more through every attempt."""
+        await self.get(webhook_id)
+        if not await self.store.redeliver(webhook_id, event_id):
+            raise UnknownParkedEvent(webhook_id, event_id)
+        await self.changes.publish(Change(Topic.WEBHOOKS))
+
+    async def wants(self, action: str) -> bool:
+        """Whether any subscription takes `action`: events nobody wants are never written."""
+        wanted = self._wanted
+        if wanted is None:
+            subscriptions = await self.store.all()
+            wanted = frozenset(action for s in subscriptions for action in s.actions)
+            self._wanted = wanted
+        return action in wanted
+
+    def _forget(self, change: Change) -> None:
+        if change.topic in (Topic.WEBHOOKS, Topic.ALL):
+            self._wanted = None
+
+
+def _credential(values: Mapping[str, Any], field: str) -> str:
+    value = values.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidField(field, FieldProblem.NOT_A_STRING)
+    if len(value) > MAX_CREDENTIAL:
+        raise InvalidField(field, FieldProblem.TOO_LONG)
+    if _CONTROL.search(value):
+        raise InvalidField(field, FieldProblem.CONTROL_CHARACTERS)
+    return value

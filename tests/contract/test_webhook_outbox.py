@@ -1,0 +1,176 @@
+"""The webhooks' outbox, on every engine: an event is stored with the change that caused it, and
+only then; subscriptions read it in order; one holder a subscription."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kolejka.domain.crm import Customer, CustomerFields
+from kolejka.domain.customers import CustomerKind
+from kolejka.domain.errors import IdentifierTaken
+from kolejka.domain.queues import Outcome, WaitingCaller, departure
+from kolejka.domain.webhooks import Action, NewEvent, caller_joined, caller_left, customer_created
+from kolejka.services.ports import DeliveryAttempt
+from tests.contract.stores import LiveLists, SqlStores
+
+NOW = datetime(2026, 11, 26, 15, 35, 36, tzinfo=UTC)
+ALL = [action.value for action in Action]
+
+
+def joining(call_id: str, queue_id: int = 7) -> WaitingCaller:
+    return WaitingCaller(call_id, queue_id, "613459851", "", NOW)
+
+
+async def stored_actions(live: LiveLists) -> list[tuple[str, object]]:
+    await live.relay()
+    events = await live.outbox.following(0, ALL, 100)
+    return [(e.action, e.fields.get("call_id")) for e in events]
+
+
+async def test_a_join_stores_its_events_only_when_it_stores_the_caller(live: LiveLists) -> None:
+    await live.add_queue(7)
+    caller = joining("a")
+    first = await live.callers.join(caller, [caller_joined(caller, "613 459 851", None)])
+    again = await live.callers.join(caller, [caller_joined(caller, "613 459 851", None)])
+    assert first.created
+    assert not again.created
+    assert await stored_actions(live) == [("CALLER_JOINED", "a")]
+
+
+async def test_a_leave_stores_its_events_only_when_the_caller_left(live: LiveLists) -> None:
+    await live.add_queue(7)
+    caller = joining("a")
+    await live.callers.join(caller)
+    gone = departure(caller, Outcome.ABANDONED, NOW + timedelta(seconds=5))
+    assert await live.callers.leave(gone, [caller_left(gone, "613 459 851")])
+    assert not await live.callers.leave(gone, [caller_left(gone, "613 459 851")])
+    assert await stored_actions(live) == [("CALLER_LEFT", "a")]
+    (event,) = await live.outbox.following(0, ALL, 10)
+    assert event.fields["waited"] == 5
+    assert event.fields["outcome"] == "abandoned"
+
+
+async def test_relaying_twice_stores_each_event_once(live: LiveLists) -> None:
+    await live.add_queue(7)
+    for call_id in ("a", "b", "c"):
+        caller = joining(call_id)
+        await live.callers.join(caller, [caller_joined(caller, "613 459 851", None)])
+    await live.relay()
+    await live.relay()
+    assert await stored_actions(live) == [
+        ("CALLER_JOINED", "a"),
+        ("CALLER_JOINED", "b"),
+        ("CALLER_JOINED", "c"),
+    ]
+
+
+def card(identifier: str) -> CustomerFields:
+    return CustomerFields(name="Jan", surname="Kowalski", identifier=identifier)
+
+
+def created(added: list[Customer]) -> list[NewEvent]:
+    return [customer_created(customer, NOW) for customer in added]
+
+
+async def test_added_customers_store_one_event_each_with_their_ids(sql: SqlStores) -> None:
+    added = await sql.crm.add_customers(
+        CustomerKind.PERSON, [card("a"), card("b")], NOW, events=created
+    )
+    events = await sql.webhooks.following(0, ALL, 10)
+    assert [(e.action, e.fields["customer_id"]) for e in events] == [
+        ("CUSTOMER_CREATED", added[0].customer_id),
+        ("CUSTOMER_CREATED", added[1].customer_id),
+    ]
+
+
+async def test_a_batch_stores_events_for_exactly_the_cards_it_added(sql: SqlStores) -> None:
+    await sql.crm.add_customers(CustomerKind.PERSON, [card("taken")], NOW)
+    outcomes = await sql.crm.add_each(
+        CustomerKind.PERSON, [card("a"), card("taken"), card("b")], NOW, events=created
+    )
+    assert isinstance(outcomes[1], IdentifierTaken)
+    added = [o for o in outcomes if isinstance(o, Customer)]
+    events = await sql.webhooks.following(0, ALL, 10)
+    assert [(e.action, e.fields["customer_id"]) for e in events] == [
+        ("CUSTOMER_CREATED", added[0].customer_id),
+        ("CUSTOMER_CREATED", added[1].customer_id),
+    ]
+
+
+async def test_a_batch_refused_whole_stores_no_event(sql: SqlStores) -> None:
+    await sql.crm.add_customers(CustomerKind.PERSON, [card("taken")], NOW)
+
+    def never(added: list[Customer]) -> list[NewEvent]:
+        raise AssertionError(f"events asked for {added}")
+
+    outcomes = await sql.crm.add_each(CustomerKind.PERSON, [card("taken")], NOW, events=never)
+    assert [type(o) for o in outcomes] == [IdentifierTaken]
+    assert await sql.webhooks.following(0, ALL, 10) == []
+
+
+async def test_a_refused_write_stores_no_event(sql: SqlStores) -> None:
+    await sql.crm.add_customers(CustomerKind.PERSON, [card("taken")], NOW)
+    with pytest.raises(IdentifierTaken):
+        await sql.crm.add_customers(
+            CustomerKind.PERSON, [card("new"), card("taken")], NOW, events=created
+        )
+    assert not await sql.crm.remove_customer(999, [customer_created_for(999)])
+    assert await sql.crm.update_customer(999, card("x"), NOW, events=lambda c: []) is None
+    assert await sql.webhooks.following(0, ALL, 10) == []
+
+
+def customer_created_for(customer_id: int) -> NewEvent:
+    return NewEvent(Action.CUSTOMER_DELETED, NOW, {"customer_id": customer_id, "company_id": ""})
+
+
+async def test_a_subscription_starts_after_the_events_before_it(sql: SqlStores) -> None:
+    await sql.webhooks.append([customer_created_for(1)])
+    subscription = await sql.webhooks.add(ALL, "https://example.pl", "sealed", NOW)
+    await sql.webhooks.append([customer_created_for(2), customer_created_for(3)])
+    position = await sql.webhooks.position(subscription.webhook_id)
+    assert position is not None
+    later = await sql.webhooks.following(position, ALL, 10)
+    assert [e.fields["customer_id"] for e in later] == [2, 3]
+    assert await sql.webhooks.backlog(subscription.webhook_id, ALL) == 2
+    assert await sql.webhooks.backlog(subscription.webhook_id, ["CALLER_LEFT"]) == 0
+
+
+async def test_one_holder_a_subscription_and_a_lost_holder_moves_nothing(sql: SqlStores) -> None:
+    subscription = await sql.webhooks.add(ALL, "https://example.pl", "sealed", NOW)
+    webhook_id = subscription.webhook_id
+    until = NOW + timedelta(seconds=5)
+    assert await sql.webhooks.claim(webhook_id, "one", NOW, until)
+    assert not await sql.webhooks.claim(webhook_id, "two", NOW, until)
+    await sql.webhooks.append([customer_created_for(1)])
+    (event,) = await sql.webhooks.following(0, ALL, 10)
+    done = DeliveryAttempt(event.event_id, 1, NOW, 200, "", "delivered")
+    assert not await sql.webhooks.record(webhook_id, "two", [done], advance=True)
+    assert await sql.webhooks.position(webhook_id) == 0
+    # Expired: another takes it over, and the first can no longer move it.
+    later = until + timedelta(seconds=1)
+    assert await sql.webhooks.claim(webhook_id, "two", later, later + timedelta(seconds=5))
+    assert not await sql.webhooks.record(webhook_id, "one", [done], advance=True)
+    assert await sql.webhooks.record(webhook_id, "two", [done], advance=True)
+    assert await sql.webhooks.position(webhook_id) == event.event_id
+
+
+async def test_pruning_keeps_what_a_subscription_still_needs_and_the_newest(
+    sql: SqlStores,
+) -> None:
+    subscription = await sql.webhooks.add(ALL, "https://example.pl", "sealed", NOW)
+    webhook_id = subscription.webhook_id
+    await sql.webhooks.claim(webhook_id, "one", NOW, NOW + timedelta(seconds=5))
+    await sql.webhooks.append([customer_created_for(n) for n in (1, 2, 3)])
+    first, second, third = await sql.webhooks.following(0, ALL, 10)
+    parked = DeliveryAttempt(first.event_id, 8, NOW, 500, "", "parked")
+    await sql.webhooks.record(webhook_id, "one", [parked], advance=True)
+    assert await sql.webhooks.prune() == 0  # 1 is parked, 2 and 3 not delivered
+    delivered = DeliveryAttempt(third.event_id, 1, NOW, 200, "", "delivered")
+    await sql.webhooks.record(webhook_id, "one", [delivered], advance=True)
+    assert await sql.webhooks.prune() == 1  # 2; 1 is parked and 3 the newest
+    await sql.webhooks.append([customer_created_for(4)])
+    (fourth,) = await sql.webhooks.following(third.event_id, ALL, 10)
+    assert fourth.event_id > third.event_id
+    assert second.event_id not in [e.event_id for e in await sql.webhooks.following(0, ALL, 10)]

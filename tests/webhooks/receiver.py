@@ -1,0 +1,97 @@
+"""A webhook receiver on a real socket at 127.0.0.1: it answers as told (fail, stall, accept),
+can go down and come back on the same port, and keeps every request it accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.support import free_port
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """`script` is consumed one request at a time: an int is the status to answer, "stall"
+    answers nothing until the client gives up; once empty, every request gets 200."""
+
+    port: int = field(default_factory=free_port)
+    script: list[int | str] = field(default_factory=list)
+    accepted: list[Received] = field(default_factory=list)
+    requests: int = 0
+    _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> Receiver:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def stop(self) -> None:
+        for task in self._handlers:
+            task.cancel()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1)
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests += 1
+                step = self.script.pop(0) if self.script else 200
+                if step == "stall":
+                    await asyncio.sleep(3600)
+                status = int(step)
+                if 200 <= status < 300:
+                    self.accepted.append(Received(headers, body))
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok".encode("latin-1")
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+
+    def event_ids(self) -> list[int]:
+        """Each accepted event's id, repeats dropped, in the order first accepted."""
+        return list(dict.fromkeys(int(r.json()["event_id"]) for r in self.accepted))
+
+
+def signed_correctly(received: Received, secret: str) -> bool:
+    """The receiver's check, as docs/webhooks.md shows it."""
+    parts = dict(p.split("=", 1) for p in received.headers["x-kolejka-signature"].split(","))
+    expected = hmac.new(
+        secret.encode(), parts["t"].encode() + b"." + received.body, hashlib.sha256
+    ).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
