@@ -15,17 +15,14 @@ Lists without a filter walk the id order to a page, so they are not in the hot s
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from kolejka.adapters.postgres.crm import PostgresCrm
-from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.stores import PostgresCustomers
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.database import Database
@@ -34,28 +31,30 @@ from kolejka.domain.crm import CompanyFields, CustomerFields, ListQuery, PhoneNu
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken
 from kolejka.services.ports import CrmStore, CustomerDirectory
-from tests.servers import fresh_schema
+from tests.contract.query_plans import Recording, recording
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 NUMBER = PhoneNumber("+48 746 842 523", "+48746842523")
 CRM_TABLES = re.compile(r"\b(customers|companies|customer_phone_numbers|custom_field_values)\b")
 # Thulium's `custom_fields[Kraj][]=POLSKA&custom_fields[Kraj][]=NORWEGIA&custom_fields[Miasto]=…`
 CUSTOM = (("Kraj", ("POLSKA", "NORWEGIA")), ("Miasto", ("Kraków",)))
-CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|PRAGMA|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 
 
 @dataclass
 class Recorded:
-    """The CRM stores of one engine and what their connection executed since `clear()`."""
+    """The CRM stores of one engine, on a database whose every statement is recorded."""
 
     engine: str
     crm: CrmStore
     customers: CustomerDirectory
-    statements: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
-    explain: Callable[[str, tuple[object, ...]], Awaitable[list[str]]] | None = None
+    database: Recording
+
+    @property
+    def statements(self) -> list[tuple[str, tuple[object, ...]]]:
+        return self.database.statements
 
     def clear(self) -> None:
-        self.statements.clear()
+        self.database.clear()
 
 
 async def _hot_work(stores: Recorded) -> None:
@@ -126,50 +125,15 @@ async def _hot_work(stores: Recorded) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def recorded(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Recorded]:
-    if request.param == "sqlite":
-        db = Database(str(tmp_path / "plans.db"))
-        db.migrate()
-        stores = Recorded("sqlite", SqliteCrm(db), SqliteCustomers(db))
-        # Every connection's statements: a batch is written on a connection of its own.
-        db.trace(lambda statement: stores.statements.append((statement, ())))
-        reader = sqlite3.connect(db.path)
-
-        async def explain_sqlite(statement: str, args: tuple[object, ...]) -> list[str]:
-            rows = reader.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
-            return [str(row[3]) for row in rows]
-
-        stores.explain = explain_sqlite
-        yield stores
-        reader.close()
-        db.close()
-        return
-    async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
-        pg = PostgresDatabase(url, pool_size=1)
-        await pg.migrate()
-        stores = Recorded("postgresql", PostgresCrm(pg), PostgresCustomers(pg))
-        pool = await pg.pool()
-        async with pool.acquire() as connection:
-            connection.add_query_logger(
-                lambda query: stores.statements.append((query.query, tuple(query.args)))
-            )
-        plain = await asyncpg.connect(url)
-        await plain.execute("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan")
-
-        async def explain_postgres(statement: str, args: tuple[object, ...]) -> list[str]:
-            await plain.execute(f"PREPARE hot AS {statement}")
-            try:
-                # A generic plan does not depend on the values, so NULLs stand for them.
-                count = max((int(n) for n in re.findall(r"\$(\d+)", statement)), default=0)
-                nulls = ", ".join(["NULL"] * count)
-                rows = await plain.fetch(f"EXPLAIN EXECUTE hot{f'({nulls})' if count else ''}")
-            finally:
-                await plain.execute("DEALLOCATE hot")
-            return [str(row[0]) for row in rows]
-
-        stores.explain = explain_postgres
-        yield stores
-        await plain.close()
-        await pg.aclose()
+    postgres_url = "" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    async with recording(request.param, tmp_path, postgres_url) as database:
+        if isinstance(database.database, Database):
+            crm: CrmStore = SqliteCrm(database.database)
+            customers: CustomerDirectory = SqliteCustomers(database.database)
+        else:
+            crm = PostgresCrm(database.database)
+            customers = PostgresCustomers(database.database)
+        yield Recorded(request.param, crm, customers, database)
 
 
 # A partial index holds only the rows its condition names: walking it is the filter.
@@ -198,16 +162,11 @@ def _scans(engine: str, plan: list[str]) -> list[str]:
 
 async def test_no_hot_crm_query_reads_the_whole_table(recorded: Recorded) -> None:
     await _hot_work(recorded)
-    queries = {
-        statement: args
-        for statement, args in recorded.statements
-        if not CONTROL.match(statement) and CRM_TABLES.search(statement)
-    }
+    queries = recorded.database.queries(CRM_TABLES)
     assert any("identifier" in s and s.lstrip().startswith("SELECT") for s in queries)
-    assert recorded.explain is not None
     scanning = {}
     for statement, args in queries.items():
-        plan = await recorded.explain(statement, args)
+        plan = await recorded.database.plan(statement, args)
         if _scans(recorded.engine, plan):
             scanning[statement] = plan
     assert scanning == {}
