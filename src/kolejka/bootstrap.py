@@ -20,6 +20,7 @@ from kolejka.adapters.ami.control import AmiControl
 from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.ami.originate import AmiCallbackDialer, OriginateConfig
 from kolejka.adapters.external_crm import ExternalCrm
+from kolejka.adapters.http.abandoned import AbandonedApi, AbandonedView
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.callbacks import CallbacksApi
@@ -92,6 +93,7 @@ from kolejka.observability.metrics import (
     Metrics,
     waiting_list_collector,
 )
+from kolejka.services.abandoned import AbandonedCallers
 from kolejka.services.agent_control import AgentControl
 from kolejka.services.agent_sync import AgentSync
 from kolejka.services.agents import Agents
@@ -175,6 +177,7 @@ class Components:
     history: CallHistory
     agents: Agents
     callbacks: Callbacks
+    abandoned: AbandonedCallers
     # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
     agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
@@ -263,6 +266,9 @@ def build(
     )
     hasher = hasher or PasswordHasher()
     users = stores.users
+    callbacks = Callbacks(
+        stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
+    )
     components = Components(
         settings=settings,
         database=stores.database,
@@ -289,8 +295,15 @@ def build(
         crm=Crm(stores.crm, phones, clock, changes, webhooks),
         history=history,
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
-        callbacks=Callbacks(
-            stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
+        callbacks=callbacks,
+        abandoned=AbandonedCallers(
+            stores.connections,
+            stores.queues,
+            directory,
+            phones,
+            clock,
+            ZoneInfo(settings.time_zone),
+            callbacks,
         ),
         agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes, history=history),
         metrics=metrics,
@@ -543,6 +556,7 @@ def create_app(components: Components) -> KolejkaApp:
     zone = ZoneInfo(settings.time_zone)
     view = WaitingListView(components.lists, components.changes, zone)
     agent_statuses = AgentStatusesView(components.agents, components.changes, zone)
+    abandoned = AbandonedView(components.abandoned, zone, components.changes)
     streams = EventStreams(
         components.lists,
         view,
@@ -554,6 +568,7 @@ def create_app(components: Components) -> KolejkaApp:
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         stall_seconds=settings.stream_stall_seconds,
     )
+    streams.board.abandoned = abandoned  # each tile's abandoned callers
     return KolejkaApp(
         lists=components.lists,
         view=view,
@@ -580,6 +595,7 @@ def create_app(components: Components) -> KolejkaApp:
                 claim_for=timedelta(seconds=settings.callback_claim_seconds),
             ).routes(),
             *ConnectionsApi(components.history, zone, components.changes).routes(),
+            *AbandonedApi(abandoned).routes(),
             *AgentIngestApi(components.agent_sync, components.queues, zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),

@@ -140,6 +140,15 @@ class ExternalCrm:
                 found[e164] = match.customer_id
         return found
 
+    async def sole_matches(self, numbers: Sequence[str]) -> Mapping[str, CustomerMatch]:
+        """As `sole_owners`, with the labels the answers gave."""
+        found = {}
+        for e164 in numbers:
+            match = unambiguous(await self.owners(e164))
+            if match is not None:
+                found[e164] = match
+        return found
+
     async def _ask(self, e164: str) -> tuple[CustomerMatch, ...]:
         number = self.phones.display(e164)
         started = self.monotonic()

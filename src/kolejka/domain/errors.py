@@ -28,6 +28,16 @@ class UnknownConnection(DomainError):
         self.connection_id = connection_id
 
 
+class NotAbandoned(DomainError):
+    """The number is not on the queue's abandoned list: it did not abandon the queue today, or
+    it was reached since."""
+
+    def __init__(self, queue_id: int, phone_number: str) -> None:
+        super().__init__(f"{phone_number} is not on queue {queue_id}'s abandoned list")
+        self.queue_id = queue_id
+        self.phone_number = phone_number
+
+
 class CallerAlreadyWaiting(DomainError):
     """The call waits in another queue; it must leave that one first."""
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
+from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.agents import Agent, AgentLive, NewAgent, Pause
 from kolejka.domain.callbacks import Callback, DialOutcome, NewCallback
 from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
@@ -71,7 +72,17 @@ class WaitingCallerStore(Protocol):
         ...
 
 
-class ConnectionStore(Protocol):
+class AbandonedCallStore(Protocol):
+    """The call history as the abandoned list reads it (the connection stores serve it)."""
+
+    async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
+        """The queue's abandoned inbound calls from `since` to `until` that no later answered
+        inbound call under the same number key reached, and its answered callbacks (OUTBOUND
+        rows) over that span, each number's latest."""
+        ...
+
+
+class ConnectionStore(AbandonedCallStore, Protocol):
     """The call history (Thulium's connections), one row per call, keyed by its connection id."""
 
     async def record(self, row: Connection) -> bool:
@@ -142,6 +153,11 @@ class CustomerDirectory(Protocol):
     async def sole_owners(self, numbers: Sequence[str]) -> Mapping[str, int]:
         """Of these (E.164) numbers, those exactly one customer owns, each with that customer's
         id: the unambiguous rule for many numbers at once (a page of the call history)."""
+        ...
+
+    async def sole_matches(self, numbers: Sequence[str]) -> Mapping[str, CustomerMatch]:
+        """`sole_owners` with each customer's label, as the waiting list shows it: for lists
+        that name thousands of callers at once (the abandoned callers)."""
         ...
 
 

@@ -110,7 +110,7 @@ class CallbacksApi:
         """The earliest due callback, claimed for this PBX for KOLEJKA_CALLBACK_CLAIM_SECONDS;
         204 when none is due."""
         no_query(request)
-        body = await _optional_object(request)
+        body = await optional_object(request)
         only_fields(body, set())
         # Lapsed claims end here too: without AMI no dialler runs to end them.
         await self.callbacks.take_over_lapsed(self.claim_for, LAPSED_PER_CLAIM)
@@ -155,7 +155,7 @@ class CallbacksApi:
         return NO_CONTENT
 
 
-async def _optional_object(request: Request) -> dict[str, Any]:
+async def optional_object(request: Request) -> dict[str, Any]:
     """An optional JSON object: no body at all (and no Content-Type) is `{}`."""
     if request.header(b"content-type") is None and request.header(b"content-length") in (
         None,

@@ -25,6 +25,7 @@ from kolejka.domain.errors import (
     LoginThrottled,
     NoPbxInterface,
     NoQueuesToLogIn,
+    NotAbandoned,
     PbxRefused,
     PbxUnavailable,
     StaleClaim,
@@ -257,6 +258,16 @@ STALE_CLAIM = ErrorKind(
     " już zgłoszone); nic nie zapisano.",
 )
 
+# Abandoned callers to call back (issue 14 part 3, issue 15 part 5).
+NOT_ABANDONED = ErrorKind(
+    404020,
+    404,
+    "Number {phone_number} is not on queue {queue_id}'s abandoned list: it did not abandon the"
+    " queue today, or it was reached since.",
+    "Numeru {phone_number} nie ma na liście porzuconych połączeń kolejki {queue_id}: nie"
+    " porzucił dziś tej kolejki albo już się z nim połączono.",
+)
+
 # Webhooks (issue 16).
 UNKNOWN_WEBHOOK = ErrorKind(
     404016, 404, "Webhook {webhook_id} does not exist.", "Webhook {webhook_id} nie istnieje."
@@ -275,6 +286,7 @@ WEBHOOKS_OFF = ErrorKind(
 )
 
 ALL_KINDS = [
+    NOT_ABANDONED,
     UNKNOWN_CALLBACK,
     CALLBACK_NOT_PENDING,
     STALE_CLAIM,
@@ -442,6 +454,9 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(CALLBACK_NOT_PENDING, callback_id=error.callback_id, state=error.state)
     if isinstance(error, StaleClaim):
         return ApiError(STALE_CLAIM, callback_id=error.callback_id)
+    if isinstance(error, NotAbandoned):
+        number = json.dumps(error.phone_number, ensure_ascii=False)
+        return ApiError(NOT_ABANDONED, phone_number=number, queue_id=error.queue_id)
     if isinstance(error, UnknownWebhook):
         return ApiError(UNKNOWN_WEBHOOK, webhook_id=error.webhook_id)
     if isinstance(error, UnknownParkedEvent):

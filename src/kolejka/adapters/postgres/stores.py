@@ -19,6 +19,7 @@ from kolejka.adapters.postgres.database import (
 from kolejka.adapters.postgres.webhooks import write_events
 from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
+from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.connections import Connection as CallRecord
 from kolejka.domain.connections import ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
@@ -176,6 +177,24 @@ class PostgresCustomers:
         )
         return {row[0]: row[1] for row in rows}
 
+    async def sole_matches(self, numbers: Sequence[str]) -> Mapping[str, CustomerMatch]:
+        if not numbers:
+            return {}
+        rows = await self.db.fetch(
+            "SELECT s.normalized, c.customer_id, c.kind, c.name, c.surname, c.company_name"
+            " FROM (SELECT normalized, MIN(customer_id) AS customer_id"
+            " FROM customer_phone_numbers WHERE normalized = ANY($1::text[])"
+            " GROUP BY normalized HAVING COUNT(DISTINCT customer_id) = 1) AS s"
+            " JOIN customers c ON c.customer_id = s.customer_id",
+            list(numbers),
+        )
+        return {
+            row[0]: CustomerMatch(
+                row[1], customer_label(CustomerKind(row[2]), row[3], row[4], row[5])
+            )
+            for row in rows
+        }
+
 
 class PostgresApiUsers:
     """Satisfies ports.ApiUserStore."""
@@ -222,6 +241,8 @@ class PostgresConnections:
         self.db = db
         self._insert = history_sql.insert_sql(numbered=True)
         self._upsert = history_sql.upsert_sql(numbered=True)
+        self._abandoned = history_sql.abandoned_sql(numbered=True)
+        self._callbacks_answered = history_sql.callbacks_answered_sql(numbered=True)
 
     async def record(self, row: CallRecord) -> bool:
         return await self.db.execute(self._insert, *history_sql.values(row)) > 0
@@ -249,6 +270,16 @@ class PostgresConnections:
                 return ConnectionPage(len(rows), [history_sql.connection(row) for row in rows])
             found = await sql.fetchval(count, *count_args)
             return ConnectionPage(int(found), [history_sql.connection(row) for row in rows])
+
+        return await self.db.run(both)
+
+    async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
+        args = (queue_id, to_micros(since), to_micros(until))
+
+        async def both(sql: Connection) -> AbandonedCalls:
+            abandons = await sql.fetch(self._abandoned, *args)
+            callbacks = await sql.fetch(self._callbacks_answered, *args)
+            return history_sql.abandoned_calls(abandons, callbacks)
 
         return await self.db.run(both)
 

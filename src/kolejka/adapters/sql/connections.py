@@ -6,11 +6,12 @@ spelt `?` on SQLite and `$1, $2, ...` on PostgreSQL (`Placeholders`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from kolejka.adapters.sql.times import from_micros, to_micros
+from kolejka.domain.abandoned import Abandon, AbandonedCalls, Reach
 from kolejka.domain.connections import (
     Connection,
     ConnectionQuery,
@@ -162,4 +163,39 @@ def prune_sql(numbered: bool) -> str:
         "DELETE FROM connections WHERE connection_id IN"  # noqa: S608
         f" (SELECT connection_id FROM connections WHERE started_at < {before}"
         f" ORDER BY started_at LIMIT {batch})"
+    )
+
+
+def abandoned_sql(numbered: bool) -> str:
+    """Today's abandons of one queue (args: queue, since, until) not followed by an answered
+    inbound call from the same number key in that queue: the partial index of abandoned calls
+    gives the day's range, and the index by number each caller's later calls."""
+    queue, since, until = ("$1", "$2", "$3") if numbered else ("?", "?", "?")
+    return (
+        "SELECT c.src_key, c.started_at, c.wait_seconds FROM connections AS c"  # noqa: S608
+        f" WHERE c.queue_id = {queue} AND c.started_at >= {since} AND c.started_at <= {until}"
+        " AND c.disposition = 'NO ANSWER' AND c.direction = 'INBOUND' AND c.src_key <> ''"
+        " AND NOT EXISTS (SELECT 1 FROM connections AS a"
+        " WHERE a.src_key = c.src_key AND a.src_key <> '' AND a.started_at > c.started_at"
+        " AND a.queue_id = c.queue_id AND a.disposition = 'ANSWERED'"
+        " AND a.direction = 'INBOUND')"
+    )
+
+
+def callbacks_answered_sql(numbered: bool) -> str:
+    """The latest answered callback (an OUTBOUND row) to each number in one queue over a span
+    (args: queue, since, until): few rows, from the partial index of outbound calls."""
+    queue, since, until = ("$1", "$2", "$3") if numbered else ("?", "?", "?")
+    return (
+        "SELECT dst, MAX(started_at) FROM connections"  # noqa: S608
+        f" WHERE queue_id = {queue} AND started_at >= {since} AND started_at <= {until}"
+        " AND direction = 'OUTBOUND' AND disposition = 'ANSWERED' AND dst <> ''"
+        " GROUP BY dst"
+    )
+
+
+def abandoned_calls(abandons: Iterable[Any], callbacks: Iterable[Any]) -> AbandonedCalls:
+    return AbandonedCalls(
+        tuple(Abandon(row[0], from_micros(row[1]), int(row[2])) for row in abandons),
+        tuple(Reach(row[0], from_micros(row[1])) for row in callbacks),
     )

@@ -10,6 +10,7 @@ from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.webhooks import write_events
+from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
@@ -156,6 +157,28 @@ class SqliteCustomers:
         )
         return dict(rows)
 
+    async def sole_matches(self, numbers: Sequence[str]) -> Mapping[str, CustomerMatch]:
+        found: dict[str, CustomerMatch] = {}
+        for start in range(0, len(numbers), _NUMBERS_PER_QUERY):
+            chunk = list(numbers[start : start + _NUMBERS_PER_QUERY])
+            marks = ", ".join("?" * len(chunk))
+            rows = self.sql.execute(
+                "SELECT s.normalized, c.customer_id, c.kind, c.name, c.surname, c.company_name"  # noqa: S608
+                " FROM (SELECT normalized, MIN(customer_id) AS customer_id"
+                f" FROM customer_phone_numbers WHERE normalized IN ({marks})"
+                " GROUP BY normalized HAVING COUNT(DISTINCT customer_id) = 1) AS s"
+                " JOIN customers c ON c.customer_id = s.customer_id",
+                chunk,
+            )
+            for row in rows:
+                label = customer_label(CustomerKind(row[2]), row[3], row[4], row[5])
+                found[row[0]] = CustomerMatch(row[1], label)
+        return found
+
+
+# SQLite binds at most 32,766 values a statement; a list of callers stays well under it.
+_NUMBERS_PER_QUERY = 1000
+
 
 class SqliteApiUsers:
     def __init__(self, db: Database) -> None:
@@ -202,6 +225,8 @@ class SqliteConnections:
         self.sql = db.connection
         self._insert = history_sql.insert_sql(numbered=False)
         self._upsert = history_sql.upsert_sql(numbered=False)
+        self._abandoned = history_sql.abandoned_sql(numbered=False)
+        self._callbacks_answered = history_sql.callbacks_answered_sql(numbered=False)
 
     async def record(self, row: Connection) -> bool:
         async with self.db.writing():
@@ -230,6 +255,13 @@ class SqliteConnections:
         sql, args = history_sql.count_sql(query, numbered=False)
         (found,) = self.sql.execute(sql, args).fetchone()
         return ConnectionPage(found, rows)
+
+    async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
+        args = (queue_id, to_micros(since), to_micros(until))
+        return history_sql.abandoned_calls(
+            self.sql.execute(self._abandoned, args).fetchall(),
+            self.sql.execute(self._callbacks_answered, args).fetchall(),
+        )
 
     async def prune(self, before: datetime, batch: int) -> int:
         """On a thread and a connection of its own (`writing_apart`): deleting a batch from

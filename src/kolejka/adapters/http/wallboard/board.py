@@ -5,15 +5,18 @@ One event is `{"now":"...","queues":[...]}`. Each queue's `waiting_list` is the 
 `GET /api/queues/{id}/waiting_list` (the `WaitingListView`'s), its `waiting_stats` those of
 `GET /api/queues/{id}/waiting_stats`; `agents` lists the queue's members now, each with its
 state as `GET /api/agents/{login}/status` gives it plus the agent's name and the pause's name.
-`now` lets the page count waits (and time in state) on the server's clock; it stays out of what
-the event's id is a digest of, so an unchanged board is not sent again, and a client that
-connects later is sent the board with `now` of that moment (`restamped`).
+`abandoned` is the queue's abandoned callers today (`GET /api/queues/{id}/abandoned`): `count`,
+and `callers`, the newest few of them. `now` lets the page count waits (and time in state) on
+the server's clock; it stays out of what the event's id is a digest of, so an unchanged board
+is not sent again, and a client that connects later is sent the board with `now` of that
+moment (`restamped`).
 """
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from kolejka.adapters.http.abandoned import AbandonedView
 from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wire import to_json, waiting_stats, wire_time
 from kolejka.domain.agents import AgentState
@@ -24,6 +27,7 @@ from kolejka.services.waiting_lists import WaitingLists
 WALLBOARD_PERMISSION = "GET wallboard/stream"
 WALLBOARD_PERMISSIONS = (WALLBOARD_PERMISSION,)
 BOARD_NOW = b'{"now":"'
+NO_ABANDONED = b'{"count":0,"callers":[]}'
 # The board reads every queue's stats: under a burst of changes (a PBX reconnecting, say) it is
 # rendered at most this often; a screen does not need more.
 BOARD_PAUSE = 0.25
@@ -40,7 +44,9 @@ class WallboardFeed:
         view: WaitingListView,
         time_zone: ZoneInfo,
         agents: Agents | None = None,
+        abandoned: AbandonedView | None = None,
     ) -> None:
+        self.abandoned = abandoned
         self.lists = lists
         self.view = view
         self.time_zone = time_zone
@@ -54,20 +60,29 @@ class WallboardFeed:
             try:
                 waiting = await self.view.waiting_list_json(queue.queue_id)
                 stats = await self.lists.stats(queue.queue_id)
+                abandoned = await self._abandoned(queue.queue_id)
             except UnknownQueue:
                 continue  # removed while we rendered
             parts.append(
-                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s,"agents":%s}'
+                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s,"agents":%s,'
+                b'"abandoned":%s}'
                 % (
                     queue.queue_id,
                     to_json(queue.name),
                     to_json(waiting_stats(stats)),
                     waiting,
                     to_json(members.get(queue.queue_id, [])),
+                    abandoned,
                 )
             )
         queues = b"[" + b",".join(parts) + b"]"
         return queues, BOARD_NOW + self._now() + b'","queues":%s}' % queues
+
+    async def _abandoned(self, queue_id: int) -> bytes:
+        """The queue's abandoned callers: how many, and the newest few (AbandonedView's)."""
+        if self.abandoned is None:
+            return NO_ABANDONED
+        return (await self.abandoned.ready(queue_id)).wallboard
 
     async def _members(self) -> dict[int, list[dict[str, object]]]:
         """Each queue's members, by surname, name and login, with state and time of change."""

@@ -1,0 +1,163 @@
+"""Abandoned callers to call back, kolejka's extension: `GET /api/queues/{id}/abandoned` and
+`POST /api/queues/{id}/abandoned/{phone_number}/schedule_call`. docs/api.md ("Abandoned
+callers") has the decisions.
+
+The list is today's callers who abandoned the queue and were not reached since, each with the
+number as the waiting list shows it, the customer by its unambiguous rule, the times abandoned,
+the first and last attempt (Thulium's dates) and the longest wait in seconds; the last attempt
+newest first. `schedule_call` takes Thulium's `schedule_call` body without `phone_number` (the
+path names it) and answers 201 with an empty body, or 404 (404020) for a number not on the list.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from kolejka.adapters.http import wire
+from kolejka.adapters.http.callbacks import optional_object
+from kolejka.adapters.http.request import Reply, Request, no_query, only_fields
+from kolejka.adapters.http.routing import Route
+from kolejka.domain.callbacks import parse_wire_time
+from kolejka.domain.crm_fields import PHONE_SYNTAX
+from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.phone import MAX_PHONE_INPUT
+from kolejka.services.abandoned import AbandonedCallers, AbandonedEntry
+from kolejka.services.ports import Change, ChangeFeed, Topic
+from kolejka.services.single_flight import SingleFlight
+
+CREATED = Reply(b"", 201)
+# The wallboard shows the newest few of each queue's list, and how many there are.
+WALLBOARD_ABANDONED = 10
+# A list is read again at the latest this often even when no change was announced: midnight
+# starts a new list, and an answered callback's row may land after its change was announced.
+MAX_AGE_SECONDS = 5.0
+# What can change a queue's list: a call of the queue ending (a new abandon, or an answer), a
+# callback's attempt, a customer's name, or anything (another process wrote).
+_ONE_QUEUE = frozenset({Topic.QUEUE, Topic.CALLBACKS})
+_EVERY_QUEUE = frozenset({Topic.QUEUE, Topic.CALLBACKS, Topic.CRM, Topic.ALL})
+
+
+def abandoned_caller(entry: AbandonedEntry, shown: str, zone: ZoneInfo) -> dict[str, object]:
+    """One entry of the list on the wire; `shown` is the number as the waiting list shows it."""
+    caller = entry.caller
+    return {
+        "phone_number": shown,
+        "customer_id": entry.customer.customer_id if entry.customer else None,
+        "customer_label": entry.customer.label if entry.customer else None,
+        "times_abandoned": caller.times,
+        "first_attempt_at": wire.wire_time(caller.first_attempt, zone),
+        "last_attempt_at": wire.wire_time(caller.last_attempt, zone),
+        "longest_wait": caller.longest_wait,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyList:
+    """A queue's list as computed, its JSON, and the wallboard's part of it (`{"count": ...,
+    "callers": [the newest few]}`), until `expires` (time.monotonic)."""
+
+    entries: Sequence[AbandonedEntry]
+    body: bytes
+    wallboard: bytes
+    expires: float
+
+
+class AbandonedView:
+    """Each queue's abandoned list, computed once per change and kept as entries and JSON.
+
+    A wallboard and a callback desk read the list far more often than calls end; the list is
+    computed again when a call of its queue ends or a callback is attempted (the change feed
+    says so, across instances too), a name changes, or `max_age` passes. Concurrent reads of a
+    list being computed share the one computation.
+    """
+
+    def __init__(
+        self,
+        callers: AbandonedCallers,
+        time_zone: ZoneInfo,
+        changes: ChangeFeed | None = None,
+        max_age: float = MAX_AGE_SECONDS,
+    ) -> None:
+        self.callers = callers
+        self.time_zone = time_zone
+        self.max_age = max_age
+        self._ready: dict[int, ReadyList] = {}
+        self._generation = 0
+        self._computing: SingleFlight[int, ReadyList] = SingleFlight()
+        if changes is not None:
+            changes.subscribe(self._forget)
+
+    def _forget(self, change: Change) -> None:
+        if change.topic in _ONE_QUEUE and change.queue_id is not None:
+            self._generation += 1
+            self._ready.pop(change.queue_id, None)
+        elif change.topic in _EVERY_QUEUE:
+            self._generation += 1
+            self._ready.clear()
+
+    async def ready(self, queue_id: int) -> ReadyList:
+        """The queue's list, computed now unless a current one is kept (UnknownQueue if none)."""
+        ready = self._ready.get(queue_id)
+        if ready is not None and ready.expires > time.monotonic():
+            return ready
+        return await self._computing.run(queue_id, lambda: self._compute(queue_id))
+
+    async def _compute(self, queue_id: int) -> ReadyList:
+        generation = self._generation
+        started = time.monotonic()
+        entries = await self.callers.in_queue(queue_id)
+        zone = self.time_zone
+        shown = [
+            abandoned_caller(e, self.callers.display(e.caller.phone_number), zone) for e in entries
+        ]
+        board = {"count": len(shown), "callers": shown[:WALLBOARD_ABANDONED]}
+        ready = ReadyList(entries, wire.to_json(shown), wire.to_json(board), started + self.max_age)
+        if generation == self._generation:  # nothing changed while it was computed
+            self._ready[queue_id] = ready
+        return ready
+
+
+class AbandonedApi:
+    """The handlers; `routes()` lists them for KolejkaApp."""
+
+    def __init__(self, view: AbandonedView) -> None:
+        self.view = view
+        self.callers = view.callers
+        self.time_zone = view.time_zone
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/api/queues/{id}/abandoned", self.abandoned),
+            Route(
+                "POST",
+                "/api/queues/{id}/abandoned/{phone_number}/schedule_call",
+                self.schedule_call,
+            ),
+        ]
+
+    async def abandoned(self, request: Request) -> Reply:
+        queue_id = request.path_id("id")
+        no_query(request)
+        return Reply((await self.view.ready(queue_id)).body)
+
+    async def schedule_call(self, request: Request) -> Reply:
+        queue_id = request.path_id("id")
+        number = path_number(request.params["phone_number"])
+        no_query(request)
+        body = await optional_object(request)  # no body at all: call now
+        only_fields(body, {"call_at"})
+        call_at = body.get("call_at")
+        at = None if call_at is None else parse_wire_time(call_at, self.time_zone, "call_at")
+        await self.callers.schedule_call(queue_id, number, at)
+        return CREATED
+
+
+def path_number(segment: str) -> str:
+    """The path's phone number (percent-decoded by the router): digits and phone punctuation,
+    as a body's `phone_number` may be written; 400 otherwise, never a lookup."""
+    if len(segment) > MAX_PHONE_INPUT or not PHONE_SYNTAX.fullmatch(segment):
+        raise InvalidField("phone_number", FieldProblem.NOT_A_PHONE_NUMBER)
+    return segment.strip()
