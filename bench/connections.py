@@ -12,10 +12,16 @@
    (each a new row, and a change that drops the pages the service keeps); `--offsets 200`
    spreads the reads over 6,000 pages, so that nearly none is kept. Bar: p99 <= 20 ms at 200
    requests/s.
+3. The abandoned list (`--read abandoned`): the fill adds `--abandoned` abandoned calls today
+   in queue 2 (from two thirds as many numbers, so some callers gave up several times), a fifth
+   of those numbers answered later and a twentieth called back (answered OUTBOUND rows, in
+   E.164 as the dialler writes them); then open-loop GETs of `/api/queues/{1..10}/abandoned`
+   at `--rate`, while `--departures` calls a second leave queue 2 (each one makes queue 2's
+   list be computed again). Same bar.
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.connections [--engine sqlite]
         [--calls 10000000] [--rate 200] [--seconds 30] [--offsets 1] [--departures 5]
-        [--database FILE]
+        [--database FILE] [--read connections|abandoned|both] [--abandoned 3000]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
 import random
 import sqlite3
@@ -30,9 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -57,6 +66,8 @@ INDEXES = (
     "connections_by_src",
     "connections_by_dst",
     "connections_by_agent",
+    "connections_abandoned",
+    "connections_outbound",
 )
 COLUMNS = (
     "connection_id",
@@ -73,6 +84,10 @@ COLUMNS = (
     "disconnected_by",
     "transferred_to",
 )
+
+
+Row = tuple[object, ...]
+ZONE = ZoneInfo("Europe/Warsaw")
 
 
 def rows(calls: int, stale: int, now: datetime, seed: int = 14) -> Iterator[tuple[object, ...]]:
@@ -110,6 +125,42 @@ def rows(calls: int, stale: int, now: datetime, seed: int = 14) -> Iterator[tupl
             )
 
 
+def abandoned_today(count: int, now: datetime, seed: int = 15) -> Iterator[tuple[object, ...]]:
+    """`count` abandoned calls in queue 2 since midnight (Europe/Warsaw), from `count * 2 // 3`
+    numbers of their own; a fifth of the numbers answered later, a twentieth called back."""
+    rng = random.Random(seed)
+    midnight = datetime.combine(now.astimezone(ZONE).date(), datetime.min.time(), tzinfo=ZONE)
+    first, last = to_micros(midnight), to_micros(now - timedelta(minutes=1))
+    numbers = max(count * 2 // 3, 1)
+
+    def row(call: str, src: str, dst: str, direction: str, disposition: str, wait: int) -> Row:
+        started = last if disposition == "ANSWERED" else rng.randrange(first, last)
+        hung_up = "Customer" if disposition == "NO ANSWER" else "Agent"
+        talk = 0 if disposition == "NO ANSWER" else 60
+        return (
+            call,
+            2,
+            started,
+            src,
+            src,
+            dst,
+            direction,
+            disposition,
+            wait,
+            talk,
+            "",
+            hung_up,
+            "",
+        )
+
+    for index in range(count):
+        yield row(f"abandoned-{index}", f"7{index % numbers:08d}", "", "INBOUND", "NO ANSWER", 60)
+    for index in range(0, numbers, 5):
+        yield row(f"answered-{index}", f"7{index:08d}", "", "INBOUND", "ANSWERED", 30)
+    for index in range(1, numbers, 20):
+        yield row(f"callback-{index}", "", f"+487{index:08d}", "OUTBOUND", "ANSWERED", 0)
+
+
 def chunks(source: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
     chunk: list[tuple[object, ...]] = []
     for row in source:
@@ -121,7 +172,7 @@ def chunks(source: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, 
         yield chunk
 
 
-def fill_sqlite(path: Path, calls: int, stale: int, now: datetime) -> None:
+def fill_sqlite(path: Path, calls: int, stale: int, now: datetime, abandoned: int) -> None:
     Database(str(path)).migrate()
     sql = sqlite3.connect(path, isolation_level=None)
     sql.execute("PRAGMA synchronous = OFF")
@@ -136,7 +187,7 @@ def fill_sqlite(path: Path, calls: int, stale: int, now: datetime) -> None:
     marks = ", ".join("?" * len(COLUMNS))
     statement = f"INSERT INTO connections ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608
     sql.execute("BEGIN")
-    for chunk in chunks(rows(calls, stale, now)):
+    for chunk in chunks(chain(rows(calls, stale, now), abandoned_today(abandoned, now))):
         sql.executemany(statement, chunk)
     sql.execute("COMMIT")
     for definition in definitions:
@@ -146,7 +197,7 @@ def fill_sqlite(path: Path, calls: int, stale: int, now: datetime) -> None:
     sql.close()
 
 
-async def fill_postgres(url: str, calls: int, stale: int, now: datetime) -> None:
+async def fill_postgres(url: str, calls: int, stale: int, now: datetime, abandoned: int) -> None:
     pg = PostgresDatabase(url)
     await pg.migrate()
     await pg.aclose()
@@ -162,7 +213,7 @@ async def fill_postgres(url: str, calls: int, stale: int, now: datetime) -> None
         ]
         for name in INDEXES:
             await connection.execute(f"DROP INDEX {name}")
-        for chunk in chunks(rows(calls, stale, now)):
+        for chunk in chunks(chain(rows(calls, stale, now), abandoned_today(abandoned, now))):
             await connection.copy_records_to_table("connections", records=chunk, columns=COLUMNS)
         await connection.execute("SET maintenance_work_mem = '512MB'")
         for definition in definitions:
@@ -213,38 +264,47 @@ async def departures(base: str, rate: float, seconds: float) -> int:
     return done
 
 
-def measure(
-    env: dict[str, str],
-    now: datetime,
-    rate: float,
-    seconds: float,
-    offsets: int,
-    departure_rate: float,
-) -> None:
-    zone = ZoneInfo("Europe/Warsaw")
+def measure(env: dict[str, str], now: datetime, args: argparse.Namespace) -> None:
     kolejka(env, "users", "add", USER, "-p", "*", stdin=PASSWORD)
-    kolejka(env, "queues", "add", "2", "Obsługa klienta")
-    days = [(now - timedelta(days=day)).astimezone(zone).date() for day in range(1, 31)]
-    paths = [
-        f"/api/connections?queue_id=2&date_from={day}&limit=100"
-        + (f"&offset={offset}" if offset else "")
-        for day in days
-        for offset in range(offsets)
-    ]
+    for queue_id in range(1, QUEUES + 1):
+        kolejka(env, "queues", "add", str(queue_id), f"Kolejka {queue_id}")
+    if args.read in ("connections", "both"):
+        days = [(now - timedelta(days=day)).astimezone(ZONE).date() for day in range(1, 31)]
+        pages = [
+            f"/api/connections?queue_id=2&date_from={day}&limit=100"
+            + (f"&offset={offset}" if offset else "")
+            for day in days
+            for offset in range(args.offsets)
+        ]
+        print("  GET /api/connections?queue_id=2&date_from=...&limit=100", flush=True)
+        read(env, pages, args)
+    if args.read in ("abandoned", "both"):
+        lists = [f"/api/queues/{queue_id}/abandoned" for queue_id in range(1, QUEUES + 1)]
+        print("  GET /api/queues/{1..10}/abandoned", flush=True)
+        read(env, lists, args, show_sizes=True)
 
-    async def run() -> tuple[list[float], int, int]:
+
+def read(
+    env: dict[str, str], paths: list[str], args: argparse.Namespace, show_sizes: bool = False
+) -> None:
+    """Open-loop GETs of `paths` at `args.rate` while calls leave queue 2; prints percentiles."""
+    rate, seconds, departure_rate = args.rate, args.seconds, args.departures
+
+    async def run(url: str) -> tuple[list[float], int, int]:
         reads = paced_gets(url, paths, AUTHORIZATION, rate, seconds)
         writes = departures(url, departure_rate, seconds)
         (latencies, errors), written = await asyncio.gather(reads, writes)
         return latencies, errors, written
 
     with kolejka_serve(env) as url:
+        if show_sizes:
+            print(f"  entries per list: {list_sizes(url, paths)}", flush=True)
         # The first requests warm the page cache the way a day of use would.
         asyncio.run(paced_gets(url, paths[:30], AUTHORIZATION, 50, 2))
-        latencies, errors, written = asyncio.run(run())
+        latencies, errors, written = asyncio.run(run(url))
     print(
-        f"  {len(paths)} distinct pages, {written} departures meanwhile"
-        f" ({departure_rate:.0f}/s, each invalidating kept pages)",
+        f"  {len(paths)} distinct paths, {written} departures meanwhile"
+        f" ({departure_rate:.0f}/s, each invalidating kept answers)",
         flush=True,
     )
     print(
@@ -255,6 +315,15 @@ def measure(
         f" max {max(latencies) * 1000:.2f} ms (bar p99 <= 20 ms)",
         flush=True,
     )
+
+
+def list_sizes(url: str, paths: list[str]) -> list[int]:
+    sizes = []
+    for path in paths:
+        request = urllib.request.Request(url + path, headers={"Authorization": AUTHORIZATION})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            sizes.append(len(json.loads(response.read())))
+    return sizes
 
 
 def remaining_stale(count: int, sqlite_path: Path | None, url: str | None, now: datetime) -> int:
@@ -287,6 +356,12 @@ def main() -> None:
     )
     parser.add_argument("--departures", type=float, default=5.0, help="calls leaving a second")
     parser.add_argument(
+        "--read", choices=["connections", "abandoned", "both"], default="connections"
+    )
+    parser.add_argument(
+        "--abandoned", type=int, default=3000, help="abandoned calls today in queue 2"
+    )
+    parser.add_argument(
         "--database", type=Path, help="SQLite: fill this file, or reuse it if it exists"
     )
     parser.add_argument(
@@ -307,24 +382,17 @@ def main() -> None:
                 if path.exists():
                     print(f"  reusing {path} (its stale calls pruned by an earlier run)")
                 else:
-                    fill_sqlite(path, args.calls, args.stale, now)
+                    fill_sqlite(path, args.calls, args.stale, now, args.abandoned)
                 size = path.stat().st_size / 1e9
                 print(f"  ready in {time.monotonic() - started:.0f} s, {size:.2f} GB", flush=True)
                 env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{path}"}
-                measure(env, now, args.rate, args.seconds, args.offsets, args.departures)
+                measure(env, now, args)
                 print(f"  stale left: {remaining_stale(args.stale, path, None, now):,}")
                 continue
             with postgres_schema(args.postgres) as url:
-                asyncio.run(fill_postgres(url, args.calls, args.stale, now))
+                asyncio.run(fill_postgres(url, args.calls, args.stale, now, args.abandoned))
                 print(f"  filled in {time.monotonic() - started:.0f} s", flush=True)
-                measure(
-                    {"KOLEJKA_DATABASE_URL": url},
-                    now,
-                    args.rate,
-                    args.seconds,
-                    args.offsets,
-                    args.departures,
-                )
+                measure({"KOLEJKA_DATABASE_URL": url}, now, args)
                 print(f"  stale left: {remaining_stale(args.stale, None, url, now):,}")
 
 

@@ -556,7 +556,12 @@ def create_app(components: Components) -> KolejkaApp:
     zone = ZoneInfo(settings.time_zone)
     view = WaitingListView(components.lists, components.changes, zone)
     agent_statuses = AgentStatusesView(components.agents, components.changes, zone)
-    abandoned = AbandonedView(components.abandoned, zone, components.changes)
+    abandoned = AbandonedView(
+        components.abandoned,
+        zone,
+        components.changes,
+        min_interval=settings.abandoned_refresh_seconds,
+    )
     streams = EventStreams(
         components.lists,
         view,

@@ -51,6 +51,9 @@ class Settings:
     stream_stall_seconds: float = 60.0
     # The call history keeps calls this many days (docs/configuration.md); older ones are pruned.
     history_days: int = 90
+    # The abandoned list of a queue is computed again at most this often while calls keep
+    # ending (docs/configuration.md): it may lag a call's end by this much.
+    abandoned_refresh_seconds: float = 1.0
     log_format: str = "text"
     log_level: str = "INFO"
     # An external CRM (docs/crm.md) names callers instead of the built-in one when set.
@@ -137,6 +140,8 @@ class Settings:
         if not 1 <= self.history_days <= 36600:
             raise ValueError("KOLEJKA_HISTORY_DAYS must be between 1 and 36600")
         _check_webhooks(self)
+        if not 0 <= self.abandoned_refresh_seconds <= 60:
+            raise ValueError("KOLEJKA_ABANDONED_REFRESH_SECONDS must be between 0 and 60")
         if not 0 < self.stream_heartbeat_seconds < self.stream_stall_seconds:
             raise ValueError(
                 "KOLEJKA_STREAM_HEARTBEAT_SECONDS must be above 0 and below "

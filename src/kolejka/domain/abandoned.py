@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -68,6 +68,12 @@ def start_of_day(now: datetime, zone: ZoneInfo) -> datetime:
     """Midnight of `now`'s day in `zone`, as an aware instant: where "today" starts."""
     local = now.astimezone(zone)
     return datetime.combine(local.date(), time(0), tzinfo=zone)
+
+
+def start_of_next_day(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight after `now` in `zone`: where today's list ends and a new one starts."""
+    local = now.astimezone(zone)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
 
 
 def still_abandoned(

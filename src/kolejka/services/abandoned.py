@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from kolejka.domain.abandoned import AbandonedCaller, listed, start_of_day, still_abandoned
+from kolejka.domain.abandoned import (
+    AbandonedCaller,
+    listed,
+    start_of_day,
+    start_of_next_day,
+    still_abandoned,
+)
 from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import FieldProblem, InvalidField, NotAbandoned, UnknownQueue
 from kolejka.domain.phone import PhoneNumbers
@@ -58,6 +64,10 @@ class AbandonedCallers:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    def day_ends(self) -> datetime:
+        """When today's lists end (midnight in KOLEJKA_TIME_ZONE): a list kept past it is old."""
+        return start_of_next_day(self._clock.now(), self._zone)
 
     def display(self, e164: str) -> str:
         """The number as the waiting list shows it."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
@@ -31,9 +32,11 @@ from kolejka.services.single_flight import SingleFlight
 CREATED = Reply(b"", 201)
 # The wallboard shows the newest few of each queue's list, and how many there are.
 WALLBOARD_ABANDONED = 10
-# A list is read again at the latest this often even when no change was announced: midnight
-# starts a new list, and an answered callback's row may land after its change was announced.
-MAX_AGE_SECONDS = 5.0
+# A list is computed again at the latest this often even when no change was announced: an
+# answered callback's row may land after its change was announced. (Midnight is watched.)
+MAX_AGE_SECONDS = 30.0
+# Entries rendered once and kept, by what they show: most of a list is as it was last time.
+_KEPT_ENTRIES = 50_000
 # What can change a queue's list: a call of the queue ending (a new abandon, or an answer), a
 # callback's attempt, a customer's name, or anything (another process wrote).
 _ONE_QUEUE = frozenset({Topic.QUEUE, Topic.CALLBACKS})
@@ -48,21 +51,36 @@ def abandoned_caller(entry: AbandonedEntry, shown: str, zone: ZoneInfo) -> dict[
         "customer_id": entry.customer.customer_id if entry.customer else None,
         "customer_label": entry.customer.label if entry.customer else None,
         "times_abandoned": caller.times,
-        "first_attempt_at": wire.wire_time(caller.first_attempt, zone),
-        "last_attempt_at": wire.wire_time(caller.last_attempt, zone),
+        "first_attempt_at": _wire_time(caller.first_attempt, zone),
+        "last_attempt_at": _wire_time(caller.last_attempt, zone),
         "longest_wait": caller.longest_wait,
     }
 
 
-@dataclass(frozen=True, slots=True)
+def _wire_time(instant: datetime, zone: ZoneInfo) -> str:
+    """`wire.wire_time`, three times as fast (no strftime): thousands of entries a list."""
+    local = instant.astimezone(zone)
+    return "%04d-%02d-%02d %02d:%02d:%02d" % (  # noqa: UP031
+        local.year,
+        local.month,
+        local.day,
+        local.hour,
+        local.minute,
+        local.second,
+    )
+
+
+@dataclass(slots=True)
 class ReadyList:
-    """A queue's list as computed, its JSON, and the wallboard's part of it (`{"count": ...,
-    "callers": [the newest few]}`), until `expires` (time.monotonic)."""
+    """A queue's list as computed at `computed` (time.monotonic), its JSON, and the wallboard's
+    part of it (`{"count": ..., "callers": [the newest few]}`); `stale` once a change came."""
 
     entries: Sequence[AbandonedEntry]
     body: bytes
     wallboard: bytes
-    expires: float
+    computed: float
+    day_ends: datetime
+    stale: bool = False
 
 
 class AbandonedView:
@@ -70,8 +88,10 @@ class AbandonedView:
 
     A wallboard and a callback desk read the list far more often than calls end; the list is
     computed again when a call of its queue ends or a callback is attempted (the change feed
-    says so, across instances too), a name changes, or `max_age` passes. Concurrent reads of a
-    list being computed share the one computation.
+    says so, across instances too), a name changes, or `max_age` passes (midnight starts a new
+    list). While calls keep ending, a queue's list is computed at most once per `min_interval`
+    (KOLEJKA_ABANDONED_REFRESH_SECONDS): in between, the list computed last is served. Reads of
+    a list being computed share the one computation.
     """
 
     def __init__(
@@ -80,43 +100,67 @@ class AbandonedView:
         time_zone: ZoneInfo,
         changes: ChangeFeed | None = None,
         max_age: float = MAX_AGE_SECONDS,
+        min_interval: float = 1.0,
     ) -> None:
         self.callers = callers
         self.time_zone = time_zone
         self.max_age = max_age
+        self.min_interval = min_interval
         self._ready: dict[int, ReadyList] = {}
         self._generation = 0
         self._computing: SingleFlight[int, ReadyList] = SingleFlight()
+        self._rendered: dict[AbandonedEntry, bytes] = {}
         if changes is not None:
             changes.subscribe(self._forget)
 
     def _forget(self, change: Change) -> None:
         if change.topic in _ONE_QUEUE and change.queue_id is not None:
             self._generation += 1
-            self._ready.pop(change.queue_id, None)
+            ready = self._ready.get(change.queue_id)
+            if ready is not None:
+                ready.stale = True
         elif change.topic in _EVERY_QUEUE:
             self._generation += 1
-            self._ready.clear()
+            for ready in self._ready.values():
+                ready.stale = True
 
     async def ready(self, queue_id: int) -> ReadyList:
         """The queue's list, computed now unless a current one is kept (UnknownQueue if none)."""
         ready = self._ready.get(queue_id)
-        if ready is not None and ready.expires > time.monotonic():
-            return ready
+        if ready is not None:
+            age = time.monotonic() - ready.computed
+            if age < (self.min_interval if ready.stale else self.max_age) and (
+                self.callers.now() < ready.day_ends
+            ):
+                return ready
         return await self._computing.run(queue_id, lambda: self._compute(queue_id))
 
     async def _compute(self, queue_id: int) -> ReadyList:
         generation = self._generation
         started = time.monotonic()
+        day_ends = self.callers.day_ends()
         entries = await self.callers.in_queue(queue_id)
-        zone = self.time_zone
-        shown = [
-            abandoned_caller(e, self.callers.display(e.caller.phone_number), zone) for e in entries
-        ]
-        board = {"count": len(shown), "callers": shown[:WALLBOARD_ABANDONED]}
-        ready = ReadyList(entries, wire.to_json(shown), wire.to_json(board), started + self.max_age)
-        if generation == self._generation:  # nothing changed while it was computed
-            self._ready[queue_id] = ready
+        rendered = self._rendered
+        if len(rendered) > _KEPT_ENTRIES:
+            rendered.clear()
+        shown = []
+        for entry in entries:
+            part = rendered.get(entry)
+            if part is None:
+                number = self.callers.display(entry.caller.phone_number)
+                part = rendered[entry] = wire.to_json(
+                    abandoned_caller(entry, number, self.time_zone)
+                )
+            shown.append(part)
+        body = b"[" + b",".join(shown) + b"]"
+        board = b'{"count":%d,"callers":[%s]}' % (
+            len(shown),
+            b",".join(shown[:WALLBOARD_ABANDONED]),
+        )
+        ready = ReadyList(entries, body, board, started, day_ends)
+        # A change that came while it was computed leaves it stale: computed again next time.
+        ready.stale = generation != self._generation
+        self._ready[queue_id] = ready
         return ready
 
 
