@@ -254,3 +254,29 @@ async def test_removing_a_company_keeps_its_people_without_one(sql: SqlStores) -
     kept = await sql.crm.customer(worker.customer_id)
     assert kept is not None
     assert kept.fields.company_id is None
+
+
+async def test_sole_matches_names_the_numbers_one_customer_alone_owns(sql: SqlStores) -> None:
+    anna_number = PhoneNumber("601 100 200", "+48601100200")
+    jan, _, _ = await sql.crm.add_customers(
+        CustomerKind.PERSON,
+        [
+            person("Jan", "Kowalski", JAN_NUMBER),
+            person("Anna", "Nowak", anna_number),
+            person("Ewa", "Nowak", anna_number),
+        ],
+        NOW,
+    )
+    firma = await sql.crm.add_company(
+        CompanyFields(name="Firma", phone_numbers=(PhoneNumber("500 600 700", "+48500600700"),)),
+        NOW,
+    )
+    numbers = ["+48746842523", "+48601100200", "+48500600700", "+48000000000"]
+    assert dict(await sql.customers.sole_matches(numbers)) == {
+        "+48746842523": CustomerMatch(jan.customer_id, "Jan Kowalski"),
+        "+48500600700": CustomerMatch(firma.customer_id, "Firma"),
+    }
+    # A list of thousands of callers is one question.
+    many = [f"+4860{n:07d}" for n in range(5000)] + ["+48746842523"]
+    assert list(await sql.customers.sole_matches(many)) == ["+48746842523"]
+    assert await sql.customers.sole_matches([]) == {}

@@ -101,7 +101,7 @@ def still_abandoned(
         if found is None:
             continue
         latest = reached.get(found)
-        if latest is not None and abandon.started_at <= latest:
+        if latest is not None and abandon.started_at < latest:  # a reach strictly later
             continue
         grouped.setdefault(found, []).append(abandon)
     listed = [_caller(e164, abandons) for e164, abandons in grouped.items()]

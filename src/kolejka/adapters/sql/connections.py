@@ -184,12 +184,14 @@ def abandoned_sql(numbered: bool) -> str:
 
 def callbacks_answered_sql(numbered: bool) -> str:
     """The latest answered callback (an OUTBOUND row) to each number in one queue over a span
-    (args: queue, since, until): few rows, from the partial index of outbound calls."""
+    (args: queue, since, until): few rows, from the partial index of outbound calls. SQLite is
+    told which index: without statistics it would take the queue's (every call of the day)."""
     queue, since, until = ("$1", "$2", "$3") if numbered else ("?", "?", "?")
+    table = "connections" if numbered else "connections INDEXED BY connections_outbound"
     return (
-        "SELECT dst, MAX(started_at) FROM connections"  # noqa: S608
+        f"SELECT dst, MAX(started_at) FROM {table}"  # noqa: S608
         f" WHERE queue_id = {queue} AND started_at >= {since} AND started_at <= {until}"
-        " AND direction = 'OUTBOUND' AND disposition = 'ANSWERED' AND dst <> ''"
+        " AND direction = 'OUTBOUND' AND disposition = 'ANSWERED'"
         " GROUP BY dst"
     )
 
