@@ -11,6 +11,7 @@ path names it) and answers 201 with an empty body, or 404 (404020) for a number 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,6 +141,16 @@ class AbandonedView:
         started = time.monotonic()
         day_ends = self.callers.day_ends()
         entries = await self.callers.in_queue(queue_id)
+        # Rendering thousands of entries is work too: on a thread, as the rule's.
+        body, board = await asyncio.to_thread(self._render, entries)
+        ready = ReadyList(entries, body, board, started, day_ends)
+        # A change that came while it was computed leaves it stale: computed again next time.
+        ready.stale = generation != self._generation
+        self._ready[queue_id] = ready
+        return ready
+
+    def _render(self, entries: Sequence[AbandonedEntry]) -> tuple[bytes, bytes]:
+        """The list's JSON and the wallboard's part of it; each entry rendered once and kept."""
         rendered = self._rendered
         if len(rendered) > _KEPT_ENTRIES:
             rendered.clear()
@@ -152,16 +163,11 @@ class AbandonedView:
                     abandoned_caller(entry, number, self.time_zone)
                 )
             shown.append(part)
-        body = b"[" + b",".join(shown) + b"]"
         board = b'{"count":%d,"callers":[%s]}' % (
             len(shown),
             b",".join(shown[:WALLBOARD_ABANDONED]),
         )
-        ready = ReadyList(entries, body, board, started, day_ends)
-        # A change that came while it was computed leaves it stale: computed again next time.
-        ready.stale = generation != self._generation
-        self._ready[queue_id] = ready
-        return ready
+        return b"[" + b",".join(shown) + b"]", board
 
 
 class AbandonedApi:

@@ -6,9 +6,11 @@ microseconds since 1970 UTC in BIGINT columns, permissions a JSON list in TEXT.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from kolejka.adapters.postgres.database import (
     JOIN_LOCK,
@@ -276,12 +278,13 @@ class PostgresConnections:
     async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
         args = (queue_id, to_micros(since), to_micros(until))
 
-        async def both(sql: Connection) -> AbandonedCalls:
+        async def both(sql: Connection) -> tuple[list[Any], list[Any]]:
             abandons = await sql.fetch(self._abandoned, *args)
-            callbacks = await sql.fetch(self._callbacks_answered, *args)
-            return history_sql.abandoned_calls(abandons, callbacks)
+            return abandons, await sql.fetch(self._callbacks_answered, *args)
 
-        return await self.db.run(both)
+        abandons, callbacks = await self.db.run(both)
+        # Thousands of rows to decode: on a thread, so the event loop keeps answering.
+        return await asyncio.to_thread(history_sql.abandoned_calls, abandons, callbacks)
 
     async def prune(self, before: datetime, batch: int) -> int:
         return await self.db.execute(history_sql.prune_sql(numbered=True), to_micros(before), batch)

@@ -95,6 +95,9 @@ class Database:
         # `writing_apart`'s connection (made when first needed), taken by one batch at a time.
         self._apart: sqlite3.Connection | None = None
         self._apart_turn: asyncio.Lock | None = None
+        # `reading_apart`'s connection, for long reads (the abandoned lists), one at a time.
+        self._reader: sqlite3.Connection | None = None
+        self._reader_turn: asyncio.Lock | None = None
         self._trace: Callable[[str], object] | None = None
 
     @classmethod
@@ -236,10 +239,26 @@ class Database:
         finally:
             apart.rollback()
 
+    async def reading_apart(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` on a thread and a connection of its own, for a read that takes the
+        event loop's thread too long (thousands of rows): SQLite lets go of the GIL while it
+        reads, so the loop keeps answering. It sees what was committed (WAL), not a burst's
+        open transaction. An in-memory database is one connection's alone: there `work` runs
+        on the loop."""
+        if self.path == ":memory:":
+            return work(self.connection)
+        if self._reader_turn is None:
+            self._reader_turn = asyncio.Lock()
+        async with self._reader_turn:
+            if self._reader is None:
+                self._reader = _connect(self.path)
+                self._reader.set_trace_callback(self._trace)
+            return await asyncio.to_thread(work, self._reader)
+
     def trace(self, callback: Callable[[str], object] | None) -> None:
         """Calls `callback` with each SQL statement run on any of this database's connections."""
         self._trace = callback
-        for connection in (self.connection, self._apart):
+        for connection in (self.connection, self._apart, self._reader):
             if connection is not None:
                 connection.set_trace_callback(callback)
 
@@ -271,6 +290,9 @@ class Database:
         if self._apart is not None:
             self._apart.close()
             self._apart = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self.connection.close()
 
 

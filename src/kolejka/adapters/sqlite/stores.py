@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -255,11 +256,16 @@ class SqliteConnections:
         return ConnectionPage(found, rows)
 
     async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
+        """Thousands of rows at the end of a busy day: read on a thread (`reading_apart`)."""
         args = (queue_id, to_micros(since), to_micros(until))
-        return history_sql.abandoned_calls(
-            self.sql.execute(self._abandoned, args).fetchall(),
-            self.sql.execute(self._callbacks_answered, args).fetchall(),
-        )
+        abandoned, callbacks = self._abandoned, self._callbacks_answered
+
+        def read(sql: sqlite3.Connection) -> AbandonedCalls:
+            return history_sql.abandoned_calls(
+                sql.execute(abandoned, args).fetchall(), sql.execute(callbacks, args).fetchall()
+            )
+
+        return await self.db.reading_apart(read)
 
     async def prune(self, before: datetime, batch: int) -> int:
         """On a thread and a connection of its own (`writing_apart`): deleting a batch from
