@@ -346,3 +346,20 @@ def test_the_agents_speak_polish_too(board: Board, page: Any, database_path: Pat
     expect()(page.locator('.tile[data-queue-id="2"] .agents-title')).to_contain_text("Agenci")
     page.locator('button[data-lang="en"]').click()
     expect()(agent_item(page, "jkowalski").locator(".agent-state")).to_have_text("Free")
+
+
+def test_each_queue_shows_its_abandoned_callers_in_its_own_section(board: Board, page: Any) -> None:
+    page.goto(board.url())
+    tile = page.locator('.tile[data-queue-id="2"]')
+    expect()(tile.locator(".no-abandoned")).to_have_text("Nobody to call back.")
+    board.join("c1", "746842523", waited=40)
+    assert board.post("/api/queues/2/callers/c1/leave", {"outcome": "abandoned"}) == 200
+    row = tile.locator('tr.abandoned-caller[data-phone="746842523"]')
+    expect()(row).to_be_visible(timeout=SEEN)
+    expect()(row.locator(".label")).to_have_text("Jan Kowalski")
+    expect()(row.locator(".times")).to_have_text("×1")
+    expect()(row.locator(".last")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    expect()(tile.locator(".abandoned-count")).to_have_text("1")
+    expect()(tile.locator(".no-abandoned")).to_be_hidden()
+    page.locator('[data-lang="pl"]').click()
+    expect()(tile.locator(".abandoned-title")).to_contain_text("Porzucone dziś")

@@ -31,6 +31,10 @@
       OUTBOUND_CALL: "Outbound call",
       OUTBOUND_PREVIEW: "Preview",
       CALL: "On a call",
+      abandoned: "Abandoned today, not reached",
+      times: "Times",
+      lastAttempt: "Last attempt",
+      noAbandoned: "Nobody to call back.",
     },
     pl: {
       title: "Oczekujący",
@@ -59,6 +63,10 @@
       OUTBOUND_CALL: "Połączenie wychodzące",
       OUTBOUND_PREVIEW: "Podgląd",
       CALL: "Rozmawia",
+      abandoned: "Porzucone dziś, bez kontaktu",
+      times: "Razy",
+      lastAttempt: "Ostatnia próba",
+      noAbandoned: "Nie ma do kogo oddzwonić.",
     },
   };
 
@@ -231,6 +239,41 @@
     tile.querySelector(".agents").classList.toggle("nobody", list.length === 0);
   }
 
+  // Today's callers who gave up and were not reached since: the newest few, and how many.
+  function abandonedRow(caller) {
+    const row = document.createElement("tr");
+    row.className = "abandoned-caller";
+    row.dataset.phone = caller.phone_number;
+    const phone = document.createElement("td");
+    phone.className = "phone";
+    phone.textContent = caller.phone_number;
+    const label = document.createElement("td");
+    label.className = "label";
+    if (caller.customer_label) {
+      label.textContent = caller.customer_label;
+      label.dataset.customerId = String(caller.customer_id);
+    } else {
+      label.textContent = t("unknown");
+      label.classList.add("none");
+    }
+    const times = document.createElement("td");
+    times.className = "times";
+    times.textContent = `×${caller.times_abandoned}`;
+    const last = document.createElement("td");
+    last.className = "last";
+    last.textContent = (caller.last_attempt_at || "").slice(11, 16);
+    row.append(phone, label, times, last);
+    return row;
+  }
+
+  function renderAbandoned(tile, abandoned) {
+    const list = (abandoned && abandoned.callers) || [];
+    const count = (abandoned && abandoned.count) || 0;
+    tile.querySelector(".abandoned-list tbody").replaceChildren(...list.map(abandonedRow));
+    tile.querySelector(".abandoned-count").textContent = String(count);
+    tile.querySelector(".abandoned").classList.toggle("nobody", count === 0);
+  }
+
   function render() {
     if (!latest) return;
     const queues = latest.queues.filter((q) => shown.size === 0 || shown.has(q.queue_id));
@@ -244,6 +287,7 @@
       tile.querySelector("tbody").replaceChildren(...rows);
       tile.classList.toggle("idle", rows.length === 0);
       renderAgents(tile, queue.agents);
+      renderAbandoned(tile, queue.abandoned);
       return tile;
     });
     board.replaceChildren(...tiles);
