@@ -20,6 +20,10 @@ class SingleFlight(Generic[K, V]):
     def __init__(self) -> None:
         self._running: dict[K, asyncio.Future[V]] = {}
 
+    def running(self, key: K) -> bool:
+        """True while a call for `key` is under way."""
+        return key in self._running
+
     async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
         running = self._running.get(key)
         if running is None:

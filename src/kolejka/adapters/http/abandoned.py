@@ -91,8 +91,9 @@ class AbandonedView:
     computed again when a call of its queue ends or a callback is attempted (the change feed
     says so, across instances too), a name changes, or `max_age` passes (midnight starts a new
     list). While calls keep ending, a queue's list is computed at most once per `min_interval`
-    (KOLEJKA_ABANDONED_REFRESH_SECONDS): in between, the list computed last is served. Reads of
-    a list being computed share the one computation.
+    (KOLEJKA_ABANDONED_REFRESH_SECONDS): in between, the list computed last is served. The read
+    that finds a list out of date waits for it to be computed; reads that come meanwhile are
+    served the previous list (of the same day), so a list of thousands never holds them up.
     """
 
     def __init__(
@@ -128,12 +129,12 @@ class AbandonedView:
     async def ready(self, queue_id: int) -> ReadyList:
         """The queue's list, computed now unless a current one is kept (UnknownQueue if none)."""
         ready = self._ready.get(queue_id)
-        if ready is not None:
+        if ready is not None and self.callers.now() < ready.day_ends:
             age = time.monotonic() - ready.computed
-            if age < (self.min_interval if ready.stale else self.max_age) and (
-                self.callers.now() < ready.day_ends
-            ):
+            if age < (self.min_interval if ready.stale else self.max_age):
                 return ready
+            if self._computing.running(queue_id):
+                return ready  # the read that asked first waits; the others are not held up
         return await self._computing.run(queue_id, lambda: self._compute(queue_id))
 
     async def _compute(self, queue_id: int) -> ReadyList:
