@@ -22,6 +22,7 @@
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.connections [--engine sqlite]
         [--calls 10000000] [--rate 200] [--seconds 30] [--offsets 1] [--departures 5]
         [--database FILE] [--read connections|abandoned|both] [--abandoned 3000]
+        [--postgres URL [--filled]]
 """
 
 from __future__ import annotations
@@ -370,6 +371,11 @@ def main() -> None:
             "KOLEJKA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument(
+        "--filled",
+        action="store_true",
+        help="PostgreSQL: --postgres already holds the calls (e.g. ?search_path=SCHEMA); measure",
+    )
     args = parser.parse_args()
     now = datetime.now(UTC)
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
@@ -388,6 +394,10 @@ def main() -> None:
                 env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{path}"}
                 measure(env, now, args)
                 print(f"  stale left: {remaining_stale(args.stale, path, None, now):,}")
+                continue
+            if args.filled:
+                print(f"  reusing the calls at {args.postgres}", flush=True)
+                measure({"KOLEJKA_DATABASE_URL": args.postgres}, now, args)
                 continue
             with postgres_schema(args.postgres) as url:
                 asyncio.run(fill_postgres(url, args.calls, args.stale, now, args.abandoned))
