@@ -132,6 +132,7 @@ class SqliteCustomers:
     """
 
     def __init__(self, db: Database) -> None:
+        self.db = db
         self.sql = db.connection
 
     async def owners(self, e164: str, limit: int = 2) -> Sequence[CustomerMatch]:
@@ -159,24 +160,29 @@ class SqliteCustomers:
         return dict(rows)
 
     async def sole_matches(self, numbers: Sequence[str]) -> Mapping[str, CustomerMatch]:
+        """Thousands of numbers (an abandoned list): one statement, read on a thread."""
         if not numbers:
             return {}
         # One JSON array, not a placeholder a number: thousands of numbers in one statement.
-        rows = self.sql.execute(
+        statement = (
             "SELECT s.normalized, c.customer_id, c.kind, c.name, c.surname, c.company_name"
             " FROM (SELECT normalized, MIN(customer_id) AS customer_id"
             " FROM customer_phone_numbers"
             " WHERE normalized IN (SELECT value FROM json_each(?))"
             " GROUP BY normalized HAVING COUNT(DISTINCT customer_id) = 1) AS s"
-            " JOIN customers c ON c.customer_id = s.customer_id",
-            (json.dumps(list(numbers)),),
+            " JOIN customers c ON c.customer_id = s.customer_id"
         )
-        return {
-            row[0]: CustomerMatch(
-                row[1], customer_label(CustomerKind(row[2]), row[3], row[4], row[5])
-            )
-            for row in rows
-        }
+        numbers_json = json.dumps(list(numbers))
+
+        def read(sql: sqlite3.Connection) -> dict[str, CustomerMatch]:
+            return {
+                row[0]: CustomerMatch(
+                    row[1], customer_label(CustomerKind(row[2]), row[3], row[4], row[5])
+                )
+                for row in sql.execute(statement, (numbers_json,))
+            }
+
+        return await self.db.reading_apart(read)
 
 
 class SqliteApiUsers:
