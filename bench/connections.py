@@ -67,7 +67,6 @@ INDEXES = (
     "connections_by_src",
     "connections_by_dst",
     "connections_by_agent",
-    "connections_abandoned",
     "connections_outbound",
 )
 COLUMNS = (

@@ -1,6 +1,6 @@
-"""The abandoned list reads index ranges only: today's abandons of a queue from the partial index
-of abandoned calls, each caller's later calls from the index by number, and the day's callbacks
-from the partial index of outbound calls. No statement reads the whole connections table.
+"""The abandoned list reads index ranges only: today's calls of a queue from the queue's index,
+each caller's later calls from the index by number, and the day's callbacks from the partial
+index of outbound calls. No statement reads the whole connections table.
 
 How statements are recorded and explained: tests/contract/query_plans.py.
 """
@@ -83,9 +83,9 @@ async def test_the_abandoned_list_reads_no_whole_table(
     used = set()
     for statement, args in queries.items():
         plan = await database.plan(statement, args)
-        used.update(re.findall(r"connections_(?:abandoned|outbound|by_src)", " ".join(plan)))
+        used.update(re.findall(r"connections_(?:by_queue|outbound|by_src)", " ".join(plan)))
         if scans(database.engine, plan, "(connections|customer_phone_numbers|c|a)"):
             slow[statement] = plan
     assert slow == {}
-    # The day's range of abandons and of callbacks, not of every call of the queue.
-    assert used == {"connections_abandoned", "connections_outbound", "connections_by_src"}
+    # The day's range of the queue's calls, and of its callbacks (not every call of the day).
+    assert used == {"connections_by_queue", "connections_outbound", "connections_by_src"}

@@ -168,8 +168,8 @@ def prune_sql(numbered: bool) -> str:
 
 def abandoned_sql(numbered: bool) -> str:
     """Today's abandons of one queue (args: queue, since, until) not followed by an answered
-    inbound call from the same number key in that queue: the partial index of abandoned calls
-    gives the day's range, and the index by number each caller's later calls."""
+    inbound call from the same number key in that queue: the queue's index gives the day's
+    range, and the index by number each caller's later calls."""
     queue, since, until = ("$1", "$2", "$3") if numbered else ("?", "?", "?")
     return (
         "SELECT c.src_key, c.started_at, c.wait_seconds FROM connections AS c"  # noqa: S608
