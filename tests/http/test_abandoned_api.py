@@ -366,3 +366,42 @@ async def test_bad_bodies_are_refused_and_nothing_is_scheduled(
         await call(app, "POST", schedule("601100200"), auth=admin, body=huge), 413, 413001
     )
     assert await pending(components) == []
+
+
+async def test_on_postgresql_the_list_and_its_callback_work_alike(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    from kolejka.bootstrap import build, create_app
+    from tests.servers import fresh_schema
+    from tests.support import FAST_HASHER
+
+    async with fresh_schema(postgres_url) as url:
+        settings = Settings(database_url=url, abandoned_refresh_seconds=0)
+        components = build(settings, clock=clock, hasher=FAST_HASHER)
+        try:
+            app = create_app(components)
+            await components.queues.put(Queue(2, "Obsługa klienta"))
+            await components.api_users.add("admin", f"admin-{CANARY}", ["*"])
+            admin = basic("admin", f"admin-{CANARY}")
+            jan = await add_person(components.crm, "Jan", "Kowalski", "746842523")
+            await gave_up(components, clock, "c1", "746842523", 40)
+            await gave_up(components, clock, "c2", "601100200", 10)
+            await answered(components, clock, "c3", "601100200")
+            assert await listed(app, admin) == [
+                {
+                    "phone_number": "746842523",
+                    "customer_id": jan.customer_id,
+                    "customer_label": "Jan Kowalski",
+                    "times_abandoned": 1,
+                    "first_attempt_at": "2014-08-06 14:30:35",
+                    "last_attempt_at": "2014-08-06 14:30:35",
+                    "longest_wait": 40,
+                }
+            ]
+            answer = await call(app, "POST", schedule("746842523"), auth=admin)
+            assert (answer.status, answer.body) == (201, b"")
+            assert await pending(components) == [("+48746842523", clock.now())]
+            answer = await call(app, "POST", schedule("601100200"), auth=admin)
+            assert_envelope(answer, 404, 404020)
+        finally:
+            await components.aclose()
