@@ -53,7 +53,7 @@ class Settings:
     history_days: int = 90
     # The abandoned list of a queue is computed again at most this often while calls keep
     # ending (docs/configuration.md): it may lag a call's end by this much.
-    abandoned_refresh_seconds: float = 1.0
+    abandoned_refresh_seconds: float = 5.0
     log_format: str = "text"
     log_level: str = "INFO"
     # An external CRM (docs/crm.md) names callers instead of the built-in one when set.

@@ -102,7 +102,7 @@ class AbandonedView:
         time_zone: ZoneInfo,
         changes: ChangeFeed | None = None,
         max_age: float = MAX_AGE_SECONDS,
-        min_interval: float = 1.0,
+        min_interval: float = 5.0,
     ) -> None:
         self.callers = callers
         self.time_zone = time_zone
