@@ -251,3 +251,22 @@ async def test_the_call_history_names_callers_through_the_external_crm_too(
         ("b", None),
         ("c", None),
     }
+
+
+async def test_the_abandoned_list_names_callers_through_the_external_crm_too(
+    app: KolejkaApp, components: Components, personas: dict[str, str], external: ExternalCrmServer
+) -> None:
+    external.knows("601100200", {"customer_id": 77, "name": "Jan", "surname": "Kowalski"})
+    external.knows(
+        "613459852",
+        [{"customer_id": 1, "name": "Piotr"}, {"customer_id": 2, "name": "Ewa"}],
+    )
+    for call_id, number in (("a", "+48 601 100 200"), ("b", "613459852"), ("c", "500600700")):
+        await components.lists.join(2, call_id, number)
+        await components.lists.leave(call_id, Outcome.ABANDONED)
+    answer = await call(app, "GET", "/api/queues/2/abandoned", auth=personas["admin"])
+    assert {(e["phone_number"], e["customer_id"], e["customer_label"]) for e in answer.json()} == {
+        ("601100200", 77, "Jan Kowalski"),
+        ("613459852", None, None),
+        ("500600700", None, None),
+    }
