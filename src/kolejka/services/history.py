@@ -216,10 +216,11 @@ class CallHistory:
         writes = [HistoryWrite(noted.row, noted.whole) for noted in batch]
         announced = [index for index, noted in enumerate(batch) if noted.announced_at]
         if announced and await self._wanted():
-            # The names of the page's calls, two questions for the whole batch.
-            customers, agents = await self.names([batch[index].row for index in announced])
+            shown = _announced_rows(batch)
+            # The names of the batch's calls: two questions for all of them.
+            customers, agents = await self.names(list(shown.values()))
             for index in announced:
-                row, at = batch[index].row, batch[index].announced_at
+                row, at = shown[index], batch[index].announced_at
                 assert at is not None
                 event = call_recorded(
                     row,
@@ -228,7 +229,7 @@ class CallHistory:
                     agents.get(row.user_login, ""),
                     at,
                 )
-                writes[index] = HistoryWrite(row, batch[index].whole, (event,))
+                writes[index] = HistoryWrite(batch[index].row, batch[index].whole, (event,))
             await self._store.write(writes)
             if self._changes is not None:  # the delivery wakes for the new events
                 await self._changes.publish(Change(Topic.WEBHOOKS))
@@ -349,3 +350,21 @@ class CallHistory:
                 if gone:
                     log.info("pruned %d calls older than %d days", gone, self.keep_days)
             await asyncio.sleep(every)
+
+
+def _announced_rows(batch: Sequence[_Noted]) -> dict[int, Connection]:
+    """By the index of each announced write of `batch`, the row its announcement shows: the
+    call's row once the writes after it that announce nothing (an agent's pick-up, which
+    Asterisk sends right after the departure) are applied too."""
+    shown: dict[int, Connection] = {}
+    last: dict[str, int] = {}  # by call, the index of its latest announced write
+    for index, noted in enumerate(batch):
+        call_id = noted.row.connection_id
+        if noted.announced_at is not None:
+            shown[index] = noted.row
+            last[call_id] = index
+        elif call_id in last:
+            shown[last[call_id]] = (
+                noted.row if noted.whole else recorded_over(shown[last[call_id]], noted.row)
+            )
+    return shown
