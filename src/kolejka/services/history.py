@@ -5,13 +5,13 @@ API, the demo), which hands each departure here: one place records them all. The
 agent's talk (AMI `AgentComplete`, once issue 13's events arrive) completes the call's row.
 
 Rows are written a burst at a time. A departure (or an agent's pick-up or hang-up) only notes
-the row; a writer task, started by the first row of a burst, runs once the burst is applied and
-hands all its rows to the store in one transaction (`ConnectionStore.write`: on SQLite one
-`executemany` on a thread and connection of its own, so the listener's thread does not spend
-its time on the five index entries of each row). Until then the noted rows are this object's:
-an agent's event reads the row through them, every read of the history writes them first, and
-a clean stop writes them (`flush`). A crash loses what was noted and not yet written: at most
-the last burst, a few milliseconds of calls (docs/pbx-asterisk.md, "Call history").
+the row. The AMI listener's burst writes what it noted at its end, in its own transaction
+(`write_noted`: one `executemany`, one commit with the departures); otherwise a writer task,
+started by the first row noted, runs once the event loop is free and hands the rows to the
+store in one transaction (`ConnectionStore.write`). Until then the noted rows are this
+object's: an agent's event reads the row through them, every read of the history writes them
+first, and a clean stop writes them (`flush`). docs/pbx-asterisk.md ("When the rows are
+written") says what a crash keeps.
 
 Reads return domain values; the HTTP adapter writes them as Thulium does.
 """
@@ -144,6 +144,19 @@ class CallHistory:
         for gone in noted[length:]:
             self._stored(gone)
         del noted[length:]
+
+    async def write_noted(self) -> None:
+        """Writes the noted rows now, in the store transaction the caller holds open (the AMI
+        listener's burst, on SQLite): the burst's calls then commit with its departures, and a
+        crash can lose neither without the other. Not for use outside such a transaction."""
+        if not self._noted:
+            return
+        batch = list(self._noted)
+        await self._write_batch(batch)
+        # The same list object: `forget_since` of a burst rolled back later finds nothing left.
+        del self._noted[: len(batch)]
+        for noted in batch:
+            self._stored(noted)
 
     @property
     def unwritten(self) -> int:

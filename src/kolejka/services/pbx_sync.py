@@ -92,6 +92,9 @@ class PbxSync:
                     agents_changed = False
                     for event in events:
                         agents_changed |= await self._apply(event)
+                    if self.history is not None and undoes:
+                        # The burst's calls in its own transaction: one commit for both.
+                        await self.history.write_noted()
             except Exception:
                 log.warning("a burst of %d PBX events failed; applying them singly", len(events))
                 if self.agents is not None:
