@@ -101,6 +101,7 @@ class CallHistory:
         self._noted: list[_Noted] = []
         self._unstored: dict[str, list[_Noted]] = {}
         self._writer: asyncio.Task[None] | None = None
+        self._in_flight = False  # the writer holds a batch it has not stored yet
 
     # Recording ---------------------------------------------------------------------------
 
@@ -149,8 +150,8 @@ class CallHistory:
         """Writes the noted rows now, in the store transaction the caller holds open (the AMI
         listener's burst, on SQLite): the burst's calls then commit with its departures, and a
         crash can lose neither without the other. Not for use outside such a transaction."""
-        if not self._noted:
-            return
+        if not self._noted or self._in_flight:
+            return  # behind a batch the writer has taken: the writer writes these after it
         batch = list(self._noted)
         await self._write_batch(batch)
         # The same list object: `forget_since` of a burst rolled back later finds nothing left.
@@ -196,6 +197,7 @@ class CallHistory:
         try:
             while self._noted:
                 batch, self._noted = self._noted, []
+                self._in_flight = True
                 try:
                     await self._write_batch(batch)
                 except StoreUnavailable:
@@ -213,6 +215,8 @@ class CallHistory:
                         "could not write %d calls at once; writing each alone", len(batch)
                     )
                     await self._write_singly(batch)
+                finally:
+                    self._in_flight = False
                 for noted in batch:
                     self._stored(noted)
         finally:
