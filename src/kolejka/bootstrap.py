@@ -193,12 +193,16 @@ class Components:
     delivery: Delivery | None = None
 
     def close(self) -> None:
+        if self.history.unwritten:
+            log.warning("%d calls were not written to the history", self.history.unwritten)
         self.database.close()
         if self.redis is not None:
             self.redis.close()
 
     async def aclose(self) -> None:
-        """Closes the server connections made on the running event loop (tests, scripts)."""
+        """Closes the server connections made on the running event loop (tests, scripts),
+        once the calls the history has yet to write are written."""
+        await self.history.flush()
         if isinstance(self.database, PostgresDatabase):
             await self.database.aclose()
         if self.redis is not None:
@@ -237,6 +241,14 @@ def build(
     live = stores.callers if callers_wrapper is None else callers_wrapper(stores.callers)
     callers = CountingCallers(live, metrics)
     clock = clock or SystemClock()
+    assert stores.webhooks is not None
+    webhooks = Webhooks(
+        stores.webhooks,
+        FernetSealer(settings.webhook_key) if settings.webhook_key else None,
+        clock,
+        changes,
+        allow_http=bool(settings.webhook_allow_http),
+    )
     history = CallHistory(
         stores.connections,
         phones,
@@ -245,14 +257,8 @@ def build(
         crm=stores.crm,
         agents=stores.agents,
         keep_days=settings.history_days,
-    )
-    assert stores.webhooks is not None
-    webhooks = Webhooks(
-        stores.webhooks,
-        FernetSealer(settings.webhook_key) if settings.webhook_key else None,
-        clock,
-        changes,
-        allow_http=bool(settings.webhook_allow_http),
+        webhooks=webhooks,
+        changes=changes,
     )
     lists = WaitingLists(
         queues=stores.queues,
@@ -341,6 +347,7 @@ def build(
             metrics,
             transaction=stores.transaction,
             agents=components.agent_sync,
+            history=history,
         )
         link = LinkState("pbx", clock)
         components.ami = AmiListener(ami_config, sync, link)
@@ -588,6 +595,8 @@ def create_app(components: Components) -> KolejkaApp:
         # SQLite's other errors of the moment (a lock met outside Database.writing, a full disk).
         outages=(sqlite3.OperationalError,),
         on_server_stop=[streams.end_all],
+        # After the background tasks (the AMI listener, the demo): the calls they ended.
+        on_stopped=[components.history.flush],
         routes=[
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)

@@ -12,6 +12,8 @@ from kolejka.domain.connections import (
     DisconnectedBy,
     Disposition,
 )
+from kolejka.domain.webhooks import Action, NewEvent
+from kolejka.services.ports import HistoryWrite
 from tests.contract.stores import SqlStores
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -80,6 +82,55 @@ async def test_save_replaces_the_row_of_its_call(sql: SqlStores) -> None:
     await sql.connections.save(done)
     assert await sql.connections.get("c1") == done
     assert (await sql.connections.page(ConnectionQuery())).count == 1
+
+
+def announced(connection_id: str) -> tuple[NewEvent, ...]:
+    return (NewEvent(Action.CALL_RECORDED, T0, {"connection_id": connection_id}),)
+
+
+async def test_a_batch_of_writes_applies_in_order_with_records_and_saves_as_alone(
+    sql: SqlStores,
+) -> None:
+    await sql.connections.record(call("kept", disposition=Disposition.NO_ANSWER))
+    await sql.connections.record(call("lost", disposition=Disposition.FAILED))
+    done = call("b", talk=timedelta(seconds=95), user_login="jkowalski")
+    await sql.connections.write(
+        [
+            HistoryWrite(call("a", 1)),
+            HistoryWrite(call("b", 2, talk=timedelta(0))),
+            HistoryWrite(call("c", 3)),
+            HistoryWrite(call("kept", 4)),  # a repeat: nothing changes
+            HistoryWrite(call("lost", 5)),  # a FAILED row gives way
+            HistoryWrite(done, whole=True),
+            HistoryWrite(call("a", 9, disposition=Disposition.NO_ANSWER)),  # a repeat again
+        ]
+    )
+    assert sorted(await ids(sql)) == ["a", "b", "c", "kept", "lost"]
+    assert await sql.connections.get("b") == done
+    dispositions = {}
+    for connection_id in ("kept", "lost", "a"):
+        row = await sql.connections.get(connection_id)
+        assert row is not None
+        dispositions[connection_id] = row.disposition
+    assert dispositions == {
+        "kept": Disposition.NO_ANSWER,
+        "lost": Disposition.ANSWERED,
+        "a": Disposition.ANSWERED,
+    }
+    await sql.connections.write([])
+
+
+async def test_a_batchs_events_enter_the_outbox_only_with_a_stored_row(sql: SqlStores) -> None:
+    await sql.connections.record(call("kept", disposition=Disposition.NO_ANSWER))
+    await sql.connections.write(
+        [
+            HistoryWrite(call("new"), events=announced("new")),
+            HistoryWrite(call("kept"), events=announced("kept")),  # a repeat: no event
+            HistoryWrite(call("new", talk=timedelta(seconds=9)), True, announced("new-again")),
+        ]
+    )
+    events = await sql.webhooks.following(0, [Action.CALL_RECORDED.value], 10)
+    assert [e.fields["connection_id"] for e in events] == ["new", "new-again"]
 
 
 async def test_pages_are_newest_first_with_ties_by_connection_id(sql: SqlStores) -> None:

@@ -31,6 +31,7 @@ def record(database: Path, calls: list[tuple[str, int, str, Outcome]]) -> None:
             await components.lists.join(queue_id, call_id, number)
             clock.advance(10)
             await components.lists.leave(call_id, outcome)
+        await components.history.flush()  # as a clean stop does
 
     try:
         asyncio.run(run())

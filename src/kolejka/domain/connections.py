@@ -117,6 +117,15 @@ def lost(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connectio
     )
 
 
+def recorded_over(known: Connection | None, row: Connection) -> Connection:
+    """What a call's row says after `row` is recorded (a departure) over `known`: the first
+    record of a call stays, and a repeat changes nothing; only a FAILED row (its outcome unknown)
+    gives way to what is learnt later. The stores' insert follows the same rule."""
+    if known is None or known.disposition is Disposition.FAILED:
+        return row
+    return known
+
+
 _HUNG_UP_BY = {
     CompletedBy.AGENT: DisconnectedBy.AGENT,
     CompletedBy.CALLER: DisconnectedBy.CUSTOMER,

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from kolejka.domain.connections import Connection
 from kolejka.domain.crm import Customer
 from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import DomainError, FieldProblem, InvalidField
@@ -37,6 +38,7 @@ class Action(enum.StrEnum):
     CUSTOMER_DELETED = "CUSTOMER_DELETED"
     CALLER_JOINED = "CALLER_JOINED"
     CALLER_LEFT = "CALLER_LEFT"
+    CALL_RECORDED = "CALL_RECORDED"
 
 
 ACTIONS = frozenset(action.value for action in Action)
@@ -123,6 +125,34 @@ def caller_left(departure: Departure, shown_number: str) -> NewEvent:
             "outcome": departure.outcome.value,
             "started_at": departure.started_at.isoformat(),
             "waited": int(departure.hold_time.total_seconds()),
+        },
+    )
+
+
+def call_recorded(
+    row: Connection, shown_src: str, customer_id: int | None, user: str, recorded_at: datetime
+) -> NewEvent:
+    """A call was written to the history: its row as `GET /api/connections` lists it (the
+    event's `date` is the row's, when the call joined its queue), and `recorded_at`, when it
+    was written: as the call left its queue, or again when the agent's talk ended."""
+    return NewEvent(
+        Action.CALL_RECORDED,
+        row.started_at,
+        {
+            "connection_id": row.connection_id,
+            "src": shown_src,
+            "dst": row.dst,
+            "type": row.direction.value,
+            "disposition": row.disposition.value,
+            "duration": row.duration,
+            "billsec": row.billsec,
+            "user": user,
+            "user_login": row.user_login,
+            "queue_id": row.queue_id,
+            "customer_id": customer_id,
+            "disconnected_by": row.disconnected_by.value,
+            "transferred_to": row.transferred_to,
+            "recorded_at": recorded_at.isoformat(),
         },
     )
 

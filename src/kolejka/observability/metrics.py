@@ -18,6 +18,7 @@ from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.queues import Departure, Joined, WaitingCaller
 from kolejka.domain.webhooks import NewEvent
 from kolejka.services.agent_sync import AgentSync
+from kolejka.services.history import CallHistory
 from kolejka.services.pbx_sync import PbxSync, SyncEvent, Transaction
 from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
 from kolejka.services.waiting_lists import WaitingLists
@@ -223,8 +224,11 @@ class CountingPbxSync(PbxSync):
         metrics: Metrics,
         transaction: Transaction,
         agents: AgentSync | None = None,
+        history: CallHistory | None = None,
     ) -> None:
-        super().__init__(lists, queues, callers, clock, transaction=transaction, agents=agents)
+        super().__init__(
+            lists, queues, callers, clock, transaction=transaction, agents=agents, history=history
+        )
         self.metrics = metrics
         metrics.counter(PBX_EVENTS, "PBX events handled, by whether they applied.", "result")
 

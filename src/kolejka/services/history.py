@@ -4,6 +4,15 @@ Every source of queue calls goes through `WaitingLists.leave` (the AMI listener'
 API, the demo), which hands each departure here: one place records them all. The end of an
 agent's talk (AMI `AgentComplete`, once issue 13's events arrive) completes the call's row.
 
+Rows are written a burst at a time. A departure (or an agent's pick-up or hang-up) only notes
+the row. The AMI listener's burst writes what it noted at its end, in its own transaction
+(`write_noted`: one `executemany`, one commit with the departures); otherwise a writer task,
+started by the first row noted, runs once the event loop is free and hands the rows to the
+store in one transaction (`ConnectionStore.write`). Until then the noted rows are this
+object's: an agent's event reads the row through them, every read of the history writes them
+first, and a clean stop writes them (`flush`). docs/pbx-asterisk.md ("When the rows are
+written") says what a crash keeps.
+
 Reads return domain values; the HTTP adapter writes them as Thulium does.
 """
 
@@ -12,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from kolejka.domain.agents import AgentCompleted, AgentConnected, MemberEvent
@@ -25,17 +34,24 @@ from kolejka.domain.connections import (
     connected,
     departed,
     lost,
+    recorded_over,
 )
-from kolejka.domain.errors import UnknownConnection
+from kolejka.domain.errors import StoreUnavailable, UnknownConnection
 from kolejka.domain.phone import PhoneNumbers, number_key
 from kolejka.domain.queues import Departure, WaitingCaller
+from kolejka.domain.webhooks import Action, call_recorded
 from kolejka.services.ports import (
     AgentDirectory,
+    Change,
+    ChangeFeed,
     Clock,
     ConnectionStore,
     CrmStore,
     CustomerDirectory,
+    HistoryWrite,
+    Topic,
 )
+from kolejka.services.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +59,17 @@ PRUNE_BATCH = 500  # rows one prune statement deletes: a few milliseconds of the
 PRUNE_PAUSE_SECONDS = 0.05  # between batches, so the service's own writes go first
 PRUNE_EVERY_SECONDS = 600.0
 EXPORT_BATCH = 1000
+RETRY_SECONDS = 0.5  # before writing a batch again that met a store locked (by an import)
+
+
+@dataclass(frozen=True, slots=True)
+class _Noted:
+    """A write of a call's row waiting for its batch: recorded, or (`whole`) saved over the row.
+    `announced_at`: the row, once stored, is announced (CALL_RECORDED) as written then."""
+
+    row: Connection
+    whole: bool
+    announced_at: datetime | None
 
 
 class CallHistory:
@@ -57,6 +84,8 @@ class CallHistory:
         crm: CrmStore | None = None,
         agents: AgentDirectory | None = None,
         keep_days: int = 90,
+        webhooks: Webhooks | None = None,
+        changes: ChangeFeed | None = None,
     ) -> None:
         self._store = store
         self._phones = phones
@@ -65,6 +94,14 @@ class CallHistory:
         self._crm = crm
         self._agents = agents
         self.keep_days = keep_days
+        self._webhooks = webhooks
+        self._changes = changes
+        # Rows noted and not yet handed to the writer, in order; and by call, every write not
+        # yet stored (these and the writer's batch), which is what a read of one call sees.
+        self._noted: list[_Noted] = []
+        self._unstored: dict[str, list[_Noted]] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._in_flight = False  # the writer holds a batch it has not stored yet
 
     # Recording ---------------------------------------------------------------------------
 
@@ -79,19 +116,151 @@ class CallHistory:
         # events a second more than the write itself. Reads normalise the numbers they show.
         key = number_key(caller.phone_number)
         row = departed(caller, gone, key) if outcome_known else lost(caller, gone, key)
-        await self._store.record(row)
+        self._note(_Noted(row, False, gone.left_at))
 
     async def agent_event(self, event: MemberEvent) -> None:
         """What an agent did to a queue call: picked it up (the row names the agent) or ended
-        the talk (the row gets the talk and who hung up). Rows are written whole, so a repeat
-        of the same event changes nothing more. Other member events are no call's."""
+        the talk (the row gets the talk and who hung up, and is announced again). Rows are
+        written whole, so a repeat of the same event changes nothing more. Other member events
+        are no call's."""
         if isinstance(event, AgentConnected):
-            known = await self._store.get(event.call_id)
-            if known is not None:  # QueueCallerLeave, which comes first, wrote it
-                await self._store.save(connected(known, event))
+            known = await self._current(event.call_id)
+            if known is not None:  # QueueCallerLeave, which comes first, recorded it
+                self._note(_Noted(connected(known, event), True, None))
         elif isinstance(event, AgentCompleted):
-            known = await self._store.get(event.call_id)
-            await self._store.save(completed(known, event, self._clock.now()))
+            known = await self._current(event.call_id)
+            now = self._clock.now()
+            self._note(_Noted(completed(known, event, now), True, now))
+
+    def mark(self) -> tuple[list[_Noted], int]:
+        """Where the noted rows end now; `forget_since` drops what was noted after it."""
+        return self._noted, len(self._noted)
+
+    def forget_since(self, mark: tuple[list[_Noted], int]) -> None:
+        """A store transaction that noted rows rolled back (a failed burst): its rows go too.
+        The writer never takes rows during such a transaction, which never yields the loop."""
+        noted, length = mark
+        if noted is not self._noted:
+            return
+        for gone in noted[length:]:
+            self._stored(gone)
+        del noted[length:]
+
+    async def write_noted(self) -> None:
+        """Writes the noted rows now, in the store transaction the caller holds open (the AMI
+        listener's burst, on SQLite): the burst's calls then commit with its departures, and a
+        crash can lose neither without the other. Not for use outside such a transaction."""
+        if not self._noted or self._in_flight:
+            return  # behind a batch the writer has taken: the writer writes these after it
+        batch = list(self._noted)
+        await self._write_batch(batch)
+        # The same list object: `forget_since` of a burst rolled back later finds nothing left.
+        del self._noted[: len(batch)]
+        for noted in batch:
+            self._stored(noted)
+
+    @property
+    def unwritten(self) -> int:
+        """How many noted writes are not stored yet."""
+        return sum(len(writes) for writes in self._unstored.values())
+
+    async def flush(self) -> None:
+        """Writes every noted row, and returns once they are stored (a clean stop, a read)."""
+        while self._unstored:
+            writer = self._writer
+            if writer is None:
+                writer = self._writer = asyncio.get_running_loop().create_task(self._write())
+            await asyncio.wait([writer])
+
+    def _note(self, noted: _Noted) -> None:
+        self._noted.append(noted)
+        self._unstored.setdefault(noted.row.connection_id, []).append(noted)
+        if self._writer is None:
+            # Runs once the burst that noted this row gives the event loop back.
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _current(self, call_id: str) -> Connection | None:
+        """The call's row as it will be once every noted write is stored."""
+        unstored = list(self._unstored.get(call_id, ()))
+        wholes = [index for index, noted in enumerate(unstored) if noted.whole]
+        if wholes:
+            known: Connection | None = unstored[wholes[-1]].row
+            unstored = unstored[wholes[-1] + 1 :]
+        else:
+            known = await self._store.get(call_id)
+        for noted in unstored:
+            known = recorded_over(known, noted.row)
+        return known
+
+    async def _write(self) -> None:
+        """The writer: hands the noted rows to the store, a batch at a time, until none is left."""
+        try:
+            while self._noted:
+                batch, self._noted = self._noted, []
+                self._in_flight = True
+                try:
+                    await self._write_batch(batch)
+                except StoreUnavailable:
+                    log.warning(
+                        "the call history's store is locked; writing %d calls later", len(batch)
+                    )
+                    self._noted[:0] = batch
+                    await asyncio.sleep(RETRY_SECONDS)
+                    continue
+                except asyncio.CancelledError:
+                    self._noted[:0] = batch  # rolled back: `flush` writes them
+                    raise
+                except Exception:
+                    log.exception(
+                        "could not write %d calls at once; writing each alone", len(batch)
+                    )
+                    await self._write_singly(batch)
+                finally:
+                    self._in_flight = False
+                for noted in batch:
+                    self._stored(noted)
+        finally:
+            self._writer = None
+
+    async def _write_singly(self, batch: list[_Noted]) -> None:
+        for noted in batch:
+            try:
+                await self._write_batch([noted])
+            except Exception:
+                log.exception("could not record call %s", noted.row.connection_id)
+
+    async def _write_batch(self, batch: list[_Noted]) -> None:
+        writes = [HistoryWrite(noted.row, noted.whole) for noted in batch]
+        announced = [index for index, noted in enumerate(batch) if noted.announced_at]
+        if announced and await self._wanted():
+            shown = _announced_rows(batch)
+            # The names of the batch's calls: two questions for all of them.
+            customers, agents = await self.names(list(shown.values()))
+            for index in announced:
+                row, at = shown[index], batch[index].announced_at
+                assert at is not None
+                event = call_recorded(
+                    row,
+                    self._phones.display(row.src),
+                    customers.get(row.src),
+                    agents.get(row.user_login, ""),
+                    at,
+                )
+                writes[index] = HistoryWrite(batch[index].row, batch[index].whole, (event,))
+            await self._store.write(writes)
+            if self._changes is not None:  # the delivery wakes for the new events
+                await self._changes.publish(Change(Topic.WEBHOOKS))
+            return
+        await self._store.write(writes)
+
+    def _stored(self, noted: _Noted) -> None:
+        unstored = self._unstored[noted.row.connection_id]
+        unstored.remove(noted)
+        if not unstored:
+            del self._unstored[noted.row.connection_id]
+
+    async def _wanted(self) -> bool:
+        return self._webhooks is not None and await self._webhooks.wants(Action.CALL_RECORDED)
 
     # Reading -----------------------------------------------------------------------------
 
@@ -102,9 +271,13 @@ class CallHistory:
         return self._phones.spellings(e164) if e164 else ()
 
     async def page(self, query: ConnectionQuery) -> ConnectionPage:
+        if self._unstored:  # a call that ended is in the history from then on
+            await self.flush()
         return await self._store.page(query)
 
     async def connection(self, connection_id: str) -> Connection:
+        if self._unstored:
+            await self.flush()
         found = await self._store.get(connection_id)
         if found is None:
             raise UnknownConnection(connection_id)
@@ -160,7 +333,7 @@ class CallHistory:
             counted=False,
         )
         while True:
-            rows = (await self._store.page(query)).rows
+            rows = (await self.page(query)).rows
             customers, agents = await self.names(rows)
             for row in rows:
                 yield row, customers.get(row.src), agents.get(row.user_login, "")
@@ -172,6 +345,8 @@ class CallHistory:
 
     async def prune(self, batch: int = PRUNE_BATCH, pause: float = PRUNE_PAUSE_SECONDS) -> int:
         """Deletes every row older than `keep_days`, `batch` rows at a time; how many went."""
+        if self._unstored:  # old calls not yet written go too
+            await self.flush()
         before = self._clock.now() - timedelta(days=self.keep_days)
         total = 0
         while True:
@@ -192,3 +367,21 @@ class CallHistory:
                 if gone:
                     log.info("pruned %d calls older than %d days", gone, self.keep_days)
             await asyncio.sleep(every)
+
+
+def _announced_rows(batch: Sequence[_Noted]) -> dict[int, Connection]:
+    """By the index of each announced write of `batch`, the row its announcement shows: the
+    call's row once the writes after it that announce nothing (an agent's pick-up, which
+    Asterisk sends right after the departure) are applied too."""
+    shown: dict[int, Connection] = {}
+    last: dict[str, int] = {}  # by call, the index of its latest announced write
+    for index, noted in enumerate(batch):
+        call_id = noted.row.connection_id
+        if noted.announced_at is not None:
+            shown[index] = noted.row
+            last[call_id] = index
+        elif call_id in last:
+            shown[last[call_id]] = (
+                noted.row if noted.whole else recorded_over(shown[last[call_id]], noted.row)
+            )
+    return shown

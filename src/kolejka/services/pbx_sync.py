@@ -25,6 +25,7 @@ from kolejka.domain.pbx import (
 )
 from kolejka.domain.queues import Outcome, Queue, WaitingCaller
 from kolejka.services.agent_sync import AgentSync
+from kolejka.services.history import CallHistory
 from kolejka.services.ports import Clock, QueueDirectory, WaitingCallerStore
 from kolejka.services.waiting_lists import WaitingLists
 
@@ -60,9 +61,12 @@ class PbxSync:
         clock: Clock,
         transaction: Transaction = nullcontext,
         agents: AgentSync | None = None,
+        history: CallHistory | None = None,
     ) -> None:
         self.lists = lists
         self.agents = agents
+        # The call history `lists` records departures in: a burst rolled back takes its rows.
+        self.history = history
         self.queues = queues
         self.callers = callers
         self.clock = clock
@@ -80,15 +84,23 @@ class PbxSync:
         one Change(Topic.AGENTS) follows the burst.
         """
         if len(events) > 1:
+            # Only a real transaction rolls back (nullcontext keeps what was applied).
+            undoes = self.history is not None and self.transaction is not nullcontext
+            noted = self.history.mark() if self.history is not None and undoes else None
             try:
                 async with self.transaction():
                     agents_changed = False
                     for event in events:
                         agents_changed |= await self._apply(event)
+                    if self.history is not None and undoes:
+                        # The burst's calls in its own transaction: one commit for both.
+                        await self.history.write_noted()
             except Exception:
                 log.warning("a burst of %d PBX events failed; applying them singly", len(events))
                 if self.agents is not None:
                     self.agents.rolled_back()
+                if self.history is not None and noted is not None:
+                    self.history.forget_since(noted)
             else:
                 await self._agents_changed(agents_changed)
                 return 0

@@ -82,6 +82,16 @@ class AbandonedCallStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryWrite:
+    """One write of a call's row: recorded (kept unless the call has a row that is not FAILED)
+    or, `whole`, saved over what the row said; `events` go to the outbox when it is stored."""
+
+    row: Connection
+    whole: bool = False
+    events: tuple[NewEvent, ...] = ()
+
+
 class ConnectionStore(AbandonedCallStore, Protocol):
     """The call history (Thulium's connections), one row per call, keyed by its connection id."""
 
@@ -94,6 +104,13 @@ class ConnectionStore(AbandonedCallStore, Protocol):
         ...
 
     async def get(self, connection_id: str) -> Connection | None: ...
+
+    async def write(self, writes: Sequence[HistoryWrite]) -> None:
+        """Applies `writes` in order, in one transaction: each as `record` (or, `whole`, as
+        `save`) would, its `events` entering the outbox only when that write stored its row.
+        All land or none. For a burst of calls: one transaction, and as few statements as the
+        engine allows."""
+        ...
 
     async def page(self, query: ConnectionQuery) -> ConnectionPage:
         """The rows `query` asks for, newest first, and how many match (bounded: COUNT_CAP)."""

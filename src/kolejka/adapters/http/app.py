@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -62,7 +62,11 @@ class KolejkaApp:
         observe: Callable[[str, int, float], None] | None = None,
         outages: tuple[type[Exception], ...] = (),
         on_server_stop: Sequence[Callable[[], None]] = (),
+        on_stopped: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
+        # Awaited at the lifespan's end, once the background tasks have stopped: the writes
+        # they left for later (the call history's last burst) land before the process ends.
+        self.on_stopped = on_stopped
         # Called when the server stops taking connections, before it waits for open answers:
         # event streams never end by themselves, so they end here and clients reconnect.
         self.on_server_stop = on_server_stop
@@ -154,6 +158,11 @@ class KolejkaApp:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                for stopped in self.on_stopped:
+                    try:
+                        await stopped()
+                    except Exception:
+                        log.exception("could not finish %s", getattr(stopped, "__qualname__", ""))
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -7,6 +7,7 @@ spelt `?` on SQLite and `$1, $2, ...` on PostgreSQL (`Placeholders`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,8 @@ from kolejka.domain.connections import (
     Disposition,
     count_bound,
 )
+from kolejka.domain.webhooks import NewEvent
+from kolejka.services.ports import HistoryWrite
 
 COLUMNS = (
     "connection_id, queue_id, started_at, src, src_key, dst, direction, disposition,"
@@ -201,3 +204,27 @@ def abandoned_calls(abandons: Iterable[Any], callbacks: Iterable[Any]) -> Abando
         tuple(Abandon(row[0], from_micros(row[1]), int(row[2])) for row in abandons),
         tuple(Reach(row[0], from_micros(row[1])) for row in callbacks),
     )
+@dataclass(slots=True)
+class Statement:
+    """One statement of a batch of writes, run once per row of `rows` (`executemany`). With
+    `events`, it has one row, and the events go to the outbox only when that row was stored."""
+
+    sql: str
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    events: tuple[NewEvent, ...] = ()
+
+
+def statements(writes: Sequence[HistoryWrite], numbered: bool) -> list[Statement]:
+    """`writes` as the fewest statements that apply them in order: consecutive writes of one
+    kind without events share one (a burst's departures are one `executemany`)."""
+    insert, upsert = insert_sql(numbered), upsert_sql(numbered)
+    batch: list[Statement] = []
+    for write in writes:
+        sql = upsert if write.whole else insert
+        if write.events:
+            batch.append(Statement(sql, [values(write.row)], write.events))
+        elif batch and batch[-1].sql == sql and not batch[-1].events:
+            batch[-1].rows.append(values(write.row))
+        else:
+            batch.append(Statement(sql, [values(write.row)]))
+    return batch

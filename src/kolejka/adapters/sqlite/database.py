@@ -9,6 +9,7 @@ and the service's writes wait for the lock without holding up the loop (`Databas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -98,6 +99,9 @@ class Database:
         # `reading_apart`'s connection, for long reads (the abandoned lists), one at a time.
         self._reader: sqlite3.Connection | None = None
         self._reader_turn: asyncio.Lock | None = None
+        # Set while no `writing_apart` transaction is open: the loop's writes wait on it, not
+        # in rounds of sleep, for the lock that transaction holds (the call history's batches).
+        self._apart_idle: asyncio.Event | None = None
         self._trace: Callable[[str], object] | None = None
 
     @classmethod
@@ -191,21 +195,28 @@ class Database:
                 return work(self.connection)
         if self._apart_turn is None:
             self._apart_turn = asyncio.Lock()
+        if self._apart_idle is None:
+            self._apart_idle = asyncio.Event()
+            self._apart_idle.set()
         async with self._apart_turn:
             apart = self._apart_connection()
             await self._begin(apart)
-            # Under the lock no one else commits; a version unlike `watch`'s is an unseen change.
-            foreign = self.data_version() != self._seen_version
-            job = asyncio.ensure_future(asyncio.to_thread(work, apart))
+            self._apart_idle.clear()
             try:
-                result = await asyncio.shield(job)
-            except BaseException:
-                if not job.done():  # cancelled: the thread ends before its work is undone
-                    await asyncio.wait([job])
-                apart.rollback()
-                raise
-            self._commit_apart(apart, foreign)
-            return result
+                # Under the lock no one else commits; a version unlike `watch`'s is unseen.
+                foreign = self.data_version() != self._seen_version
+                job = asyncio.ensure_future(asyncio.to_thread(work, apart))
+                try:
+                    result = await asyncio.shield(job)
+                except BaseException:
+                    if not job.done():  # cancelled: the thread ends before its work is undone
+                        await asyncio.wait([job])
+                    apart.rollback()
+                    raise
+                self._commit_apart(apart, foreign)
+                return result
+            finally:
+                self._apart_idle.set()
 
     def _apart_connection(self) -> sqlite3.Connection:
         if self._apart is None:
@@ -283,6 +294,12 @@ class Database:
                     raise StoreUnavailable(
                         "the SQLite database is locked by another process (an import?)"
                     ) from error
+            idle = self._apart_idle
+            if sql is self.connection and idle is not None and not idle.is_set():
+                # Our own other connection holds the lock: it is free the moment that ends.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(idle.wait(), max(deadline - loop.time(), 0.001))
+                continue
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 
