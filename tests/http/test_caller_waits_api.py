@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.http.service import openapi_document
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import Outcome, Queue
@@ -294,3 +295,19 @@ async def test_reads_during_joins_and_departures_each_answer_a_consistent_list(
     )
     assert set(results[:15]) == {200}
     assert len(await listed(app, personas)) == 15
+
+
+async def test_the_openapi_document_describes_every_field(
+    app: KolejkaApp, components: Components, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    document = openapi_document()
+    operation = document["paths"]["/api/queues/{id}/callers"]["get"]
+    assert operation["operationId"] == "listCallerWaits"
+    assert "GET queues/:id/callers" in operation["description"]
+    schema = document["components"]["schemas"]["CallerWait"]
+    await history(components, clock)
+    await waiting(components, clock)
+    first = (await listed(app, personas))[0]
+    assert list(first) == schema["required"]
+    call_schema = schema["properties"]["calls_today"]["properties"]["calls"]["items"]
+    assert list(first["calls_today"]["calls"][0]) == call_schema["required"]
