@@ -568,6 +568,8 @@ def create_app(components: Components) -> KolejkaApp:
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         stall_seconds=settings.stream_stall_seconds,
     )
+    # The board shows each caller's position, expected wait and repeat mark.
+    streams.board.caller_waits = components.caller_waits
     return KolejkaApp(
         lists=components.lists,
         view=view,

@@ -123,18 +123,27 @@ def _bounds(
     return tuple(bounds)
 
 
-def expected_wait(pace: AnswerPace, position: int, waited: timedelta) -> timedelta | None:
-    """The whole wait a caller at `position` who has waited `waited` can expect (None: the
-    history has no answer to go by)."""
+def remaining_wait(pace: AnswerPace, position: int) -> timedelta | None:
+    """How much longer a caller at `position` can expect to wait, in whole seconds (None: the
+    history has no answer to go by). It does not grow with the wait so far: a wallboard adds it
+    to the wait it counts."""
     if pace.interval is None:
         return None
-    waited = max(waited, timedelta(0))
     ahead = max(position, 1) - 1
     remaining = pace.interval * (1 + ahead * (1 - pace.abandoned_share))
     bound = pace.bound(position)
     if bound is not None:
         remaining = min(remaining, bound)
-    return _whole(waited + remaining)
+    return _whole(remaining)
+
+
+def expected_wait(pace: AnswerPace, position: int, waited: timedelta) -> timedelta | None:
+    """The whole wait a caller at `position` who has waited `waited` can expect (None: the
+    history has no answer to go by)."""
+    remaining = remaining_wait(pace, position)
+    if remaining is None:
+        return None
+    return _whole(max(waited, timedelta(0)) + remaining)
 
 
 def _whole(span: timedelta) -> timedelta:

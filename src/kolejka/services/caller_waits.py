@@ -29,6 +29,7 @@ from kolejka.domain.position_wait import (
     PastCall,
     answer_pace,
     expected_wait,
+    remaining_wait,
 )
 from kolejka.domain.queues import WaitingCaller, newest_first
 from kolejka.services.ports import (
@@ -59,6 +60,7 @@ class CallerWait:
     started_at: datetime
     waited: timedelta
     expected_wait: timedelta | None
+    remaining_wait: timedelta | None  # expected_wait less the wait so far: steady while it waits
     calls_today: Sequence[Connection]
     customer: CustomerMatch | None
 
@@ -139,6 +141,7 @@ class CallerWaits:
             started_at=caller.started_at,
             waited=waited,
             expected_wait=expected_wait(pace, position, waited),
+            remaining_wait=remaining_wait(pace, position),
             calls_today=calls,
             customer=matches.get(e164) if e164 else None,
         )
