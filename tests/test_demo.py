@@ -34,7 +34,7 @@ async def test_the_demo_has_agents_free_paused_with_a_reason_and_on_a_call(
         "kkaminska": "PAUSED",
     }
     pauses = {p["pause_id"]: p["name"] for p in await get(app, personas, "/api/system/pauses")}
-    assert pauses[statuses["anowak"]["pause_id"]] == "Przerwa"
+    assert pauses[statuses["anowak"]["pause_id"]] == "Obiad"
     assert pauses[statuses["kkaminska"]["pause_id"]] == "Szkolenie"
     agent = await get(app, personas, "/api/agents/mwisniewska")
     assert (agent["name"], agent["surname"]) == ("Maria", "Wiśniewska")

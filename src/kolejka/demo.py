@@ -3,7 +3,7 @@
 Queue 2 and customer 123 "Jan Kowalski" mirror Thulium's documented example. Piotr Zieliński and
 his company share a number, so the ambiguous case (no label) is on screen too.
 
-Agents answer the queues: one free, one paused ("Przerwa"), one on a call, and so on, reported
+Agents answer the queues: one free, one paused ("Obiad", lunch), one on a call, and so on, reported
 as a PBX reports its queue members (`AgentSync`), so `GET /api/agents_statuses` and the wallboard
 show them. The last hour's calls are recorded too, so each waiting caller's expected wait
 (`GET /api/queues/{id}/callers`) has a pace to go by from the first second; the simulated
@@ -65,6 +65,12 @@ CALLERS = [
 ]
 
 
+def caller_number(rng: random.Random) -> str:
+    """A demo caller's number: a known one (customers, the shared number, a few strangers who
+    call again and again) or, as often, a stranger's who rings once."""
+    return rng.choice(CALLERS) if rng.random() < 0.5 else f"5{rng.randrange(10**8):08d}"
+
+
 @dataclass(frozen=True, slots=True)
 class DemoAgent:
     """A demo agent, the queues it answers, and how it starts: FREE, PAUSED (with `pause`) or
@@ -82,7 +88,7 @@ AGENTS = [
     DemoAgent(
         NewAgent("anowak", "Anna", "Nowak", number=559934, queues=(2,)),
         AgentState.PAUSED,
-        "Przerwa",
+        "Obiad",
     ),
     DemoAgent(
         NewAgent("mwisniewska", "Maria", "Wiśniewska", number=559935, queues=(2, 3)),
@@ -145,7 +151,7 @@ async def seed_history(components: Components) -> None:
             call_id = f"demo-history-{queue.queue_id}-{n}"
             joined = now - timedelta(minutes=58) + timedelta(minutes=4 * n + rng.uniform(0, 3))
             hold = timedelta(seconds=rng.randint(15, 150))
-            await components.lists.join(queue.queue_id, call_id, rng.choice(CALLERS), "", joined)
+            await components.lists.join(queue.queue_id, call_id, caller_number(rng), "", joined)
             if rng.random() < 0.2:
                 await components.lists.leave(call_id, Outcome.ABANDONED, hold)
                 continue
@@ -199,7 +205,7 @@ async def simulate(components: Components, interval: float = 3.0) -> None:
             if len(waiting) < 2 or (len(waiting) < 6 and rng.random() < 0.55):
                 serial += 1
                 call_id = f"demo-{components.clock.now().timestamp():.0f}-{serial}"
-                await lists.join(queue.queue_id, call_id, rng.choice(CALLERS))
+                await lists.join(queue.queue_id, call_id, caller_number(rng))
             else:
                 _, oldest = min(waiting, key=lambda pair: pair[1].started_at)
                 outcome = Outcome.ANSWERED if rng.random() < 0.8 else Outcome.ABANDONED

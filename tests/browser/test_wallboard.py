@@ -368,7 +368,7 @@ def test_each_caller_shows_position_expected_wait_and_a_mark_when_they_called_be
     expect()(first_time.locator(".repeat")).to_have_count(0)
     expect()(page.locator('.tile[data-queue-id="2"] th.expected')).to_have_text("Expected")
     page.locator('button[data-lang="pl"]').click()
-    expect()(page.locator('.tile[data-queue-id="2"] th.expected')).to_have_text("Przewidywane")
+    expect()(page.locator('.tile[data-queue-id="2"] th.expected')).to_have_text("Prognoza")
     assert caller_row(page, "613459851").locator(".repeat").get_attribute("title") == (
         "Dzwonił dziś już raz"
     )

@@ -207,7 +207,7 @@
   });
   Object.assign(TEXT.pl, {
     position: "#",
-    expected: "Przewidywane",
+    expected: "Prognoza",
     calledBefore: (n) => (n === 1 ? "Dzwonił dziś już raz" : `Dzwonił dziś już ${n} razy`),
   });
 
