@@ -203,3 +203,10 @@ def test_a_recorded_day_replayed_is_estimated_within_a_third_of_the_real_waits()
         # Better than the queue's one figure for everybody, by a wide margin.
         assert statistics.median(ours) < 0.6 * statistics.median(naive)
         assert statistics.mean(ours) < 0.7 * statistics.mean(naive)
+
+
+def test_two_answers_at_one_instant_do_not_make_the_pace_zero() -> None:
+    # Two agents pick up two waiting callers at once: one gap of 0 s is too little to go by.
+    together = [answered(200, 100), answered(190, 90)]
+    pace = answer_pace(together, NOW)
+    assert pace.interval == s(95)

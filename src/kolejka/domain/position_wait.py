@@ -7,8 +7,9 @@ wait *for that position*. The estimate, documented in docs/api.md ("Expected wai
 - **answer interval** `I`: the mean gap between consecutive answers of the queue's recent calls
   (those that joined within `WINDOW`), counting only the gaps during which the later caller was
   already waiting. Those are the gaps in which agents, not callers, set the pace; a quiet spell
-  with nobody waiting is no gap an agent took. With no such gap (callers were answered as they
-  came), `I` is the mean hold time of the answered calls. With no answered call, there is no
+  with nobody waiting is no gap an agent took. With fewer than `MIN_GAPS` such gaps (callers were
+  answered as they came, or two agents happened to answer at once), `I` is the mean hold time of
+  the answered calls. With no answered call, there is no
   estimate (None).
 - **abandon share** `f`: the share of those recent calls that hung up before an answer. Of the
   `p - 1` callers ahead, about that share will leave before their turn.
@@ -33,6 +34,7 @@ from datetime import datetime, timedelta
 
 WINDOW = timedelta(hours=1)  # recent: calls that joined this long ago at most
 SAMPLE = 500  # the most recent calls read for it; a busy queue answers fewer in an hour
+MIN_GAPS = 3  # fewer gaps say too little: two answers at one instant would make the pace 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ def answer_pace(calls: Iterable[PastCall], now: datetime, window: timedelta = WI
         for earlier, later in itertools.pairwise(answers)
         if later.started_at < earlier.left_at  # the later caller waited through this gap
     ]
-    if gaps:
+    if len(gaps) >= MIN_GAPS:
         interval = sum(gaps, timedelta(0)) / len(gaps)
     else:
         interval = sum((call.wait for call in answers), timedelta(0)) / len(answers)

@@ -193,13 +193,17 @@
     }
     const wait = document.createElement("td");
     wait.className = "wait";
+    const waited = document.createElement("span");
+    waited.className = "waited";
+    wait.append(waited);
     row.append(phone, label, wait);
     return row;
   }
 
   // Each waiting caller's place (GET /api/queues/{id}/callers): the position, the expected
-  // wait (the wait counted here plus the board's `remaining_wait`) and a mark on a number that
-  // called before today. Cells are added to the rows callerRow made, found by number and time.
+  // wait (the wait counted here plus the board's `remaining_wait`, under the wait) and a mark
+  // on a number that called before today. Added to the rows callerRow made, found by number
+  // and time.
   Object.assign(TEXT.en, {
     position: "#",
     expected: "Expected",
@@ -221,12 +225,12 @@
       const position = document.createElement("td");
       position.className = "position";
       position.textContent = caller ? String(caller.position) : "";
-      const expected = document.createElement("td");
+      const expected = document.createElement("span");
       expected.className = "expected";
       const remaining = caller ? caller.remaining_wait : null;
       row.dataset.remaining = remaining === null || remaining === undefined ? "" : String(remaining * 1000);
       row.prepend(position);
-      row.append(expected);
+      row.querySelector("td.wait").append(expected);
       if (caller && caller.calls_today > 0) {
         const mark = document.createElement("span");
         mark.className = "repeat";
@@ -244,7 +248,7 @@
     const cell = row.querySelector(".expected");
     if (!cell) return;
     const remaining = row.dataset.remaining;
-    cell.textContent = remaining ? duration(waited + Number(remaining)) : "–";
+    cell.textContent = remaining ? duration(waited + Number(remaining)) : "";
   }
 
   // One agent: name, state (with the pause's name), and time in state, counted by tick().
@@ -311,7 +315,7 @@
       for (const row of tile.querySelectorAll("tr.caller")) {
         const waited = now - Number(row.dataset.started);
         longest = Math.max(longest, waited);
-        row.querySelector(".wait").textContent = duration(waited);
+        row.querySelector(".waited").textContent = duration(waited);
         tickExpected(row, waited);
       }
       const any = Number.isFinite(longest);
