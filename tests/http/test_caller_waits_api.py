@@ -311,3 +311,26 @@ async def test_the_openapi_document_describes_every_field(
     assert list(first) == schema["required"]
     call_schema = schema["properties"]["calls_today"]["properties"]["calls"]["items"]
     assert list(first["calls_today"]["calls"][0]) == call_schema["required"]
+
+
+async def test_thousands_waiting_are_read_in_parts_and_each_keeps_its_calls_today(
+    app: KolejkaApp, components: Components, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    await components.lists.join(2, "earlier", "+48 500 002 099")
+    clock.advance(30)
+    await components.lists.leave("earlier", Outcome.ABANDONED)
+    for n in range(2100):  # beyond NUMBERS_PER_READ twice: three reads of the history
+        await components.lists.join(2, f"w{n}", f"5000{n:05d}")
+    await listed(app, personas)  # the credentials, once
+    assert isinstance(components.database, Database)
+    statements: list[str] = []
+    components.database.trace(statements.append)
+    try:
+        found = await listed(app, personas)
+    finally:
+        components.database.trace(None)
+    assert len([s for s in statements if "src_key IN" in s]) == 3
+    assert len(found) == 2100
+    assert found[-1]["phone_number"] == "500002099"
+    assert found[-1]["calls_today"]["count"] == 1
+    assert sum(caller["calls_today"]["count"] for caller in found) == 1

@@ -45,6 +45,7 @@ from kolejka.services.ports import (
 PACE_SECONDS = 5.0  # how long a queue's answer pace is reused while no call leaves it
 CALLS_PER_CALLER = 20  # today's calls read per waiting number, on average (newest first)
 MAX_CALLS_READ = 2000  # today's calls read for one list at most
+NUMBERS_PER_READ = 1000  # a longer list is read in parts (a statement binds ~32,000 values)
 SPELLINGS_KEPT = 4096  # numbers whose spellings are remembered (parsing one costs ~0.15 ms)
 
 
@@ -90,10 +91,12 @@ class CallerWaits:
         self._pace_for = timedelta(seconds=pace_seconds)
         self._paces: dict[int, tuple[datetime, AnswerPace]] = {}
         self._spellings: dict[str, tuple[str, ...]] = {}
+        self._generation = 0  # moves with every change the paces heard of
         if changes is not None:
             changes.subscribe(self._forget)
 
     def _forget(self, change: Change) -> None:
+        self._generation += 1
         if change.topic is Topic.QUEUE and change.queue_id is not None:
             self._paces.pop(change.queue_id, None)
         elif change.topic in (Topic.QUEUE, Topic.ALL):
@@ -153,38 +156,41 @@ class CallerWaits:
         kept = self._paces.get(queue_id)
         if kept is not None and now - self._pace_for <= kept[0] <= now:
             return kept[1]
+        generation = self._generation
         page = await self._connections.page(
             ConnectionQuery(limit=SAMPLE, queue_id=queue_id, date_from=now - WINDOW, counted=False)
         )
         pace = answer_pace(_past_calls(page.rows), now)
-        self._paces[queue_id] = (now, pace)
+        if generation == self._generation:  # else a call left while we read: keep nothing
+            self._paces[queue_id] = (now, pace)
         return pace
 
     async def _calls_today(
         self, e164s: Sequence[str], now: datetime
     ) -> dict[str, list[Connection]]:
-        """Today's calls from each of these numbers (by E.164), newest first: one read."""
+        """Today's calls from each of these numbers (by E.164), newest first: one read (one per
+        `NUMBERS_PER_READ` numbers)."""
         numbers = list(dict.fromkeys(e164s))
-        if not numbers:
-            return {}
-        owner_of_key: dict[str, str] = {}
-        for e164 in numbers:
-            for key in self._spelled(e164):
-                owner_of_key.setdefault(key, e164)
         midnight = now.astimezone(self._zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        page = await self._connections.page(
-            ConnectionQuery(
-                limit=min(CALLS_PER_CALLER * len(numbers), MAX_CALLS_READ),
-                date_from=midnight,
-                src_keys=tuple(owner_of_key),
-                counted=False,
-            )
-        )
         today: dict[str, list[Connection]] = {}
-        for row in page.rows:
-            owner = owner_of_key.get(row.src_key)
-            if owner is not None:
-                today.setdefault(owner, []).append(row)
+        for start in range(0, len(numbers), NUMBERS_PER_READ):
+            part = numbers[start : start + NUMBERS_PER_READ]
+            owner_of_key: dict[str, str] = {}
+            for e164 in part:
+                for key in self._spelled(e164):
+                    owner_of_key.setdefault(key, e164)
+            page = await self._connections.page(
+                ConnectionQuery(
+                    limit=min(CALLS_PER_CALLER * len(part), MAX_CALLS_READ),
+                    date_from=midnight,
+                    src_keys=tuple(owner_of_key),
+                    counted=False,
+                )
+            )
+            for row in page.rows:
+                owner = owner_of_key.get(row.src_key)
+                if owner is not None:
+                    today.setdefault(owner, []).append(row)
         return today
 
     def _spelled(self, e164: str) -> tuple[str, ...]:
