@@ -10,6 +10,7 @@ import pytest
 
 from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wallboard.board import WallboardFeed
+from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components, create_app
 from kolejka.domain.queues import Outcome
 from tests.support import FrozenClock
@@ -66,3 +67,21 @@ def test_the_served_board_is_given_the_caller_waits(components: Components) -> N
     board = stream.handler.__self__.board  # type: ignore[attr-defined]
     assert board.caller_waits is components.caller_waits
     assert components.caller_waits is not None
+
+
+async def test_the_board_asks_the_crm_nothing_for_its_callers(
+    components: Components, clock: FrozenClock
+) -> None:
+    for n in range(5):
+        await components.lists.join(2, f"c{n}", f"60110020{n}")
+    board = feed(components)
+    await board.render()  # the waiting list's own names, read once and kept
+    assert isinstance(components.database, Database)
+    statements: list[str] = []
+    components.database.trace(statements.append)
+    try:
+        await board.render()
+    finally:
+        components.database.trace(None)
+    assert [s for s in statements if "customer_phone_numbers" in s] == []
+    assert len([s for s in statements if "src_key IN" in s]) == 1

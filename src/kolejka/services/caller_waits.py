@@ -102,8 +102,9 @@ class CallerWaits:
         elif change.topic in (Topic.QUEUE, Topic.ALL):
             self._paces.clear()
 
-    async def callers(self, queue_id: int) -> list[CallerWait]:
-        """The queue's waiting callers, next to be answered first."""
+    async def callers(self, queue_id: int, *, with_customers: bool = True) -> list[CallerWait]:
+        """The queue's waiting callers, next to be answered first; without asking the CRM who
+        they are when `with_customers` is False (the wallboard has the waiting list's names)."""
         if await self._queues.get(queue_id) is None:
             raise UnknownQueue(queue_id)
         ordered = list(reversed(newest_first(await self._callers.waiting(queue_id))))
@@ -116,7 +117,7 @@ class CallerWaits:
         }
         today = await self._calls_today([e164 for e164 in e164s.values() if e164], now)
         matches: dict[str, CustomerMatch | None] = {}
-        for e164 in set(e164s.values()):
+        for e164 in set(e164s.values()) if with_customers else ():
             if e164:
                 matches[e164] = unambiguous(await self._customers.owners(e164))
         return [

@@ -124,7 +124,7 @@ class WallboardFeed:
                 ),
                 "calls_today": len(caller.calls_today),
             }
-            for caller in await self.caller_waits.callers(queue_id)
+            for caller in await self.caller_waits.callers(queue_id, with_customers=False)
         ]
 
     def restamped(self, frame: bytes) -> bytes:
