@@ -334,3 +334,13 @@ async def test_thousands_waiting_are_read_in_parts_and_each_keeps_its_calls_toda
     assert found[-1]["phone_number"] == "500002099"
     assert found[-1]["calls_today"]["count"] == 1
     assert sum(caller["calls_today"]["count"] for caller in found) == 1
+
+
+async def test_a_customer_added_to_the_crm_names_the_caller_at_the_next_read(
+    app: KolejkaApp, components: Components, personas: dict[str, str]
+) -> None:
+    await components.lists.join(2, "w1", "613459851")
+    assert (await listed(app, personas))[0]["customer_label"] is None  # and kept
+    added = await add_person(components.crm, "Ewa", "Lis", "+48 613 459 851")
+    (caller,) = await listed(app, personas)
+    assert (caller["customer_id"], caller["customer_label"]) == (added.customer_id, "Ewa Lis")

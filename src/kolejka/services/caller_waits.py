@@ -47,6 +47,7 @@ CALLS_PER_CALLER = 20  # today's calls read per waiting number, on average (newe
 MAX_CALLS_READ = 2000  # today's calls read for one list at most
 NUMBERS_PER_READ = 1000  # a longer list is read in parts (a statement binds ~32,000 values)
 SPELLINGS_KEPT = 4096  # numbers whose spellings are remembered (parsing one costs ~0.15 ms)
+MATCHES_KEPT = 4096  # numbers whose CRM match is remembered until the CRM changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,10 @@ class CallerWaits:
         self._pace_for = timedelta(seconds=pace_seconds)
         self._paces: dict[int, tuple[datetime, AnswerPace]] = {}
         self._spellings: dict[str, tuple[str, ...]] = {}
+        # Each number's customer, as the waiting list names it, kept until the CRM changes: a
+        # panel asks every second about the same callers, and on PostgreSQL a question per
+        # caller is a round trip each.
+        self._matches: dict[str, CustomerMatch | None] = {}
         self._generation = 0  # moves with every change the paces heard of
         if changes is not None:
             changes.subscribe(self._forget)
@@ -101,6 +106,8 @@ class CallerWaits:
             self._paces.pop(change.queue_id, None)
         elif change.topic in (Topic.QUEUE, Topic.ALL):
             self._paces.clear()
+        if change.topic in (Topic.CRM, Topic.ALL):
+            self._matches.clear()
 
     async def callers(self, queue_id: int, *, with_customers: bool = True) -> list[CallerWait]:
         """The queue's waiting callers, next to be answered first; without asking the CRM who
@@ -119,7 +126,7 @@ class CallerWaits:
         matches: dict[str, CustomerMatch | None] = {}
         for e164 in set(e164s.values()) if with_customers else ():
             if e164:
-                matches[e164] = unambiguous(await self._customers.owners(e164))
+                matches[e164] = await self._match(e164)
         return [
             self._caller_wait(
                 caller, position, now, pace, e164s[caller.phone_number], today, matches
@@ -193,6 +200,18 @@ class CallerWaits:
                 if owner is not None:
                     today.setdefault(owner, []).append(row)
         return today
+
+    async def _match(self, e164: str) -> CustomerMatch | None:
+        """The one customer owning `e164` (None: nobody, or several)."""
+        if e164 in self._matches:
+            return self._matches[e164]
+        generation = self._generation
+        match = unambiguous(await self._customers.owners(e164))
+        if generation == self._generation:  # else the CRM may have changed while we asked
+            if len(self._matches) >= MATCHES_KEPT:
+                self._matches.clear()
+            self._matches[e164] = match
+        return match
 
     def _spelled(self, e164: str) -> tuple[str, ...]:
         """The keys calls from `e164` are stored under; the same callers wait poll after poll."""
