@@ -64,7 +64,8 @@ async def seed_agents(components: Components) -> None:
     now = components.clock.now()
     for login, name, surname, seconds, members in AGENTS:
         queues = tuple(queue for queue, *_ in members)
-        await components.agents.add(NewAgent(login, name, surname, queues=queues))
+        if await components.agents.get(login) is None:  # the demo seeds some agents itself
+            await components.agents.add(NewAgent(login, name, surname, queues=queues))
         memberships = tuple(
             Membership(q, paused, pause.pause_id if paused else None, ringing, talking)
             for q, paused, ringing, talking in members

@@ -24,6 +24,7 @@ from kolejka.adapters.http.abandoned import AbandonedApi, AbandonedView
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.http.callbacks import CallbacksApi
+from kolejka.adapters.http.caller_waits import CallerWaitsApi
 from kolejka.adapters.http.connections import ConnectionsApi
 from kolejka.adapters.http.crm import CrmApi
 from kolejka.adapters.http.ingest import AgentIngestApi
@@ -99,6 +100,7 @@ from kolejka.services.agent_sync import AgentSync
 from kolejka.services.agents import Agents
 from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling, Callbacks
+from kolejka.services.caller_waits import CallerWaits
 from kolejka.services.crm import Crm
 from kolejka.services.history import CallHistory
 from kolejka.services.leadership import Leadership
@@ -191,6 +193,8 @@ class Components:
     redis: RedisConnection | None = None
     webhooks: Webhooks | None = None
     delivery: Delivery | None = None
+    # Each waiting caller's position, expected wait and calls today (GET .../callers).
+    caller_waits: CallerWaits | None = None
 
     def close(self) -> None:
         if self.history.unwritten:
@@ -316,6 +320,16 @@ def build(
         health_checks=list(stores.checks),
         redis=stores.redis,
         webhooks=webhooks,
+    )
+    components.caller_waits = CallerWaits(
+        stores.queues,
+        callers,
+        stores.connections,
+        directory,
+        phones,
+        clock,
+        ZoneInfo(settings.time_zone),
+        changes,
     )
     components.background.extend(stores.background)
     components.background.append(history.prune_forever)
@@ -581,6 +595,8 @@ def create_app(components: Components) -> KolejkaApp:
         stall_seconds=settings.stream_stall_seconds,
     )
     streams.board.abandoned = abandoned  # each tile's abandoned callers
+    # The board shows each caller's position, expected wait and repeat mark.
+    streams.board.caller_waits = components.caller_waits
     return KolejkaApp(
         lists=components.lists,
         view=view,
@@ -610,6 +626,11 @@ def create_app(components: Components) -> KolejkaApp:
             ).routes(),
             *ConnectionsApi(components.history, zone, components.changes).routes(),
             *AbandonedApi(abandoned).routes(),
+            *(
+                CallerWaitsApi(components.caller_waits, zone).routes()
+                if components.caller_waits is not None
+                else []
+            ),
             *AgentIngestApi(components.agent_sync, components.queues, zone).routes(),
             *streams.routes(),
             *Wallboard(streams).routes(),

@@ -365,3 +365,30 @@ def test_each_queue_shows_its_abandoned_callers_in_its_own_section(board: Board,
     expect()(tile.locator(".no-abandoned")).to_be_hidden()
     page.locator('[data-lang="pl"]').click()
     expect()(tile.locator(".abandoned-title")).to_contain_text("Porzucone dziś")
+
+
+def test_each_caller_shows_position_expected_wait_and_a_mark_when_they_called_before(
+    board: Board, page: Any
+) -> None:
+    board.join("c0", "613459851", waited=90)
+    board.leave("c0")  # answered after 90 s: the queue's pace, and a call from 613459851 today
+    board.join("c1", "613459851")
+    board.join("c2", "746842523")
+    page.goto(board.url())
+    again, first_time = caller_row(page, "613459851"), caller_row(page, "746842523")
+    expect()(again.locator(".position")).to_have_text("1", timeout=SEEN)
+    expect()(first_time.locator(".position")).to_have_text("2")
+    # Under each wait, the whole wait to expect. Position 1: 90 s to go; position 2, further back
+    # than anyone joined lately: 2 x 90 s.
+    expect()(again.locator(".expected")).to_have_text(re.compile(r"^1:3\d$"))
+    expect()(first_time.locator(".expected")).to_have_text(re.compile(r"^3:0\d$"))
+    mark = again.locator(".repeat")
+    expect()(mark).to_have_text("↻1")
+    assert mark.get_attribute("title") == "Called once before today"
+    expect()(first_time.locator(".repeat")).to_have_count(0)
+    expect()(page.locator('.tile[data-queue-id="2"] th .expected')).to_have_text("Expected")
+    page.locator('button[data-lang="pl"]').click()
+    expect()(page.locator('.tile[data-queue-id="2"] th .expected')).to_have_text("Prognoza")
+    assert caller_row(page, "613459851").locator(".repeat").get_attribute("title") == (
+        "Dzwonił dziś już raz"
+    )

@@ -6,10 +6,15 @@ One event is `{"now":"...","queues":[...]}`. Each queue's `waiting_list` is the 
 `GET /api/queues/{id}/waiting_stats`; `agents` lists the queue's members now, each with its
 state as `GET /api/agents/{login}/status` gives it plus the agent's name and the pause's name.
 `abandoned` is the queue's abandoned callers today (`GET /api/queues/{id}/abandoned`): `count`,
-and `callers`, the newest few of them. `now` lets the page count waits (and time in state) on
-the server's clock; it stays out of what the event's id is a digest of, so an unchanged board
-is not sent again, and a client that connects later is sent the board with `now` of that
-moment (`restamped`).
+and `callers`, the newest few of them.
+`callers` lists the queue's waiting callers as `GET /api/queues/{id}/callers` sees them, but
+only what the board shows and nothing that moves with the clock (so an unchanged board stays
+unchanged): each caller's position, number and `started_at` (to find its row), the expected wait
+still to go (`remaining_wait`, seconds; the page adds the wait it counts) and how many times the
+number called today before.
+`now` lets the page count waits (and time in state) on the server's clock; it stays out of what
+the event's id is a digest of, so an unchanged board is not sent again, and a client that
+connects later is sent the board with `now` of that moment (`restamped`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from kolejka.adapters.http.wire import to_json, waiting_stats, wire_time
 from kolejka.domain.agents import AgentState
 from kolejka.domain.errors import UnknownQueue
 from kolejka.services.agents import Agents
+from kolejka.services.caller_waits import CallerWaits
 from kolejka.services.waiting_lists import WaitingLists
 
 WALLBOARD_PERMISSION = "GET wallboard/stream"
@@ -45,12 +51,14 @@ class WallboardFeed:
         time_zone: ZoneInfo,
         agents: Agents | None = None,
         abandoned: AbandonedView | None = None,
+        caller_waits: CallerWaits | None = None,
     ) -> None:
         self.abandoned = abandoned
         self.lists = lists
         self.view = view
         self.time_zone = time_zone
         self.agents = agents
+        self.caller_waits = caller_waits
 
     async def render(self) -> tuple[bytes, bytes]:
         """What the board shows (its event id is a digest of this), and the event's data."""
@@ -61,11 +69,12 @@ class WallboardFeed:
                 waiting = await self.view.waiting_list_json(queue.queue_id)
                 stats = await self.lists.stats(queue.queue_id)
                 abandoned = await self._abandoned(queue.queue_id)
+                callers = await self._callers(queue.queue_id)
             except UnknownQueue:
                 continue  # removed while we rendered
             parts.append(
                 b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s,"agents":%s,'
-                b'"abandoned":%s}'
+                b'"abandoned":%s,"callers":%s}'
                 % (
                     queue.queue_id,
                     to_json(queue.name),
@@ -73,6 +82,7 @@ class WallboardFeed:
                     waiting,
                     to_json(members.get(queue.queue_id, [])),
                     abandoned,
+                    to_json(callers),
                 )
             )
         queues = b"[" + b",".join(parts) + b"]"
@@ -111,6 +121,25 @@ class WallboardFeed:
             for queue_id in status.queues:
                 by_queue.setdefault(queue_id, []).append(shown)
         return by_queue
+
+    async def _callers(self, queue_id: int) -> list[dict[str, object]]:
+        """Each waiting caller's position, expected wait still to go and calls today."""
+        if self.caller_waits is None:
+            return []
+        return [
+            {
+                "position": caller.position,
+                "phone_number": caller.phone_number,
+                "started_at": wire_time(caller.started_at, self.time_zone),
+                "remaining_wait": (
+                    None
+                    if caller.remaining_wait is None
+                    else int(caller.remaining_wait.total_seconds())
+                ),
+                "calls_today": len(caller.calls_today),
+            }
+            for caller in await self.caller_waits.callers(queue_id, with_customers=False)
+        ]
 
     def restamped(self, frame: bytes) -> bytes:
         """The board's event with `now` as of this moment, for a client that connects later."""

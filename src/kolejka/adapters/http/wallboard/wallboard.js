@@ -201,8 +201,62 @@
     }
     const wait = document.createElement("td");
     wait.className = "wait";
+    const waited = document.createElement("span");
+    waited.className = "waited";
+    wait.append(waited);
     row.append(phone, label, wait);
     return row;
+  }
+
+  // Each waiting caller's place (GET /api/queues/{id}/callers): the position, the expected
+  // wait (the wait counted here plus the board's `remaining_wait`, under the wait) and a mark
+  // on a number that called before today. Added to the rows callerRow made, found by number
+  // and time.
+  Object.assign(TEXT.en, {
+    position: "#",
+    expected: "Expected",
+    calledBefore: (n) => (n === 1 ? "Called once before today" : `Called ${n} times before today`),
+  });
+  Object.assign(TEXT.pl, {
+    position: "#",
+    expected: "Prognoza",
+    calledBefore: (n) => (n === 1 ? "Dzwonił dziś już raz" : `Dzwonił dziś już ${n} razy`),
+  });
+
+  function markCallers(tile, callers) {
+    const byRow = new Map();
+    for (const caller of callers || []) {
+      byRow.set(`${caller.phone_number}|${wall(caller.started_at)}`, caller);
+    }
+    for (const row of tile.querySelectorAll("tr.caller")) {
+      const caller = byRow.get(`${row.dataset.phone}|${row.dataset.started}`);
+      const position = document.createElement("td");
+      position.className = "position";
+      position.textContent = caller ? String(caller.position) : "";
+      const expected = document.createElement("span");
+      expected.className = "expected";
+      const remaining = caller ? caller.remaining_wait : null;
+      row.dataset.remaining = remaining === null || remaining === undefined ? "" : String(remaining * 1000);
+      row.prepend(position);
+      row.querySelector("td.wait").append(expected);
+      if (caller && caller.calls_today > 0) {
+        const mark = document.createElement("span");
+        mark.className = "repeat";
+        mark.textContent = `↻${caller.calls_today}`;
+        mark.title = t("calledBefore")(caller.calls_today);
+        mark.setAttribute("aria-label", mark.title);
+        row.classList.add("repeat-caller");
+        row.querySelector(".phone").append(" ", mark);
+      }
+    }
+  }
+
+  // Each second: the expected wait grows with the wait until the queue's pace changes.
+  function tickExpected(row, waited) {
+    const cell = row.querySelector(".expected");
+    if (!cell) return;
+    const remaining = row.dataset.remaining;
+    cell.textContent = remaining ? duration(waited + Number(remaining)) : "";
   }
 
   // One agent: name, state (with the pause's name), and time in state, counted by tick().
@@ -285,6 +339,7 @@
       // The API lists the newest caller first; the board puts who waits longest on top.
       const rows = queue.waiting_list.slice().reverse().map(callerRow);
       tile.querySelector("tbody").replaceChildren(...rows);
+      markCallers(tile, queue.callers);
       tile.classList.toggle("idle", rows.length === 0);
       renderAgents(tile, queue.agents);
       renderAbandoned(tile, queue.abandoned);
@@ -304,7 +359,8 @@
       for (const row of tile.querySelectorAll("tr.caller")) {
         const waited = now - Number(row.dataset.started);
         longest = Math.max(longest, waited);
-        row.querySelector(".wait").textContent = duration(waited);
+        row.querySelector(".waited").textContent = duration(waited);
+        tickExpected(row, waited);
       }
       const any = Number.isFinite(longest);
       tile.querySelector(".longest-wait").textContent = any ? duration(longest) : "–";
