@@ -127,13 +127,13 @@ def main() -> None:
                 if path.exists():
                     print(f"  reusing {path}")
                 else:
-                    fill_sqlite(path, args.calls, 0, now)
+                    fill_sqlite(path, args.calls, 0, now, 0)
                 print(f"  ready in {time.monotonic() - started:.0f} s", flush=True)
                 env = {"KOLEJKA_DATABASE_URL": f"sqlite:///{path}"}
                 measure(env, args.waiting, args.rate, args.seconds, args.departures)
                 continue
             with postgres_schema(args.postgres) as url:
-                asyncio.run(fill_postgres(url, args.calls, 0, now))
+                asyncio.run(fill_postgres(url, args.calls, 0, now, 0))
                 print(f"  filled in {time.monotonic() - started:.0f} s", flush=True)
                 env = {"KOLEJKA_DATABASE_URL": url}
                 measure(env, args.waiting, args.rate, args.seconds, args.departures)

@@ -21,7 +21,9 @@ ZONE = ZoneInfo("Europe/Warsaw")
 
 def feed(components: Components) -> WallboardFeed:
     view = WaitingListView(components.lists, components.changes, ZONE)
-    return WallboardFeed(components.lists, view, ZONE, components.agents, components.caller_waits)
+    return WallboardFeed(
+        components.lists, view, ZONE, components.agents, caller_waits=components.caller_waits
+    )
 
 
 async def test_each_waiting_caller_shows_position_expected_wait_to_go_and_calls_today(

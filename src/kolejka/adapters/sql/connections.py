@@ -204,6 +204,8 @@ def abandoned_calls(abandons: Iterable[Any], callbacks: Iterable[Any]) -> Abando
         tuple(Abandon(row[0], from_micros(row[1]), int(row[2])) for row in abandons),
         tuple(Reach(row[0], from_micros(row[1])) for row in callbacks),
     )
+
+
 @dataclass(slots=True)
 class Statement:
     """One statement of a batch of writes, run once per row of `rows` (`executemany`). With
