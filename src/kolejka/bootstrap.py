@@ -307,7 +307,7 @@ def build(
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
         callbacks=callbacks,
         abandoned=AbandonedCallers(
-            stores.connections,
+            history,
             stores.queues,
             directory,
             phones,
@@ -324,7 +324,7 @@ def build(
     components.caller_waits = CallerWaits(
         stores.queues,
         callers,
-        stores.connections,
+        history,
         directory,
         phones,
         clock,

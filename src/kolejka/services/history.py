@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.agents import AgentCompleted, AgentConnected, MemberEvent
 from kolejka.domain.connections import (
     MAX_FILTER_NUMBERS,
@@ -274,6 +275,13 @@ class CallHistory:
         if self._unstored:  # a call that ended is in the history from then on
             await self.flush()
         return await self._store.page(query)
+
+    async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
+        """The store's abandoned calls of a queue (AbandonedCallStore), counting every call that
+        has ended: what is still batched is written first."""
+        if self._unstored:
+            await self.flush()
+        return await self._store.abandoned(queue_id, since, until)
 
     async def connection(self, connection_id: str) -> Connection:
         if self._unstored:

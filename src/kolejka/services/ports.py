@@ -92,6 +92,13 @@ class HistoryWrite:
     events: tuple[NewEvent, ...] = ()
 
 
+class ConnectionPages(Protocol):
+    """Pages of the call history as its readers see it: every call that has ended is in it
+    (`CallHistory.page` writes what is still batched first)."""
+
+    async def page(self, query: ConnectionQuery) -> ConnectionPage: ...
+
+
 class ConnectionStore(AbandonedCallStore, Protocol):
     """The call history (Thulium's connections), one row per call, keyed by its connection id."""
 
