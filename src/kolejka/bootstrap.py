@@ -290,7 +290,15 @@ def build(
         history=history,
         agents=Agents(stores.agents, stores.agent_live, clock, changes),
         callbacks=Callbacks(
-            stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
+            stores.callbacks,
+            stores.queues,
+            phones,
+            clock,
+            changes,
+            callback_policy(settings),
+            callers=callers,
+            customers=directory,
+            webhooks=webhooks,
         ),
         agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes, history=history),
         metrics=metrics,
@@ -551,6 +559,7 @@ def create_app(components: Components) -> KolejkaApp:
         zone,
         components.agents,
         agent_statuses,
+        callbacks=components.callbacks,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         stall_seconds=settings.stream_stall_seconds,
     )

@@ -46,7 +46,7 @@ class CountingView(WaitingListView):
         return await super().waiting_list_json(queue_id)
 
 
-def hub(components: Components, **timing: float) -> tuple[EventStreams, CountingView]:
+def hub(components: Components, **timing: Any) -> tuple[EventStreams, CountingView]:
     view = CountingView(components.lists, components.changes, ZoneInfo("Europe/Warsaw"))
     streams = EventStreams(
         components.lists,

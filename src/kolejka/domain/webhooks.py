@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from kolejka.domain.callbacks import Attempt, Callback, CallbackState, attempt_connection_id
 from kolejka.domain.crm import Customer
 from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import DomainError, FieldProblem, InvalidField
@@ -37,6 +38,7 @@ class Action(enum.StrEnum):
     CUSTOMER_DELETED = "CUSTOMER_DELETED"
     CALLER_JOINED = "CALLER_JOINED"
     CALLER_LEFT = "CALLER_LEFT"
+    CALLBACK_ATTEMPTED = "CALLBACK_ATTEMPTED"
 
 
 ACTIONS = frozenset(action.value for action in Action)
@@ -123,6 +125,30 @@ def caller_left(departure: Departure, shown_number: str) -> NewEvent:
             "outcome": departure.outcome.value,
             "started_at": departure.started_at.isoformat(),
             "waited": int(departure.hold_time.total_seconds()),
+        },
+    )
+
+
+def callback_attempted(callback: Callback, attempt: Attempt, shown_number: str) -> NewEvent:
+    """One attempt of a scheduled callback ended: how, and what comes next (`state`, and
+    `next_attempt_at` when it will be tried again). `callback` is as it is after the attempt."""
+    if attempt.outcome is None or attempt.finished_at is None:
+        raise ValueError("the attempt has not ended")
+    retried = callback.state is CallbackState.PENDING
+    return NewEvent(
+        Action.CALLBACK_ATTEMPTED,
+        attempt.finished_at,
+        {
+            "callback_id": callback.callback_id,
+            "queue_id": callback.queue_id,
+            "phone_number": shown_number,
+            "attempt": attempt.number,
+            "outcome": attempt.outcome.value,
+            "started_at": attempt.started_at.isoformat(),
+            "finished_at": attempt.finished_at.isoformat(),
+            "state": callback.state.value,
+            "next_attempt_at": callback.call_at.isoformat() if retried else None,
+            "connection_id": attempt_connection_id(callback.callback_id, attempt.number),
         },
     )
 

@@ -23,6 +23,7 @@ from kolejka.domain.errors import (
     InvalidField,
     InvalidFields,
     LoginThrottled,
+    NoNumberToCall,
     NoPbxInterface,
     NoQueuesToLogIn,
     PbxRefused,
@@ -256,6 +257,13 @@ STALE_CLAIM = ErrorKind(
     "Zajęcie zaplanowanego połączenia {callback_id} już nie obowiązuje (wygasło lub zostało"
     " już zgłoszone); nic nie zapisano.",
 )
+NO_NUMBER_TO_CALL = ErrorKind(
+    409040,
+    409,
+    "Call {call_id} has no phone number to call back (withheld, or not a number).",
+    "Połączenie {call_id} nie ma numeru, pod który można oddzwonić (zastrzeżony lub"
+    " nieprawidłowy).",
+)
 
 # Webhooks (issue 16).
 UNKNOWN_WEBHOOK = ErrorKind(
@@ -278,6 +286,7 @@ ALL_KINDS = [
     UNKNOWN_CALLBACK,
     CALLBACK_NOT_PENDING,
     STALE_CLAIM,
+    NO_NUMBER_TO_CALL,
     BAD_HTTP,
     REQUEST_TIMEOUT,
     HEADERS_TOO_LARGE,
@@ -442,6 +451,8 @@ def from_domain(error: DomainError) -> ApiError:
         return ApiError(CALLBACK_NOT_PENDING, callback_id=error.callback_id, state=error.state)
     if isinstance(error, StaleClaim):
         return ApiError(STALE_CLAIM, callback_id=error.callback_id)
+    if isinstance(error, NoNumberToCall):
+        return ApiError(NO_NUMBER_TO_CALL, call_id=json.dumps(error.call_id))
     if isinstance(error, UnknownWebhook):
         return ApiError(UNKNOWN_WEBHOOK, webhook_id=error.webhook_id)
     if isinstance(error, UnknownParkedEvent):

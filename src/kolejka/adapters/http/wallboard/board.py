@@ -5,6 +5,7 @@ One event is `{"now":"...","queues":[...]}`. Each queue's `waiting_list` is the 
 `GET /api/queues/{id}/waiting_list` (the `WaitingListView`'s), its `waiting_stats` those of
 `GET /api/queues/{id}/waiting_stats`; `agents` lists the queue's members now, each with its
 state as `GET /api/agents/{login}/status` gives it plus the agent's name and the pause's name.
+`callbacks_due` lists the queue's callbacks due next (`_callbacks_due`).
 `now` lets the page count waits (and time in state) on the server's clock; it stays out of what
 the event's id is a digest of, so an unchanged board is not sent again, and a client that
 connects later is sent the board with `now` of that moment (`restamped`).
@@ -19,6 +20,7 @@ from kolejka.adapters.http.wire import to_json, waiting_stats, wire_time
 from kolejka.domain.agents import AgentState
 from kolejka.domain.errors import UnknownQueue
 from kolejka.services.agents import Agents
+from kolejka.services.callbacks import Callbacks
 from kolejka.services.waiting_lists import WaitingLists
 
 WALLBOARD_PERMISSION = "GET wallboard/stream"
@@ -27,6 +29,8 @@ BOARD_NOW = b'{"now":"'
 # The board reads every queue's stats: under a burst of changes (a PBX reconnecting, say) it is
 # rendered at most this often; a screen does not need more.
 BOARD_PAUSE = 0.25
+# The callbacks due next that a queue's tile lists (a screen across the room has room for few).
+BOARD_CALLBACKS = 5
 
 
 class WallboardFeed:
@@ -40,11 +44,13 @@ class WallboardFeed:
         view: WaitingListView,
         time_zone: ZoneInfo,
         agents: Agents | None = None,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self.lists = lists
         self.view = view
         self.time_zone = time_zone
         self.agents = agents
+        self.callbacks = callbacks
 
     async def render(self) -> tuple[bytes, bytes]:
         """What the board shows (its event id is a digest of this), and the event's data."""
@@ -57,7 +63,7 @@ class WallboardFeed:
             except UnknownQueue:
                 continue  # removed while we rendered
             parts.append(
-                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s,"agents":%s}'
+                b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s,"agents":%s'
                 % (
                     queue.queue_id,
                     to_json(queue.name),
@@ -65,6 +71,7 @@ class WallboardFeed:
                     waiting,
                     to_json(members.get(queue.queue_id, [])),
                 )
+                + b',"callbacks_due":%s}' % to_json(await self._callbacks_due(queue.queue_id))
             )
         queues = b"[" + b",".join(parts) + b"]"
         return queues, BOARD_NOW + self._now() + b'","queues":%s}' % queues
@@ -96,6 +103,29 @@ class WallboardFeed:
             for queue_id in status.queues:
                 by_queue.setdefault(queue_id, []).append(shown)
         return by_queue
+
+    async def _callbacks_due(self, queue_id: int) -> list[dict[str, object]]:
+        """The queue's open callbacks, earliest first: number, the CRM's customer, when due,
+        attempts so far, and `dialling` while one rings. A due one still waiting (for a free
+        agent, or for room on the trunk) has its `call_at` in the past: its place in line."""
+        if self.callbacks is None:
+            return []
+        shown = []
+        for due in await self.callbacks.due_next(queue_id, BOARD_CALLBACKS):
+            callback = due.callback
+            finished = sum(1 for attempt in callback.attempts if attempt.outcome is not None)
+            shown.append(
+                {
+                    "callback_id": callback.callback_id,
+                    "phone_number": self.lists.display(callback.phone_number),
+                    "customer_id": due.match.customer_id if due.match else None,
+                    "customer_label": due.match.label if due.match else None,
+                    "call_at": wire_time(callback.call_at, self.time_zone),
+                    "attempts": finished,
+                    "state": callback.state.value,
+                }
+            )
+        return shown
 
     def restamped(self, frame: bytes) -> bytes:
         """The board's event with `now` as of this moment, for a client that connects later."""
