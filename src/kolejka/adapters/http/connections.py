@@ -121,7 +121,7 @@ class ConnectionsApi:
                 row,
                 self.time_zone,
                 self.history.display(row.src),
-                customers.get(row.src),
+                customers.get(row.customer_number),
                 agents.get(row.user_login, ""),
             )
             for row in page.rows
