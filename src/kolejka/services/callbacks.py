@@ -203,7 +203,7 @@ class Callbacks:
         """Claims up to `limit` due callbacks for an attempt each, for `claim_for`."""
         now = self.clock.now()
         by = now if due_by is None else min(due_by, now)
-        return await self.store.claim_due(
+        claimed = await self.store.claim_due(
             by,
             _new_claim(),
             now,
@@ -212,6 +212,10 @@ class Callbacks:
             only_queue=only_queue,
             skip_queues=skip_queues,
         )
+        # Ringing now: the wallboard's "callbacks due next" shows it (one change per queue).
+        for queue_id in sorted({callback.queue_id for callback in claimed}):
+            await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
+        return claimed
 
     async def report(
         self, callback_id: int, claim: str, outcome: DialOutcome, *, known: Callback | None = None

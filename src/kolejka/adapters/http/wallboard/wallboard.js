@@ -31,6 +31,11 @@
       OUTBOUND_CALL: "Outbound call",
       OUTBOUND_PREVIEW: "Preview",
       CALL: "On a call",
+      callbacksDue: "Callbacks due next",
+      dialling: "Ringing now",
+      dueNow: "due",
+      attempt: "attempt",
+      attempts: "attempts",
     },
     pl: {
       title: "Oczekujący",
@@ -59,6 +64,11 @@
       OUTBOUND_CALL: "Połączenie wychodzące",
       OUTBOUND_PREVIEW: "Podgląd",
       CALL: "Rozmawia",
+      callbacksDue: "Najbliższe oddzwonienia",
+      dialling: "Dzwonimy",
+      dueNow: "teraz",
+      attempt: "próba",
+      attempts: "próby",
     },
   };
 
@@ -231,6 +241,56 @@
     tile.querySelector(".agents").classList.toggle("nobody", list.length === 0);
   }
 
+  // The queue's callbacks due next: when (the wall clock's HH:MM, or "due" once past: it waits
+  // for its turn), the number and the CRM's name, and the attempts made so far.
+  function callbackItem(callback) {
+    const item = document.createElement("li");
+    item.className = "callback";
+    item.dataset.callbackId = String(callback.callback_id);
+    item.dataset.state = callback.state;
+    item.dataset.due = String(wall(callback.call_at));
+    const due = document.createElement("span");
+    due.className = "callback-due";
+    const who = document.createElement("span");
+    who.className = "callback-who";
+    who.textContent = callback.phone_number || t("withheld");
+    if (callback.customer_label) {
+      const name = document.createElement("span");
+      name.className = "callback-name";
+      name.textContent = callback.customer_label;
+      who.append(" · ", name);
+    }
+    const tries = document.createElement("span");
+    tries.className = "callback-attempts";
+    if (callback.attempts > 0) {
+      tries.textContent = `${callback.attempts} ${t(callback.attempts === 1 ? "attempt" : "attempts")}`;
+    }
+    item.append(due, who, tries);
+    return item;
+  }
+
+  function renderCallbacks(tile, callbacks) {
+    const list = callbacks || [];
+    tile.querySelector(".callback-list").replaceChildren(...list.map(callbackItem));
+    tile.querySelector(".callbacks-due").classList.toggle("some", list.length > 0);
+  }
+
+  // Each second, with the waits: a due time reads "due" once it has passed.
+  function tickCallbacks(tile, now) {
+    for (const item of tile.querySelectorAll("li.callback")) {
+      const due = Number(item.dataset.due);
+      const late = Number.isFinite(due) && due <= now;
+      item.classList.toggle("overdue", late && item.dataset.state !== "dialling");
+      const text =
+        item.dataset.state === "dialling"
+          ? t("dialling")
+          : late
+            ? t("dueNow")
+            : new Date(due).toISOString().slice(11, 16);
+      item.querySelector(".callback-due").textContent = text;
+    }
+  }
+
   function render() {
     if (!latest) return;
     const queues = latest.queues.filter((q) => shown.size === 0 || shown.has(q.queue_id));
@@ -244,6 +304,7 @@
       tile.querySelector("tbody").replaceChildren(...rows);
       tile.classList.toggle("idle", rows.length === 0);
       renderAgents(tile, queue.agents);
+      renderCallbacks(tile, queue.callbacks_due);
       return tile;
     });
     board.replaceChildren(...tiles);
@@ -269,6 +330,7 @@
       for (const agent of tile.querySelectorAll("li.agent")) {
         agent.querySelector(".in-state").textContent = duration(now - Number(agent.dataset.since));
       }
+      tickCallbacks(tile, now);
     }
   }
 
