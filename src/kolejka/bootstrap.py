@@ -299,6 +299,7 @@ def build(
             callers=callers,
             customers=directory,
             webhooks=webhooks,
+            history=stores.connections,
         ),
         agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes, history=history),
         metrics=metrics,

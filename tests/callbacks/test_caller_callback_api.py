@@ -184,3 +184,28 @@ async def test_with_wait_for_agent_it_is_dialled_when_the_caller_would_have_reac
     # Their place comes before "later", who joined 30 s after them: they are called now.
     assert dialer.dialled == ["+48500333222"]
     assert [c.call_id for _, c in await components.callers.waiting(2)] == ["later"]
+
+
+async def test_a_caller_the_key_took_out_of_the_queue_is_found_in_the_history_for_a_while(
+    app: KolejkaApp, components: Components, ivr: str, waiting: str, clock: FrozenClock
+) -> None:
+    """Asterisk takes a caller who presses a key out of the queue before the dialplan asks:
+    the call, just abandoned, keeps its number and place all the same."""
+    await components.lists.leave(waiting, Outcome.ABANDONED)
+    answer = await call(app, "POST", path(waiting), auth=ivr)
+    assert answer.status == 201
+    assert (answer.json()["phone_number"], answer.json()["call_at"]) == (
+        "500333222",
+        "2020-11-06 13:00:00",
+    )
+    # Not long after, though, nor for an answered call, nor in another queue.
+    await components.lists.join(2, "late", "600000001", started_at=clock.now())
+    await components.lists.leave("late", Outcome.ABANDONED)
+    await components.lists.join(2, "taken", "600000002")
+    await components.lists.leave("taken", Outcome.ANSWERED)
+    await components.queues.put(Queue(3, "Other"))
+    assert_envelope(await call(app, "POST", path(waiting, 3), auth=ivr), 404, 404003)
+    assert_envelope(await call(app, "POST", path("taken"), auth=ivr), 404, 404003)
+    clock.advance(121)
+    assert_envelope(await call(app, "POST", path("late"), auth=ivr), 404, 404003)
+    assert len(await components.callbacks.store.in_queue(2, 10)) == 1

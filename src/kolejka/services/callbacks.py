@@ -33,6 +33,7 @@ from kolejka.domain.callbacks import (
     attempt_record,
     released,
 )
+from kolejka.domain.connections import Direction, Disposition
 from kolejka.domain.customers import CustomerMatch, unambiguous
 from kolejka.domain.errors import (
     CallbackNotPending,
@@ -52,6 +53,7 @@ from kolejka.services.ports import (
     Change,
     ChangeFeed,
     Clock,
+    ConnectionStore,
     CustomerDirectory,
     QueueDirectory,
     Topic,
@@ -62,6 +64,9 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED = 1000
 MAX_DUE_NEXT = 50
+# A caller who pressed the IVR's key has left Asterisk's queue by the time the dialplan asks (the
+# key takes them out of it): their call is then found in the call history for this long.
+JUST_LEFT = timedelta(minutes=2)
 AttemptListener = Callable[[CallbackAttempted], Awaitable[None]]
 
 
@@ -103,6 +108,7 @@ class Callbacks:
         callers: WaitingCallerStore | None = None,
         customers: CustomerDirectory | None = None,
         webhooks: WebhookWishes | None = None,
+        history: ConnectionStore | None = None,
     ) -> None:
         self.store = store
         self.queues = queues
@@ -113,6 +119,7 @@ class Callbacks:
         self.callers = callers
         self.customers = customers
         self.webhooks = webhooks
+        self.history = history
         # Told of every attempt's end, after it is recorded (its history row and webhook event
         # are written with it, in the store's transaction).
         self.attempt_listeners: list[AttemptListener] = []
@@ -140,21 +147,48 @@ class Callbacks:
         the head of the queue; elsewhere a time in the past is due at once. The caller may then
         hang up. UnknownCaller unless the call waits in this very queue; NoNumberToCall when its
         number (withheld, or no phone number) cannot be dialled."""
-        caller = None if self.callers is None else await self.callers.find(call_id)
-        if caller is None or caller.queue_id != queue_id:
+        now = self.clock.now()
+        found = await self._place_of(queue_id, call_id, now)
+        if found is None:
             if await self.queues.get(queue_id) is None:
                 raise UnknownQueue(queue_id)
             raise UnknownCaller(call_id)
-        e164 = self.phones.normalise(caller.phone_number)
+        number, joined_at = found
+        e164 = self.phones.normalise(number)
         if e164 is None:
             raise NoNumberToCall(call_id)
-        now = self.clock.now()
         # The join time is the place; one older than the horizon (a day-long wait, a clock
         # gone wrong) is now, as for any request.
-        due = self.policy.due_at(min(caller.started_at, now), now)
+        due = self.policy.due_at(min(joined_at, now), now)
         stored = await self.store.schedule(NewCallback(queue_id, e164, due, now))
         await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
         return stored
+
+    async def _place_of(
+        self, queue_id: int, call_id: str, now: datetime
+    ) -> tuple[str, datetime] | None:
+        """The number and join time of a call waiting in the queue, or of one that left it
+        unanswered within JUST_LEFT (the IVR's key took it out of the queue)."""
+        if self.callers is not None:
+            caller = await self.callers.find(call_id)
+            if caller is not None:
+                return (
+                    (caller.phone_number, caller.started_at)
+                    if caller.queue_id == queue_id
+                    else None
+                )
+        if self.history is None:
+            return None
+        row = await self.history.get(call_id)
+        if (
+            row is None
+            or row.queue_id != queue_id
+            or row.direction is not Direction.INBOUND
+            or row.disposition is Disposition.ANSWERED
+            or row.started_at + row.wait < now - JUST_LEFT
+        ):
+            return None
+        return row.src, row.started_at
 
     async def due_next(self, queue_id: int, limit: int) -> list[DueCallback]:
         """The queue's open callbacks, earliest first, each with the customer the CRM names
