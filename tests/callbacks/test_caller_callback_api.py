@@ -16,7 +16,7 @@ from kolejka.domain.agents import Membership
 from kolejka.domain.queues import Outcome, Queue
 from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling
 from tests.agents.support import JKOWALSKI, put_live
-from tests.callbacks.test_wait_for_agent import Dialer, round_of
+from tests.callbacks.support import Dialer, round_of
 from tests.support import CANARY, FrozenClock, assert_envelope, basic, call
 
 PERMISSION = "POST queues/:id/callers/:call_id/schedule_call"
