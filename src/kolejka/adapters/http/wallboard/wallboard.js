@@ -36,6 +36,7 @@
       dueNow: "due",
       attempt: "attempt",
       attempts: "attempts",
+      attemptsMany: "attempts",
     },
     pl: {
       title: "Oczekujący",
@@ -69,6 +70,7 @@
       dueNow: "teraz",
       attempt: "próba",
       attempts: "próby",
+      attemptsMany: "prób",
     },
   };
 
@@ -263,10 +265,18 @@
     const tries = document.createElement("span");
     tries.className = "callback-attempts";
     if (callback.attempts > 0) {
-      tries.textContent = `${callback.attempts} ${t(callback.attempts === 1 ? "attempt" : "attempts")}`;
+      tries.textContent = `${callback.attempts} ${t(attemptsWord(callback.attempts))}`;
     }
     item.append(due, who, tries);
     return item;
+  }
+
+  // Polish counts 1 próba, 2-4 próby, 5-21 prób (22-24 próby again); English 1 attempt, 2 attempts.
+  function attemptsWord(n) {
+    if (n === 1) return "attempt";
+    const tens = n % 100;
+    const ones = n % 10;
+    return ones >= 2 && ones <= 4 && (tens < 12 || tens > 14) ? "attempts" : "attemptsMany";
   }
 
   function renderCallbacks(tile, callbacks) {
