@@ -277,7 +277,16 @@ def build(
     hasher = hasher or PasswordHasher()
     users = stores.users
     callbacks = Callbacks(
-        stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
+        stores.callbacks,
+        stores.queues,
+        phones,
+        clock,
+        changes,
+        callback_policy(settings),
+        callers=callers,
+        customers=directory,
+        webhooks=webhooks,
+        history=stores.connections,
     )
     components = Components(
         settings=settings,
@@ -591,6 +600,7 @@ def create_app(components: Components) -> KolejkaApp:
         zone,
         components.agents,
         agent_statuses,
+        callbacks=components.callbacks,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         stall_seconds=settings.stream_stall_seconds,
     )

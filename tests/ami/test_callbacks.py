@@ -14,6 +14,7 @@ from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.ami.originate import AmiCallbackDialer
 from kolejka.bootstrap import Components
 from kolejka.domain.callbacks import Callback, CallbackState, DialOutcome
+from kolejka.domain.connections import ConnectionQuery
 from kolejka.domain.queues import Queue
 from kolejka.observability.health import run_checks
 from kolejka.services.callbacks import CallbackDialling
@@ -194,3 +195,32 @@ async def test_a_link_that_is_down_claims_nothing(
     await eventually(lambda: components.ami is not None and components.ami.connection is None)
     assert await one_round(dialling) == 0
     assert (await stored(components, callback)).state is CallbackState.PENDING
+
+
+async def test_each_attempt_over_ami_is_an_outbound_row_of_the_call_history(
+    components: Components, dialling: CallbackDialling, asterisk: FakeAsterisk, clock: FrozenClock
+) -> None:
+    asterisk.originate_outcomes = ["busy", "no_answer", "answered", "bad_channel"]
+    first = await components.callbacks.schedule(2, NUMBER, None)
+    dialled_at = []
+    for _ in range(3):
+        dialled_at.append(clock.now())
+        await one_round(dialling)
+        clock.advance(300)
+    second = await components.callbacks.schedule(7, "601100600", None)
+    await one_round(dialling)
+    page = await components.history.page(ConnectionQuery())
+    rows = {
+        row.connection_id: (row.queue_id, row.dst, row.direction.value, row.disposition.value)
+        for row in page.rows
+    }
+    assert rows == {
+        f"callback-{first.callback_id}-1": (2, "+48500333222", "OUTBOUND", "BUSY"),
+        f"callback-{first.callback_id}-2": (2, "+48500333222", "OUTBOUND", "NO ANSWER"),
+        f"callback-{first.callback_id}-3": (2, "+48500333222", "OUTBOUND", "ANSWERED"),
+        f"callback-{second.callback_id}-1": (7, "+48601100600", "OUTBOUND", "FAILED"),
+    }
+    assert sorted(r.started_at for r in page.rows)[:3] == dialled_at
+    # The answered customer's own queue call (Uniqueid 1796075753.12 in the capture) is another
+    # row, INBOUND, when it joins: the attempt's id never takes that call's id.
+    assert all(row.billsec == 0 and row.src_key == "" for row in page.rows)

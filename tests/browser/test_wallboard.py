@@ -392,3 +392,48 @@ def test_each_caller_shows_position_expected_wait_and_a_mark_when_they_called_be
     assert caller_row(page, "613459851").locator(".repeat").get_attribute("title") == (
         "Dzwonił dziś już raz"
     )
+
+
+def callback_item(page: Any, queue_id: int = 2) -> Any:
+    return page.locator(f'.tile[data-queue-id="{queue_id}"] li.callback')
+
+
+def test_each_queue_shows_its_callbacks_due_next_as_they_are_scheduled_and_cancelled(
+    board: Board, page: Any
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    page.goto(board.url())
+    expect()(page.locator(".tile")).to_have_count(2, timeout=SEEN)
+    section = page.locator('.tile[data-queue-id="2"] .callbacks-due')
+    expect()(section).to_be_hidden()  # none scheduled: no empty section
+    later = datetime.now(ZoneInfo("Europe/Warsaw")) + timedelta(hours=2)
+    body = {"phone_number": "746842523", "call_at": later.strftime("%Y-%m-%d %H:%M:%S")}
+    assert board.post("/api/queues/2/schedule_call", body) == 201
+    expect()(callback_item(page)).to_have_count(1, timeout=SEEN)
+    expect()(section).to_be_visible()
+    expect()(section.locator(".callbacks-title")).to_have_text("Callbacks due next")
+    first = callback_item(page).first
+    expect()(first.locator(".callback-due")).to_have_text(later.strftime("%H:%M"))
+    expect()(first.locator(".callback-who")).to_have_text("746842523 · Jan Kowalski")
+    # A waiting caller asks to be called back: their place is their join time, so they come
+    # first, and are due now.
+    board.join("ivr-1", "+48 601 100 300", waited=40)
+    assert board.post("/api/queues/2/callers/ivr-1/schedule_call", {}) == 201
+    expect()(callback_item(page)).to_have_count(2, timeout=SEEN)
+    expect()(callback_item(page).first.locator(".callback-due")).to_have_text("due")
+    expect()(callback_item(page).first.locator(".callback-who")).to_have_text("601100300")
+    expect()(callback_item(page, queue_id=1)).to_have_count(0)
+    page.locator('button[data-lang="pl"]').click()
+    expect()(section.locator(".callbacks-title")).to_have_text("Najbliższe oddzwonienia")
+    expect()(callback_item(page).first.locator(".callback-due")).to_have_text("teraz")
+    # Cancelled: gone from the board.
+    cancel = urllib.request.Request(
+        f"{board.server.url}/api/queues/2/scheduled_calls/1", method="DELETE"
+    )
+    cancel.add_header("Authorization", basic(*ADMIN))
+    with urllib.request.urlopen(cancel, timeout=10) as answer:
+        assert answer.status == 204
+    expect()(callback_item(page)).to_have_count(1, timeout=SEEN)
+    expect()(callback_item(page).first.locator(".callback-who")).to_have_text("601100300")

@@ -111,10 +111,10 @@ async def test_an_outcome_the_store_cannot_take_is_left_to_the_claim_and_retried
     store = components.callbacks.store
     real_finish = store.finish
 
-    async def store_down(callback: Callback, claim: str) -> bool:
+    async def store_down(callback: Callback, claim: str, *written: object) -> bool:
         raise StoreUnavailable
 
-    store.finish = store_down  # type: ignore[method-assign]
+    store.finish = store_down  # type: ignore[method-assign,assignment]
     dialling = CallbackDialling(components.callbacks, RecordingDialer(), claim_for=CLAIM)
     await dialling.tick()
     await dialling.drain()

@@ -8,22 +8,11 @@ from datetime import timedelta
 
 from kolejka.bootstrap import Components
 from kolejka.domain.agents import Membership
-from kolejka.domain.callbacks import Callback, DialOutcome
 from kolejka.domain.queues import Outcome, Queue
 from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling
 from tests.agents.support import ANOWAK, JKOWALSKI, put_live
+from tests.callbacks.support import Dialer, round_of
 from tests.support import FrozenClock
-
-
-class Dialer:
-    ready = True
-
-    def __init__(self) -> None:
-        self.dialled: list[str] = []
-
-    async def dial(self, callback: Callback) -> DialOutcome:
-        self.dialled.append(callback.phone_number)
-        return DialOutcome.ANSWERED
 
 
 def dialling(components: Components, dialer: Dialer) -> CallbackDialling:
@@ -34,11 +23,6 @@ def dialling(components: Components, dialer: Dialer) -> CallbackDialling:
         wait_for_agent=(2,),
         occupancy=AgentsAndCallers(components.agents, components.callers),
     )
-
-
-async def round_of(dialling: CallbackDialling) -> None:
-    await dialling.tick()
-    await dialling.drain()
 
 
 async def test_callbacks_wait_for_a_free_agent_and_go_one_per_free_agent(

@@ -48,8 +48,13 @@ from kolejka.adapters.sqlite.stores import (
 )
 from kolejka.adapters.sqlite.webhooks import sqlite_webhooks
 from kolejka.domain.queues import Queue
-from kolejka.services.ports import AgentDirectory, AgentLiveStore, CallbackStore, Lease
-from tests.contract.stores import FeedFactory, LeaseFactory, LiveLists, SqlStores
+from kolejka.services.ports import (
+    AgentDirectory,
+    AgentLiveStore,
+    CallbackStore,
+    Lease,
+)
+from tests.contract.stores import CallbackRecords, FeedFactory, LeaseFactory, LiveLists, SqlStores
 from tests.servers import drop_prefix, fresh_schema, unique_name
 
 
@@ -278,3 +283,20 @@ async def leases(request: pytest.FixtureRequest) -> AsyncIterator[LeaseFactory]:
         for close in closers:
             with contextlib.suppress(Exception):
                 await close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def callback_records(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[CallbackRecords]:
+    if request.param == "sqlite":
+        db = Database(str(tmp_path / "records.db"))
+        db.migrate()
+        yield CallbackRecords(SqliteCallbacks(db), SqliteConnections(db), sqlite_webhooks(db))
+        db.close()
+        return
+    async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
+        pg = PostgresDatabase(url)
+        await pg.migrate()
+        yield CallbackRecords(PostgresCallbacks(pg), PostgresConnections(pg), postgres_webhooks(pg))
+        await pg.aclose()

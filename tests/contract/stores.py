@@ -10,6 +10,7 @@ from kolejka.adapters.shared_feed import SharedFeed
 from kolejka.adapters.sql.webhooks import SqlWebhooks
 from kolejka.services.ports import (
     ApiUserStore,
+    CallbackStore,
     ConnectionStore,
     CrmStore,
     CustomerDirectory,
@@ -38,6 +39,15 @@ class LiveLists:
     # The outbox the lists' events end in (for Redis: an SQLite one, relayed into).
     outbox: SqlWebhooks
     relay: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class CallbackRecords:
+    """A callback store with the call history and the webhooks' outbox of its database."""
+
+    callbacks: CallbackStore
+    connections: ConnectionStore
+    outbox: SqlWebhooks
 
 
 FeedFactory = Callable[[], Awaitable[SharedFeed]]

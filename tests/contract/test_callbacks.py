@@ -11,8 +11,12 @@ from kolejka.domain.callbacks import (
     CallbackState,
     DialOutcome,
     NewCallback,
+    attempt_record,
 )
+from kolejka.domain.connections import ConnectionQuery, Direction, Disposition
+from kolejka.domain.webhooks import Action, callback_attempted
 from kolejka.services.ports import CallbackStore
+from tests.contract.stores import CallbackRecords
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -174,3 +178,74 @@ async def test_only_a_pending_callback_is_cancelled(callback_stores: list[Callba
     # A cancelled one no longer counts as open: the number may be scheduled again.
     again = await store.schedule(new("+48500000001"))
     assert again.callback_id != pending.callback_id
+
+
+async def test_an_attempts_history_row_and_events_are_written_with_its_outcome_and_only_then(
+    callback_records: CallbackRecords,
+) -> None:
+    store, history, outbox = (
+        callback_records.callbacks,
+        callback_records.connections,
+        callback_records.outbox,
+    )
+    await store.schedule(new())
+    (dialling,) = await store.claim_due(T0, "mine", T0, T0 + MINUTE, 1)
+    busy = POLICY.after(dialling, DialOutcome.BUSY, T0 + timedelta(seconds=25))
+    ended = busy.attempts[-1]
+    row = attempt_record(busy, ended)
+    event = callback_attempted(busy, ended, "500 333 222")
+    # A stale claim writes nothing: no row, no event.
+    assert not await store.finish(busy, "someone-else", row, [event])
+    assert await history.get(row.connection_id) is None
+    assert await outbox.following(0, [Action.CALLBACK_ATTEMPTED.value], 10) == []
+    assert await store.finish(busy, "mine", row, [event])
+    assert await history.get("callback-1-1") == row
+    assert row.direction is Direction.OUTBOUND
+    assert (row.dst, row.src_key, row.disposition) == ("+48500333222", "", Disposition.BUSY)
+    (stored,) = await outbox.following(0, [Action.CALLBACK_ATTEMPTED.value], 10)
+    assert stored.fields["outcome"] == "busy"
+    # The same outcome reported again is refused, and adds neither a row nor an event.
+    assert not await store.finish(busy, "mine", row, [event])
+    page = await history.page(ConnectionQuery(dst="+48500333222"))
+    assert [r.connection_id for r in page.rows] == ["callback-1-1"]
+    assert len(await outbox.following(0, [Action.CALLBACK_ATTEMPTED.value], 10)) == 1
+
+
+async def test_an_answered_attempts_row_has_the_ring_time_as_duration_and_no_billsec(
+    callback_records: CallbackRecords,
+) -> None:
+    store, history = callback_records.callbacks, callback_records.connections
+    await store.schedule(new())
+    (dialling,) = await store.claim_due(T0, "mine", T0, T0 + MINUTE, 1)
+    answered = POLICY.after(dialling, DialOutcome.ANSWERED, T0 + timedelta(seconds=8))
+    row = attempt_record(answered, answered.attempts[-1])
+    assert await store.finish(answered, "mine", row)
+    found = await history.get(row.connection_id)
+    assert found is not None
+    assert (found.disposition, found.duration, found.billsec) == (Disposition.ANSWERED, 8, 0)
+
+
+async def test_due_next_lists_a_queues_open_callbacks_earliest_first(
+    callback_stores: list[CallbackStore],
+) -> None:
+    store = callback_stores[0]
+    late = await store.schedule(new("+48500000001", T0 + 10 * MINUTE))
+    early = await store.schedule(new("+48500000002", T0 - MINUTE))
+    soon = await store.schedule(new("+48500000003", T0 + MINUTE))
+    await store.schedule(new("+48500000004", T0, queue_id=3))
+    cancelled = await store.schedule(new("+48500000005", T0))
+    await store.cancel(cancelled.callback_id)
+    (dialling,) = await store.claim_due(T0 - MINUTE, "c", T0, T0 + MINUTE, 1)
+    assert dialling.callback_id == early.callback_id
+    listed = await callback_stores[1].due_next(2, 10)
+    assert [c.callback_id for c in listed] == [
+        early.callback_id,
+        soon.callback_id,
+        late.callback_id,
+    ]
+    assert listed[0].state is CallbackState.DIALLING
+    assert [c.callback_id for c in await store.due_next(2, 2)] == [
+        early.callback_id,
+        soon.callback_id,
+    ]
+    assert await store.due_next(4, 10) == []

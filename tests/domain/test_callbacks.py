@@ -14,12 +14,15 @@ from kolejka.domain.callbacks import (
     DialOutcome,
     QueueNow,
     agent_wait_window,
+    attempt_record,
     claimed,
     earlier,
     outcome_of_reason,
     parse_wire_time,
 )
+from kolejka.domain.connections import Direction, Disposition
 from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.webhooks import Action, callback_attempted
 
 NOW = datetime(2026, 11, 6, 13, 42, 11, tzinfo=UTC)
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -160,3 +163,65 @@ def test_finished_states() -> None:
         CallbackState.FAILED,
         CallbackState.CANCELLED,
     }
+
+
+@pytest.mark.parametrize(
+    ("outcome", "disposition"),
+    [
+        (DialOutcome.ANSWERED, Disposition.ANSWERED),
+        (DialOutcome.BUSY, Disposition.BUSY),
+        (DialOutcome.NO_ANSWER, Disposition.NO_ANSWER),
+        (DialOutcome.REJECTED, Disposition.NO_ANSWER),
+        (DialOutcome.CONGESTION, Disposition.FAILED),
+        (DialOutcome.FAILED, Disposition.FAILED),
+        (DialOutcome.LOST, Disposition.FAILED),
+    ],
+)
+def test_each_attempt_is_an_outbound_row_with_thuliums_disposition(
+    outcome: DialOutcome, disposition: Disposition
+) -> None:
+    dialling = claimed(callback(callback_id=7), "c1", NOW, NOW + timedelta(minutes=2))
+    after = POLICY.after(dialling, outcome, NOW + timedelta(seconds=21, microseconds=5))
+    row = attempt_record(after, after.attempts[-1])
+    assert row.connection_id == "callback-7-1"
+    assert (row.queue_id, row.started_at, row.direction) == (2, NOW, Direction.OUTBOUND)
+    assert (row.src, row.src_key, row.dst, row.user_login) == ("", "", "+48500333222", "")
+    assert row.disposition is disposition
+    assert (row.duration, row.billsec) == (21, 0)  # the ring time; the talk is the queue call's
+
+
+def test_an_attempt_under_way_has_no_row_yet() -> None:
+    dialling = claimed(callback(), "c1", NOW, NOW + timedelta(minutes=2))
+    with pytest.raises(ValueError, match="not ended"):
+        attempt_record(dialling, dialling.attempts[-1])
+
+
+def test_a_second_attempt_has_a_row_of_its_own() -> None:
+    first = POLICY.after(claimed(callback(), "a", NOW, NOW), DialOutcome.BUSY, NOW)
+    second = claimed(first, "b", first.call_at, first.call_at)
+    done = POLICY.after(second, DialOutcome.ANSWERED, first.call_at + timedelta(seconds=3))
+    rows = [attempt_record(done, attempt) for attempt in done.attempts]
+    assert [r.connection_id for r in rows] == ["callback-1-1", "callback-1-2"]
+    assert [r.disposition for r in rows] == [Disposition.BUSY, Disposition.ANSWERED]
+
+
+def test_callback_attempted_names_the_next_attempt_only_when_there_is_one() -> None:
+    busy = POLICY.after(claimed(callback(), "a", NOW, NOW), DialOutcome.BUSY, NOW)
+    event = callback_attempted(busy, busy.attempts[-1], "500 333 222")
+    assert event.action is Action.CALLBACK_ATTEMPTED
+    assert event.occurred_at == NOW
+    assert dict(event.fields) == {
+        "callback_id": 1,
+        "queue_id": 2,
+        "phone_number": "500 333 222",
+        "attempt": 1,
+        "outcome": "busy",
+        "started_at": NOW.isoformat(),
+        "finished_at": NOW.isoformat(),
+        "state": "pending",
+        "next_attempt_at": (NOW + timedelta(minutes=5)).isoformat(),
+        "connection_id": "callback-1-1",
+    }
+    failed = POLICY.after(claimed(callback(), "a", NOW, NOW), DialOutcome.FAILED, NOW)
+    last = callback_attempted(failed, failed.attempts[-1], "500 333 222")
+    assert (last.fields["state"], last.fields["next_attempt_at"]) == ("failed", None)

@@ -84,3 +84,29 @@ async def test_scheduled_callbacks_survive_a_restart(deployment: Deployment) -> 
     # One callback, at the earlier time (now), still pending: no PBX dials in this deployment.
     assert [(c["phone_number"], c["state"]) for c in listed] == [("500333222", "pending")]
     assert listed[0]["call_at"] < later
+
+
+async def test_every_attempt_is_one_outbound_row_whichever_instance_reports_it(
+    deployment: Deployment,
+) -> None:
+    """On PostgreSQL: the row is written with the outcome, once, and read on either instance."""
+    first, second = await deployment.start(2)
+    body = {"phone_number": "500333222"}
+    assert (await call(first, "POST", "/api/queues/2/schedule_call", body)).status == 201
+    claimed = as_json(await call(second, "POST", "/api/scheduled_calls/claim"))
+    report = {"claim": claimed["claim"], "outcome": "busy"}
+    target = f"/api/scheduled_calls/{claimed['callback_id']}/outcome"
+    answers = await asyncio.gather(
+        call(first, "POST", target, report), call(second, "POST", target, report)
+    )
+    assert sorted(a.status for a in answers) == [204, 409]  # reported twice, recorded once
+    for server in (first, second):
+        rows = as_json(await call(server, "GET", "/api/connections?dst=%2B48500333222"))
+        assert rows["count"] == 1
+        (row,) = rows["result"]
+        assert (row["connection_id"], row["type"], row["disposition"], row["queue_id"]) == (
+            f"callback-{claimed['callback_id']}-1",
+            "OUTBOUND",
+            "BUSY",
+            2,
+        )

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from kolejka.domain.connections import Connection, Direction, DisconnectedBy, Disposition
 from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.phone import number_key
 
 # Thulium's dates on the wire: local time in KOLEJKA_TIME_ZONE, no offset.
 _WIRE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
@@ -200,10 +202,59 @@ def released(callback: Callback) -> Callback:
 
 @dataclass(frozen=True, slots=True)
 class CallbackAttempted:
-    """A domain event: one attempt of a callback ended (call history's OUTBOUND rows, later)."""
+    """A domain event: one attempt of a callback ended."""
 
     callback: Callback  # as it is after the attempt
     attempt: Attempt
+
+
+# How an attempt shows in the call history (Thulium's four dispositions). A customer who hung up
+# while it rang did not answer; congestion, a channel that cannot be made and a lost outcome are
+# the call failing, not the customer.
+_DISPOSITIONS = {
+    DialOutcome.ANSWERED: Disposition.ANSWERED,
+    DialOutcome.BUSY: Disposition.BUSY,
+    DialOutcome.NO_ANSWER: Disposition.NO_ANSWER,
+    DialOutcome.REJECTED: Disposition.NO_ANSWER,
+    DialOutcome.CONGESTION: Disposition.FAILED,
+    DialOutcome.FAILED: Disposition.FAILED,
+    DialOutcome.LOST: Disposition.FAILED,
+}
+
+
+def attempt_connection_id(callback_id: int, attempt: int) -> str:
+    """The call history's id of one attempt: stable, so writing it again adds no second row.
+
+    Not the PBX's Uniqueid: the answered customer's channel keeps that Uniqueid when it joins the
+    queue, and the queue call's own (INBOUND) row is keyed by it (docs/pbx-asterisk.md).
+    """
+    return f"callback-{callback_id}-{attempt}"
+
+
+def attempt_record(callback: Callback, attempt: Attempt) -> Connection:
+    """The call history's OUTBOUND row of a finished attempt.
+
+    `dst` is the number's key (as `number_key` writes E.164), `src` is empty (the caller id the
+    PBX showed is its own), `started_at` is when it was dialled, and the ring time is the
+    row's `duration`: an attempt ends when the customer answers, so its `billsec` is 0. The
+    answered customer's talk is the queue call's own row, a new INBOUND call.
+    """
+    if attempt.outcome is None or attempt.finished_at is None:
+        raise ValueError("the attempt has not ended")
+    return Connection(
+        connection_id=attempt_connection_id(callback.callback_id, attempt.number),
+        queue_id=callback.queue_id,
+        src="",
+        started_at=attempt.started_at,
+        disposition=_DISPOSITIONS[attempt.outcome],
+        wait=max(attempt.finished_at - attempt.started_at, timedelta(0)),
+        src_key="",
+        dst=number_key(callback.phone_number),
+        direction=Direction.OUTBOUND,
+        disconnected_by=DisconnectedBy.CUSTOMER
+        if attempt.outcome is DialOutcome.REJECTED
+        else DisconnectedBy.UNKNOWN,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,11 @@ class Connection:
         """Seconds of talk with an agent (0 unless answered)."""
         return _seconds(self.talk)
 
+    @property
+    def customer_number(self) -> str:
+        """The customer's end of the call: who called in, or who was called (a callback)."""
+        return self.dst if self.direction is Direction.OUTBOUND else self.src
+
 
 def _seconds(span: timedelta) -> int:
     return span.days * 86_400 + span.seconds if span.days >= 0 else 0

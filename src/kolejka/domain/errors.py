@@ -22,6 +22,14 @@ class UnknownCaller(DomainError):
         self.call_id = call_id
 
 
+class NoNumberToCall(DomainError):
+    """The waiting call's number cannot be called back: withheld, or not a phone number."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"call {call_id!r} has no number to call back")
+        self.call_id = call_id
+
+
 class UnknownConnection(DomainError):
     def __init__(self, connection_id: str) -> None:
         super().__init__(f"no call {connection_id!r} in the call history")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kolejka.domain.connections import Connection
+from kolejka.domain.callbacks import Attempt, Callback, CallbackState, attempt_connection_id
 from kolejka.domain.crm import Customer
 from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import DomainError, FieldProblem, InvalidField
@@ -39,6 +40,7 @@ class Action(enum.StrEnum):
     CALLER_JOINED = "CALLER_JOINED"
     CALLER_LEFT = "CALLER_LEFT"
     CALL_RECORDED = "CALL_RECORDED"
+    CALLBACK_ATTEMPTED = "CALLBACK_ATTEMPTED"
 
 
 ACTIONS = frozenset(action.value for action in Action)
@@ -153,6 +155,30 @@ def call_recorded(
             "disconnected_by": row.disconnected_by.value,
             "transferred_to": row.transferred_to,
             "recorded_at": recorded_at.isoformat(),
+        },
+    )
+
+
+def callback_attempted(callback: Callback, attempt: Attempt, shown_number: str) -> NewEvent:
+    """One attempt of a scheduled callback ended: how, and what comes next (`state`, and
+    `next_attempt_at` when it will be tried again). `callback` is as it is after the attempt."""
+    if attempt.outcome is None or attempt.finished_at is None:
+        raise ValueError("the attempt has not ended")
+    retried = callback.state is CallbackState.PENDING
+    return NewEvent(
+        Action.CALLBACK_ATTEMPTED,
+        attempt.finished_at,
+        {
+            "callback_id": callback.callback_id,
+            "queue_id": callback.queue_id,
+            "phone_number": shown_number,
+            "attempt": attempt.number,
+            "outcome": attempt.outcome.value,
+            "started_at": attempt.started_at.isoformat(),
+            "finished_at": attempt.finished_at.isoformat(),
+            "state": callback.state.value,
+            "next_attempt_at": callback.call_at.isoformat() if retried else None,
+            "connection_id": attempt_connection_id(callback.callback_id, attempt.number),
         },
     )
 

@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -29,23 +30,31 @@ from kolejka.domain.callbacks import (
     NewCallback,
     QueueNow,
     agent_wait_window,
+    attempt_record,
     released,
 )
+from kolejka.domain.connections import Direction, Disposition
+from kolejka.domain.customers import CustomerMatch, unambiguous
 from kolejka.domain.errors import (
     CallbackNotPending,
     FieldProblem,
     InvalidField,
+    NoNumberToCall,
     StaleClaim,
     UnknownCallback,
+    UnknownCaller,
     UnknownQueue,
 )
 from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.webhooks import Action, NewEvent, callback_attempted
 from kolejka.services.ports import (
     CallbackDialer,
     CallbackStore,
     Change,
     ChangeFeed,
     Clock,
+    ConnectionStore,
+    CustomerDirectory,
     QueueDirectory,
     Topic,
     WaitingCallerStore,
@@ -54,7 +63,25 @@ from kolejka.services.ports import (
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 1000
+MAX_DUE_NEXT = 50
+# A caller who pressed the IVR's key has left Asterisk's queue by the time the dialplan asks (the
+# key takes them out of it): their call is then found in the call history for this long.
+JUST_LEFT = timedelta(minutes=2)
 AttemptListener = Callable[[CallbackAttempted], Awaitable[None]]
+
+
+class WebhookWishes(Protocol):
+    """Whether any webhook subscription takes an action (services/webhooks.Webhooks)."""
+
+    async def wants(self, action: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DueCallback:
+    """An open callback as a supervisor's board shows it: with the CRM's customer, if one."""
+
+    callback: Callback
+    match: CustomerMatch | None
 
 
 class NotDialled(Exception):
@@ -77,6 +104,11 @@ class Callbacks:
         clock: Clock,
         changes: ChangeFeed,
         policy: CallbackPolicy,
+        *,
+        callers: WaitingCallerStore | None = None,
+        customers: CustomerDirectory | None = None,
+        webhooks: WebhookWishes | None = None,
+        history: ConnectionStore | None = None,
     ) -> None:
         self.store = store
         self.queues = queues
@@ -84,7 +116,12 @@ class Callbacks:
         self.clock = clock
         self.changes = changes
         self.policy = policy
-        # Told of every attempt's end: the seam for call history's OUTBOUND rows.
+        self.callers = callers
+        self.customers = customers
+        self.webhooks = webhooks
+        self.history = history
+        # Told of every attempt's end, after it is recorded (its history row and webhook event
+        # are written with it, in the store's transaction).
         self.attempt_listeners: list[AttemptListener] = []
 
     async def schedule(
@@ -102,6 +139,68 @@ class Callbacks:
         stored = await self.store.schedule(NewCallback(queue_id, e164, due, now))
         await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
         return stored
+
+    async def schedule_for_caller(self, queue_id: int, call_id: str) -> Callback:
+        """A callback for a caller waiting in the queue now, keeping their place in line: it
+        takes the caller's number and, as its `call_at`, the moment they joined. In a queue
+        whose callbacks wait for a free agent it is dialled when the caller would have reached
+        the head of the queue; elsewhere a time in the past is due at once. The caller may then
+        hang up. UnknownCaller unless the call waits in this very queue; NoNumberToCall when its
+        number (withheld, or no phone number) cannot be dialled."""
+        now = self.clock.now()
+        found = await self._place_of(queue_id, call_id, now)
+        if found is None:
+            if await self.queues.get(queue_id) is None:
+                raise UnknownQueue(queue_id)
+            raise UnknownCaller(call_id)
+        number, joined_at = found
+        e164 = self.phones.normalise(number)
+        if e164 is None:
+            raise NoNumberToCall(call_id)
+        # The join time is the place; one older than the horizon (a day-long wait, a clock
+        # gone wrong) is now, as for any request.
+        due = self.policy.due_at(min(joined_at, now), now)
+        stored = await self.store.schedule(NewCallback(queue_id, e164, due, now))
+        await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
+        return stored
+
+    async def _place_of(
+        self, queue_id: int, call_id: str, now: datetime
+    ) -> tuple[str, datetime] | None:
+        """The number and join time of a call waiting in the queue, or of one that left it
+        unanswered within JUST_LEFT (the IVR's key took it out of the queue)."""
+        if self.callers is not None:
+            caller = await self.callers.find(call_id)
+            if caller is not None:
+                return (
+                    (caller.phone_number, caller.started_at)
+                    if caller.queue_id == queue_id
+                    else None
+                )
+        if self.history is None:
+            return None
+        row = await self.history.get(call_id)
+        if (
+            row is None
+            or row.queue_id != queue_id
+            or row.direction is not Direction.INBOUND
+            or row.disposition is Disposition.ANSWERED
+            or row.started_at + row.wait < now - JUST_LEFT
+        ):
+            return None
+        return row.src, row.started_at
+
+    async def due_next(self, queue_id: int, limit: int) -> list[DueCallback]:
+        """The queue's open callbacks, earliest first, each with the customer the CRM names
+        unambiguously for its number (the waiting list's rule)."""
+        found = await self.store.due_next(queue_id, min(limit, MAX_DUE_NEXT))
+        shown = []
+        for callback in found:
+            match = None
+            if self.customers is not None:
+                match = unambiguous(await self.customers.owners(callback.phone_number))
+            shown.append(DueCallback(callback, match))
+        return shown
 
     async def in_queue(self, queue_id: int, limit: int = MAX_LISTED) -> Sequence[Callback]:
         if await self.queues.get(queue_id) is None:
@@ -138,7 +237,7 @@ class Callbacks:
         """Claims up to `limit` due callbacks for an attempt each, for `claim_for`."""
         now = self.clock.now()
         by = now if due_by is None else min(due_by, now)
-        return await self.store.claim_due(
+        claimed = await self.store.claim_due(
             by,
             _new_claim(),
             now,
@@ -147,6 +246,10 @@ class Callbacks:
             only_queue=only_queue,
             skip_queues=skip_queues,
         )
+        # Ringing now: the wallboard's "callbacks due next" shows it (one change per queue).
+        for queue_id in sorted({callback.queue_id for callback in claimed}):
+            await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
+        return claimed
 
     async def report(
         self, callback_id: int, claim: str, outcome: DialOutcome, *, known: Callback | None = None
@@ -156,7 +259,12 @@ class Callbacks:
         if current is None or current.state is not CallbackState.DIALLING or current.claim != claim:
             raise StaleClaim(callback_id)
         after = self.policy.after(current, outcome, self.clock.now())
-        if not await self.store.finish(after, claim):
+        ended = after.attempts[-1]
+        events: list[NewEvent] = []
+        if self.webhooks is not None and await self.webhooks.wants(Action.CALLBACK_ATTEMPTED):
+            shown = self.phones.display(after.phone_number)
+            events.append(callback_attempted(after, ended, shown))
+        if not await self.store.finish(after, claim, attempt_record(after, ended), events):
             raise StaleClaim(callback_id)
         await self.changes.publish(Change(Topic.CALLBACKS, after.queue_id))
         event = CallbackAttempted(after, after.attempts[-1])

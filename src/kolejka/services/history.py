@@ -310,7 +310,8 @@ class CallHistory:
         """For a page of calls: by each `src`, the customer id of the one customer owning that
         number (the waiting list's rule, looked up when read), and each agent's "name surname".
         Two questions for the whole page, whatever its size."""
-        e164s = {row.src: self._phones.normalise(row.src) for row in rows}
+        # Keyed by each row's customer number: the caller, or the number a callback dialled.
+        e164s = {n: self._phones.normalise(n) for n in {row.customer_number for row in rows}}
         numbers = list({e164 for e164 in e164s.values() if e164})
         owners = await self._customers.sole_owners(numbers) if self._customers else {}
         customers = {
@@ -344,7 +345,7 @@ class CallHistory:
             rows = (await self.page(query)).rows
             customers, agents = await self.names(rows)
             for row in rows:
-                yield row, customers.get(row.src), agents.get(row.user_login, "")
+                yield row, customers.get(row.customer_number), agents.get(row.user_login, "")
             if len(rows) < EXPORT_BATCH:
                 return
             query = replace(query, after=(rows[-1].started_at, rows[-1].connection_id))

@@ -459,9 +459,24 @@ class CallbackStore(Protocol):
         longer finish them."""
         ...
 
-    async def finish(self, callback: Callback, claim: str) -> bool:
+    async def finish(
+        self,
+        callback: Callback,
+        claim: str,
+        record: Connection | None = None,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
         """Writes the callback after its attempt (state, call_at, attempts) and ends the claim;
-        False, writing nothing, unless it is dialling under `claim`."""
+        False, writing nothing, unless it is dialling under `claim`.
+
+        `record` (the attempt's row in the call history, kept if its id has one already) and
+        `events` (the webhooks' outbox) are written in the same transaction, only when the
+        callback is.
+        """
+        ...
+
+    async def due_next(self, queue_id: int, limit: int) -> Sequence[Callback]:
+        """The queue's open (pending or dialling) callbacks, earliest `call_at` first."""
         ...
 
 

@@ -20,6 +20,7 @@ from kolejka.domain import crm_fields
 from kolejka.domain.callbacks import Attempt, Callback, DialOutcome, parse_wire_time
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.queues import MAX_CALL_ID
 from kolejka.services.callbacks import Callbacks
 
 CREATED = Reply(b"", 201)
@@ -73,6 +74,11 @@ class CallbacksApi:
     def routes(self) -> list[Route]:
         return [
             Route("POST", "/api/queues/{id}/schedule_call", self.schedule_call),
+            Route(
+                "POST",
+                "/api/queues/{id}/callers/{call_id}/schedule_call",
+                self.schedule_caller_call,
+            ),
             Route("GET", "/api/queues/{id}/scheduled_calls", self.scheduled_calls),
             Route("DELETE", "/api/queues/{id}/scheduled_calls/{callback_id}", self.cancel_call),
             Route("POST", "/api/scheduled_calls/claim", self.claim),
@@ -92,6 +98,19 @@ class CallbacksApi:
         at = None if call_at is None else parse_wire_time(call_at, self.time_zone, "call_at")
         await self.callbacks.schedule(queue_id, number.raw, at)
         return CREATED
+
+    async def schedule_caller_call(self, request: Request) -> Reply:
+        """A callback for a caller waiting now, keeping their place (kolejka's extension): an
+        IVR's "press 1 to be called back". No body (or `{}`): the number and the place are the
+        waiting call's. 201 with the callback as `scheduled_calls` lists it."""
+        queue_id = request.path_id("id")
+        # Longer than any call id that may wait: cut, it still matches none (404).
+        call_id = request.params["call_id"][: MAX_CALL_ID + 1]
+        no_query(request)
+        body = await _optional_object(request)
+        only_fields(body, set())
+        found = await self.callbacks.schedule_for_caller(queue_id, call_id)
+        return Reply(wire.to_json(scheduled_call(found, self.phones, self.time_zone)), 201)
 
     async def scheduled_calls(self, request: Request) -> Reply:
         queue_id = request.path_id("id")

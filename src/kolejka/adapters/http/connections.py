@@ -58,7 +58,7 @@ MAX_TAG = 255
 _PAGES_KEPT = 256
 # What can change a page already answered: a departure (a new row), an agent's pick-up or
 # hang-up (the row's agent and talk), a customer's or agent's name, or anything (another process).
-_CHANGING_PAGES = frozenset({Topic.QUEUE, Topic.AGENTS, Topic.CRM, Topic.ALL})
+_CHANGING_PAGES = frozenset({Topic.QUEUE, Topic.AGENTS, Topic.CRM, Topic.CALLBACKS, Topic.ALL})
 _BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
 
 
@@ -121,7 +121,7 @@ class ConnectionsApi:
                 row,
                 self.time_zone,
                 self.history.display(row.src),
-                customers.get(row.src),
+                customers.get(row.customer_number),
                 agents.get(row.user_login, ""),
             )
             for row in page.rows

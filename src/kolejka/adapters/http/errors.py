@@ -23,6 +23,7 @@ from kolejka.domain.errors import (
     InvalidField,
     InvalidFields,
     LoginThrottled,
+    NoNumberToCall,
     NoPbxInterface,
     NoQueuesToLogIn,
     NotAbandoned,
@@ -257,6 +258,13 @@ STALE_CLAIM = ErrorKind(
     "Zajęcie zaplanowanego połączenia {callback_id} już nie obowiązuje (wygasło lub zostało"
     " już zgłoszone); nic nie zapisano.",
 )
+NO_NUMBER_TO_CALL = ErrorKind(
+    409040,
+    409,
+    "Call {call_id} has no phone number to call back (withheld, or not a number).",
+    "Połączenie {call_id} nie ma numeru, pod który można oddzwonić (zastrzeżony lub"
+    " nieprawidłowy).",
+)
 
 # Abandoned callers to call back (issue 14 part 3, issue 15 part 5).
 NOT_ABANDONED = ErrorKind(
@@ -290,6 +298,7 @@ ALL_KINDS = [
     UNKNOWN_CALLBACK,
     CALLBACK_NOT_PENDING,
     STALE_CLAIM,
+    NO_NUMBER_TO_CALL,
     BAD_HTTP,
     REQUEST_TIMEOUT,
     HEADERS_TOO_LARGE,
@@ -457,6 +466,8 @@ def from_domain(error: DomainError) -> ApiError:
     if isinstance(error, NotAbandoned):
         number = json.dumps(error.phone_number, ensure_ascii=False)
         return ApiError(NOT_ABANDONED, phone_number=number, queue_id=error.queue_id)
+    if isinstance(error, NoNumberToCall):
+        return ApiError(NO_NUMBER_TO_CALL, call_id=json.dumps(error.call_id))
     if isinstance(error, UnknownWebhook):
         return ApiError(UNKNOWN_WEBHOOK, webhook_id=error.webhook_id)
     if isinstance(error, UnknownParkedEvent):

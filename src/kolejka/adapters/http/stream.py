@@ -37,6 +37,7 @@ from kolejka.adapters.http.wallboard.board import WALLBOARD_PERMISSIONS, Wallboa
 from kolejka.domain.errors import DomainError, UnknownQueue
 from kolejka.services.agents import Agents
 from kolejka.services.auth import Authenticator
+from kolejka.services.callbacks import Callbacks
 from kolejka.services.ports import Change, ChangeFeed, Topic
 from kolejka.services.waiting_lists import WaitingLists
 
@@ -203,6 +204,8 @@ class EventStreams:
         time_zone: ZoneInfo,
         agents: Agents | None,
         agent_statuses: AgentStatusesView | None = None,
+        *,
+        callbacks: Callbacks | None = None,
         heartbeat_seconds: float = 15.0,
         stall_seconds: float = 60.0,
         board_refresh_seconds: float = 5.0,
@@ -211,7 +214,7 @@ class EventStreams:
         self.view = view
         self.auth = auth
         self.agent_statuses = agent_statuses
-        self.board = WallboardFeed(lists, view, time_zone, agents)
+        self.board = WallboardFeed(lists, view, time_zone, agents, callbacks)
         self.heartbeat_seconds = heartbeat_seconds
         self.stall_seconds = stall_seconds
         self.board_refresh_seconds = board_refresh_seconds
@@ -371,6 +374,11 @@ class EventStreams:
                 channel = self.channels.get(key)
                 if channel is not None:
                     channel.invalidate()
+        elif change.topic is Topic.CALLBACKS:
+            # Scheduled, attempted or cancelled: the board's "callbacks due next".
+            board = self.channels.get(BOARD)
+            if board is not None:
+                board.invalidate()
         elif change.topic is Topic.AGENTS:
             for key in (AGENTS, BOARD):
                 channel = self.channels.get(key)

@@ -7,10 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from kolejka.adapters.postgres.database import PostgresDatabase
+from kolejka.adapters.postgres.database import Connection as Sql
+from kolejka.adapters.postgres.database import PostgresDatabase, affected
+from kolejka.adapters.postgres.webhooks import write_events
+from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.callback_rows import COLUMNS, decode, encode_attempts
 from kolejka.adapters.sql.times import to_micros
 from kolejka.domain.callbacks import Callback, NewCallback
+from kolejka.domain.connections import Connection
+from kolejka.domain.webhooks import NewEvent
 
 _OPEN = "state IN ('pending', 'dialling')"
 
@@ -20,6 +25,7 @@ class PostgresCallbacks:
 
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
+        self._record = history_sql.insert_sql(numbered=True)
 
     async def schedule(self, new: NewCallback) -> Callback:
         row = await self.db.fetchrow(
@@ -104,15 +110,40 @@ class PostgresCallbacks:
         )
         return [decode(tuple(row)) for row in rows]
 
-    async def finish(self, callback: Callback, claim: str) -> bool:
-        done = await self.db.execute(
-            "UPDATE callbacks SET state = $1, call_at = $2, attempts = $3, claim = NULL,"
-            " claimed_at = NULL, claimed_until = NULL"
-            " WHERE callback_id = $4 AND state = 'dialling' AND claim = $5",
-            callback.state.value,
-            to_micros(callback.call_at),
-            encode_attempts(callback.attempts),
-            callback.callback_id,
-            claim,
+    async def finish(
+        self,
+        callback: Callback,
+        claim: str,
+        record: Connection | None = None,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
+        async def finish(sql: Sql) -> bool:
+            done = await sql.execute(
+                "UPDATE callbacks SET state = $1, call_at = $2, attempts = $3, claim = NULL,"
+                " claimed_at = NULL, claimed_until = NULL"
+                " WHERE callback_id = $4 AND state = 'dialling' AND claim = $5",
+                callback.state.value,
+                to_micros(callback.call_at),
+                encode_attempts(callback.attempts),
+                callback.callback_id,
+                claim,
+            )
+            if affected(done) != 1:
+                return False
+            if record is not None:
+                await sql.execute(self._record, *history_sql.values(record))
+            await write_events(sql, events)
+            return True
+
+        if record is None and not events:
+            return await self.db.run(finish)  # one statement: no transaction needed
+        return await self.db.transaction(finish)
+
+    async def due_next(self, queue_id: int, limit: int) -> Sequence[Callback]:
+        rows = await self.db.fetch(
+            f"SELECT {COLUMNS} FROM callbacks WHERE queue_id = $1 AND {_OPEN}"  # noqa: S608
+            " ORDER BY call_at, callback_id LIMIT $2",
+            queue_id,
+            limit,
         )
-        return done == 1
+        return [decode(tuple(row)) for row in rows]

@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.callback_rows import COLUMNS, decode, encode_attempts
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
+from kolejka.adapters.sqlite.webhooks import write_events
 from kolejka.domain.callbacks import Callback, CallbackState, NewCallback
+from kolejka.domain.connections import Connection
+from kolejka.domain.webhooks import NewEvent
 
 _OPEN = "state IN ('pending', 'dialling')"
 
@@ -20,6 +24,7 @@ class SqliteCallbacks:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.sql = db.connection
+        self._record = history_sql.insert_sql(numbered=False)
 
     async def schedule(self, new: NewCallback) -> Callback:
         async with self.db.writing():
@@ -112,7 +117,13 @@ class SqliteCallbacks:
             ).fetchall()
         return [decode(row) for row in rows]
 
-    async def finish(self, callback: Callback, claim: str) -> bool:
+    async def finish(
+        self,
+        callback: Callback,
+        claim: str,
+        record: Connection | None = None,
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
         async with self.db.writing():
             done = self.sql.execute(
                 "UPDATE callbacks SET state = ?, call_at = ?, attempts = ?, claim = NULL,"
@@ -126,4 +137,17 @@ class SqliteCallbacks:
                     claim,
                 ),
             )
-            return done.rowcount == 1
+            if done.rowcount != 1:
+                return False
+            if record is not None:
+                self.sql.execute(self._record, history_sql.values(record))
+            write_events(self.sql, events)
+            return True
+
+    async def due_next(self, queue_id: int, limit: int) -> Sequence[Callback]:
+        rows = self.sql.execute(
+            f"SELECT {COLUMNS} FROM callbacks WHERE queue_id = ? AND {_OPEN}"  # noqa: S608
+            " ORDER BY call_at, callback_id LIMIT ?",
+            (queue_id, limit),
+        )
+        return [decode(row) for row in rows]

@@ -12,6 +12,7 @@ only what the board shows and nothing that moves with the clock (so an unchanged
 unchanged): each caller's position, number and `started_at` (to find its row), the expected wait
 still to go (`remaining_wait`, seconds; the page adds the wait it counts) and how many times the
 number called today before.
+`callbacks_due` lists the queue's callbacks due next (`_callbacks_due`).
 `now` lets the page count waits (and time in state) on the server's clock; it stays out of what
 the event's id is a digest of, so an unchanged board is not sent again, and a client that
 connects later is sent the board with `now` of that moment (`restamped`).
@@ -28,6 +29,7 @@ from kolejka.domain.agents import AgentState
 from kolejka.domain.errors import UnknownQueue
 from kolejka.services.agents import Agents
 from kolejka.services.caller_waits import CallerWaits
+from kolejka.services.callbacks import Callbacks
 from kolejka.services.waiting_lists import WaitingLists
 
 WALLBOARD_PERMISSION = "GET wallboard/stream"
@@ -37,6 +39,8 @@ NO_ABANDONED = b'{"count":0,"callers":[]}'
 # The board reads every queue's stats: under a burst of changes (a PBX reconnecting, say) it is
 # rendered at most this often; a screen does not need more.
 BOARD_PAUSE = 0.25
+# The callbacks due next that a queue's tile lists (a screen across the room has room for few).
+BOARD_CALLBACKS = 5
 
 
 class WallboardFeed:
@@ -52,6 +56,7 @@ class WallboardFeed:
         agents: Agents | None = None,
         abandoned: AbandonedView | None = None,
         caller_waits: CallerWaits | None = None,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self.abandoned = abandoned
         self.lists = lists
@@ -59,6 +64,7 @@ class WallboardFeed:
         self.time_zone = time_zone
         self.agents = agents
         self.caller_waits = caller_waits
+        self.callbacks = callbacks
 
     async def render(self) -> tuple[bytes, bytes]:
         """What the board shows (its event id is a digest of this), and the event's data."""
@@ -74,7 +80,7 @@ class WallboardFeed:
                 continue  # removed while we rendered
             parts.append(
                 b'{"queue_id":%d,"name":%s,"waiting_stats":%s,"waiting_list":%s,"agents":%s,'
-                b'"abandoned":%s,"callers":%s}'
+                b'"abandoned":%s,"callers":%s'
                 % (
                     queue.queue_id,
                     to_json(queue.name),
@@ -84,6 +90,7 @@ class WallboardFeed:
                     abandoned,
                     to_json(callers),
                 )
+                + b',"callbacks_due":%s}' % to_json(await self._callbacks_due(queue.queue_id))
             )
         queues = b"[" + b",".join(parts) + b"]"
         return queues, BOARD_NOW + self._now() + b'","queues":%s}' % queues
@@ -140,6 +147,29 @@ class WallboardFeed:
             }
             for caller in await self.caller_waits.callers(queue_id, with_customers=False)
         ]
+
+    async def _callbacks_due(self, queue_id: int) -> list[dict[str, object]]:
+        """The queue's open callbacks, earliest first: number, the CRM's customer, when due,
+        attempts so far, and `dialling` while one rings. A due one still waiting (for a free
+        agent, or for room on the trunk) has its `call_at` in the past: its place in line."""
+        if self.callbacks is None:
+            return []
+        shown = []
+        for due in await self.callbacks.due_next(queue_id, BOARD_CALLBACKS):
+            callback = due.callback
+            finished = sum(1 for attempt in callback.attempts if attempt.outcome is not None)
+            shown.append(
+                {
+                    "callback_id": callback.callback_id,
+                    "phone_number": self.lists.display(callback.phone_number),
+                    "customer_id": due.match.customer_id if due.match else None,
+                    "customer_label": due.match.label if due.match else None,
+                    "call_at": wire_time(callback.call_at, self.time_zone),
+                    "attempts": finished,
+                    "state": callback.state.value,
+                }
+            )
+        return shown
 
     def restamped(self, frame: bytes) -> bytes:
         """The board's event with `now` as of this moment, for a client that connects later."""

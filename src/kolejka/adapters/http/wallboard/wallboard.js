@@ -35,6 +35,12 @@
       times: "Times",
       lastAttempt: "Last attempt",
       noAbandoned: "Nobody to call back.",
+      callbacksDue: "Callbacks due next",
+      dialling: "Ringing now",
+      dueNow: "due",
+      attempt: "attempt",
+      attempts: "attempts",
+      attemptsMany: "attempts",
     },
     pl: {
       title: "Oczekujący",
@@ -67,6 +73,12 @@
       times: "Razy",
       lastAttempt: "Ostatnia próba",
       noAbandoned: "Nie ma do kogo oddzwonić.",
+      callbacksDue: "Najbliższe oddzwonienia",
+      dialling: "Dzwonimy",
+      dueNow: "teraz",
+      attempt: "próba",
+      attempts: "próby",
+      attemptsMany: "prób",
     },
   };
 
@@ -328,6 +340,64 @@
     tile.querySelector(".abandoned").classList.toggle("nobody", count === 0);
   }
 
+  // The queue's callbacks due next: when (the wall clock's HH:MM, or "due" once past: it waits
+  // for its turn), the number and the CRM's name, and the attempts made so far.
+  function callbackItem(callback) {
+    const item = document.createElement("li");
+    item.className = "callback";
+    item.dataset.callbackId = String(callback.callback_id);
+    item.dataset.state = callback.state;
+    item.dataset.due = String(wall(callback.call_at));
+    const due = document.createElement("span");
+    due.className = "callback-due";
+    const who = document.createElement("span");
+    who.className = "callback-who";
+    who.textContent = callback.phone_number || t("withheld");
+    if (callback.customer_label) {
+      const name = document.createElement("span");
+      name.className = "callback-name";
+      name.textContent = callback.customer_label;
+      who.append(" · ", name);
+    }
+    const tries = document.createElement("span");
+    tries.className = "callback-attempts";
+    if (callback.attempts > 0) {
+      tries.textContent = `${callback.attempts} ${t(attemptsWord(callback.attempts))}`;
+    }
+    item.append(due, who, tries);
+    return item;
+  }
+
+  // Polish counts 1 próba, 2-4 próby, 5-21 prób (22-24 próby again); English 1 attempt, 2 attempts.
+  function attemptsWord(n) {
+    if (n === 1) return "attempt";
+    const tens = n % 100;
+    const ones = n % 10;
+    return ones >= 2 && ones <= 4 && (tens < 12 || tens > 14) ? "attempts" : "attemptsMany";
+  }
+
+  function renderCallbacks(tile, callbacks) {
+    const list = callbacks || [];
+    tile.querySelector(".callback-list").replaceChildren(...list.map(callbackItem));
+    tile.querySelector(".callbacks-due").classList.toggle("some", list.length > 0);
+  }
+
+  // Each second, with the waits: a due time reads "due" once it has passed.
+  function tickCallbacks(tile, now) {
+    for (const item of tile.querySelectorAll("li.callback")) {
+      const due = Number(item.dataset.due);
+      const late = Number.isFinite(due) && due <= now;
+      item.classList.toggle("overdue", late && item.dataset.state !== "dialling");
+      const text =
+        item.dataset.state === "dialling"
+          ? t("dialling")
+          : late
+            ? t("dueNow")
+            : new Date(due).toISOString().slice(11, 16);
+      item.querySelector(".callback-due").textContent = text;
+    }
+  }
+
   function render() {
     if (!latest) return;
     const queues = latest.queues.filter((q) => shown.size === 0 || shown.has(q.queue_id));
@@ -343,6 +413,7 @@
       tile.classList.toggle("idle", rows.length === 0);
       renderAgents(tile, queue.agents);
       renderAbandoned(tile, queue.abandoned);
+      renderCallbacks(tile, queue.callbacks_due);
       return tile;
     });
     board.replaceChildren(...tiles);
@@ -369,6 +440,7 @@
       for (const agent of tile.querySelectorAll("li.agent")) {
         agent.querySelector(".in-state").textContent = duration(now - Number(agent.dataset.since));
       }
+      tickCallbacks(tile, now);
     }
   }
 
