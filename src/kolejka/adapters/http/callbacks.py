@@ -107,7 +107,7 @@ class CallbacksApi:
         # Longer than any call id that may wait: cut, it still matches none (404).
         call_id = request.params["call_id"][: MAX_CALL_ID + 1]
         no_query(request)
-        body = await _optional_object(request)
+        body = await optional_object(request)
         only_fields(body, set())
         found = await self.callbacks.schedule_for_caller(queue_id, call_id)
         return Reply(wire.to_json(scheduled_call(found, self.phones, self.time_zone)), 201)

@@ -214,7 +214,7 @@ class EventStreams:
         self.view = view
         self.auth = auth
         self.agent_statuses = agent_statuses
-        self.board = WallboardFeed(lists, view, time_zone, agents, callbacks)
+        self.board = WallboardFeed(lists, view, time_zone, agents, callbacks=callbacks)
         self.heartbeat_seconds = heartbeat_seconds
         self.stall_seconds = stall_seconds
         self.board_refresh_seconds = board_refresh_seconds

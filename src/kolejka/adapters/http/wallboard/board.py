@@ -28,8 +28,8 @@ from kolejka.adapters.http.wire import to_json, waiting_stats, wire_time
 from kolejka.domain.agents import AgentState
 from kolejka.domain.errors import UnknownQueue
 from kolejka.services.agents import Agents
-from kolejka.services.caller_waits import CallerWaits
 from kolejka.services.callbacks import Callbacks
+from kolejka.services.caller_waits import CallerWaits
 from kolejka.services.waiting_lists import WaitingLists
 
 WALLBOARD_PERMISSION = "GET wallboard/stream"
