@@ -203,3 +203,54 @@ async def test_loopback_is_refused_at_connect_time_unless_allowed(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         components.close()
+
+
+async def test_an_ip_literal_is_refused_at_connect_time_unless_allowed(
+    database_path: Path, receiver: Receiver
+) -> None:
+    components = build(
+        webhook_settings(database_path, webhook_allow_private=0, webhook_max_attempts=2),
+        hasher=FAST_HASHER,
+    )
+    assert components.delivery is not None
+    task = asyncio.create_task(components.delivery.run())
+    try:
+        webhook_id, _ = await subscribe(components, receiver)  # http://127.0.0.1:<port>/hook
+        await components.queues.put(Queue(2, "Obsługa klienta"))
+        await components.lists.join(2, "call-1", "613459851")
+
+        async def parked() -> bool:
+            found = await attempts(components, webhook_id)
+            return any(a.outcome == "parked" for a in found)
+
+        await eventually(parked, seconds=20)
+        found = await attempts(components, webhook_id)
+        assert all("not allowed" in a.error and a.status == 0 for a in found)
+        assert receiver.requests == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        components.close()
+
+
+async def test_an_endless_answer_is_read_only_up_to_the_cap_and_a_redirect_is_not_followed(
+    delivering: Components, receiver: Receiver
+) -> None:
+    # The first event's answer never ends; the second's points elsewhere (a failure, retried).
+    receiver.script = ["flood", "redirect"]
+    webhook_id, _ = await subscribe(delivering, receiver)
+    await delivering.queues.put(Queue(2, "Obsługa klienta"))
+    await delivering.lists.join(2, "call-1", "613459851")
+    await delivering.lists.join(2, "call-2", "613459852")
+
+    async def both() -> bool:
+        return len(receiver.event_ids()) == 2
+
+    await eventually(both, seconds=10)
+    found = await attempts(delivering, webhook_id)
+    assert [(a.status, a.outcome) for a in reversed(found)] == [
+        (200, "delivered"),
+        (307, "failed"),
+        (200, "delivered"),
+    ]
+    assert receiver.requests == 3  # nothing went to /elsewhere

@@ -17,21 +17,21 @@ name that resolves to 127.0.0.1 or 169.254.169.254 after registration still reac
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import certifi
-import httpcore
-import httpx
+from aiohappyeyeballs import AddrInfoType
 
 from kolejka.adapters.http.wire import to_json, wire_time
 from kolejka.domain.errors import StoreUnavailable
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 DELIVERIES = "kolejka_webhook_deliveries_total"
 BATCH = 100
 PRUNE_SECONDS = 10.0
+BODIES_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,77 +82,56 @@ def render(event: StoredEvent, zone: ZoneInfo) -> bytes:
     return to_json(body)
 
 
-class RefusedAddress(httpcore.ConnectError):
+class RefusedAddress(OSError):
     """The subscription's host resolves to an address webhooks may not reach."""
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, resolving the host itself and connecting only to addresses
-    `address_allowed` accepts; TLS still verifies the host's name (httpcore does the handshake
-    with the URL's host as the server name)."""
+def guarded_socket(allow_private: bool) -> Callable[[AddrInfoType], socket.socket]:
+    """aiohttp's socket factory for webhooks: called for every address it is about to connect
+    to (a name's resolved addresses and IP literals alike), it refuses those
+    `address_allowed` rejects, so a name that resolves to 127.0.0.1 or 169.254.169.254 after
+    registration still reaches nothing. TLS still verifies the URL's host name."""
 
-    def __init__(self, allow_private: bool) -> None:
-        self.allow_private = allow_private
-        self._inner = httpcore.AnyIOBackend()
+    def make(address: AddrInfoType) -> socket.socket:
+        family, kind, proto, _, where = address
+        if not address_allowed(str(where[0]), allow_private):
+            raise RefusedAddress(f"{where[0]} is not allowed")
+        return socket.socket(family, kind, proto)
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
-            )
-        except (OSError, TimeoutError) as error:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        refused = [a for a in addresses if not address_allowed(a, self.allow_private)]
-        if refused or not addresses:
-            raise RefusedAddress(f"{host} resolves to {', '.join(refused)}: not allowed")
-        failure: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                failure = httpcore.ConnectError(str(error))
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks never use Unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    return make
 
 
-def guarded_client(settings: DeliverySettings) -> httpx.AsyncClient:
-    """An HTTP client whose every connection goes through GuardedBackend; no proxies from the
-    environment (they would connect for us), no redirects (they would lead elsewhere)."""
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
-    # httpx takes no network backend of its own; its transport is a thin layer over this pool.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl.create_default_context(cafile=certifi.where()),
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
-        network_backend=GuardedBackend(settings.allow_private),
+def guarded_session(settings: DeliverySettings) -> aiohttp.ClientSession:
+    """An HTTP client whose every connection goes through `guarded_socket`: no proxies from the
+    environment (they would connect for us), no cookies, no redirects (`_post` asks for none).
+    aiohttp rather than httpx: measured on this service's 2 cores, it sends ten times the
+    requests a second (docs/webhooks.md, "Throughput")."""
+    connector = aiohttp.TCPConnector(
+        limit=0,  # one connection per subscription at a time: their number bounds it
+        keepalive_timeout=5.0,
+        ssl=ssl.create_default_context(cafile=certifi.where()),
+        socket_factory=guarded_socket(settings.allow_private),
     )
-    timeout = httpx.Timeout(settings.timeout_seconds)
-    return httpx.AsyncClient(
-        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(
+            total=settings.timeout_seconds * 2,
+            connect=settings.timeout_seconds,
+            sock_read=settings.timeout_seconds,
+        ),
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("Accept", "Accept-Encoding"),
+        auto_decompress=False,
     )
+
+
+def basic_authorization(secrets: Secrets) -> str | None:
+    """The Authorization header's value for the subscription's Basic credentials, if any."""
+    if not (secrets.http_auth_user or secrets.http_auth_password):
+        return None
+    pair = f"{secrets.http_auth_user}:{secrets.http_auth_password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 class Delivery:
@@ -178,7 +158,10 @@ class Delivery:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._round = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        # Each event's body, rendered once for all its subscribers (each signs it with its own
+        # secret): the newest few thousand, which is what the subscriptions' tasks are sending.
+        self._bodies: dict[int, bytes] = {}
         changes.subscribe(self._changed)
         if metrics is not None:
             metrics.counter(
@@ -195,7 +178,7 @@ class Delivery:
             self._round.set()
 
     async def run(self) -> None:
-        self._client = guarded_client(self.settings)
+        self._session = guarded_session(self.settings)
         pruned = time.monotonic()
         try:
             while True:
@@ -219,7 +202,7 @@ class Delivery:
             for webhook_id in list(self._tasks):
                 with contextlib.suppress(Exception):
                     await self.store.release(webhook_id, self.holder)
-            await self._client.aclose()
+            await self._session.close()
 
     async def _claim(self) -> None:
         subscriptions = {s.webhook_id: s for s in await self.store.all()}
@@ -327,7 +310,7 @@ class Delivery:
         (or, redelivering, if it was parked again). A first attempt that delivers joins
         `delivered`, to be recorded with the batch's others."""
         webhook_id = subscription.webhook_id
-        body = render(event, self.zone)
+        body = self._body(event)
         attempt = 0
         while True:
             attempt += 1
@@ -358,35 +341,48 @@ class Delivery:
             )
             await asyncio.sleep(pause)  # the keeper renews the lease meanwhile
 
+    def _body(self, event: StoredEvent) -> bytes:
+        body = self._bodies.get(event.event_id)
+        if body is None:
+            if len(self._bodies) >= BODIES_KEPT:
+                self._bodies.clear()
+            body = self._bodies[event.event_id] = render(event, self.zone)
+        return body
+
     async def _post(
         self, url: str, secrets: Secrets, event: StoredEvent, body: bytes
     ) -> tuple[int, str]:
         """(HTTP status, "") or (0, why none came). Reads at most max_response_bytes."""
-        assert self._client is not None
+        assert self._session is not None
         headers = {
-            "content-type": "application/json; charset=utf-8",
-            "user-agent": "kolejka-webhooks",
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "kolejka-webhooks",
             SIGNATURE_HEADER: signature(secrets.secret, int(time.time()), body),
             EVENT_ID_HEADER: str(event.event_id),
         }
-        auth = None
-        if secrets.http_auth_user or secrets.http_auth_password:
-            auth = httpx.BasicAuth(secrets.http_auth_user, secrets.http_auth_password)
+        authorization = basic_authorization(secrets)
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        cap = self.settings.max_response_bytes
         try:
-            async with asyncio.timeout(self.settings.timeout_seconds * 2):
-                request = self._client.stream("POST", url, content=body, headers=headers, auth=auth)
-                async with request as response:
-                    read = 0
-                    async for chunk in response.aiter_raw():
-                        read += len(chunk)
-                        if read >= self.settings.max_response_bytes:
-                            break
-                    return response.status_code, ""
-        except RefusedAddress as error:
-            return 0, str(error)[:200]
-        except (httpx.TimeoutException, TimeoutError):
+            async with self._session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                read = 0
+                while read < cap:
+                    chunk = await response.content.read(cap - read)
+                    if not chunk:
+                        break
+                    read += len(chunk)
+                return response.status, ""
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, RefusedAddress) or "not allowed" in str(error):
+                host = error.host
+                return 0, f"{host} resolves to an address that is not allowed"[:200]
+            return 0, f"{type(error).__name__}: {error}"[:200]
+        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
             return 0, "timed out"
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, OSError, ValueError) as error:
             return 0, f"{type(error).__name__}: {error}"[:200]
 
     async def _collect(self) -> Iterable[Family]:
