@@ -178,6 +178,9 @@ class Components:
     # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
     agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
+    # The stores' own jobs (change feeds, the SQLite checkpoints, the Redis outbox relay), which
+    # `background` starts with: what a process needs that runs no more than webhook delivery.
+    store_jobs: list[Task] = field(default_factory=list)
     # Dials due callbacks through Asterisk when KOLEJKA_AMI_HOST and KOLEJKA_CALLBACK_CHANNEL
     # are set; otherwise a PBX claims them over HTTP.
     dialling: CallbackDialling | None = None
@@ -299,6 +302,7 @@ def build(
         webhooks=webhooks,
     )
     components.background.extend(stores.background)
+    components.store_jobs.extend(stores.background)
     components.background.append(history.prune_forever)
     holder = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
     components.delivery = Delivery(
@@ -311,7 +315,7 @@ def build(
         delivery_settings(settings),
         metrics,
     )
-    if settings.webhook_deliver:
+    if settings.webhook_deliver:  # else `kolejka webhooks deliver` processes deliver
         components.background.append(components.delivery.run)
     if external_crm is not None:
         components.background.append(external_crm.follow)

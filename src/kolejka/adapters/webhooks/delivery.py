@@ -67,6 +67,9 @@ class DeliverySettings:
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
     allow_private: bool = False
+    # (index, count): this process takes the subscriptions whose id modulo count is index
+    # (`kolejka webhooks deliver --workers`); the lease still keeps one holder a subscription.
+    share: tuple[int, int] = (0, 1)
 
 
 def render(event: StoredEvent, zone: ZoneInfo) -> bytes:
@@ -205,7 +208,10 @@ class Delivery:
             await self._session.close()
 
     async def _claim(self) -> None:
-        subscriptions = {s.webhook_id: s for s in await self.store.all()}
+        index, count = self.settings.share
+        subscriptions = {
+            s.webhook_id: s for s in await self.store.all() if s.webhook_id % count == index
+        }
         for webhook_id, task in list(self._tasks.items()):
             if task.done() or webhook_id not in subscriptions:
                 task.cancel()
