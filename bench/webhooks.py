@@ -1,16 +1,20 @@
 """Benchmark: webhooks at 1,000 AMI events/s fanned out to 10 local subscribers.
 
 1. Delivery latency: `kolejka serve` runs in its own process, following a minimal Asterisk that
-   this process plays at a steady `--rate` events/s (bench.ami_events' packets); 10 subscriptions
-   (CALLER_JOINED, CALLER_LEFT) point at 10 receivers on 127.0.0.1, served by a third process
-   that answers 200 at once and notes when each event arrived. Latency is from the AMI packet
-   reaching the socket to its event reaching a receiver, per delivery. Bar: p99 <= 1 s.
-2. The AMI listener's throughput (bench.ami_events' in-process round: socket -> SQLite) with
-   those 10 subscriptions delivered on the same event loop, against the same round without
-   webhooks, rounds alternating. Bar: within 10%.
+   this process plays at a steady `--rate` events/s (bench.ami_events' packets), and leaves
+   delivery to a `kolejka webhooks deliver --workers N` process (or, with --inline, delivers on
+   its own event loop, as KOLEJKA_WEBHOOK_DELIVER=1 does); 10 subscriptions (CALLER_JOINED,
+   CALLER_LEFT) point at 10 receivers on 127.0.0.1, served by another process that answers 200
+   at once and notes when each event arrived. Latency is from the AMI packet reaching the socket
+   to its event reaching a receiver, per delivery. Bar: p99 <= 1 s.
+2. The AMI listener's throughput (bench.ami_events' in-process round: socket -> SQLite), rounds
+   alternating: without webhooks; with the 10 subscriptions but nothing delivering (what writing
+   the outbox costs); with them delivered by the delivery process (or, with --inline, on the
+   listener's event loop). Bar: within 10% of the round without webhooks.
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhooks [--rate 1000]
-        [--seconds 20] [--subscribers 10] [--events 60000] [--rounds 3]
+        [--seconds 20] [--subscribers 10] [--events 60000] [--rounds 3] [--workers 1]
+        [--inline]
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +130,45 @@ async def subscribe(components: Components, urls: list[str]) -> None:
 # 1. Delivery latency --------------------------------------------------------------------------
 
 
-async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dict[str, float]:
+@contextmanager
+def delivery_process(database: str, workers: int, subscribers: int) -> Iterator[None]:
+    """`kolejka webhooks deliver --workers N` on `database` (a sqlite:/// URL), until every
+    subscription is claimed; stopped on the way out."""
+    env = {
+        **os.environ,
+        **WEBHOOK_ENV,
+        "KOLEJKA_DATABASE_URL": database,
+        "KOLEJKA_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kolejka", "webhooks", "deliver", "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        path = database.removeprefix("sqlite:///")
+        deadline = time.monotonic() + 30
+        while _claimed(path) < subscribers:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the delivery process claimed no subscriptions")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _claimed(database: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(database) as sql:
+        found = sql.execute("SELECT COUNT(*) FROM webhooks WHERE holder != ''").fetchone()[0]
+    return int(found)
+
+
+async def delivery_latency(
+    seconds: float, rate: float, subscribers: int, workers: int, inline: bool
+) -> dict[str, float]:
     count = int(seconds * rate)
     events = stream(count, "2")
     with tempfile.TemporaryDirectory() as name, Receivers(subscribers, Path(name)) as receivers:
@@ -136,9 +179,18 @@ async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dic
         components.close()
         asterisk = BenchAsterisk()
         server = await asterisk.start()
-        env = {**serve_env(database, asterisk), **WEBHOOK_ENV}
+        env = {
+            **serve_env(database, asterisk),
+            **WEBHOOK_ENV,
+            "KOLEJKA_WEBHOOK_DELIVER": "1" if inline else "0",
+        }
         sent: dict[tuple[str, str], float] = {}
-        with kolejka_serve(env):
+        delivering = (
+            nullcontext()
+            if inline
+            else delivery_process(f"sqlite:///{database}", workers, subscribers)
+        )
+        with kolejka_serve(env), delivering:
             await asyncio.wait_for(asterisk.ready.wait(), 30)
             await asyncio.sleep(1.5)  # the listener reconciles; the deliveries claim their leases
             assert asterisk.writer is not None
@@ -193,20 +245,38 @@ def _drained(database: Path, subscribers: int) -> bool:
 # 2. The listener's throughput, with and without webhooks --------------------------------------
 
 
-async def throughput_with_webhooks(count: int, subscribers: int) -> float:
+async def throughput_with_webhooks(
+    count: int, subscribers: int, delivered: bool, workers: int, inline: bool
+) -> float:
+    """The listener's round with `subscribers` subscriptions; `delivered`: with their events
+    being delivered meanwhile (by a delivery process, or `inline` on the listener's loop)."""
     with tempfile.TemporaryDirectory() as name, Receivers(subscribers, Path(name)) as receivers:
 
         async def prepare(components: Components) -> Callable[[], Awaitable[None]]:
             await subscribe(components, receivers.urls())
-            assert components.delivery is not None
-            task = asyncio.create_task(components.delivery.run())
-            await asyncio.sleep(0.5)  # the tasks claim their subscriptions
+            if not delivered:
 
-            async def finish() -> None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                async def nothing() -> None:
+                    return None
 
-            return finish
+                return nothing
+            if inline:
+                assert components.delivery is not None
+                task = asyncio.create_task(components.delivery.run())
+                await asyncio.sleep(0.5)  # the tasks claim their subscriptions
+
+                async def finish() -> None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+
+                return finish
+            process = delivery_process(components.settings.database_url, workers, subscribers)
+            process.__enter__()
+
+            async def stop() -> None:
+                process.__exit__(None, None, None)
+
+            return stop
 
         rate = await throughput_round(count, True, WEBHOOK_SETTINGS, prepare)
         receivers.arrived()
@@ -220,6 +290,10 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10)
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="delivery processes")
+    parser.add_argument(
+        "--inline", action="store_true", help="deliver on kolejka serve's event loop instead"
+    )
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--receive", nargs="+", help=argparse.SUPPRESS)
@@ -229,9 +303,12 @@ def main() -> None:
         asyncio.run(receive([int(p) for p in ports], Path(out)))
         return
     if not args.no_latency:
-        found = asyncio.run(delivery_latency(args.seconds, args.rate, args.subscribers))
+        found = asyncio.run(
+            delivery_latency(args.seconds, args.rate, args.subscribers, args.workers, args.inline)
+        )
+        how = "inline" if args.inline else f"{args.workers} delivery process(es)"
         print(
-            f"AMI event -> webhook delivered, {found['rate']:,.0f} AMI events/s, "
+            f"AMI event -> webhook delivered ({how}), {found['rate']:,.0f} AMI events/s, "
             f"{found['events']:,.0f} webhook events x {args.subscribers} subscribers: "
             f"{found['delivered']:,.0f}/{found['expected']:,.0f} delivered "
             f"({found['per_second']:,.0f}/s); p50 {found['p50']:.0f} ms, "
@@ -239,16 +316,36 @@ def main() -> None:
         )
     if args.no_throughput:
         return
-    without, with_ = [], []
+    without: list[float] = []
+    outbox: list[float] = []
+    with_: list[float] = []
     for _ in range(args.rounds):
         without.append(asyncio.run(throughput_round(args.events, True)))
-        with_.append(asyncio.run(throughput_with_webhooks(args.events, args.subscribers)))
-    a, b = statistics.median(without), statistics.median(with_)
+        outbox.append(
+            asyncio.run(
+                throughput_with_webhooks(args.events, args.subscribers, False, 1, args.inline)
+            )
+        )
+        with_.append(
+            asyncio.run(
+                throughput_with_webhooks(
+                    args.events, args.subscribers, True, args.workers, args.inline
+                )
+            )
+        )
+    a = statistics.median(without)
+
+    def series(rates: list[float]) -> str:
+        b = statistics.median(rates)
+        listed = ", ".join(f"{r:,.0f}" for r in rates)
+        return f"{listed} (median {b:,.0f}; {100 * (b - a) / a:+.1f}%)"
+
+    how = "inline" if args.inline else f"{args.workers} delivery process(es)"
     print(
-        "AMI listener, socket -> SQLite: without webhooks "
-        f"{', '.join(f'{r:,.0f}' for r in without)}"
-        f" (median {a:,.0f}) events/s; with {args.subscribers} subscribers "
-        f"{', '.join(f'{r:,.0f}' for r in with_)} (median {b:,.0f}); {100 * (b - a) / a:+.1f}%"
+        "AMI listener, socket -> SQLite, events/s: without webhooks "
+        f"{', '.join(f'{r:,.0f}' for r in without)} (median {a:,.0f}); "
+        f"{args.subscribers} subscriptions, nothing delivering {series(outbox)}; "
+        f"delivered ({how}) {series(with_)}"
     )
 
 
