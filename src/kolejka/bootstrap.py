@@ -295,7 +295,9 @@ def build(
         callbacks=Callbacks(
             stores.callbacks, stores.queues, phones, clock, changes, callback_policy(settings)
         ),
-        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes, history=history),
+        agent_sync=AgentSync(
+            stores.agents, stores.agent_live, clock, changes, history=history, webhooks=webhooks
+        ),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,

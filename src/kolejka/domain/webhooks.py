@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from kolejka.domain.agents import Agent, AgentStatus
 from kolejka.domain.crm import Customer
 from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import DomainError, FieldProblem, InvalidField
@@ -37,6 +38,7 @@ class Action(enum.StrEnum):
     CUSTOMER_DELETED = "CUSTOMER_DELETED"
     CALLER_JOINED = "CALLER_JOINED"
     CALLER_LEFT = "CALLER_LEFT"
+    AGENT_STATUS_CHANGED = "AGENT_STATUS_CHANGED"
 
 
 ACTIONS = frozenset(action.value for action in Action)
@@ -123,6 +125,28 @@ def caller_left(departure: Departure, shown_number: str) -> NewEvent:
             "outcome": departure.outcome.value,
             "started_at": departure.started_at.isoformat(),
             "waited": int(departure.hold_time.total_seconds()),
+        },
+    )
+
+
+def agent_status_changed(
+    status: AgentStatus, agent: Agent | None, previous: AgentStatus | None
+) -> NewEvent:
+    """An agent's state changed: `status` and `pause_id` as `GET agents/:login/status` says
+    them, the agent's names (empty for a member the PBX introduced and nobody named), the
+    queues it is a member of now, and the state before (null when unknown)."""
+    return NewEvent(
+        Action.AGENT_STATUS_CHANGED,
+        status.last_change,
+        {
+            "login": status.login,
+            "name": agent.name if agent else "",
+            "surname": agent.surname if agent else "",
+            "status": status.state.value,
+            "pause_id": status.pause_id,
+            "queues": list(status.queues),
+            "previous_status": previous.state.value if previous else None,
+            "previous_pause_id": previous.pause_id if previous else None,
         },
     )
 

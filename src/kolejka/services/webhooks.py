@@ -16,6 +16,7 @@ from typing import Any
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.webhooks import (
     MAX_CREDENTIAL,
+    NewEvent,
     Secrets,
     Subscription,
     UnknownParkedEvent,
@@ -133,6 +134,12 @@ class Webhooks:
             wanted = frozenset(action for s in subscriptions for action in s.actions)
             self._wanted = wanted
         return action in wanted
+
+    async def emit(self, events: Sequence[NewEvent]) -> None:
+        """Adds `events` to the outbox, for changes whose store cannot take them in its own
+        write (agents' live states). Inside a SQLite burst transaction (`Database.writing`)
+        they commit with it; elsewhere they commit right after the change."""
+        await self.store.append(events)
 
     def _forget(self, change: Change) -> None:
         if change.topic in (Topic.WEBHOOKS, Topic.ALL):
