@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import getpass
 import os
@@ -127,11 +126,22 @@ def _deliver(args: argparse.Namespace, settings: Settings) -> int:
 
     async def until_stopped() -> None:
         jobs = [*components.store_jobs, delivery.run]
-        task = asyncio.ensure_future(asyncio.gather(*(job() for job in jobs)))
+        tasks: list[asyncio.Future[None]] = [asyncio.ensure_future(job()) for job in jobs]
+
+        def stop() -> None:
+            for task in tasks:
+                task.cancel()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+            asyncio.get_running_loop().add_signal_handler(signum, stop)
+        # Every job to its end (delivery releases its leases and closes its connections); one
+        # that fails stops the others.
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise RuntimeError("a delivery job failed") from task.exception()
 
     try:
         asyncio.run(until_stopped())
