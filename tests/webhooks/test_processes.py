@@ -158,6 +158,8 @@ async def test_a_delivery_process_delivers_what_a_serve_that_leaves_delivery_to_
         finally:
             deliver.terminate()
             assert deliver.wait(20) == 0, log.read_text()
+            # Each worker released its leases and closed its connections on the way out.
+            assert "Unclosed" not in log.read_text()
     finally:
         await first.stop()
         await second.stop()
