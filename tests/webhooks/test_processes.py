@@ -5,6 +5,7 @@ serve that leaves delivery to it."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -151,6 +152,10 @@ async def test_a_delivery_process_delivers_what_a_serve_that_leaves_delivery_to_
 
             await eventually(all_arrived, seconds=30)
             await asyncio.sleep(1.0)  # time for a second delivery, if there were one
+            with sqlite3.connect(database_path) as sql:
+                holders = {row[0] for row in sql.execute("SELECT holder FROM webhooks")}
+            assert len(holders) == 2  # one subscription each
+            assert all(":deliver:" in holder for holder in holders)
             for receiver in (first, second):
                 assert len(receiver.accepted) == 20
                 calls = [r.json()["call_id"] for r in receiver.accepted]

@@ -127,10 +127,15 @@ def _deliver(args: argparse.Namespace, settings: Settings) -> int:
     async def until_stopped() -> None:
         jobs = [*components.store_jobs, delivery.run]
         tasks: list[asyncio.Future[None]] = [asyncio.ensure_future(job()) for job in jobs]
+        stopping: list[bool] = []
 
         def stop() -> None:
-            for task in tasks:
-                task.cancel()
+            # Once (SIGINT reaches a terminal's whole process group, and the --workers parent
+            # sends SIGTERM too): a second cancel would cut short delivery's own ending.
+            if not stopping:
+                stopping.append(True)
+                for task in tasks:
+                    task.cancel()
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop)
