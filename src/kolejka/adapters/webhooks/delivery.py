@@ -9,9 +9,13 @@ the last attempt), in one transaction with the attempt's record, and only while 
 the lease: two instances never deliver one event twice, short of a holder that stalls past its
 lease in the middle of a request.
 
-Connections are made through `GuardedBackend`: the host is resolved when connecting, and every
-address it resolves to must be a public one (unless KOLEJKA_WEBHOOK_ALLOW_PRIVATE is set), so a
-name that resolves to 127.0.0.1 or 169.254.169.254 after registration still reaches nothing.
+Connections are made through `guarded_socket`: the host is resolved when connecting, and every
+address a socket is about to connect to must be a public one (unless
+KOLEJKA_WEBHOOK_ALLOW_PRIVATE is set), so a name that resolves to 127.0.0.1 or 169.254.169.254
+after registration still reaches nothing.
+
+This runs inside `kolejka serve` (KOLEJKA_WEBHOOK_DELIVER=1) or in `kolejka webhooks deliver`
+processes of its own, which then take the subscriptions whose id modulo their number is theirs.
 """
 
 from __future__ import annotations
