@@ -28,14 +28,13 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import certifi
-from aiohappyeyeballs import AddrInfoType
 
 from kolejka.adapters.http.wire import to_json, wire_time
 from kolejka.domain.errors import StoreUnavailable
@@ -93,13 +92,13 @@ class RefusedAddress(OSError):
     """The subscription's host resolves to an address webhooks may not reach."""
 
 
-def guarded_socket(allow_private: bool) -> Callable[[AddrInfoType], socket.socket]:
+def guarded_socket(allow_private: bool) -> aiohttp.SocketFactoryType:
     """aiohttp's socket factory for webhooks: called for every address it is about to connect
     to (a name's resolved addresses and IP literals alike), it refuses those
     `address_allowed` rejects, so a name that resolves to 127.0.0.1 or 169.254.169.254 after
     registration still reaches nothing. TLS still verifies the URL's host name."""
 
-    def make(address: AddrInfoType) -> socket.socket:
+    def make(address: aiohttp.AddrInfoType) -> socket.socket:
         family, kind, proto, _, where = address
         if not address_allowed(str(where[0]), allow_private):
             raise RefusedAddress(f"{where[0]} is not allowed")
