@@ -1,16 +1,24 @@
 """AGENT_STATUS_CHANGED: each change of an agent's state reaches a real receiver, in order, with
 the agent's names, its queues and the state before; written only when subscribed, and (SQLite)
-in the transaction of the change, so it is undone with it."""
+in the transaction of the change, so it is undone with it; delivered on PostgreSQL too, and with
+the live states in Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from kolejka.bootstrap import Components
+import pytest
+
+from kolejka.bootstrap import Components, build
 from kolejka.domain.agents import MemberAdded, MemberPaused, MemberRemoved, MemberReport, NewAgent
 from kolejka.domain.queues import Queue
-from tests.support import eventually
+from tests.servers import drop_prefix, fresh_schema, unique_name
+from tests.support import FAST_HASHER, eventually
+from tests.webhooks.helpers import webhook_settings
 from tests.webhooks.receiver import Receiver, signed_correctly
 
 ALL = ["AGENT_STATUS_CHANGED", "CALLER_JOINED", "CALLER_LEFT", "CUSTOMER_CREATED"]
@@ -121,3 +129,42 @@ async def test_the_event_is_undone_with_the_burst_that_changed_the_state(
     assert await outbox(live) == []
     status = await live.agents.status("jan")
     assert status is None or status.state.value == "OFF"
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.needs_redis
+@pytest.mark.parametrize("live_in_redis", [False, True], ids=["postgresql", "redis"])
+async def test_the_event_is_delivered_on_postgresql_and_with_live_states_in_redis(
+    postgres_url: str, redis_url: str, receiver: Receiver, live_in_redis: bool
+) -> None:
+    prefix = unique_name("agents")
+    async with fresh_schema(postgres_url) as url:
+        extra: dict[str, str] = (
+            {"live_url": redis_url, "redis_prefix": prefix} if live_in_redis else {}
+        )
+        settings = dataclasses.replace(
+            webhook_settings(Path("unused.db")), database_url=url, **extra
+        )
+        components = build(settings, hasher=FAST_HASHER)
+        assert components.delivery is not None
+        tasks = [asyncio.ensure_future(job()) for job in components.background]
+        try:
+            await subscribe(components, receiver.url, ["AGENT_STATUS_CHANGED"])
+            await components.agents.add(NewAgent("jan", "Jan", "Kowalski"))
+            await components.agent_sync.report(
+                MemberAdded(MemberReport("jan", 2, False, "", False))
+            )
+            await components.agent_sync.report(MemberRemoved("jan", 2))
+            await eventually(lambda: len(receiver.event_ids()) == 2, seconds=20)
+            bodies = [received.json() for received in receiver.accepted]
+            assert [(b["login"], b["name"], b["status"], b["previous_status"]) for b in bodies] == [
+                ("jan", "Jan", "FREE", "OFF"),
+                ("jan", "Jan", "OFF", "FREE"),
+            ]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await components.aclose()
+            if live_in_redis:
+                await drop_prefix(redis_url, prefix)
