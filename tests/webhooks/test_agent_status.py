@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -142,9 +141,7 @@ async def test_the_event_is_delivered_on_postgresql_and_with_live_states_in_redi
         extra: dict[str, str] = (
             {"live_url": redis_url, "redis_prefix": prefix} if live_in_redis else {}
         )
-        settings = dataclasses.replace(
-            webhook_settings(Path("unused.db")), database_url=url, **extra
-        )
+        settings = webhook_settings(Path("unused.db"), database_url=url, **extra)
         components = build(settings, hasher=FAST_HASHER)
         assert components.delivery is not None
         tasks = [asyncio.ensure_future(job()) for job in components.background]
