@@ -253,6 +253,8 @@ def build(
         clock,
         changes,
         allow_http=bool(settings.webhook_allow_http),
+        phones=phones,
+        customers=directory,
     )
     lists = WaitingLists(
         queues=stores.queues,

@@ -28,7 +28,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -165,8 +165,8 @@ class Delivery:
         self._wake: dict[int, asyncio.Event] = {}
         self._round = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
-        # Each event's body, rendered once for all its subscribers (each signs it with its own
-        # secret): the newest few thousand, which is what the subscriptions' tasks are sending.
+        # Each event's body as stored at its first rendering, kept for all its subscribers (each
+        # signs it with its own secret): the newest few thousand, what the tasks are sending.
         self._bodies: dict[int, bytes] = {}
         changes.subscribe(self._changed)
         if metrics is not None:
@@ -290,18 +290,22 @@ class Delivery:
         a crash in between sends them again, which at-least-once allows.
         """
         webhook_id = subscription.webhook_id
-        for parked in await self.store.parked(webhook_id, BATCH):
-            if parked.redeliver and await self._send(
-                subscription, secrets, parked.event, advance=False, delivered=[]
+        again = [p.event for p in await self.store.parked(webhook_id, BATCH) if p.redeliver]
+        bodies = await self._bodies_of(again)
+        for event in again:
+            if await self._send(
+                subscription, secrets, event, bodies[event.event_id], advance=False, delivered=[]
             ):
-                await self.store.redelivered(webhook_id, parked.event.event_id)
+                await self.store.redelivered(webhook_id, event.event_id)
         position = await self.store.position(webhook_id)
         if position is None:
             return False
         events = await self.store.following(position, subscription.actions, BATCH)
+        bodies = await self._bodies_of(events)
         delivered: list[DeliveryAttempt] = []
         for event in events:
-            if not await self._send(subscription, secrets, event, True, delivered):
+            body = bodies[event.event_id]
+            if not await self._send(subscription, secrets, event, body, True, delivered):
                 return False  # the lease is gone: whoever holds it now goes on
         if delivered and not await self.store.record(webhook_id, self.holder, delivered, True):
             return False
@@ -312,14 +316,14 @@ class Delivery:
         subscription: Subscription,
         secrets: Secrets,
         event: StoredEvent,
+        body: bytes,
         advance: bool,
         delivered: list[DeliveryAttempt],
     ) -> bool:
-        """Tries `event` until delivered or parked; False if the lease was lost meanwhile
-        (or, redelivering, if it was parked again). A first attempt that delivers joins
-        `delivered`, to be recorded with the batch's others."""
+        """Tries `event` (its frozen `body`) until delivered or parked; False if the lease was
+        lost meanwhile (or, redelivering, if it was parked again). A first attempt that
+        delivers joins `delivered`, to be recorded with the batch's others."""
         webhook_id = subscription.webhook_id
-        body = self._body(event)
         attempt = 0
         while True:
             attempt += 1
@@ -350,12 +354,35 @@ class Delivery:
             )
             await asyncio.sleep(pause)  # the keeper renews the lease meanwhile
 
-    def _body(self, event: StoredEvent) -> bytes:
-        body = self._bodies.get(event.event_id)
-        if body is None:
-            if len(self._bodies) >= BODIES_KEPT:
-                self._bodies.clear()
-            body = self._bodies[event.event_id] = render(event, self.zone)
+    async def _bodies_of(self, events: Sequence[StoredEvent]) -> dict[int, bytes]:
+        """The body each event is sent with, by event id: the one stored at its first
+        rendering. Events nobody rendered yet are completed (the CRM's match...), rendered and
+        stored now, in one round trip for the batch; where another subscription's task or
+        process stored one first, that one is sent, so every subscriber and every retry gets
+        the same bytes."""
+        bodies: dict[int, bytes] = {}
+        fresh: list[tuple[int, str]] = []
+        for event in events:
+            known = self._bodies.get(event.event_id)
+            if known is not None:
+                bodies[event.event_id] = known
+            elif event.rendered is not None:
+                bodies[event.event_id] = self._keep_body(event.event_id, event.rendered)
+            else:
+                whole = await self.webhooks.completed(event)
+                fresh.append((event.event_id, render(whole, self.zone).decode()))
+        if fresh:
+            stored = await self.store.freeze(fresh)
+            for event_id, text in fresh:
+                # Not stored at all: the event was pruned meanwhile; send what was rendered.
+                bodies[event_id] = self._keep_body(event_id, stored.get(event_id, text))
+        return bodies
+
+    def _keep_body(self, event_id: int, text: str) -> bytes:
+        """Remembers a stored body (the newest few thousand: what the tasks are sending)."""
+        if len(self._bodies) >= BODIES_KEPT:
+            self._bodies.clear()
+        body = self._bodies[event_id] = text.encode()
         return body
 
     async def _post(
