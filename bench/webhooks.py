@@ -157,6 +157,76 @@ async def subscribe(components: Components, urls: list[str]) -> None:
         await components.webhooks.register({"actions": ACTIONS, "subscription_url": url})
 
 
+# Where the CPU goes ---------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _descendants() -> dict[int, tuple[str, float]]:
+    """This process's descendants: pid -> (what it is, CPU seconds used so far)."""
+    found: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICKS
+        kind = (
+            "receivers"
+            if "--receive" in command
+            else "delivery"
+            if "deliver" in command
+            else "serve"
+            if " serve" in command
+            else "other"
+        )
+        found[int(entry.name)] = (int(fields[1]), kind, cpu)
+    mine: dict[int, tuple[str, float]] = {}
+    parents = {os.getpid()}
+    for _ in range(4):
+        for pid, (parent, kind, cpu) in found.items():
+            if parent in parents and pid not in mine:
+                mine[pid] = (kind, cpu)
+        parents = {os.getpid(), *mine}
+    return mine
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / TICKS, sum(values) / TICKS
+
+
+class CpuShare:
+    """CPU used by each part between `start` and `stop`, in cores (CPU seconds / wall seconds)."""
+
+    def start(self) -> None:
+        self.began = time.monotonic()
+        self.before = _descendants()
+        self.own = time.process_time()
+        self.machine = _machine_busy()
+
+    def stop(self) -> str:
+        wall = time.monotonic() - self.began
+        used: dict[str, float] = {"AMI player (bench)": time.process_time() - self.own}
+        for pid, (kind, cpu) in _descendants().items():
+            used[kind] = used.get(kind, 0.0) + cpu - self.before.get(pid, (kind, 0.0))[1]
+        busy, total = _machine_busy()
+        ours = sum(used.values())
+        all_busy = busy - self.machine[0]
+        cores = (total - self.machine[1]) / wall
+        parts = ", ".join(f"{kind} {cpu / wall:.2f}" for kind, cpu in used.items())
+        return (
+            f"CPU in cores over {wall:.0f} s: {parts}; everything else on the machine "
+            f"{max(all_busy - ours, 0) / wall:.2f} (of {cores:.0f} cores)"
+        )
+
+
 # 1. Delivery latency --------------------------------------------------------------------------
 
 
@@ -224,6 +294,8 @@ async def delivery_latency(
             await asyncio.wait_for(asterisk.ready.wait(), 30)
             await asyncio.sleep(1.5)  # the listener reconciles; the deliveries claim their leases
             assert asterisk.writer is not None
+            share = CpuShare()
+            share.start()
             started = time.perf_counter()
             for index, (kind, caller, packet) in enumerate(events):
                 delay = started + index / rate - time.perf_counter()
@@ -239,6 +311,7 @@ async def delivery_latency(
             await asyncio.sleep(2.0)
             while time.monotonic() < deadline and not _drained(database, subscribers):
                 await asyncio.sleep(0.5)
+            cpu = share.stop()
         server.close()
         arrived = receivers.arrived()
     delays = sorted(
@@ -248,6 +321,7 @@ async def delivery_latency(
     )
     first = min(at for *_, at in arrived)
     last = max(at for *_, at in arrived)
+    print(cpu)
     return {
         "rate": achieved,
         "events": len(sent),

@@ -28,10 +28,18 @@ INSERT_RELAYED = (
 )
 
 
+# One encoder for every outbox row: json.dumps with options builds a new one each call, a third
+# of the row's JSON cost on the AMI listener's path.
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def event_row(event: NewEvent) -> tuple[str, int, str]:
     """The outbox row of an event: (action, occurred_at µs, body as JSON)."""
-    body = json.dumps(dict(event.fields), ensure_ascii=False, separators=(",", ":"))
-    return (event.action.value, to_micros(event.occurred_at), body)
+    return (
+        event.action.value,
+        to_micros(event.occurred_at),
+        _ROW_JSON.encode(event.fields if type(event.fields) is dict else dict(event.fields)),
+    )
 
 
 def event_text(event: NewEvent) -> str:
