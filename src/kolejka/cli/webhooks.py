@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from kolejka.bootstrap import build
@@ -149,10 +150,22 @@ def _deliver(args: argparse.Namespace, settings: Settings) -> int:
                 raise RuntimeError("a delivery job failed") from task.exception()
 
     try:
-        asyncio.run(until_stopped())
+        # On uvloop, as `kolejka serve` runs (uvicorn[standard] brings it): measured 2,805 and
+        # 2,975 deliveries a second on asyncio's loop against 3,771 and 3,256 on uvloop
+        # (alternating, one process, 10 subscribers, a loaded 2-core machine).
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(until_stopped())
     finally:
         components.close()
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it where it builds
+        return None
+    return uvloop.new_event_loop
 
 
 def _deliver_in_workers(count: int) -> int:
