@@ -1,16 +1,20 @@
 """Benchmark: webhooks at 1,000 AMI events/s fanned out to 10 local subscribers.
 
 1. Delivery latency: `kolejka serve` runs in its own process, following a minimal Asterisk that
-   this process plays at a steady `--rate` events/s (bench.ami_events' packets); 10 subscriptions
-   (CALLER_JOINED, CALLER_LEFT) point at 10 receivers on 127.0.0.1, served by a third process
-   that answers 200 at once and notes when each event arrived. Latency is from the AMI packet
-   reaching the socket to its event reaching a receiver, per delivery. Bar: p99 <= 1 s.
-2. The AMI listener's throughput (bench.ami_events' in-process round: socket -> SQLite) with
-   those 10 subscriptions delivered on the same event loop, against the same round without
-   webhooks, rounds alternating. Bar: within 10%.
+   this process plays at a steady `--rate` events/s (bench.ami_events' packets), and leaves
+   delivery to a `kolejka webhooks deliver --workers N` process (or, with --inline, delivers on
+   its own event loop, as KOLEJKA_WEBHOOK_DELIVER=1 does); 10 subscriptions (CALLER_JOINED,
+   CALLER_LEFT) point at 10 receivers on 127.0.0.1, served by another process that answers 200
+   at once and notes when each event arrived. Latency is from the AMI packet reaching the socket
+   to its event reaching a receiver, per delivery. Bar: p99 <= 1 s.
+2. The AMI listener's throughput (bench.ami_events' in-process round: socket -> SQLite), rounds
+   alternating: without webhooks; with the 10 subscriptions but nothing delivering (what writing
+   the outbox costs); with them delivered by the delivery process (or, with --inline, on the
+   listener's event loop). Bar: within 10% of the round without webhooks.
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhooks [--rate 1000]
-        [--seconds 20] [--subscribers 10] [--events 60000] [--rounds 3]
+        [--seconds 20] [--subscribers 10] [--events 60000] [--rounds 3] [--workers 1]
+        [--inline]
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -52,37 +57,67 @@ ACTIONS = ["CALLER_JOINED", "CALLER_LEFT"]
 # The receivers: a process of their own ------------------------------------------------------
 
 
+OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+
+
+class Receiving(asyncio.Protocol):
+    """A stand-in for a remote subscriber costing as little CPU as it can, so the bench measures
+    kolejka's delivery and not the receivers: it splits requests on their Content-Length, keeps
+    each body with its arrival time (read only at the end) and answers a fixed 200."""
+
+    def __init__(self, port: int, arrived: list[tuple[int, bytes, float]]) -> None:
+        self.port = port
+        self.arrived = arrived
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        now = time.time()
+        answers = 0
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            at = buffer.find(b"Content-Length:", 0, end)  # as aiohttp spells it
+            if at < 0:
+                head = buffer[:end].lower()
+                at = head.find(b"content-length:")
+            stop = buffer.find(b"\r\n", at)
+            length = int(buffer[at + 15 : stop]) if at >= 0 else 0
+            if len(buffer) < end + 4 + length:
+                break
+            self.arrived.append((self.port, buffer[end + 4 : end + 4 + length], now))
+            buffer = buffer[end + 4 + length :]
+            answers += 1
+        self.buffer = buffer
+        if answers and self.transport is not None:
+            self.transport.write(OK * answers)
+
+
 async def receive(ports: list[int], out: Path) -> None:
     """Answers 200 to every POST on each port; on SIGTERM writes what arrived, when."""
-    arrived: list[tuple[int, str, str, float]] = []
-
-    def serving(
-        port: int,
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while True:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = 0
-                    for line in head.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":", 1)[1])
-                    body = json.loads(await reader.readexactly(length))
-                    arrived.append((port, body["action"], body["call_id"], time.time()))
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError):
-                writer.close()
-
-        return serve
-
-    servers = [await asyncio.start_server(serving(p), "127.0.0.1", p) for p in ports]
+    arrived: list[tuple[int, bytes, float]] = []
+    loop = asyncio.get_running_loop()
+    servers = [
+        await loop.create_server(lambda p=p: Receiving(p, arrived), "127.0.0.1", p)  # type: ignore[misc]
+        for p in ports
+    ]
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     out.with_suffix(".ready").write_text("ready")
     await stop.wait()
     for server in servers:
         server.close()
-    out.write_text(json.dumps(arrived))
+    noted = []
+    for port, body, at in arrived:
+        event = json.loads(body)
+        noted.append((port, event["action"], event["call_id"], at))
+    out.write_text(json.dumps(noted))
 
 
 class Receivers:
@@ -122,10 +157,118 @@ async def subscribe(components: Components, urls: list[str]) -> None:
         await components.webhooks.register({"actions": ACTIONS, "subscription_url": url})
 
 
+# Where the CPU goes ---------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _descendants() -> dict[int, tuple[str, float]]:
+    """This process's descendants: pid -> (what it is, CPU seconds used so far)."""
+    found: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICKS
+        kind = (
+            "receivers"
+            if "--receive" in command
+            else "delivery"
+            if "deliver" in command
+            else "serve"
+            if " serve" in command
+            else "other"
+        )
+        found[int(entry.name)] = (int(fields[1]), kind, cpu)
+    mine: dict[int, tuple[str, float]] = {}
+    parents = {os.getpid()}
+    for _ in range(4):
+        for pid, (parent, kind, cpu) in found.items():
+            if parent in parents and pid not in mine:
+                mine[pid] = (kind, cpu)
+        parents = {os.getpid(), *mine}
+    return mine
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / TICKS, sum(values) / TICKS
+
+
+class CpuShare:
+    """CPU used by each part between `start` and `stop`, in cores (CPU seconds / wall seconds)."""
+
+    def start(self) -> None:
+        self.began = time.monotonic()
+        self.before = _descendants()
+        self.own = time.process_time()
+        self.machine = _machine_busy()
+
+    def stop(self) -> str:
+        wall = time.monotonic() - self.began
+        used: dict[str, float] = {"AMI player (bench)": time.process_time() - self.own}
+        for pid, (kind, cpu) in _descendants().items():
+            used[kind] = used.get(kind, 0.0) + cpu - self.before.get(pid, (kind, 0.0))[1]
+        busy, total = _machine_busy()
+        ours = sum(used.values())
+        all_busy = busy - self.machine[0]
+        cores = (total - self.machine[1]) / wall
+        parts = ", ".join(f"{kind} {cpu / wall:.2f}" for kind, cpu in used.items())
+        return (
+            f"CPU in cores over {wall:.0f} s: {parts}; everything else on the machine "
+            f"{max(all_busy - ours, 0) / wall:.2f} (of {cores:.0f} cores)"
+        )
+
+
 # 1. Delivery latency --------------------------------------------------------------------------
 
 
-async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dict[str, float]:
+@contextmanager
+def delivery_process(database: str, workers: int, subscribers: int) -> Iterator[None]:
+    """`kolejka webhooks deliver --workers N` on `database` (a sqlite:/// URL), until every
+    subscription is claimed; stopped on the way out."""
+    env = {
+        **os.environ,
+        **WEBHOOK_ENV,
+        "KOLEJKA_DATABASE_URL": database,
+        "KOLEJKA_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kolejka", "webhooks", "deliver", "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        path = database.removeprefix("sqlite:///")
+        deadline = time.monotonic() + 30
+        while _claimed(path) < subscribers:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the delivery process claimed no subscriptions")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _claimed(database: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(database) as sql:
+        found = sql.execute("SELECT COUNT(*) FROM webhooks WHERE holder != ''").fetchone()[0]
+    return int(found)
+
+
+async def delivery_latency(
+    seconds: float, rate: float, subscribers: int, workers: int, inline: bool
+) -> dict[str, float]:
     count = int(seconds * rate)
     events = stream(count, "2")
     with tempfile.TemporaryDirectory() as name, Receivers(subscribers, Path(name)) as receivers:
@@ -136,12 +279,23 @@ async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dic
         components.close()
         asterisk = BenchAsterisk()
         server = await asterisk.start()
-        env = {**serve_env(database, asterisk), **WEBHOOK_ENV}
+        env = {
+            **serve_env(database, asterisk),
+            **WEBHOOK_ENV,
+            "KOLEJKA_WEBHOOK_DELIVER": "1" if inline else "0",
+        }
         sent: dict[tuple[str, str], float] = {}
-        with kolejka_serve(env):
+        delivering = (
+            nullcontext()
+            if inline
+            else delivery_process(f"sqlite:///{database}", workers, subscribers)
+        )
+        with kolejka_serve(env), delivering:
             await asyncio.wait_for(asterisk.ready.wait(), 30)
             await asyncio.sleep(1.5)  # the listener reconciles; the deliveries claim their leases
             assert asterisk.writer is not None
+            share = CpuShare()
+            share.start()
             started = time.perf_counter()
             for index, (kind, caller, packet) in enumerate(events):
                 delay = started + index / rate - time.perf_counter()
@@ -157,6 +311,7 @@ async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dic
             await asyncio.sleep(2.0)
             while time.monotonic() < deadline and not _drained(database, subscribers):
                 await asyncio.sleep(0.5)
+            cpu = share.stop()
         server.close()
         arrived = receivers.arrived()
     delays = sorted(
@@ -166,6 +321,7 @@ async def delivery_latency(seconds: float, rate: float, subscribers: int) -> dic
     )
     first = min(at for *_, at in arrived)
     last = max(at for *_, at in arrived)
+    print(cpu)
     return {
         "rate": achieved,
         "events": len(sent),
@@ -193,20 +349,38 @@ def _drained(database: Path, subscribers: int) -> bool:
 # 2. The listener's throughput, with and without webhooks --------------------------------------
 
 
-async def throughput_with_webhooks(count: int, subscribers: int) -> float:
+async def throughput_with_webhooks(
+    count: int, subscribers: int, delivered: bool, workers: int, inline: bool
+) -> float:
+    """The listener's round with `subscribers` subscriptions; `delivered`: with their events
+    being delivered meanwhile (by a delivery process, or `inline` on the listener's loop)."""
     with tempfile.TemporaryDirectory() as name, Receivers(subscribers, Path(name)) as receivers:
 
         async def prepare(components: Components) -> Callable[[], Awaitable[None]]:
             await subscribe(components, receivers.urls())
-            assert components.delivery is not None
-            task = asyncio.create_task(components.delivery.run())
-            await asyncio.sleep(0.5)  # the tasks claim their subscriptions
+            if not delivered:
 
-            async def finish() -> None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                async def nothing() -> None:
+                    return None
 
-            return finish
+                return nothing
+            if inline:
+                assert components.delivery is not None
+                task = asyncio.create_task(components.delivery.run())
+                await asyncio.sleep(0.5)  # the tasks claim their subscriptions
+
+                async def finish() -> None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+
+                return finish
+            process = delivery_process(components.settings.database_url, workers, subscribers)
+            process.__enter__()
+
+            async def stop() -> None:
+                process.__exit__(None, None, None)
+
+            return stop
 
         rate = await throughput_round(count, True, WEBHOOK_SETTINGS, prepare)
         receivers.arrived()
@@ -220,8 +394,17 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10)
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="delivery processes")
+    parser.add_argument(
+        "--inline", action="store_true", help="deliver on kolejka serve's event loop instead"
+    )
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument(
+        "--outbox-only",
+        action="store_true",
+        help="throughput rounds without webhooks and with the outbox only (no delivery)",
+    )
     parser.add_argument("--receive", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receive:
@@ -229,9 +412,12 @@ def main() -> None:
         asyncio.run(receive([int(p) for p in ports], Path(out)))
         return
     if not args.no_latency:
-        found = asyncio.run(delivery_latency(args.seconds, args.rate, args.subscribers))
+        found = asyncio.run(
+            delivery_latency(args.seconds, args.rate, args.subscribers, args.workers, args.inline)
+        )
+        how = "inline" if args.inline else f"{args.workers} delivery process(es)"
         print(
-            f"AMI event -> webhook delivered, {found['rate']:,.0f} AMI events/s, "
+            f"AMI event -> webhook delivered ({how}), {found['rate']:,.0f} AMI events/s, "
             f"{found['events']:,.0f} webhook events x {args.subscribers} subscribers: "
             f"{found['delivered']:,.0f}/{found['expected']:,.0f} delivered "
             f"({found['per_second']:,.0f}/s); p50 {found['p50']:.0f} ms, "
@@ -239,16 +425,38 @@ def main() -> None:
         )
     if args.no_throughput:
         return
-    without, with_ = [], []
+    without: list[float] = []
+    outbox: list[float] = []
+    with_: list[float] = []
     for _ in range(args.rounds):
         without.append(asyncio.run(throughput_round(args.events, True)))
-        with_.append(asyncio.run(throughput_with_webhooks(args.events, args.subscribers)))
-    a, b = statistics.median(without), statistics.median(with_)
+        outbox.append(
+            asyncio.run(
+                throughput_with_webhooks(args.events, args.subscribers, False, 1, args.inline)
+            )
+        )
+        if args.outbox_only:
+            continue
+        with_.append(
+            asyncio.run(
+                throughput_with_webhooks(
+                    args.events, args.subscribers, True, args.workers, args.inline
+                )
+            )
+        )
+    a = statistics.median(without)
+
+    def series(rates: list[float]) -> str:
+        b = statistics.median(rates)
+        listed = ", ".join(f"{r:,.0f}" for r in rates)
+        return f"{listed} (median {b:,.0f}; {100 * (b - a) / a:+.1f}%)"
+
+    how = "inline" if args.inline else f"{args.workers} delivery process(es)"
     print(
-        "AMI listener, socket -> SQLite: without webhooks "
-        f"{', '.join(f'{r:,.0f}' for r in without)}"
-        f" (median {a:,.0f}) events/s; with {args.subscribers} subscribers "
-        f"{', '.join(f'{r:,.0f}' for r in with_)} (median {b:,.0f}); {100 * (b - a) / a:+.1f}%"
+        "AMI listener, socket -> SQLite, events/s: without webhooks "
+        f"{', '.join(f'{r:,.0f}' for r in without)} (median {a:,.0f}); "
+        f"{args.subscribers} subscriptions, nothing delivering {series(outbox)}"
+        + (f"; delivered ({how}) {series(with_)}" if with_ else "")
     )
 
 

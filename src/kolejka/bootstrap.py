@@ -183,6 +183,9 @@ class Components:
     # Applies what a PBX reports about queue members (the AMI listener, the ingest API).
     agent_sync: AgentSync
     background: list[Task] = field(default_factory=list)
+    # The stores' own jobs (change feeds, the SQLite checkpoints, the Redis outbox relay), which
+    # `background` starts with: what a process needs that runs no more than webhook delivery.
+    store_jobs: list[Task] = field(default_factory=list)
     # Dials due callbacks through Asterisk when KOLEJKA_AMI_HOST and KOLEJKA_CALLBACK_CHANNEL
     # are set; otherwise a PBX claims them over HTTP.
     dialling: CallbackDialling | None = None
@@ -252,6 +255,8 @@ def build(
         clock,
         changes,
         allow_http=bool(settings.webhook_allow_http),
+        phones=phones,
+        customers=directory,
     )
     history = CallHistory(
         stores.connections,
@@ -324,7 +329,9 @@ def build(
             ZoneInfo(settings.time_zone),
             callbacks,
         ),
-        agent_sync=AgentSync(stores.agents, stores.agent_live, clock, changes, history=history),
+        agent_sync=AgentSync(
+            stores.agents, stores.agent_live, clock, changes, history=history, webhooks=webhooks
+        ),
         metrics=metrics,
         health_checks=list(stores.checks),
         redis=stores.redis,
@@ -341,6 +348,7 @@ def build(
         changes,
     )
     components.background.extend(stores.background)
+    components.store_jobs.extend(stores.background)
     components.background.append(history.prune_forever)
     holder = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
     components.delivery = Delivery(
@@ -353,7 +361,7 @@ def build(
         delivery_settings(settings),
         metrics,
     )
-    if settings.webhook_deliver:
+    if settings.webhook_deliver:  # else `kolejka webhooks deliver` processes deliver
         components.background.append(components.delivery.run)
     if external_crm is not None:
         components.background.append(external_crm.follow)

@@ -32,8 +32,8 @@ async def stored_actions(live: LiveLists) -> list[tuple[str, object]]:
 async def test_a_join_stores_its_events_only_when_it_stores_the_caller(live: LiveLists) -> None:
     await live.add_queue(7)
     caller = joining("a")
-    first = await live.callers.join(caller, [caller_joined(caller, "613 459 851", None)])
-    again = await live.callers.join(caller, [caller_joined(caller, "613 459 851", None)])
+    first = await live.callers.join(caller, [caller_joined(caller)])
+    again = await live.callers.join(caller, [caller_joined(caller)])
     assert first.created
     assert not again.created
     assert await stored_actions(live) == [("CALLER_JOINED", "a")]
@@ -56,7 +56,7 @@ async def test_relaying_twice_stores_each_event_once(live: LiveLists) -> None:
     await live.add_queue(7)
     for call_id in ("a", "b", "c"):
         caller = joining(call_id)
-        await live.callers.join(caller, [caller_joined(caller, "613 459 851", None)])
+        await live.callers.join(caller, [caller_joined(caller)])
     await live.relay()
     await live.relay()
     assert await stored_actions(live) == [
@@ -174,3 +174,27 @@ async def test_pruning_keeps_what_a_subscription_still_needs_and_the_newest(
     (fourth,) = await sql.webhooks.following(third.event_id, ALL, 10)
     assert fourth.event_id > third.event_id
     assert second.event_id not in [e.event_id for e in await sql.webhooks.following(0, ALL, 10)]
+
+
+async def test_the_first_body_frozen_stays_and_every_reader_gets_it(sql: SqlStores) -> None:
+    subscription = await sql.webhooks.add(ALL, "https://example.pl", "sealed", NOW)
+    await sql.webhooks.claim(subscription.webhook_id, "one", NOW, NOW + timedelta(seconds=5))
+    await sql.webhooks.append([customer_created_for(n) for n in (1, 2)])
+    first, second = await sql.webhooks.following(0, ALL, 10)
+    assert first.rendered is None
+    assert await sql.webhooks.freeze([]) == {}
+    assert await sql.webhooks.freeze([(first.event_id, '{"a":"ł"}')]) == {
+        first.event_id: '{"a":"ł"}'
+    }
+    # A later rendering (another process, another CRM answer) does not replace the first.
+    assert await sql.webhooks.freeze(
+        [(first.event_id, '{"a":"later"}'), (second.event_id, '{"b":2}')]
+    ) == {first.event_id: '{"a":"ł"}', second.event_id: '{"b":2}'}
+    again = await sql.webhooks.following(0, ALL, 10)
+    assert [e.rendered for e in again] == ['{"a":"ł"}', '{"b":2}']
+    parked = DeliveryAttempt(first.event_id, 8, NOW, 500, "", "parked")
+    await sql.webhooks.record(subscription.webhook_id, "one", [parked], advance=True)
+    (held,) = await sql.webhooks.parked(subscription.webhook_id, 10)
+    assert held.event.rendered == '{"a":"ł"}'
+    # An event pruned meanwhile: nothing stored, nothing returned.
+    assert await sql.webhooks.freeze([(10**9, "{}")]) == {}

@@ -98,3 +98,22 @@ def test_the_spellings_of_a_number_cover_how_pbxs_and_people_write_it() -> None:
     german = phones.spellings("+4915110000001")
     for written in ("+4915110000001", "4915110000001", "004915110000001", "015110000001"):
         assert number_key(written) in german, written
+
+
+@given(
+    st.sampled_from(["PL", "DE", "IT", "US", "GB", "CZ"]),
+    st.from_regex(r"\+?[0-9]{6,15}", fullmatch=True),
+)
+def test_display_cuts_the_home_country_code_as_phonenumbers_formats_it(
+    region: str, raw: str
+) -> None:
+    import phonenumbers
+
+    e164 = PhoneNumbers(region).normalise(raw)
+    if e164 is None:
+        return
+    number = phonenumbers.parse(e164, None)
+    expected = e164
+    if number.country_code == phonenumbers.country_code_for_region(region):
+        expected = str(phonenumbers.national_significant_number(number))
+    assert PhoneNumbers(region).display(raw) == expected

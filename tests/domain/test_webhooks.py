@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import InvalidField
-from kolejka.domain.webhooks import address_allowed, backoff, check_subscription_url, signature
+from kolejka.domain.queues import Outcome, WaitingCaller, departure
+from kolejka.domain.webhooks import (
+    StoredEvent,
+    address_allowed,
+    backoff,
+    caller_joined,
+    caller_left,
+    check_subscription_url,
+    completed,
+    signature,
+)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +114,45 @@ def test_the_signature_is_hmac_sha256_over_the_timestamp_a_dot_and_the_body() ->
     body = b'{"action":"CALLER_LEFT"}'
     expected = hmac.new(b"whsec_k", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert signature("whsec_k", 1700000000, body) == f"t=1700000000,v1={expected}"
+
+
+NOW = datetime(2026, 11, 26, 15, 35, 36, tzinfo=UTC)
+
+
+def stored(event_id: int, action: str, fields: dict[str, object]) -> StoredEvent:
+    return StoredEvent(event_id, action, NOW, fields)
+
+
+def test_a_join_stores_the_number_as_written_and_no_match() -> None:
+    joined = caller_joined(WaitingCaller("c-1", 2, " 746-842-523 ", "Jan", NOW))
+    assert list(joined.fields) == [
+        "queue_id",
+        "call_id",
+        "phone_number",
+        "caller_name",
+        "started_at",
+    ]
+    assert joined.fields["phone_number"] == " 746-842-523 "
+
+
+def test_completing_a_join_shows_the_number_and_adds_the_match_after_started_at() -> None:
+    joined = caller_joined(WaitingCaller("c-1", 2, "746-842-523", "Jan", NOW))
+    event = stored(7, joined.action.value, dict(joined.fields))
+    whole = completed(event, "746842523", CustomerMatch(123, "Jan Kowalski"))
+    assert list(whole.fields)[-3:] == ["started_at", "customer_id", "customer_label"]
+    assert whole.fields["phone_number"] == "746842523"
+    assert (whole.fields["customer_id"], whole.fields["customer_label"]) == (123, "Jan Kowalski")
+    nobody = completed(event, "746842523", None)
+    assert (nobody.fields["customer_id"], nobody.fields["customer_label"]) == (None, None)
+
+
+def test_completing_keeps_a_match_stored_before_and_leaves_other_actions_alone() -> None:
+    old = stored(1, "CALLER_JOINED", {"phone_number": "746842523", "customer_id": 5})
+    assert completed(old, "746842523", CustomerMatch(9, "Other")).fields["customer_id"] == 5
+    caller = WaitingCaller("c-1", 2, "+48746842523", "", NOW)
+    left = caller_left(departure(caller, Outcome.ANSWERED, NOW + timedelta(seconds=3)), "+48 7")
+    gone = completed(stored(2, "CALLER_LEFT", dict(left.fields)), "7", CustomerMatch(9, "X"))
+    assert gone.fields["phone_number"] == "7"
+    assert "customer_id" not in gone.fields
+    card = stored(3, "CUSTOMER_CREATED", {"customer_id": 4, "company_id": ""})
+    assert completed(card, "7", None).fields == card.fields

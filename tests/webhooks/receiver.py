@@ -26,7 +26,8 @@ class Received:
 @dataclass
 class Receiver:
     """`script` is consumed one request at a time: an int is the status to answer, "stall"
-    answers nothing until the client gives up; once empty, every request gets 200."""
+    answers nothing until the client gives up, "flood" answers 200 with an endless body,
+    "redirect" answers 307 to this receiver's /elsewhere; once empty, every request gets 200."""
 
     port: int = field(default_factory=free_port)
     script: list[int | str] = field(default_factory=list)
@@ -70,6 +71,19 @@ class Receiver:
                 step = self.script.pop(0) if self.script else 200
                 if step == "stall":
                     await asyncio.sleep(3600)
+                if step == "flood":
+                    self.accepted.append(Received(headers, body))
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n")
+                    while True:  # until the client hangs up
+                        writer.write(b"x" * 65536)
+                        await writer.drain()
+                if step == "redirect":
+                    writer.write(
+                        b"HTTP/1.1 307 X\r\ncontent-length: 0\r\n"
+                        + f"location: http://127.0.0.1:{self.port}/elsewhere\r\n\r\n".encode()
+                    )
+                    await writer.drain()
+                    continue
                 status = int(step)
                 if 200 <= status < 300:
                     self.accepted.append(Received(headers, body))

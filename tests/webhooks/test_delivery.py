@@ -108,7 +108,9 @@ async def test_every_event_arrives_in_order_and_signed_through_failures_timeouts
         "event_id",
     ]
     assert joined["customer_id"] == jan.customer_id
-    assert joined["customer_label"] == "Jan Kowalski"
+    # The CRM's name as of the event's first delivery, which may come before or after the
+    # rename above: test_a_body_is_fixed_at_its_first_delivery... pins which one is sent.
+    assert joined["customer_label"] in ("Jan Kowalski", "Janusz Kowalski")
     assert bodies[2]["customer_id"] is None
     assert len(joined["date"]) == 19
     assert joined["started_at"] == joined["date"]
@@ -119,6 +121,49 @@ async def test_every_event_arrives_in_order_and_signed_through_failures_timeouts
     assert bodies[5]["outcome"] == "abandoned"
     outcomes = {a.outcome for a in await attempts(components, webhook_id)}
     assert outcomes == {"delivered", "failed"}
+
+
+async def test_a_body_is_fixed_at_its_first_delivery_the_same_on_retry_and_to_every_subscriber(
+    delivering: Components, receiver: Receiver
+) -> None:
+    """The join's row holds only what the join knew; the CRM's match is added when the event is
+    first rendered, and those bytes are what every attempt and every subscriber gets, even after
+    the customer is renamed. An event first rendered after the rename names the new name."""
+    components = delivering
+    assert components.webhooks is not None
+    await components.queues.put(Queue(2, "Obsługa klienta"))
+    jan = await add_person(components.crm, "Jan", "Kowalski", "+48 746 842 523")
+    receiver.script = [500, 503, 500]  # the first request shows the event was rendered
+    late = Receiver()  # not listening yet: its subscription's attempts are refused
+    first, first_secret = await subscribe(components, receiver, actions=["CALLER_JOINED"])
+    second, second_secret = await subscribe(components, late, actions=["CALLER_JOINED"])
+    await components.lists.join(2, "call-1", "746842523")
+    await eventually(lambda: receiver.requests >= 1, seconds=20)
+    await components.crm.update_customer(jan.customer_id, {"name": "Janusz"})
+    await eventually(lambda: len(receiver.accepted) == 1, seconds=20)
+    await late.start()
+    try:
+        await eventually(lambda: len(late.accepted) == 1, seconds=20)
+        (retried,) = receiver.accepted
+        (other,) = late.accepted
+        assert retried.body == other.body  # the same bytes, each signed with its own secret
+        assert signed_correctly(retried, first_secret)
+        assert signed_correctly(other, second_secret)
+        body = retried.json()
+        assert body["customer_id"] == jan.customer_id
+        assert body["customer_label"] == "Jan Kowalski"
+        assert body["phone_number"] == "746842523"
+        assert body["call_id"] == "call-1"
+        tries = [a for a in await attempts(components, first) if a.event_id == body["event_id"]]
+        assert [a.outcome for a in reversed(tries)] == ["failed"] * 3 + ["delivered"]
+        assert any(a.status == 0 for a in await attempts(components, second))
+        # Rendered after the rename: the new name.
+        await components.lists.join(2, "call-2", "+48746842523")
+        await eventually(lambda: len(late.accepted) == 2, seconds=20)
+        assert late.accepted[1].json()["customer_label"] == "Janusz Kowalski"
+        assert late.accepted[1].json()["phone_number"] == "746842523"  # as the list shows it
+    finally:
+        await late.stop()
 
 
 async def test_an_event_is_parked_after_the_last_attempt_and_one_call_redelivers_it(
@@ -203,3 +248,54 @@ async def test_loopback_is_refused_at_connect_time_unless_allowed(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         components.close()
+
+
+async def test_an_ip_literal_is_refused_at_connect_time_unless_allowed(
+    database_path: Path, receiver: Receiver
+) -> None:
+    components = build(
+        webhook_settings(database_path, webhook_allow_private=0, webhook_max_attempts=2),
+        hasher=FAST_HASHER,
+    )
+    assert components.delivery is not None
+    task = asyncio.create_task(components.delivery.run())
+    try:
+        webhook_id, _ = await subscribe(components, receiver)  # http://127.0.0.1:<port>/hook
+        await components.queues.put(Queue(2, "Obsługa klienta"))
+        await components.lists.join(2, "call-1", "613459851")
+
+        async def parked() -> bool:
+            found = await attempts(components, webhook_id)
+            return any(a.outcome == "parked" for a in found)
+
+        await eventually(parked, seconds=20)
+        found = await attempts(components, webhook_id)
+        assert all("not allowed" in a.error and a.status == 0 for a in found)
+        assert receiver.requests == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        components.close()
+
+
+async def test_an_endless_answer_is_read_only_up_to_the_cap_and_a_redirect_is_not_followed(
+    delivering: Components, receiver: Receiver
+) -> None:
+    # The first event's answer never ends; the second's points elsewhere (a failure, retried).
+    receiver.script = ["flood", "redirect"]
+    webhook_id, _ = await subscribe(delivering, receiver)
+    await delivering.queues.put(Queue(2, "Obsługa klienta"))
+    await delivering.lists.join(2, "call-1", "613459851")
+    await delivering.lists.join(2, "call-2", "613459852")
+
+    async def both() -> bool:
+        return len(receiver.event_ids()) == 2
+
+    await eventually(both, seconds=10)
+    found = await attempts(delivering, webhook_id)
+    assert [(a.status, a.outcome) for a in reversed(found)] == [
+        (200, "delivered"),
+        (307, "failed"),
+        (200, "delivered"),
+    ]
+    assert receiver.requests == 3  # nothing went to /elsewhere

@@ -1,9 +1,13 @@
 """`kolejka serve` processes: an event survives SIGKILL between its change and its delivery, and
-two instances on one database deliver each event once."""
+two instances on one database deliver each event once; `kolejka webhooks deliver` delivers for a
+serve that leaves delivery to it."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +109,62 @@ async def test_two_instances_deliver_each_event_once(
         assert receiver.event_ids() == sorted(receiver.event_ids())
     finally:
         await receiver.stop()
+
+
+@pytest.mark.slow
+async def test_a_delivery_process_delivers_what_a_serve_that_leaves_delivery_to_it_writes(
+    database_path: Path, servers: list[LiveServer]
+) -> None:
+    """`kolejka serve` with KOLEJKA_WEBHOOK_DELIVER=0 sends nothing; `kolejka webhooks deliver
+    --workers 2` (two processes, one subscription each) sends every event, in order, once."""
+    first, second = await Receiver().start(), await Receiver().start()
+    try:
+        await prepare(database_path, first)
+        components = build(webhook_settings(database_path), hasher=FAST_HASHER)
+        try:
+            assert components.webhooks is not None
+            await components.webhooks.register(
+                {"actions": ["CALLER_JOINED"], "subscription_url": second.url}
+            )
+        finally:
+            components.close()
+        env = {**environment("api"), "KOLEJKA_WEBHOOK_DELIVER": "0"}
+        server = LiveServer(database_path, extra_env=env).start()
+        servers.append(server)
+        for number in range(10):
+            await join(server, f"call-{number}")
+        await asyncio.sleep(1.0)
+        assert first.requests == second.requests == 0
+        log = database_path.with_suffix(".deliver.log")
+        with log.open("ab") as out:
+            deliver = subprocess.Popen(
+                [sys.executable, "-m", "kolejka", "webhooks", "deliver", "--workers", "2"],
+                env={**server.env, "KOLEJKA_INSTANCE_NAME": "api"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            for number in range(10, 20):
+                await join(server, f"call-{number}")
+
+            def all_arrived() -> bool:
+                return len(first.event_ids()) == len(second.event_ids()) == 20
+
+            await eventually(all_arrived, seconds=30)
+            await asyncio.sleep(1.0)  # time for a second delivery, if there were one
+            with sqlite3.connect(database_path) as sql:
+                holders = {row[0] for row in sql.execute("SELECT holder FROM webhooks")}
+            assert len(holders) == 2  # one subscription each
+            assert all(":deliver:" in holder for holder in holders)
+            for receiver in (first, second):
+                assert len(receiver.accepted) == 20
+                calls = [r.json()["call_id"] for r in receiver.accepted]
+                assert calls == [f"call-{number}" for number in range(20)]
+        finally:
+            deliver.terminate()
+            assert deliver.wait(20) == 0, log.read_text()
+            # Each worker released its leases and closed its connections on the way out.
+            assert "Unclosed" not in log.read_text()
+    finally:
+        await first.stop()
+        await second.stop()

@@ -2,8 +2,10 @@
 subscription URL, the retry schedule and the signature. Plain Python: no I/O.
 
 An event is born with the change that caused it (`NewEvent`), stored in the outbox in the same
-transaction, and rendered for the wire only when it is delivered (the HTTP adapter adds `action`,
-`date` and `event_id`, docs/webhooks.md).
+transaction with only what the change knows, and rendered for the wire when it is first
+delivered: `completed` (the CRM's match, the number as shown) is added then, the HTTP adapter adds
+`action`, `date` and `event_id`, and the body is stored, so that every subscriber and every retry
+gets the same bytes (docs/webhooks.md, "What an event says, and when").
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime
 
 from kolejka.domain.callbacks import Attempt, Callback, CallbackState, attempt_connection_id
 from kolejka.domain.connections import Connection
+from kolejka.domain.agents import Agent, AgentStatus
 from kolejka.domain.crm import Customer
 from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import DomainError, FieldProblem, InvalidField
@@ -41,6 +44,7 @@ class Action(enum.StrEnum):
     CALLER_LEFT = "CALLER_LEFT"
     CALL_RECORDED = "CALL_RECORDED"
     CALLBACK_ATTEMPTED = "CALLBACK_ATTEMPTED"
+    AGENT_STATUS_CHANGED = "AGENT_STATUS_CHANGED"
 
 
 ACTIONS = frozenset(action.value for action in Action)
@@ -62,12 +66,14 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An event in the outbox: its id orders it among all events."""
+    """An event in the outbox: its id orders it among all events. `rendered`: the body as it
+    was first sent (None until then), which every later attempt sends again."""
 
     event_id: int
     action: str
     occurred_at: datetime
     fields: Mapping[str, object]
+    rendered: str | None = None
 
 
 # The seam: one function per domain event, each turning it into an outbox row. Issues 13-15 add
@@ -96,34 +102,33 @@ def _customer_fields(customer: Customer) -> dict[str, object]:
     }
 
 
-def caller_joined(
-    caller: WaitingCaller, shown_number: str, match: CustomerMatch | None
-) -> NewEvent:
-    """A caller joined a queue, with the CRM's match (as the waiting list names callers)."""
+def caller_joined(caller: WaitingCaller) -> NewEvent:
+    """A caller joined a queue. The number is stored as the PBX wrote it: the number as shown
+    and the CRM's match are added when the event is first delivered (`completed`), off the
+    AMI listener's path."""
     return NewEvent(
         Action.CALLER_JOINED,
         caller.started_at,
         {
             "queue_id": caller.queue_id,
             "call_id": caller.call_id,
-            "phone_number": shown_number,
+            "phone_number": caller.phone_number,
             "caller_name": caller.caller_name,
             "started_at": caller.started_at.isoformat(),
-            "customer_id": match.customer_id if match else None,
-            "customer_label": match.label if match else None,
         },
     )
 
 
-def caller_left(departure: Departure, shown_number: str) -> NewEvent:
-    """A caller left a queue, answered or abandoned, after `waited` seconds."""
+def caller_left(departure: Departure, phone_number: str) -> NewEvent:
+    """A caller left a queue, answered or abandoned, after `waited` seconds. The number as the
+    PBX wrote it, shown as the waiting list shows it when first delivered (`completed`)."""
     return NewEvent(
         Action.CALLER_LEFT,
         departure.left_at,
         {
             "queue_id": departure.queue_id,
             "call_id": departure.call_id,
-            "phone_number": shown_number,
+            "phone_number": phone_number,
             "outcome": departure.outcome.value,
             "started_at": departure.started_at.isoformat(),
             "waited": int(departure.hold_time.total_seconds()),
@@ -179,6 +184,50 @@ def callback_attempted(callback: Callback, attempt: Attempt, shown_number: str) 
             "state": callback.state.value,
             "next_attempt_at": callback.call_at.isoformat() if retried else None,
             "connection_id": attempt_connection_id(callback.callback_id, attempt.number),
+        },
+    )
+
+
+# What an event needs looked up when it is first delivered: the callers' events show the number
+# as the waiting list does, and CALLER_JOINED names the customer the CRM matches (as the waiting
+# list names callers). Events stored before this carry `customer_id` already: left as they are.
+NEEDS_MATCH = frozenset({Action.CALLER_JOINED.value})
+SHOWS_NUMBER = frozenset({Action.CALLER_JOINED.value, Action.CALLER_LEFT.value})
+
+
+def completed(
+    event: StoredEvent, shown_number: str | None, match: CustomerMatch | None
+) -> StoredEvent:
+    """`event` with what delivery looked up: the number as shown (None: left as stored) and, for
+    CALLER_JOINED, the customer the CRM matched (`customer_id`/`customer_label`, null when
+    none or several)."""
+    fields = dict(event.fields)
+    if shown_number is not None and event.action in SHOWS_NUMBER:
+        fields["phone_number"] = shown_number
+    if event.action in NEEDS_MATCH and "customer_id" not in fields:
+        fields["customer_id"] = match.customer_id if match else None
+        fields["customer_label"] = match.label if match else None
+    return StoredEvent(event.event_id, event.action, event.occurred_at, fields, event.rendered)
+
+
+def agent_status_changed(
+    status: AgentStatus, agent: Agent | None, previous: AgentStatus | None
+) -> NewEvent:
+    """An agent's state changed: `status` and `pause_id` as `GET agents/:login/status` says
+    them, the agent's names (empty for a member the PBX introduced and nobody named), the
+    queues it is a member of now, and the state before (null when unknown)."""
+    return NewEvent(
+        Action.AGENT_STATUS_CHANGED,
+        status.last_change,
+        {
+            "login": status.login,
+            "name": agent.name if agent else "",
+            "surname": agent.surname if agent else "",
+            "status": status.state.value,
+            "pause_id": status.pause_id,
+            "queues": list(status.queues),
+            "previous_status": previous.state.value if previous else None,
+            "previous_pause_id": previous.pause_id if previous else None,
         },
     )
 

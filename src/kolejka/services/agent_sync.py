@@ -24,8 +24,10 @@ from kolejka.domain.agents import (
     resynced,
 )
 from kolejka.domain.errors import AgentExists
+from kolejka.domain.webhooks import Action, agent_status_changed
 from kolejka.services.history import CallHistory
 from kolejka.services.ports import AgentDirectory, AgentLiveStore, Change, ChangeFeed, Clock, Topic
+from kolejka.services.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,10 @@ class AgentSync:
         clock: Clock,
         changes: ChangeFeed,
         history: CallHistory | None = None,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.directory = directory
+        self.webhooks = webhooks
         # Where a queue call's pick-up and end are written (the call history's row of the call).
         self.history = history
         self.live = live
@@ -68,7 +72,10 @@ class AgentSync:
         if after == before:
             return False
         await self.live.put(after)
-        return after.state != before.state or after.pause_id != before.pause_id
+        if after.state == before.state and after.pause_id == before.pause_id:
+            return False
+        await self._tell_webhooks(before, after)
+        return True
 
     async def report(self, event: MemberEvent) -> AgentLive:
         """Applies one event reported on its own (the ingest API); the agent's record after it.
@@ -147,5 +154,15 @@ class AgentSync:
             after = resynced(before, reported.get(login, ()), covered, now)
             if after != before:
                 await self.live.put(after)
-                changed += after.state != before.state or after.pause_id != before.pause_id
+                if after.state != before.state or after.pause_id != before.pause_id:
+                    await self._tell_webhooks(before, after)
+                    changed += 1
         return changed
+
+    async def _tell_webhooks(self, before: AgentLive, after: AgentLive) -> None:
+        """AGENT_STATUS_CHANGED into the outbox, when subscribed: in the burst's transaction
+        where the store has one (SQLite), else right after the state's write."""
+        if self.webhooks is None or not await self.webhooks.wants(Action.AGENT_STATUS_CHANGED):
+            return
+        agent = await self.directory.get(after.login)
+        await self.webhooks.emit([agent_status_changed(after.status, agent, before.status)])

@@ -561,6 +561,11 @@ class WebhookStore(Protocol):
         """The next events of these actions after event id `after`, in order."""
         ...
 
+    async def freeze(self, bodies: Sequence[tuple[int, str]]) -> dict[int, str]:
+        """Stores (event id, rendered body) pairs where no body is stored yet; the bodies stored
+        for those events now (the first stored wins), to be sent on every attempt."""
+        ...
+
     async def record(
         self, webhook_id: int, holder: str, attempts: Sequence[DeliveryAttempt], advance: bool
     ) -> bool:

@@ -117,8 +117,9 @@ class WaitingLists:
         caller = caller.trimmed()
         events: list[NewEvent] = []
         if await self._wanted(Action.CALLER_JOINED):
-            match = await self._match(caller.phone_number)
-            events.append(caller_joined(caller, self._phones.display(caller.phone_number), match))
+            # Only what the join knows: the CRM's match and the number as shown are added when
+            # the event is first delivered (Webhooks.completed), off the AMI listener's path.
+            events.append(caller_joined(caller))
         joined = await self._callers.join(caller, events)
         if joined.caller.queue_id != caller.queue_id:
             raise CallerAlreadyWaiting(caller.call_id, joined.caller.queue_id)
@@ -144,7 +145,7 @@ class WaitingLists:
         gone = departure(caller, outcome, self._clock.now(), hold_time)
         events: list[NewEvent] = []
         if await self._wanted(Action.CALLER_LEFT):
-            events.append(caller_left(gone, self._phones.display(caller.phone_number)))
+            events.append(caller_left(gone, caller.phone_number))
         if not await self._callers.leave(gone, events):
             raise UnknownCaller(call_id)
         if self._history is not None:

@@ -13,21 +13,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kolejka.domain.customers import unambiguous
 from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.webhooks import (
     MAX_CREDENTIAL,
+    NEEDS_MATCH,
+    SHOWS_NUMBER,
+    NewEvent,
     Secrets,
+    StoredEvent,
     Subscription,
     UnknownParkedEvent,
     UnknownWebhook,
     WebhooksOff,
     check_actions,
     check_subscription_url,
+    completed,
 )
 from kolejka.services.ports import (
     Change,
     ChangeFeed,
     Clock,
+    CustomerDirectory,
     DeliveryAttempt,
     ParkedEvent,
     Sealer,
@@ -49,7 +57,9 @@ class Deliveries:
 
 
 class Webhooks:
-    """Subscriptions and their delivery record. `sealer` None: no key, webhooks are off."""
+    """Subscriptions and their delivery record. `sealer` None: no key, webhooks are off.
+    `phones` and `customers` complete the callers' events when they are first delivered (without
+    them, events go as stored)."""
 
     def __init__(
         self,
@@ -58,8 +68,12 @@ class Webhooks:
         clock: Clock,
         changes: ChangeFeed,
         allow_http: bool = False,
+        phones: PhoneNumbers | None = None,
+        customers: CustomerDirectory | None = None,
     ) -> None:
         self.store = store
+        self.phones = phones
+        self.customers = customers
         self.sealer = sealer
         self.clock = clock
         self.changes = changes
@@ -133,6 +147,27 @@ class Webhooks:
             wanted = frozenset(action for s in subscriptions for action in s.actions)
             self._wanted = wanted
         return action in wanted
+
+    async def emit(self, events: Sequence[NewEvent]) -> None:
+        """Adds `events` to the outbox, for changes whose store cannot take them in its own
+        write (agents' live states). Inside a SQLite burst transaction (`Database.writing`)
+        they commit with it; elsewhere they commit right after the change."""
+        await self.store.append(events)
+
+    async def completed(self, event: StoredEvent) -> StoredEvent:
+        """`event` with what its change left to delivery: the number as the waiting list shows
+        it, and for CALLER_JOINED the customer the CRM matches now, that is at the event's first
+        delivery, normally milliseconds after the change (docs/webhooks.md)."""
+        if event.action not in SHOWS_NUMBER or self.phones is None:
+            return event
+        raw = event.fields.get("phone_number")
+        if not isinstance(raw, str):
+            return event
+        match = None
+        if event.action in NEEDS_MATCH and self.customers is not None:
+            e164 = self.phones.normalise(raw)
+            match = unambiguous(await self.customers.owners(e164)) if e164 else None
+        return completed(event, self.phones.display(raw), match)
 
     def _forget(self, change: Change) -> None:
         if change.topic in (Topic.WEBHOOKS, Topic.ALL):

@@ -1,0 +1,114 @@
+"""Benchmark: the HTTP clients webhook delivery could use, requests a second.
+
+`--subscriptions` tasks each POST a webhook-sized body `--requests` times, one request at a time
+over a kept-alive connection (as delivery sends one subscription's events, in order), to a
+receiver in another process that answers 200 at once. Measured for httpx, httpcore (httpx's
+engine, with its public `network_backend`) and aiohttp; delivery uses the fastest
+(adapters/webhooks/delivery.py).
+
+    flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhook_clients
+        [--subscriptions 10] [--requests 1000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import httpcore
+import httpx
+
+from bench.webhooks import Receivers
+
+BODY = (
+    b'{"action":"CALLER_JOINED","queue_id":2,"call_id":"1795800000.1234",'
+    b'"phone_number":"613459851","caller_name":"","started_at":"2026-12-01 06:00:00",'
+    b'"customer_id":null,"customer_label":null,"date":"2026-12-01 06:00:00","event_id":1234}'
+)
+HEADERS = {
+    "Content-Type": "application/json; charset=utf-8",
+    "User-Agent": "kolejka-webhooks",
+    "X-Kolejka-Signature": "t=1795800000,v1=" + "0" * 64,
+    "X-Kolejka-Event-Id": "1234",
+}
+
+Sender = Callable[[str], Awaitable[None]]
+
+
+async def with_httpx(urls: list[str], count: int) -> float:
+    async with httpx.AsyncClient(trust_env=False) as client:
+
+        async def send(url: str) -> None:
+            for _ in range(count):
+                async with client.stream("POST", url, content=BODY, headers=HEADERS) as answer:
+                    async for _chunk in answer.aiter_raw():
+                        pass
+
+        return await _timed(send, urls, count)
+
+
+async def with_httpcore(urls: list[str], count: int) -> float:
+    headers = [(k.encode(), v.encode()) for k, v in HEADERS.items()]
+    async with httpcore.AsyncConnectionPool(
+        max_connections=100, network_backend=httpcore.AnyIOBackend()
+    ) as pool:
+
+        async def send(url: str) -> None:
+            for _ in range(count):
+                async with pool.stream("POST", url, content=BODY, headers=headers) as answer:
+                    async for _chunk in answer.aiter_stream():
+                        pass
+
+        return await _timed(send, urls, count)
+
+
+async def with_aiohttp(urls: list[str], count: int) -> float:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def send(url: str) -> None:
+            for _ in range(count):
+                async with session.post(
+                    url, data=BODY, headers=HEADERS, allow_redirects=False
+                ) as answer:
+                    await answer.content.read(65536)
+
+        return await _timed(send, urls, count)
+
+
+async def _timed(send: Sender, urls: list[str], count: int) -> float:
+    started = time.perf_counter()
+    await asyncio.gather(*(send(url) for url in urls))
+    return len(urls) * count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscriptions", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    clients = {"httpx": with_httpx, "httpcore": with_httpcore, "aiohttp": with_aiohttp}
+    rates: dict[str, list[float]] = {name: [] for name in clients}
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Receivers(args.subscriptions, Path(folder)) as receivers,
+    ):
+        for _ in range(args.rounds):
+            for name, client in clients.items():
+                rate = asyncio.run(client(receivers.urls(), args.requests))
+                rates[name].append(rate)
+        receivers.arrived()
+    for name, found in rates.items():
+        listed = ", ".join(f"{r:,.0f}" for r in found)
+        print(f"{name}: {listed} requests/s (median {statistics.median(found):,.0f})")
+
+
+if __name__ == "__main__":
+    main()
