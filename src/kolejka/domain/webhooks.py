@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from kolejka.domain.agents import Agent, AgentStatus
 from kolejka.domain.callbacks import Attempt, Callback, CallbackState, attempt_connection_id
 from kolejka.domain.connections import Connection
-from kolejka.domain.agents import Agent, AgentStatus
 from kolejka.domain.crm import Customer
 from kolejka.domain.customers import CustomerMatch
 from kolejka.domain.errors import DomainError, FieldProblem, InvalidField
