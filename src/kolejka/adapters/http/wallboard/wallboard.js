@@ -189,6 +189,21 @@
     return tile;
   }
 
+  // The customer's cell of a caller's row: the CRM's name, or "unknown" when none (or several)
+  // own the number.
+  function customerCell(caller) {
+    const label = document.createElement("td");
+    label.className = "label";
+    if (caller.customer_label) {
+      label.textContent = caller.customer_label;
+      label.dataset.customerId = String(caller.customer_id);
+    } else {
+      label.textContent = t("unknown");
+      label.classList.add("none");
+    }
+    return label;
+  }
+
   function callerRow(caller) {
     const row = document.createElement("tr");
     row.className = "caller";
@@ -202,15 +217,7 @@
       phone.textContent = t("withheld");
       phone.classList.add("withheld");
     }
-    const label = document.createElement("td");
-    label.className = "label";
-    if (caller.customer_label) {
-      label.textContent = caller.customer_label;
-      label.dataset.customerId = String(caller.customer_id);
-    } else {
-      label.textContent = t("unknown");
-      label.classList.add("none");
-    }
+    const label = customerCell(caller);
     const wait = document.createElement("td");
     wait.className = "wait";
     const waited = document.createElement("span");
@@ -313,15 +320,7 @@
     const phone = document.createElement("td");
     phone.className = "phone";
     phone.textContent = caller.phone_number;
-    const label = document.createElement("td");
-    label.className = "label";
-    if (caller.customer_label) {
-      label.textContent = caller.customer_label;
-      label.dataset.customerId = String(caller.customer_id);
-    } else {
-      label.textContent = t("unknown");
-      label.classList.add("none");
-    }
+    const label = customerCell(caller);
     const times = document.createElement("td");
     times.className = "times";
     times.textContent = `×${caller.times_abandoned}`;
