@@ -4,7 +4,7 @@
 
 It seeds a fresh database as `kolejka serve --demo` does, puts callers in the three queues with
 waits long enough to show each colour, and agents in every state a queue member can be in,
-starts `kolejka serve`, and shoots the page at 1600x900.
+starts `kolejka serve`, and shoots the whole page 1600 wide (a 900-high window, so the type is sized as on a 16:9 screen).
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ async def seed(database: Path) -> str:
         for queue_id, call_id, number, waited in CALLERS:
             await lists.join(queue_id, call_id, number, "", now - timedelta(seconds=waited))
         await seed_agents(components)
+        # Callbacks due next: one asked for by a caller in the queue, one for a later hour.
+        await components.callbacks.schedule(2, "+48 601 100 200", now + timedelta(minutes=3))
+        await components.callbacks.schedule(2, "+48 512 345 678", now + timedelta(minutes=40))
+        await components.history.flush()
         return await WallboardTokens(components.api_users).create("screenshot")
     finally:
         components.close()
@@ -125,7 +129,7 @@ def main() -> None:
                 page.goto(f"http://127.0.0.1:{port}/wallboard?token={token}&lang={args.lang}")
                 page.wait_for_selector('#status[data-state="live"]')
                 page.wait_for_timeout(1500)
-                page.screenshot(path=str(args.out))
+                page.screenshot(path=str(args.out), full_page=True)
                 browser.close()
         finally:
             server.terminate()
