@@ -4,7 +4,8 @@
 
 It seeds a fresh database as `kolejka serve --demo` does, puts callers in the three queues with
 waits long enough to show each colour, and agents in every state a queue member can be in,
-starts `kolejka serve`, and shoots the whole page 1600 wide (a 900-high window, so the type is sized as on a 16:9 screen).
+starts `kolejka serve`, and shoots the whole page, 1600 wide (in a 900-high window, so that the
+type is sized as on a 16:9 screen).
 """
 
 from __future__ import annotations
