@@ -8,9 +8,9 @@ import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
@@ -19,7 +19,6 @@ from kolejka.adapters.ami.config import AmiConfig
 from kolejka.adapters.ami.control import AmiControl
 from kolejka.adapters.ami.listener import AmiListener
 from kolejka.adapters.ami.originate import AmiCallbackDialer, OriginateConfig
-from kolejka.adapters.external_crm import ExternalCrm
 from kolejka.adapters.http.abandoned import AbandonedApi, AbandonedView
 from kolejka.adapters.http.agents import AgentsApi, AgentStatusesView
 from kolejka.adapters.http.app import KolejkaApp
@@ -33,57 +32,17 @@ from kolejka.adapters.http.stream import EventStreams
 from kolejka.adapters.http.waiting_list_view import WaitingListView
 from kolejka.adapters.http.wallboard import Wallboard
 from kolejka.adapters.http.webhooks import WebhooksApi
-from kolejka.adapters.local.changes import LocalChangeFeed
 from kolejka.adapters.local.clock import SystemClock
-from kolejka.adapters.local.failures import LocalFailureCounter
-from kolejka.adapters.local.known_addresses import LocalKnownAddresses
-from kolejka.adapters.postgres.agents import PostgresAgentLive, PostgresAgents
-from kolejka.adapters.postgres.callbacks import PostgresCallbacks
-from kolejka.adapters.postgres.changes import PostgresChangeFeed
-from kolejka.adapters.postgres.crm import PostgresCrm
-from kolejka.adapters.postgres.crm_import import PostgresCrmImport
-from kolejka.adapters.postgres.crm_import import export_rows as export_postgres_rows
-from kolejka.adapters.postgres.database import PostgresDatabase
-from kolejka.adapters.postgres.lease import PostgresLease
-from kolejka.adapters.postgres.stores import (
-    PostgresApiUsers,
-    PostgresConnections,
-    PostgresCustomers,
-    PostgresQueues,
-    PostgresWaitingCallers,
-)
-from kolejka.adapters.postgres.webhooks import postgres_webhooks
-from kolejka.adapters.redis.agent_live import RedisAgentLive
-from kolejka.adapters.redis.changes import RedisChangeFeed
-from kolejka.adapters.redis.connection import RedisConnection
-from kolejka.adapters.redis.failures import RedisFailureCounter
-from kolejka.adapters.redis.known_addresses import RedisKnownAddresses
-from kolejka.adapters.redis.lease import RedisLease
-from kolejka.adapters.redis.waiting_callers import QueuesWithRedisLists, RedisWaitingCallers
-from kolejka.adapters.sql.webhooks import SqlWebhooks
-from kolejka.adapters.sqlite.agents import SqliteAgentLive, SqliteAgents
-from kolejka.adapters.sqlite.callbacks import SqliteCallbacks
-from kolejka.adapters.sqlite.crm import SqliteCrm
-from kolejka.adapters.sqlite.crm_import import SqliteCrmImport, export_rows
+from kolejka.adapters.sqlite.crm_import import SqliteCrmImport
 from kolejka.adapters.sqlite.database import Database
-from kolejka.adapters.sqlite.stores import (
-    SqliteApiUsers,
-    SqliteConnections,
-    SqliteCustomers,
-    SqliteQueues,
-    SqliteWaitingCallers,
-)
-from kolejka.adapters.sqlite.webhooks import sqlite_webhooks
 from kolejka.adapters.webhooks.delivery import Delivery, DeliverySettings
 from kolejka.adapters.webhooks.sealing import FernetSealer
 from kolejka.domain.callbacks import CallbackPolicy
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.observability.health import (
     CallbacksCheck,
-    FeedCheck,
     HealthCheck,
     PbxCheck,
-    StoreCheck,
     pbx_collector,
     store_collector,
 )
@@ -104,60 +63,29 @@ from kolejka.services.caller_waits import CallerWaits
 from kolejka.services.crm import Crm
 from kolejka.services.history import CallHistory
 from kolejka.services.leadership import Leadership
-from kolejka.services.pbx_sync import Transaction
 from kolejka.services.ports import (
-    AgentDirectory,
-    AgentLiveStore,
-    ApiUserStore,
-    CallbackStore,
     Change,
     ChangeFeed,
     Clock,
-    ConnectionStore,
     CrmImport,
-    CrmStore,
     CustomerDirectory,
-    FailureCounter,
-    KnownAddresses,
-    Lease,
     QueueDirectory,
     Task,
     Topic,
     WaitingCallerStore,
-    WebhookStore,
 )
 from kolejka.services.throttle import LoginThrottle
 from kolejka.services.waiting_lists import WaitingLists
 from kolejka.services.webhooks import Webhooks
 from kolejka.settings import Settings
+from kolejka.wiring.sqlite import sqlite_export_rows, sqlite_stores
+from kolejka.wiring.stores import Stores
+
+if TYPE_CHECKING:
+    from kolejka.adapters.postgres.database import PostgresDatabase
+    from kolejka.adapters.redis.connection import RedisConnection
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Stores:
-    """The adapters chosen for the storage ports, and what they need to run and to stop."""
-
-    database: Database | PostgresDatabase
-    queues: QueueDirectory
-    callers: WaitingCallerStore
-    customers: CustomerDirectory
-    users: ApiUserStore
-    crm: CrmStore
-    connections: ConnectionStore
-    changes: ChangeFeed
-    failures: FailureCounter
-    agents: AgentDirectory
-    agent_live: AgentLiveStore
-    callbacks: CallbackStore
-    # Addresses that signed in lately as each user: spared the per-user login limit.
-    known_addresses: KnownAddresses = field(default_factory=LocalKnownAddresses)
-    transaction: Transaction = nullcontext
-    lease: Lease | None = None  # only where several instances may run (PostgreSQL, Redis)
-    redis: RedisConnection | None = None
-    background: list[Task] = field(default_factory=list)
-    checks: list[HealthCheck] = field(default_factory=list)
-    webhooks: WebhookStore | None = None
 
 
 @dataclass
@@ -210,7 +138,7 @@ class Components:
         """Closes the server connections made on the running event loop (tests, scripts),
         once the calls the history has yet to write are written."""
         await self.history.flush()
-        if isinstance(self.database, PostgresDatabase):
+        if not isinstance(self.database, Database):  # PostgreSQL's pool
             await self.database.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -237,6 +165,8 @@ def build(
     directory = stores.customers
     external_crm = None
     if settings.crm_url:
+        from kolejka.adapters.external_crm import ExternalCrm  # httpx, only when configured
+
         external_crm = ExternalCrm(
             settings.crm_url,
             phones,
@@ -440,95 +370,19 @@ def _stores(settings: Settings) -> Stores:
     The database holds queues, customers and API users: SQLite (one host) or PostgreSQL. The
     live waiting lists stay in it unless KOLEJKA_LIVE_URL names Redis; so do the change feed
     between instances (PostgreSQL LISTEN/NOTIFY, Redis pub/sub) and the AMI lease (an advisory
-    lock, a Redis key). On SQLite alone there is one host, and a poll of the file's version
-    tells the server what other processes (the `kolejka` commands) wrote.
+    lock, a Redis key). PostgreSQL's and Redis's wiring is imported only when named.
     """
-    timeout = settings.store_timeout_seconds
     if settings.on_sqlite:
-        database = Database.from_url(settings.database_url)
-        database.migrate()
-        stores = Stores(
-            database=database,
-            queues=SqliteQueues(database),
-            callers=SqliteWaitingCallers(database),
-            customers=SqliteCustomers(database),
-            users=SqliteApiUsers(database),
-            crm=SqliteCrm(database),
-            connections=SqliteConnections(database),
-            webhooks=sqlite_webhooks(database),
-            changes=LocalChangeFeed(),
-            failures=LocalFailureCounter(),
-            agents=SqliteAgents(database),
-            agent_live=SqliteAgentLive(database),
-            callbacks=SqliteCallbacks(database),
-            transaction=database.writing,  # a burst of AMI events: one commit for all
-        )
-        watched = stores.changes
-        stores.background.append(lambda: database.watch(watched, settings.change_poll_seconds))
-        stores.background.append(database.checkpoints)
+        stores = sqlite_stores(settings)
     else:
-        pg = PostgresDatabase(settings.database_url, timeout, settings.database_pool_size)
-        pg.migrate_now()
-        feed = PostgresChangeFeed(pg)
-        stores = Stores(
-            database=pg,
-            queues=PostgresQueues(pg),
-            callers=PostgresWaitingCallers(pg),
-            customers=PostgresCustomers(pg),
-            users=PostgresApiUsers(pg),
-            crm=PostgresCrm(pg),
-            connections=PostgresConnections(pg),
-            webhooks=postgres_webhooks(pg),
-            changes=feed,
-            failures=LocalFailureCounter(),
-            agents=PostgresAgents(pg),
-            agent_live=PostgresAgentLive(pg),
-            callbacks=PostgresCallbacks(pg),
-            lease=PostgresLease(pg, settings.lease_seconds),
-            background=[feed.run],
-            checks=[StoreCheck("database", "postgresql", pg.ping)],
-        )
-    if not settings.live_url:
-        if isinstance(stores.changes, PostgresChangeFeed):
-            pg_feed = stores.changes
-            stores.checks.append(FeedCheck("postgresql", lambda: pg_feed.connected))
-        return stores
-    redis = RedisConnection(settings.live_url, settings.redis_prefix, timeout)
-    live = RedisWaitingCallers(redis)
-    redis_feed = RedisChangeFeed(redis)
-    stores.redis = redis
-    stores.queues = QueuesWithRedisLists(stores.queues, live)
-    stores.callers = live
-    stores.agent_live = RedisAgentLive(redis)  # everything live is in Redis
-    stores.changes = redis_feed
-    stores.failures = RedisFailureCounter(redis)
-    stores.known_addresses = RedisKnownAddresses(redis)
-    stores.transaction = nullcontext  # the lists are not in the database: nothing to batch
-    holder = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
-    stores.lease = RedisLease(redis, "ami", settings.lease_seconds, holder)
-    # Redis carries the changes now; a SQLite file keeps its watcher (for the commands' writes).
-    stores.background = [redis_feed.run]
-    if isinstance(stores.database, Database):
-        sqlite = stores.database
-        stores.background.append(lambda: sqlite.watch(redis_feed, settings.change_poll_seconds))
-    assert isinstance(stores.webhooks, SqlWebhooks)
-    outbox = stores.webhooks
-    stores.background.append(lambda: relay_events(live, outbox))
-    stores.checks.append(StoreCheck("live", "redis", redis.ping))
-    stores.checks.append(FeedCheck("redis", lambda: redis_feed.connected))
+        from kolejka.wiring.postgres import postgres_stores
+
+        stores = postgres_stores(settings)
+    if settings.live_url:
+        from kolejka.wiring.redis import with_redis
+
+        with_redis(stores, settings)
     return stores
-
-
-async def relay_events(live: RedisWaitingCallers, outbox: SqlWebhooks) -> None:
-    """Copies the live lists' events from their Redis stream into the database's outbox."""
-    while True:
-        try:
-            copied = await live.relay_events(outbox)
-        except Exception:
-            log.exception("webhooks: relaying events from Redis failed")
-            copied = 0
-        if not copied:
-            await asyncio.sleep(0.05)
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:
@@ -551,23 +405,18 @@ def crm_import(settings: Settings) -> CrmImport:
     """A bulk import into the built-in CRM (`kolejka crm import`), on its own connection."""
     if settings.on_sqlite:
         return SqliteCrmImport(settings.database_url)
-    timeout = settings.store_timeout_seconds
-    return PostgresCrmImport(PostgresDatabase(settings.database_url, timeout))
+    from kolejka.wiring.postgres import postgres_crm_import
+
+    return postgres_crm_import(settings)
 
 
 def crm_export_rows(settings: Settings) -> Iterator[dict[str, object]]:
     """Every card of the built-in CRM as an import row, from one consistent snapshot."""
-    if not settings.on_sqlite:
-        pg = PostgresDatabase(settings.database_url, settings.store_timeout_seconds)
-        pg.migrate_now()
-        yield from export_postgres_rows(pg)
-        return
-    database = Database.from_url(settings.database_url)
-    try:
-        database.migrate()
-        yield from export_rows(database)
-    finally:
-        database.close()
+    if settings.on_sqlite:
+        return sqlite_export_rows(settings)
+    from kolejka.wiring.postgres import postgres_export_rows
+
+    return postgres_export_rows(settings)
 
 
 def announce_crm_change(settings: Settings) -> None:
