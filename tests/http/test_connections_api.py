@@ -247,6 +247,7 @@ async def test_customer_id_is_the_unambiguous_owner_of_the_callers_number(
         ("?connection_id=" + "x" * 200, 400003),
         ("?order=date", 400003),
         ("?limit=1&" + "&".join(["tags[]=a"] * 80), 400003),
+        ("?" + "&".join(["tags[]=a"] * 20 + ["tags[]="]), 400003),  # empty ones count too
     ],
 )
 async def test_bad_parameters_answer_400_in_the_envelope(
@@ -254,6 +255,18 @@ async def test_bad_parameters_answer_400_in_the_envelope(
 ) -> None:
     answer = await call(app, "GET", PATH + query, auth=personas["admin"])
     assert_envelope(answer, 400, code)
+
+
+async def test_twenty_tags_are_the_most_a_query_may_name(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    twenty = "?" + "&".join([f"tags[]=t{n}" for n in range(19)] + ["tags[]="])
+    answer = await call(app, "GET", PATH + twenty, auth=personas["admin"])
+    assert (answer.status, answer.json()) == (200, {"count": 0, "result": []})
+    refused = await call(app, "GET", PATH + twenty + "&tags=x", auth=personas["admin"])
+    assert_envelope(refused, 400, 400003)
+    assert "tags[]" in refused.json()["errors"][0]["message"]
+    assert "20" in refused.json()["errors"][0]["message"]
 
 
 async def test_bytes_that_are_not_utf8_match_nothing_and_never_fail(

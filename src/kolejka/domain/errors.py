@@ -71,6 +71,7 @@ class FieldProblem(enum.Enum):
     # The call history's
     NOT_A_DATE_OR_TIME = "must be a date: YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS]."
     NOT_A_QUERY_FLAG = "must be 0, 1, true or false."
+    REPEATED_TOO_OFTEN = "may be given at most {high} times."
     CONTROL_CHARACTERS = "must not contain control characters."
     UNKNOWN_FIELD = "is not a known field."
     # A request body's string or key that JSON let through but no text encoder can write.

@@ -55,6 +55,7 @@ PARAMETERS = frozenset(
 )
 MAX_PAIRS = 64  # every parameter once, and a few dozen tags
 MAX_TAG = 255
+MAX_TAGS = 20  # `tags[]` values, empty ones included (the OpenAPI's maxItems)
 _PAGES_KEPT = 256
 # What can change a page already answered: a departure (a new row), an agent's pick-up or
 # hang-up (the row's agent and talk), a customer's or agent's name, or anything (another process).
@@ -146,8 +147,12 @@ class ConnectionsApi:
     async def _query(self, request: Request) -> ConnectionQuery:
         params: dict[str, str] = {}
         tags: list[str] = []
+        given_tags = 0
         for key, value in query_pairs(request, PARAMETERS, MAX_PAIRS):
             if key in ("tags[]", "tags"):
+                given_tags += 1
+                if given_tags > MAX_TAGS:
+                    raise InvalidField("tags[]", FieldProblem.REPEATED_TOO_OFTEN, high=MAX_TAGS)
                 if value:
                     tags.append(query_text(value, "tags[]", MAX_TAG))
             elif value != "":

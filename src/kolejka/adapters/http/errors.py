@@ -369,6 +369,7 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.MUST_BE_EMPTY: "musi być puste na karcie firmy.",
     FieldProblem.READ_ONLY: "nie może być zmienione.",
     FieldProblem.TOO_MANY_ITEMS: "ma więcej niż 1000 elementów.",
+    FieldProblem.REPEATED_TOO_OFTEN: "można podać najwyżej {high} razy.",
     FieldProblem.NOT_AN_ARRAY: "musi być tablicą.",
     FieldProblem.NOT_SORTABLE: "musi wymieniać pola, po których można sortować.",
     FieldProblem.OUT_OF_RANGE: "musi być liczbą całkowitą od {low} do {high}.",
