@@ -206,7 +206,7 @@ async def test_an_attempts_history_row_and_events_are_written_with_its_outcome_a
     assert stored.fields["outcome"] == "busy"
     # The same outcome reported again is refused, and adds neither a row nor an event.
     assert not await store.finish(busy, "mine", row, [event])
-    page = await history.page(ConnectionQuery(dst="+48500333222"))
+    page = await history.page(ConnectionQuery(dst_keys=("+48500333222",)))
     assert [r.connection_id for r in page.rows] == ["callback-1-1"]
     assert len(await outbox.following(0, [Action.CALLBACK_ATTEMPTED.value], 10)) == 1
 
