@@ -199,7 +199,8 @@ class Delivery:
                     log.exception("webhooks: claiming subscriptions failed")
                 self._round.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._round.wait(), self.settings.poll_seconds)
+                    async with asyncio.timeout(self.settings.poll_seconds):
+                        await self._round.wait()
         finally:
             tasks = list(self._tasks.values())
             for task in tasks:
@@ -280,7 +281,8 @@ class Delivery:
                 busy = False
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.settings.poll_seconds)
+                    async with asyncio.timeout(self.settings.poll_seconds):
+                        await wake.wait()
 
     async def _send_waiting(self, subscription: Subscription, secrets: Secrets) -> bool:
         """Sends what waits (asked redeliveries first); whether there may be more.
