@@ -3,8 +3,8 @@
 `--subscriptions` tasks each POST a webhook-sized body `--requests` times, one request at a time
 over a kept-alive connection (as delivery sends one subscription's events, in order), to a
 receiver in another process that answers 200 at once. Measured for httpx, httpcore (httpx's
-engine, with its public `network_backend`) and aiohttp; delivery uses the fastest
-(adapters/webhooks/delivery.py).
+engine, with its public `network_backend`), aiohttp and pycurl (delivery's `CurlPoster`, with
+its address check and header handling); delivery uses the fastest (adapters/webhooks/curl.py).
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhook_clients
         [--subscriptions 10] [--requests 1000] [--rounds 3]
@@ -25,6 +25,7 @@ import httpcore
 import httpx
 
 from bench.webhooks import Receivers
+from kolejka.adapters.webhooks.curl import CurlPoster
 
 BODY = (
     b'{"action":"CALLER_JOINED","queue_id":2,"call_id":"1795800000.1234",'
@@ -82,6 +83,20 @@ async def with_aiohttp(urls: list[str], count: int) -> float:
         return await _timed(send, urls, count)
 
 
+async def with_pycurl(urls: list[str], count: int) -> float:
+    poster = CurlPoster(timeout_seconds=10.0, max_response_bytes=65536, allow_private=True)
+    headers = [f"{k}: {v}" for k, v in HEADERS.items()] + ["Accept:", "Expect:"]
+    try:
+
+        async def send(url: str) -> None:
+            for _ in range(count):
+                await poster.post(url, headers, BODY)
+
+        return await _timed(send, urls, count)
+    finally:
+        await poster.close()
+
+
 async def _timed(send: Sender, urls: list[str], count: int) -> float:
     started = time.perf_counter()
     await asyncio.gather(*(send(url) for url in urls))
@@ -94,7 +109,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    clients = {"httpx": with_httpx, "httpcore": with_httpcore, "aiohttp": with_aiohttp}
+    clients = {
+        "httpx": with_httpx,
+        "httpcore": with_httpcore,
+        "aiohttp": with_aiohttp,
+        "pycurl": with_pycurl,
+    }
     rates: dict[str, list[float]] = {name: [] for name in clients}
     with (
         tempfile.TemporaryDirectory() as folder,
