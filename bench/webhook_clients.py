@@ -3,8 +3,9 @@
 `--subscriptions` tasks each POST a webhook-sized body `--requests` times, one request at a time
 over a kept-alive connection (as delivery sends one subscription's events, in order), to a
 receiver in another process that answers 200 at once. Measured for httpx, httpcore (httpx's
-engine, with its public `network_backend`), aiohttp and pycurl (delivery's `CurlPoster`, with
-its address check and header handling); delivery uses the fastest (adapters/webhooks/curl.py).
+engine, with its public `network_backend`), aiohttp, and pycurl twice: delivery's `CurlPoster`
+(its own event-loop driver, address check and header handling) and plain pycurl on pycurl's
+AsyncCurlMulti; delivery uses the fastest (adapters/webhooks/curl.py).
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhook_clients
         [--subscriptions 10] [--requests 1000] [--rounds 3]
@@ -23,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import httpcore
 import httpx
+import pycurl
 
 from bench.webhooks import Receivers
 from kolejka.adapters.webhooks.curl import CurlPoster
@@ -97,10 +99,37 @@ async def with_pycurl(urls: list[str], count: int) -> float:
         await poster.close()
 
 
+# The client's CPU time per request, beside the wall-clock rate: on a machine shared with other
+# work the rate follows the load, the CPU cost much less.
+CPU_PER_REQUEST: dict[str, list[float]] = {}
+
+
+async def with_pycurl_async_multi(urls: list[str], count: int) -> float:
+    """pycurl's own asyncio driver, AsyncCurlMulti, where delivery has one of its own."""
+    headers = [f"{k}: {v}" for k, v in HEADERS.items()] + ["Accept:", "Expect:"]
+    async with pycurl.AsyncCurlMulti() as multi:
+
+        async def send(url: str) -> None:
+            curl = pycurl.Curl()
+            curl.setopt(pycurl.URL, url)
+            curl.setopt(pycurl.HTTPHEADER, headers)
+            curl.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
+            for _ in range(count):
+                curl.setopt(pycurl.POSTFIELDS, BODY)
+                await multi.perform(curl)
+            curl.close()
+
+        return await _timed(send, urls, count)
+
+
 async def _timed(send: Sender, urls: list[str], count: int) -> float:
     started = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*(send(url) for url in urls))
-    return len(urls) * count / (time.perf_counter() - started)
+    requests = len(urls) * count
+    name = send.__qualname__.split(".")[0].removeprefix("with_")
+    CPU_PER_REQUEST.setdefault(name, []).append((time.process_time() - cpu) / requests * 1e6)
+    return requests / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -114,6 +143,7 @@ def main() -> None:
         "httpcore": with_httpcore,
         "aiohttp": with_aiohttp,
         "pycurl": with_pycurl,
+        "pycurl_async_multi": with_pycurl_async_multi,
     }
     rates: dict[str, list[float]] = {name: [] for name in clients}
     with (
@@ -127,7 +157,11 @@ def main() -> None:
         receivers.arrived()
     for name, found in rates.items():
         listed = ", ".join(f"{r:,.0f}" for r in found)
-        print(f"{name}: {listed} requests/s (median {statistics.median(found):,.0f})")
+        cpu = statistics.median(CPU_PER_REQUEST[name])
+        print(
+            f"{name}: {listed} requests/s (median {statistics.median(found):,.0f}); "
+            f"{cpu:.0f} µs of the client's CPU a request (median)"
+        )
 
 
 if __name__ == "__main__":
