@@ -96,3 +96,22 @@ async def test_a_cancelled_request_leaves_the_client_usable(
         await stalled
     answers = await asyncio.gather(*(poster.post(receiver.url, HEADERS, b"{}") for _ in range(3)))
     assert answers == [(200, "")] * 3
+
+
+async def test_subscribers_sending_at_once_each_get_their_requests_in_order(
+    poster: CurlPoster,
+) -> None:
+    receivers = [await Receiver().start() for _ in range(5)]
+    try:
+
+        async def send(receiver: Receiver) -> list[tuple[int, str]]:
+            return [await poster.post(receiver.url, HEADERS, b'{"n":%d}' % n) for n in range(30)]
+
+        answers = await asyncio.gather(*(send(r) for r in receivers))
+    finally:
+        for receiver in receivers:
+            await receiver.stop()
+    assert answers == [[(200, "")] * 30] * 5
+    for receiver in receivers:
+        assert [r.body for r in receiver.accepted] == [b'{"n":%d}' % n for n in range(30)]
+        assert receiver.connections == 1

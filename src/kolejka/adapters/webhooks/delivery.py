@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -91,14 +92,16 @@ def basic_authorization(secrets: Secrets) -> str | None:
     return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
-def request_headers(secrets: Secrets) -> list[str]:
-    """The headers every request of a subscription carries, as libcurl takes them. curl's own
-    `Accept` and `Expect` are left out, as aiohttp left them out before."""
+@functools.lru_cache(maxsize=1024)
+def request_headers(secrets: Secrets) -> tuple[str, ...]:
+    """The headers every request of a subscription carries, as libcurl takes them (made once
+    per subscription, not per request). curl's own `Accept` and `Expect` are left out, as
+    aiohttp left them out before."""
     headers = ["Content-Type: application/json; charset=utf-8", "Accept:", "Expect:"]
     authorization = basic_authorization(secrets)
     if authorization is not None:
         headers.append(f"Authorization: {authorization}")
-    return headers
+    return tuple(headers)
 
 
 class Delivery:
