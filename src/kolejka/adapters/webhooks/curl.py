@@ -1,11 +1,13 @@
 """Webhook delivery's HTTP client: libcurl's multi interface on the event loop, through pycurl.
 
-One `CurlPoster` per delivering process sends every subscription's requests on one libcurl
-multi handle, which `LoopMulti` drives from the event loop (CURLMOPT_SOCKETFUNCTION and
-CURLMOPT_TIMERFUNCTION onto `add_reader`, `add_writer` and `call_later`): no thread, and the
-HTTP work (headers, parsing, connection reuse) is done in C, at about 60% of the CPU a request
-that aiohttp took (docs/benchmarks.md). Connections are kept alive in the multi handle's
-connection cache, so each subscriber's requests go one after another over one connection.
+One `CurlPoster` per delivering process sends every subscription's requests on one
+`pycurl.AsyncCurlMulti`, which registers libcurl's sockets with the event loop
+(CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION onto `add_reader`, `add_writer` and
+`call_later`): no thread, and the HTTP work (headers, parsing, connection reuse) is done in C,
+for about two thirds of the CPU a request that aiohttp took (docs/benchmarks.md). Connections
+are kept alive in the multi handle's connection cache, so each subscriber's requests go one
+after another over one connection. (A driver of kolejka's own, with less Python a turn, was
+tried and measured no cheaper: most of a request's time is libcurl's and the kernel's.)
 
 The SSRF guard sits in CURLOPT_OPENSOCKETFUNCTION: libcurl calls it for every address it is
 about to connect to (a name's resolved addresses and IP literals alike), and an address that
@@ -112,123 +114,6 @@ class _Transfer:
         return None
 
 
-class LoopMulti:
-    """libcurl's multi socket interface on the running event loop: libcurl says which sockets to
-    watch (CURLMOPT_SOCKETFUNCTION: `add_reader`, `add_writer`) and when to wake it
-    (CURLMOPT_TIMERFUNCTION: `call_soon`, `call_later`); each wake-up is one `socket_action`,
-    after which finished transfers resolve their waiters.
-
-    pycurl's own AsyncCurlMulti does the same with more on each turn (a future done-callback,
-    socket state objects, a notify callback and a `call_soon` per completion); this one reads
-    completions only when libcurl's count of running transfers drops, and answers a transfer's
-    (code, message) instead of raising: it sends about a fifth more requests a second
-    (docs/benchmarks.md). Never call `socket_action` from inside a libcurl callback: these only
-    register with the loop, which calls back later."""
-
-    def __init__(self) -> None:
-        self._multi = pycurl.CurlMulti()
-        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
-        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
-        self._multi.setopt(pycurl.M_MAXCONNECTS, CONNECTIONS_KEPT)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: dict[pycurl.Curl, asyncio.Future[tuple[int, str]]] = {}
-        self._reading: set[int] = set()
-        self._writing: set[int] = set()
-        self._timer: asyncio.Handle | None = None
-
-    async def perform(self, curl: pycurl.Curl) -> tuple[int, str]:
-        """Runs the transfer: (0, "") when it completed, else libcurl's (error code, message).
-        Cancelled, it is taken out of the multi handle at once, and `curl` can be used again."""
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        done: asyncio.Future[tuple[int, str]] = loop.create_future()
-        self._waiting[curl] = done
-        self._multi.add_handle(curl)  # sets a timer to start it: the loop's next turn
-        try:
-            return await done
-        except asyncio.CancelledError:
-            if self._waiting.pop(curl, None) is not None:
-                self._multi.remove_handle(curl)
-            raise
-
-    def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        loop = self._loop
-        assert loop is not None
-        reading = what == pycurl.POLL_IN or what == pycurl.POLL_INOUT
-        writing = what == pycurl.POLL_OUT or what == pycurl.POLL_INOUT
-        if reading:
-            if fd not in self._reading:
-                loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
-                self._reading.add(fd)
-        elif fd in self._reading:
-            loop.remove_reader(fd)
-            self._reading.discard(fd)
-        if writing:
-            if fd not in self._writing:
-                loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
-                self._writing.add(fd)
-        elif fd in self._writing:
-            loop.remove_writer(fd)
-            self._writing.discard(fd)
-
-    def _on_timer(self, milliseconds: int) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        loop = self._loop
-        if milliseconds < 0 or loop is None:
-            return
-        if milliseconds == 0:
-            self._timer = loop.call_soon(self._act, pycurl.SOCKET_TIMEOUT, 0)
-        else:
-            self._timer = loop.call_later(milliseconds / 1000, self._act, pycurl.SOCKET_TIMEOUT, 0)
-
-    def _act(self, fd: int, mask: int) -> None:
-        try:
-            _, running = self._multi.socket_action(fd, mask)
-        except pycurl.error as error:  # the multi handle itself failed: every transfer with it
-            for curl in list(self._waiting):
-                self._done(curl, int(error.args[0]) if error.args else 0, str(error))
-            return
-        if running < len(self._waiting):
-            self._finish()
-
-    def _finish(self) -> None:
-        while True:
-            queued, completed, failed = self._multi.info_read()
-            for curl in completed:
-                self._done(curl, 0, "")
-            for curl, code, message in failed:
-                self._done(curl, code, message)
-            if not queued:
-                return
-
-    def _done(self, curl: pycurl.Curl, code: int, message: str) -> None:
-        self._multi.remove_handle(curl)
-        waiter = self._waiting.pop(curl, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result((code, message))
-
-    def close(self) -> None:
-        for curl, waiter in list(self._waiting.items()):
-            self._multi.remove_handle(curl)
-            waiter.cancel()
-        self._waiting.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._multi.close()  # closes the kept connections, telling _on_socket to unwatch them
-        loop = self._loop
-        if loop is not None:
-            for fd in self._reading:
-                loop.remove_reader(fd)
-            for fd in self._writing:
-                loop.remove_writer(fd)
-        self._reading.clear()
-        self._writing.clear()
-
-
 class CurlPoster:
     """POSTs webhook requests; see the module's docstring. Bound to the running event loop at
     its first request; `close` ends it."""
@@ -239,7 +124,8 @@ class CurlPoster:
         self.timeout_seconds = timeout_seconds
         self.max_response_bytes = max_response_bytes
         self.allow_private = allow_private
-        self._multi = LoopMulti()
+        self._multi = pycurl.AsyncCurlMulti()
+        self._multi.setopt(pycurl.M_MAXCONNECTS, CONNECTIONS_KEPT)
         # Easy handles not in use: one per request in flight at most, that is per subscriber.
         self._idle: list[_Transfer] = []
         self._all: list[_Transfer] = []
@@ -254,22 +140,32 @@ class CurlPoster:
         transfer.start(url, headers, body)
         curl = transfer.curl
         try:
-            code, message = await self._multi.perform(curl)
-        finally:
+            await self._multi.perform(curl)
+        except asyncio.CancelledError:
+            transfer.close_sockets()
+            # The multi handle lets go of it on the loop's next turn: reused before then, the
+            # next request would be taken out with it. It is closed with the others.
+            raise
+        except pycurl.error as error:
             transfer.close_sockets()
             self._idle.append(transfer)
-        if code == 0 or transfer.capped:
-            return int(curl.getinfo(pycurl.RESPONSE_CODE)), ""
-        if transfer.refused and not transfer.opened:
-            host = urlsplit(url).hostname
-            return 0, f"{host} resolves to an address that is not allowed"[:200]
-        if code == pycurl.E_OPERATION_TIMEDOUT:
-            return 0, "timed out"
-        name = _ERRORS.get(code, f"CurlError {code}")
-        return 0, f"{name}: {message}"[:200]
+            code = error.args[0] if isinstance(error.args[0], int) else 0
+            message = str(error.args[-1])
+            if transfer.capped:
+                return int(curl.getinfo(pycurl.RESPONSE_CODE)), ""
+            if transfer.refused and not transfer.opened:
+                host = urlsplit(url).hostname
+                return 0, f"{host} resolves to an address that is not allowed"[:200]
+            if code == pycurl.E_OPERATION_TIMEDOUT:
+                return 0, "timed out"
+            name = _ERRORS.get(int(code), f"CurlError {code}")
+            return 0, f"{name}: {message}"[:200]
+        transfer.close_sockets()
+        self._idle.append(transfer)
+        return int(curl.getinfo(pycurl.RESPONSE_CODE)), ""
 
     async def close(self) -> None:
-        self._multi.close()
+        await self._multi.aclose()
         for transfer in self._all:
             transfer.close_sockets()
             transfer.curl.close()
