@@ -4,8 +4,9 @@
 over a kept-alive connection (as delivery sends one subscription's events, in order), to a
 receiver in another process that answers 200 at once. Measured for httpx, httpcore (httpx's
 engine, with its public `network_backend`), aiohttp, and pycurl twice: delivery's `CurlPoster`
-(its own event-loop driver, address check and header handling) and plain pycurl on pycurl's
-AsyncCurlMulti; delivery uses the fastest (adapters/webhooks/curl.py).
+(with its address check, answer cap and headers) and bare pycurl, both on pycurl's
+AsyncCurlMulti: what the guard and the bookkeeping add. Delivery uses the cheapest client
+(adapters/webhooks/curl.py).
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhook_clients
         [--subscriptions 10] [--requests 1000] [--rounds 3]
@@ -105,7 +106,7 @@ CPU_PER_REQUEST: dict[str, list[float]] = {}
 
 
 async def with_pycurl_async_multi(urls: list[str], count: int) -> float:
-    """pycurl's own asyncio driver, AsyncCurlMulti, where delivery has one of its own."""
+    """Bare pycurl on AsyncCurlMulti: one handle per subscription, no callbacks of its own."""
     headers = [f"{k}: {v}" for k, v in HEADERS.items()] + ["Accept:", "Expect:"]
     async with pycurl.AsyncCurlMulti() as multi:
 
