@@ -180,13 +180,15 @@ def _descendants() -> dict[int, tuple[str, float]]:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
         cpu = (int(fields[11]) + int(fields[12])) / TICKS
+        # By the command's words, not its text: a checkout's path may hold "deliver" too.
+        words = command.split()
         kind = (
             "receivers"
-            if "--receive" in command
+            if "--receive" in words
             else "delivery"
-            if "deliver" in command
+            if "deliver" in words
             else "serve"
-            if " serve" in command
+            if "serve" in words
             else "other"
         )
         found[int(entry.name)] = (int(fields[1]), kind, cpu)
