@@ -137,6 +137,8 @@ class Receivers:
             + [str(p) for p in self.ports]
         )
         while not self.out.with_suffix(".ready").exists():
+            if self.process.poll() is not None:  # a port taken meanwhile, say: not forever
+                raise RuntimeError(f"the receivers exited ({self.process.returncode})")
             time.sleep(0.05)
         return self
 
