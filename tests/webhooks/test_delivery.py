@@ -313,10 +313,10 @@ async def test_delivery_stops_when_cancelled_just_as_a_change_wakes_it(
     await subscribe(live, receiver)
     for _ in range(20):
         running = asyncio.create_task(delivery.run())
-        await eventually(lambda: bool(delivery._tasks), seconds=5)
+        await eventually(lambda: bool(delivery.delivering), seconds=5)
         await asyncio.sleep(0.02)  # every task idles, waiting for a change
-        delivery._changed(Change(Topic.ALL))
+        await live.changes.publish(Change(Topic.ALL))  # wakes them, in this same step
         running.cancel()
         async with asyncio.timeout(5):
             await asyncio.gather(running, return_exceptions=True)
-        assert all(task.done() for task in delivery._tasks.values())
+        assert delivery.delivering == frozenset()

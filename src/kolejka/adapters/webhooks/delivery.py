@@ -141,6 +141,11 @@ class Delivery:
             )
             metrics.collectors.append(self._collect)
 
+    @property
+    def delivering(self) -> frozenset[int]:
+        """The subscriptions whose events this instance is sending now."""
+        return frozenset(i for i, task in self._tasks.items() if not task.done())
+
     def _changed(self, change: Change) -> None:
         for wake in self._wake.values():
             wake.set()
