@@ -262,7 +262,7 @@ class Callbacks:
         ended = after.attempts[-1]
         events: list[NewEvent] = []
         if self.webhooks is not None and await self.webhooks.wants(Action.CALLBACK_ATTEMPTED):
-            shown = self.phones.display(after.phone_number)
+            shown = self.phones.display_normal(after.phone_number)
             events.append(callback_attempted(after, ended, shown))
         if not await self.store.finish(after, claim, attempt_record(after, ended), events):
             raise StaleClaim(callback_id)
