@@ -278,3 +278,23 @@ async def test_finishing_many_at_once_answers_as_finishing_each_would(
     assert await history.get(row.connection_id) == row
     assert await store.finish_many(batch) == [False, False, False]  # once
     assert await store.finish_many([]) == []
+
+
+async def test_one_callback_twice_in_a_batch_lands_once_under_its_claim(
+    callback_stores: list[CallbackStore],
+) -> None:
+    store = callback_stores[0]
+    await store.schedule(new())
+    (dialling,) = await store.claim_due(T0, "mine", T0, T0 + MINUTE, 1)
+    busy = POLICY.after(dialling, DialOutcome.BUSY, T0 + MINUTE)
+    answered = POLICY.after(dialling, DialOutcome.ANSWERED, T0 + MINUTE)
+    assert await store.finish_many(
+        [
+            FinishedAttempt(busy, "stale"),
+            FinishedAttempt(busy, "mine"),
+            FinishedAttempt(answered, "mine"),
+        ]
+    ) == [False, True, False]
+    found = await store.get(dialling.callback_id)
+    assert found is not None
+    assert [a.outcome for a in found.attempts] == [DialOutcome.BUSY]
