@@ -10,7 +10,8 @@
 2. Cost: GET /api/queues/2/waiting_list under wrk against `kolejka serve`, which follows that
    Asterisk over AMI, in turns: with callbacks off (no KOLEJKA_CALLBACK_CHANNEL) and with the
    dialler working through callbacks due all along the run (10,000 a minute). Bar: the dialler
-   costs <= 5% of the requests/s.
+   costs <= 5% of the requests/s. Also the requests answered per second of the server's CPU
+   (from /proc), which other work on the machine moves far less than requests/s.
 3. `--cpu`: what the dialler costs the server's CPU, per originate, without wrk: the server
    process's user + system time (from /proc) over `--seconds` with callbacks due (10,000 a
    minute) less the same without callbacks, divided by the originates sent meanwhile. CPU time
@@ -49,7 +50,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.ami_events import BenchAsterisk
-from bench.common import free_port, wait_for_port, wrk
+from bench.common import free_port, wait_for_port, warm_up, wrk
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
@@ -270,13 +271,16 @@ def in_turns(items: list[tuple[str, str]], round_number: int) -> list[tuple[str,
 
 
 def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
+    """Requests/s under wrk with callbacks off and with the dialler working, in turns; and,
+    steadier on a shared machine, the requests answered per second of the server's CPU."""
     path = "/api/queues/2/waiting_list"
     rows, dialled = [], []
     ratios: dict[str, list[float]] = {}
+    cpu_ratios: dict[str, list[float]] = {}
     with asterisk_in_a_thread() as asterisk, tempfile.TemporaryDirectory() as folder:
         for round_number in range(1, rounds + 1):
             for build_label, python in in_turns(builds(against), round_number):
-                results = {}
+                results, per_cpu = {}, {}
                 for label, channel in (("callbacks off", ""), ("dialler working", CHANNEL)):
                     database = Path(folder) / f"cost-{round_number}-{build_label}-{label}.db"
                     seed_due_along(database, seconds)
@@ -286,18 +290,31 @@ def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
                         **ami_env(asterisk),
                     }
                     before = sum(asterisk.originated.values())
-                    with serving(python, env, pin) as (url, _):
+                    with serving(python, env, pin) as (url, pid):
                         time.sleep(2)  # logged in to the AMI; callbacks start falling due
+                        warm_up(url + path, AUTHORIZATION)  # the password check, not counted
+                        used = cpu_seconds(pid)
                         results[label] = wrk(url + path, AUTHORIZATION, seconds)
+                        used = cpu_seconds(pid) - used
+                    per_cpu[label] = results[label].requests_per_second * seconds / used
                     if channel:
                         dialled.append(sum(asterisk.originated.values()) - before)
-                    rows.append(results[label].row(f"{build_label}, {label}, round {round_number}"))
+                    rows.append(
+                        results[label].row(f"{build_label}, {label}, round {round_number}")
+                        + f" {used:.2f} | {per_cpu[label]:,.0f} |"
+                    )
                 ratios.setdefault(build_label, []).append(
                     results["dialler working"].requests_per_second
                     / results["callbacks off"].requests_per_second
                 )
-    print("| kolejka serve | requests/s | p50 ms | p99 ms | non-2xx |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+                cpu_ratios.setdefault(build_label, []).append(
+                    per_cpu["dialler working"] / per_cpu["callbacks off"]
+                )
+    print(
+        "| kolejka serve | requests/s | p50 ms | p99 ms | non-2xx | server CPU s"
+        " | requests per CPU s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
     print(f"\nOriginates sent while measured, per run with the dialler: {dialled}")
     for build_label, found in ratios.items():
@@ -305,6 +322,11 @@ def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
             f"{build_label}: ratio with dialler / without, per round:"
             f" {', '.join(f'{r:.3f}' for r in found)}; median {statistics.median(found):.3f}"
             " (bar >= 0.95)"
+        )
+    for build_label, found in cpu_ratios.items():
+        print(
+            f"{build_label}: requests per CPU second, ratio with dialler / without, per round:"
+            f" {', '.join(f'{r:.3f}' for r in found)}; median {statistics.median(found):.3f}"
         )
 
 
