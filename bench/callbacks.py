@@ -15,9 +15,10 @@
 3. `--cpu`: what the dialler costs the server's CPU, per originate, without wrk: the server
    process's user + system time (from /proc) over `--seconds` with callbacks due (10,000 a
    minute) less the same without callbacks, divided by the originates sent meanwhile. CPU time
-   holds still on a busy machine where requests/s do not; and with the waiting list using one
-   core flat out, the dialler's share of that core (CPU per originate x originates a second) is
-   about what it takes off the requests/s.
+   holds still on a busy machine where requests/s do not, so this compares two builds' dialler
+   well. It is the dialler's own cost with nothing else to do: under wrk the waiting list loses
+   more than this share of a core (2026-12-02: about 3.4% of a core here, 10-20% fewer requests
+   per CPU second there), so it is no stand-in for part 2.
 
 `--against PATH` runs the same servers from an older checkout (installed, with its .venv) in
 turns with this one, and its own `bench.callbacks --no-cost` for the burst. `--pin` puts the
