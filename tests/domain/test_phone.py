@@ -117,3 +117,16 @@ def test_display_cuts_the_home_country_code_as_phonenumbers_formats_it(
     if number.country_code == phonenumbers.country_code_for_region(region):
         expected = str(phonenumbers.national_significant_number(number))
     assert PhoneNumbers(region).display(raw) == expected
+
+
+@given(
+    st.sampled_from(["PL", "DE", "US"]),
+    st.from_regex(r"\+?[0-9 ()\-]{0,30}", fullmatch=True),
+)
+def test_a_normal_number_displays_the_same_without_being_parsed_again(
+    region: str, raw: str
+) -> None:
+    numbers = PhoneNumbers(region)
+    e164 = numbers.normalise(raw)
+    if e164 is not None:
+        assert numbers.display_normal(e164) == numbers.display(raw) == numbers.display(e164)
