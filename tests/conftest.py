@@ -8,12 +8,19 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import CallersWrapper, Components, build, create_app
 from kolejka.settings import Settings
 from tests.support import CANARY, FAST_HASHER, PERSONAS, FrozenClock, basic, unavailable
+
+# No per-example deadline: on a shared 2-core machine a first example that loads phonenumbers'
+# metadata (or meets another process's burst) takes 300 ms, and a deadline only makes that a
+# "flaky" failure. A test that hangs is ended by pytest-timeout instead.
+hypothesis.settings.register_profile("kolejka", deadline=None)
+hypothesis.settings.load_profile("kolejka")
 
 
 @pytest.fixture
