@@ -57,6 +57,10 @@ async def feed(data: bytes, history: bool) -> None:
         )
         components = build(settings)
         assert components.ami is not None
+        assert isinstance(components.database, Database)
+        # As in the service, whose checkpoints run on a thread of their own (`checkpoints`),
+        # never inside one of the listener's commits.
+        components.database.connection.execute("PRAGMA wal_autocheckpoint = 0")
         if not history:
 
             async def not_recorded(*_: object, **__: object) -> None:
@@ -70,7 +74,6 @@ async def feed(data: bytes, history: bool) -> None:
             if packets:
                 await session.on_packets(packets)
         await components.history.flush()
-        assert isinstance(components.database, Database)
         sql = components.database.connection
         departures = data.count(b"Event: QueueCallerLeave\r\n")
         (left,) = sql.execute("SELECT count(*) FROM departures").fetchone()
