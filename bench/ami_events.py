@@ -205,7 +205,7 @@ async def following(
             components.close()
 
 
-async def _not_recorded(*_: object, **__: object) -> None:
+def _not_recorded(*_: object, **__: object) -> None:
     """`--no-history`: what CallHistory.departed does when the history records nothing."""
 
 

@@ -63,7 +63,7 @@ async def feed(data: bytes, history: bool) -> None:
         components.database.connection.execute("PRAGMA wal_autocheckpoint = 0")
         if not history:
 
-            async def not_recorded(*_: object, **__: object) -> None:
+            def not_recorded(*_: object, **__: object) -> None:
                 return None
 
             components.history.departed = not_recorded  # type: ignore[method-assign]

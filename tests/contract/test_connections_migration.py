@@ -13,7 +13,12 @@ import pytest
 
 from kolejka.adapters.postgres import database as postgres_database
 from kolejka.adapters.postgres.database import PostgresDatabase
-from kolejka.adapters.sql.connections import COLUMNS, insert_sql, upsert_sql
+from kolejka.adapters.sql.connections import (
+    COLUMNS,
+    DEPARTURE_COLUMNS,
+    insert_sql,
+    upsert_sql,
+)
 from kolejka.adapters.sql.schema import migrations
 from kolejka.adapters.sqlite import database as sqlite_database
 from kolejka.adapters.sqlite.database import Database
@@ -123,8 +128,10 @@ def test_writing_a_call_on_sqlite_opens_no_ephemeral_table(tmp_path: Path) -> No
     for every row written; the ORed equalities are plain comparisons."""
     db = Database(str(tmp_path / "new.db"))
     db.migrate()
-    for sql in (upsert_sql(numbered=False), insert_sql(numbered=False)):
-        opcodes = [row[1] for row in db.connection.execute(f"EXPLAIN {sql}", ROWS[0])]
+    departure = insert_sql(numbered=False, columns=DEPARTURE_COLUMNS)
+    for sql in (upsert_sql(numbered=False), insert_sql(numbered=False), departure):
+        unbound = [None] * sql.count("?")
+        opcodes = [row[1] for row in db.connection.execute(f"EXPLAIN {sql}", unbound)]
         assert "Insert" in opcodes or "IdxInsert" in opcodes
         assert "OpenEphemeral" not in opcodes
     db.close()

@@ -77,12 +77,12 @@ class Connection:
     @property
     def duration(self) -> int:
         """Seconds from joining the queue to the end of the call: the wait plus the talk."""
-        return _seconds(self.wait) + _seconds(self.talk)
+        return whole_seconds(self.wait) + whole_seconds(self.talk)
 
     @property
     def billsec(self) -> int:
         """Seconds of talk with an agent (0 unless answered)."""
-        return _seconds(self.talk)
+        return whole_seconds(self.talk)
 
     @property
     def customer_number(self) -> str:
@@ -90,7 +90,9 @@ class Connection:
         return self.dst if self.direction is Direction.OUTBOUND else self.src
 
 
-def _seconds(span: timedelta) -> int:
+def whole_seconds(span: timedelta) -> int:
+    """A span as whole seconds, as the history counts them: a negative span (a clock stepped
+    back) counts as none."""
     return span.days * 86_400 + span.seconds if span.days >= 0 else 0
 
 
