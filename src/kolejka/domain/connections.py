@@ -90,6 +90,9 @@ class Connection:
         return self.dst if self.direction is Direction.OUTBOUND else self.src
 
 
+_NO_TIME = timedelta(0)
+
+
 def whole_seconds(span: timedelta) -> int:
     """A span as whole seconds, as the history counts them: a negative span (a clock stepped
     back) counts as none."""
@@ -103,15 +106,22 @@ def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Conne
     The wait is the departure's hold time, which is the PBX's own count when it gave one.
     """
     answered = gone.outcome is Outcome.ANSWERED
+    # Positional, every field given: a frozen row sets each field by a call, and keywords and
+    # defaults cost more on the AMI listener's path, which makes one per departure.
     return Connection(
-        connection_id=caller.call_id,
-        queue_id=caller.queue_id,
-        src=caller.phone_number,
-        src_key=src_key,
-        started_at=caller.started_at,
-        disposition=Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
-        wait=gone.hold_time,
-        disconnected_by=DisconnectedBy.UNKNOWN if answered else DisconnectedBy.CUSTOMER,
+        caller.call_id,
+        caller.queue_id,
+        caller.phone_number,
+        caller.started_at,
+        Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
+        gone.hold_time,
+        _NO_TIME,
+        src_key,
+        "",
+        Direction.INBOUND,
+        "",
+        DisconnectedBy.UNKNOWN if answered else DisconnectedBy.CUSTOMER,
+        "",
     )
 
 
