@@ -9,10 +9,12 @@ at the end. Run under valgrind's callgrind, which counts every instruction, Pyth
 SQLite's alike. Each mode runs twice, with N and 2N events: the difference is what N events
 cost, start-up and imports cancelled out.
 
-    .venv/bin/python -m bench.ami_instructions [--events 4000]
+    .venv/bin/python -m bench.ami_instructions [--events 4000] [--parts]
 
-prints instructions per event with the history off and on, and the history's share. One probe
-run (`--run N on|off`) is what valgrind runs; no timing, so no lock is needed.
+prints instructions per event with the history off and on, and the history's share; `--parts`
+adds a mode that notes each row but writes none, which splits the cost between the Python that
+notes a row and the store that writes it. One probe run (`--run STREAM off|note|on`) is what
+valgrind runs; no timing, so no lock is needed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from kolejka.adapters.ami.listener import _Session
 from kolejka.adapters.ami.protocol import PacketParser
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
+from kolejka.services.ports import HistoryWrite
 from kolejka.settings import Settings
 
 READ_BYTES = 65_536  # what AmiConnection reads at a time
@@ -43,8 +47,11 @@ def write_stream(count: int, path: Path) -> None:
     path.write_bytes(b"Asterisk Call Manager/11.0.0\r\n" + packets)
 
 
-async def feed(data: bytes, history: bool) -> None:
-    """The listener's path for the stream `data`, on a new SQLite file."""
+async def feed(data: bytes, mode: str) -> None:
+    """The listener's path for the stream `data`, on a new SQLite file. `mode`: "off" records
+    no call, "note" notes each call's row but writes none (what the history costs in Python
+    before the store), "on" records every call."""
+    history = mode != "off"
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=f"sqlite:///{folder}/kolejka.db",
@@ -67,6 +74,12 @@ async def feed(data: bytes, history: bool) -> None:
                 return None
 
             components.history.departed = not_recorded  # type: ignore[method-assign]
+        if mode == "note":
+
+            async def written(writes: Sequence[HistoryWrite]) -> None:
+                return None
+
+            components.history._store.write = written  # type: ignore[method-assign]
         session = _Session(components.ami)
         parser = PacketParser()
         for offset in range(0, len(data), READ_BYTES):
@@ -78,11 +91,12 @@ async def feed(data: bytes, history: bool) -> None:
         departures = data.count(b"Event: QueueCallerLeave\r\n")
         (left,) = sql.execute("SELECT count(*) FROM departures").fetchone()
         (recorded,) = sql.execute("SELECT count(*) FROM connections").fetchone()
-        assert (left, recorded) == (departures, departures if history else 0), (left, recorded)
+        expected = departures if mode == "on" else 0
+        assert (left, recorded) == (departures, expected), (left, recorded)
         components.close()
 
 
-def instructions(data: Path, history: bool, out: Path) -> int:
+def instructions(data: Path, mode: str, out: Path) -> int:
     """Runs one probe under callgrind on the stream in `data`; the instructions it executed."""
     subprocess.run(
         [
@@ -95,7 +109,7 @@ def instructions(data: Path, history: bool, out: Path) -> int:
             "bench.ami_instructions",
             "--run",
             str(data),
-            "on" if history else "off",
+            mode,
         ],
         check=True,
         capture_output=True,
@@ -109,32 +123,42 @@ def instructions(data: Path, history: bool, out: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=4000, help="N: runs feed N and 2N")
-    parser.add_argument("--run", nargs=2, metavar=("STREAM", "HISTORY"), help=argparse.SUPPRESS)
+    parser.add_argument("--run", nargs=2, metavar=("STREAM", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at a time")
+    parser.add_argument(
+        "--parts", action="store_true", help="also split the cost: noting rows, writing them"
+    )
     args = parser.parse_args()
     if args.run:
-        asyncio.run(feed(Path(args.run[0]).read_bytes(), args.run[1] == "on"))
+        asyncio.run(feed(Path(args.run[0]).read_bytes(), args.run[1]))
         return
     n = args.events
+    modes = ("off", "note", "on") if args.parts else ("off", "on")
     with tempfile.TemporaryDirectory() as name, ThreadPoolExecutor(args.jobs) as pool:
         folder = Path(name)
         for count in (n, 2 * n):
             write_stream(count, folder / f"{count}.ami")
         runs = {
-            (history, count): pool.submit(
-                instructions, folder / f"{count}.ami", history, folder / f"{history}-{count}.out"
+            (mode, count): pool.submit(
+                instructions, folder / f"{count}.ami", mode, folder / f"{mode}-{count}.out"
             )
-            for history in (False, True)
+            for mode in modes
             for count in (n, 2 * n)
         }
         per_event = {
-            history: (runs[history, 2 * n].result() - runs[history, n].result()) / n
-            for history in (False, True)
+            mode: (runs[mode, 2 * n].result() - runs[mode, n].result()) / n for mode in modes
         }
-    off, on = per_event[False], per_event[True]
+    off, on = per_event["off"], per_event["on"]
     print(f"instructions per AMI event ({n:,} and {2 * n:,} events, callgrind):")
     print(f"  history off {off:,.0f}, on {on:,.0f}: the history costs {on / off - 1:+.1%}")
     print(f"  events/s with the history, as a share of without: {off / on:.3f}")
+    if args.parts:
+        noting = per_event["note"] - off
+        print(
+            f"  noting the rows (Python, before the store) {noting:,.0f} ({noting / off:+.1%}),"
+            f" writing them (statements, SQLite) {on - off - noting:,.0f}"
+            f" ({(on - off - noting) / off:+.1%})"
+        )
 
 
 if __name__ == "__main__":
