@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
 from kolejka.domain.agents import AgentCompleted, AgentConnected, CompletedBy
@@ -99,6 +99,21 @@ def whole_seconds(span: timedelta) -> int:
     return span.days * 86_400 + span.seconds if span.days >= 0 else 0
 
 
+# Each field's slot, in the fields' order. A frozen dataclass's __init__ sets every field with
+# object.__setattr__; the slots' own setters do the same in a third of the time, which counts
+# on the AMI listener's path (a row per departure, tens of thousands a second).
+_SLOT_SETTERS = tuple(getattr(Connection, field.name).__set__ for field in fields(Connection))
+_new_connection = object.__new__
+
+
+def _fast_row(*values: object) -> Connection:
+    """Connection(*values), every field given: the same frozen row, made faster."""
+    row: Connection = _new_connection(Connection)
+    for set_slot, value in zip(_SLOT_SETTERS, values, strict=True):
+        set_slot(row, value)
+    return row
+
+
 def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
     """The record of a call that left its queue: abandoned (`NO ANSWER`, the caller hung up) or
     answered (who hangs up is known when the talk ends).
@@ -106,9 +121,7 @@ def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Conne
     The wait is the departure's hold time, which is the PBX's own count when it gave one.
     """
     answered = gone.outcome is Outcome.ANSWERED
-    # Positional, every field given: a frozen row sets each field by a call, and keywords and
-    # defaults cost more on the AMI listener's path, which makes one per departure.
-    return Connection(
+    return _fast_row(
         caller.call_id,
         caller.queue_id,
         caller.phone_number,
