@@ -10,10 +10,24 @@
 2. Cost: GET /api/queues/2/waiting_list under wrk against `kolejka serve`, which follows that
    Asterisk over AMI, in turns: with callbacks off (no KOLEJKA_CALLBACK_CHANNEL) and with the
    dialler working through callbacks due all along the run (10,000 a minute). Bar: the dialler
-   costs <= 5% of the requests/s.
+   costs <= 5% of the requests/s. Also the requests answered per second of the server's CPU
+   (from /proc), which other work on the machine moves far less than requests/s.
+3. `--cpu`: what the dialler costs the server's CPU, per originate, without wrk: the server
+   process's user + system time (from /proc) over `--seconds` with callbacks due (10,000 a
+   minute) less the same without callbacks, divided by the originates sent meanwhile. CPU time
+   holds still on a busy machine where requests/s do not, so this compares two builds' dialler
+   well. It is the dialler's own cost with nothing else to do: under wrk the waiting list loses
+   more than this share of a core (2026-12-02: about 3.4% of a core here, 10-20% fewer requests
+   per CPU second there), so it is no stand-in for part 2.
+
+`--against PATH` runs the same servers from an older checkout (installed, with its .venv) in
+turns with this one, and its own `bench.callbacks --no-cost` for the burst. `--pin` puts the
+server on core 0 and wrk and the fake Asterisk on core 1. `--profile` prints where the burst's
+time went (cProfile, this process: the dialler and the fake Asterisk both).
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.callbacks [--callbacks 10000]
-        [--seconds 10] [--rounds 3] [--no-cost]
+        [--seconds 10] [--rounds 3] [--no-cost] [--no-burst] [--cpu] [--against PATH]
+        [--pin] [--profile]
 """
 
 from __future__ import annotations
@@ -22,17 +36,22 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import cProfile
+import os
+import pstats
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.ami_events import BenchAsterisk
-from bench.common import kolejka_serve, wrk
+from bench.common import free_port, wait_for_port, warm_up, wrk
 from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
@@ -195,47 +214,181 @@ def asterisk_in_a_thread() -> Iterator[AnsweringAsterisk]:
         thread.join(5)
 
 
-def cost(seconds: int, rounds: int) -> None:
+@contextlib.contextmanager
+def serving(python: str, env: Mapping[str, str], pin: bool) -> Iterator[tuple[str, int]]:
+    """`kolejka serve` of the checkout whose interpreter is `python`; yields (URL, pid)."""
+    port = free_port()
+    command = [python, "-m", "kolejka", "serve", "--port", str(port)]
+    if pin:
+        command = ["taskset", "-c", "0", *command]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "KOLEJKA_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time so far (Linux: /proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def seed_due_along(database: Path, seconds: int) -> None:
+    """10,000 callbacks a minute, due from 2 s from now to past the end of the run."""
+    per_second = 10_000 / 60
+    seed(
+        database,
+        int(per_second * (seconds + 10)),
+        datetime.now(UTC) + timedelta(seconds=2),
+        timedelta(seconds=1 / per_second),
+    )
+
+
+def builds(against: str | None) -> list[tuple[str, str]]:
+    """(label, interpreter) of this checkout, and of the one to compare with."""
+    found = [("this", sys.executable)]
+    if against:
+        python = Path(against).resolve() / ".venv" / "bin" / "python"
+        if not python.exists():
+            raise SystemExit(f"--against: no {python} (run scripts/install there)")
+        found.append(("against", str(python)))
+    return found
+
+
+def in_turns(items: list[tuple[str, str]], round_number: int) -> list[tuple[str, str]]:
+    """Each round starts with the other build, so neither always runs first."""
+    return items if round_number % 2 else items[::-1]
+
+
+def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
+    """Requests/s under wrk with callbacks off and with the dialler working, in turns; and,
+    steadier on a shared machine, the requests answered per second of the server's CPU."""
     path = "/api/queues/2/waiting_list"
-    rows, ratios, dialled = [], [], []
+    rows, dialled = [], []
+    ratios: dict[str, list[float]] = {}
+    cpu_ratios: dict[str, list[float]] = {}
     with asterisk_in_a_thread() as asterisk, tempfile.TemporaryDirectory() as folder:
         for round_number in range(1, rounds + 1):
-            results = {}
-            for label, channel in (("callbacks off", ""), ("dialler working", CHANNEL)):
-                database = Path(folder) / f"cost-{round_number}-{bool(channel)}.db"
-                # 10,000 a minute, due from the start of the run to past its end.
-                per_second = 10_000 / 60
-                count = int(per_second * (seconds + 10))
-                seed(
-                    database,
-                    count,
-                    datetime.now(UTC) + timedelta(seconds=2),
-                    timedelta(seconds=1 / per_second),
+            for build_label, python in in_turns(builds(against), round_number):
+                results, per_cpu = {}, {}
+                for label, channel in (("callbacks off", ""), ("dialler working", CHANNEL)):
+                    database = Path(folder) / f"cost-{round_number}-{build_label}-{label}.db"
+                    seed_due_along(database, seconds)
+                    env = {
+                        "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+                        "KOLEJKA_CALLBACK_CHANNEL": channel,
+                        **ami_env(asterisk),
+                    }
+                    before = sum(asterisk.originated.values())
+                    with serving(python, env, pin) as (url, pid):
+                        time.sleep(2)  # logged in to the AMI; callbacks start falling due
+                        warm_up(url + path, AUTHORIZATION)  # the password check, not counted
+                        used = cpu_seconds(pid)
+                        results[label] = wrk(url + path, AUTHORIZATION, seconds)
+                        used = cpu_seconds(pid) - used
+                    per_cpu[label] = results[label].requests_per_second * seconds / used
+                    if channel:
+                        dialled.append(sum(asterisk.originated.values()) - before)
+                    rows.append(
+                        results[label].row(f"{build_label}, {label}, round {round_number}")
+                        + f" {used:.2f} | {per_cpu[label]:,.0f} |"
+                    )
+                ratios.setdefault(build_label, []).append(
+                    results["dialler working"].requests_per_second
+                    / results["callbacks off"].requests_per_second
                 )
-                env = {
-                    "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
-                    "KOLEJKA_CALLBACK_CHANNEL": channel,
-                    **ami_env(asterisk),
-                }
-                before = sum(asterisk.originated.values())
-                with kolejka_serve(env) as url:
-                    time.sleep(2)  # logged in to the AMI; callbacks start falling due
-                    results[label] = wrk(url + path, AUTHORIZATION, seconds)
-                if channel:
-                    dialled.append(sum(asterisk.originated.values()) - before)
-                rows.append(results[label].row(f"{label}, round {round_number}"))
-            ratios.append(
-                results["dialler working"].requests_per_second
-                / results["callbacks off"].requests_per_second
-            )
-    print("| kolejka serve | requests/s | p50 ms | p99 ms | non-2xx |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    print("\n".join(rows))
+                cpu_ratios.setdefault(build_label, []).append(
+                    per_cpu["dialler working"] / per_cpu["callbacks off"]
+                )
     print(
-        f"\nOriginates sent while measured, per round: {dialled}\n"
-        f"ratio with dialler / without, per round: {', '.join(f'{r:.3f}' for r in ratios)}; "
-        f"median {statistics.median(ratios):.3f} (bar >= 0.95)"
+        "| kolejka serve | requests/s | p50 ms | p99 ms | non-2xx | server CPU s"
+        " | requests per CPU s |"
     )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    print(f"\nOriginates sent while measured, per run with the dialler: {dialled}")
+    for build_label, found in ratios.items():
+        print(
+            f"{build_label}: ratio with dialler / without, per round:"
+            f" {', '.join(f'{r:.3f}' for r in found)}; median {statistics.median(found):.3f}"
+            " (bar >= 0.95)"
+        )
+    for build_label, found in cpu_ratios.items():
+        print(
+            f"{build_label}: requests per CPU second, ratio with dialler / without, per round:"
+            f" {', '.join(f'{r:.3f}' for r in found)}; median {statistics.median(found):.3f}"
+        )
+
+
+def cpu(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
+    """The server's CPU time per originate: with callbacks due less without, in turns."""
+    per_originate: dict[str, list[float]] = {}
+    rows = []
+    with asterisk_in_a_thread() as asterisk, tempfile.TemporaryDirectory() as folder:
+        for round_number in range(1, rounds + 1):
+            for build_label, python in in_turns(builds(against), round_number):
+                used, sent = {}, 0
+                for channel in ("", CHANNEL):
+                    database = Path(folder) / f"cpu-{round_number}-{build_label}-{bool(channel)}.db"
+                    seed_due_along(database, seconds)
+                    env = {
+                        "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
+                        "KOLEJKA_CALLBACK_CHANNEL": channel,
+                        **ami_env(asterisk),
+                    }
+                    with serving(python, env, pin) as (_, pid):
+                        time.sleep(2.5)  # logged in; the first callbacks are due
+                        before, start = cpu_seconds(pid), sum(asterisk.originated.values())
+                        time.sleep(seconds)
+                        used[channel] = cpu_seconds(pid) - before
+                        if channel:
+                            sent = sum(asterisk.originated.values()) - start
+                extra = (used[CHANNEL] - used[""]) / max(sent, 1)
+                per_originate.setdefault(build_label, []).append(extra)
+                rows.append(
+                    f"| {build_label} | {round_number} | {used['']:.2f} | {used[CHANNEL]:.2f}"
+                    f" | {sent:,} | {extra * 1e6:,.0f} |"
+                )
+    print("| build | round | CPU s, callbacks off | CPU s, dialler | originates | µs each |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    for build_label, found in per_originate.items():
+        median = statistics.median(found)
+        print(
+            f"{build_label}: CPU per originate median {median * 1e6:,.0f} µs"
+            f" ({', '.join(f'{x * 1e6:,.0f}' for x in found)}); at 10,000 a minute that is"
+            f" {median * 10_000 / 60:.1%} of a core"
+        )
+
+
+def burst_against(against: str, count: int) -> None:
+    """The older checkout's own burst (its `bench.callbacks --no-cost`)."""
+    done = subprocess.run(
+        [
+            str(Path(against).resolve() / ".venv" / "bin" / "python"),
+            "-m",
+            "bench.callbacks",
+            "--no-cost",
+            "--callbacks",
+            str(count),
+        ],
+        cwd=against,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(f"against ({against}): {done.stdout.strip()}")
 
 
 def main() -> None:
@@ -243,21 +396,43 @@ def main() -> None:
     parser.add_argument("--callbacks", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--no-cost", action="store_true", help="no wrk rounds")
+    parser.add_argument("--no-burst", action="store_true", help="skip the 10,000 burst")
     parser.add_argument("--spread", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="the server's CPU per originate")
+    parser.add_argument("--against", metavar="PATH", help="an older, installed checkout")
+    parser.add_argument("--pin", action="store_true", help="server on core 0, the rest on 1")
+    parser.add_argument("--profile", action="store_true", help="cProfile the burst")
     args = parser.parse_args()
-    found = asyncio.run(throughput(args.callbacks, args.spread))
+    if args.pin:
+        os.sched_setaffinity(0, {1})
+    if not args.no_burst:
+        burst(args.callbacks, args.spread, args.profile)
+        if args.against:
+            burst_against(args.against, args.callbacks)
+    if args.cpu:
+        cpu(args.seconds, args.rounds, args.against, args.pin)
+    if not args.no_cost:
+        cost(args.seconds, args.rounds, args.against, args.pin)
+
+
+def burst(count: int, spread: bool, profile: bool) -> None:
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    found = asyncio.run(throughput(count, spread))
+    if profiler is not None:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     print(
-        f"{args.callbacks:,} callbacks due"
-        f" {'over one minute' if args.spread else 'at the start of one minute'}:"
+        f"this: {count:,} callbacks due"
+        f" {'over one minute' if spread else 'at the start of one minute'}:"
         f" {found['originated']:,.0f}"
         f" originated, {found['answered']:,.0f} answered, {found['twice']:.0f} originated twice;"
         f" the last {found['last_after_first_due_s']:.1f} s after the first was due (bar < 60);"
         f" lateness after call_at p50 {found['late_p50_ms']:.1f} ms, p99"
         f" {found['late_p99_ms']:.1f} ms, max {found['late_max_ms']:.1f} ms"
     )
-    if not args.no_cost:
-        cost(args.seconds, args.rounds)
 
 
 if __name__ == "__main__":

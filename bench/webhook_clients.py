@@ -3,8 +3,10 @@
 `--subscriptions` tasks each POST a webhook-sized body `--requests` times, one request at a time
 over a kept-alive connection (as delivery sends one subscription's events, in order), to a
 receiver in another process that answers 200 at once. Measured for httpx, httpcore (httpx's
-engine, with its public `network_backend`) and aiohttp; delivery uses the fastest
-(adapters/webhooks/delivery.py).
+engine, with its public `network_backend`), aiohttp, and pycurl twice: delivery's `CurlPoster`
+(with its address check, answer cap and headers) and bare pycurl, both on pycurl's
+AsyncCurlMulti: what the guard and the bookkeeping add. Delivery uses the cheapest client
+(adapters/webhooks/curl.py).
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhook_clients
         [--subscriptions 10] [--requests 1000] [--rounds 3]
@@ -23,8 +25,10 @@ from pathlib import Path
 import aiohttp
 import httpcore
 import httpx
+import pycurl
 
 from bench.webhooks import Receivers
+from kolejka.adapters.webhooks.curl import CurlPoster
 
 BODY = (
     b'{"action":"CALLER_JOINED","queue_id":2,"call_id":"1795800000.1234",'
@@ -82,10 +86,51 @@ async def with_aiohttp(urls: list[str], count: int) -> float:
         return await _timed(send, urls, count)
 
 
+async def with_pycurl(urls: list[str], count: int) -> float:
+    poster = CurlPoster(timeout_seconds=10.0, max_response_bytes=65536, allow_private=True)
+    headers = [f"{k}: {v}" for k, v in HEADERS.items()] + ["Accept:", "Expect:"]
+    try:
+
+        async def send(url: str) -> None:
+            for _ in range(count):
+                await poster.post(url, headers, BODY)
+
+        return await _timed(send, urls, count)
+    finally:
+        await poster.close()
+
+
+# The client's CPU time per request, beside the wall-clock rate: on a machine shared with other
+# work the rate follows the load, the CPU cost much less.
+CPU_PER_REQUEST: dict[str, list[float]] = {}
+
+
+async def with_pycurl_async_multi(urls: list[str], count: int) -> float:
+    """Bare pycurl on AsyncCurlMulti: one handle per subscription, no callbacks of its own."""
+    headers = [f"{k}: {v}" for k, v in HEADERS.items()] + ["Accept:", "Expect:"]
+    async with pycurl.AsyncCurlMulti() as multi:
+
+        async def send(url: str) -> None:
+            curl = pycurl.Curl()
+            curl.setopt(pycurl.URL, url)
+            curl.setopt(pycurl.HTTPHEADER, headers)
+            curl.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
+            for _ in range(count):
+                curl.setopt(pycurl.POSTFIELDS, BODY)
+                await multi.perform(curl)
+            curl.close()
+
+        return await _timed(send, urls, count)
+
+
 async def _timed(send: Sender, urls: list[str], count: int) -> float:
     started = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*(send(url) for url in urls))
-    return len(urls) * count / (time.perf_counter() - started)
+    requests = len(urls) * count
+    name = send.__qualname__.split(".")[0].removeprefix("with_")
+    CPU_PER_REQUEST.setdefault(name, []).append((time.process_time() - cpu) / requests * 1e6)
+    return requests / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -94,7 +139,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    clients = {"httpx": with_httpx, "httpcore": with_httpcore, "aiohttp": with_aiohttp}
+    clients = {
+        "httpx": with_httpx,
+        "httpcore": with_httpcore,
+        "aiohttp": with_aiohttp,
+        "pycurl": with_pycurl,
+        "pycurl_async_multi": with_pycurl_async_multi,
+    }
     rates: dict[str, list[float]] = {name: [] for name in clients}
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -107,7 +158,11 @@ def main() -> None:
         receivers.arrived()
     for name, found in rates.items():
         listed = ", ".join(f"{r:,.0f}" for r in found)
-        print(f"{name}: {listed} requests/s (median {statistics.median(found):,.0f})")
+        cpu = statistics.median(CPU_PER_REQUEST[name])
+        print(
+            f"{name}: {listed} requests/s (median {statistics.median(found):,.0f}); "
+            f"{cpu:.0f} µs of the client's CPU a request (median)"
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from kolejka.adapters.ami.listener import AmiListener
-from kolejka.adapters.ami.originate import AmiCallbackDialer
+from kolejka.adapters.ami.originate import QUEUE_NAME_SECONDS, AmiCallbackDialer
 from kolejka.bootstrap import Components
 from kolejka.domain.callbacks import Callback, CallbackState, DialOutcome
 from kolejka.domain.connections import ConnectionQuery
@@ -91,6 +91,28 @@ async def test_a_queue_entry_point_and_asterisks_queue_name_come_from_the_settin
     assert originate["Channel"] == "PJSIP/+4915110000001@trunk"
     assert (originate["Context"], originate["Exten"]) == ("from-kolejka", "support-callback")
     assert originate["CallerID"] == '"Wsparcie" <+4915110000001>'
+
+
+async def test_a_renamed_queue_shows_in_the_caller_id_within_a_second_not_at_once(
+    components: Components, dialling: CallbackDialling, asterisk: FakeAsterisk
+) -> None:
+    dialer = dialling.dialer
+    assert isinstance(dialer, AmiCallbackDialer)
+    now = [1000.0]
+    dialer.monotonic = lambda: now[0]
+    await components.callbacks.schedule(2, "500333221", None)
+    await one_round(dialling)
+    await components.queues.put(Queue(2, "Reklamacje"))
+    await components.callbacks.schedule(2, "500333222", None)
+    await one_round(dialling)  # the name asked for less than a second ago
+    now[0] += QUEUE_NAME_SECONDS
+    await components.callbacks.schedule(2, "500333223", None)
+    await one_round(dialling)
+    assert [o["CallerID"] for o in sent(asterisk, "Originate")] == [
+        '"Obsługa klienta" <500333221>',
+        '"Obsługa klienta" <500333222>',
+        '"Reklamacje" <500333223>',
+    ]
 
 
 async def test_a_callback_not_yet_due_waits_for_its_time(

@@ -5,6 +5,7 @@ and an attempt's end is published as a domain event (call history's seam)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from kolejka.domain.callbacks import Callback, CallbackAttempted, CallbackState,
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.queues import Queue
 from kolejka.services.callbacks import CallbackDialling
+from kolejka.services.ports import FinishedAttempt
 from tests.support import FrozenClock
 
 CLAIM = timedelta(seconds=90)
@@ -109,20 +111,63 @@ async def test_an_outcome_the_store_cannot_take_is_left_to_the_claim_and_retried
     await components.queues.put(Queue(2, "Q"))
     callback = await components.callbacks.schedule(2, "500333222", None)
     store = components.callbacks.store
-    real_finish = store.finish
+    real_finish_many = store.finish_many
 
-    async def store_down(callback: Callback, claim: str, *written: object) -> bool:
+    async def store_down(finished: Sequence[FinishedAttempt]) -> list[bool]:
         raise StoreUnavailable
 
-    store.finish = store_down  # type: ignore[method-assign,assignment]
+    store.finish_many = store_down  # type: ignore[method-assign]
     dialling = CallbackDialling(components.callbacks, RecordingDialer(), claim_for=CLAIM)
     await dialling.tick()
     await dialling.drain()
     assert "could not be recorded" in caplog.text
-    store.finish = real_finish  # type: ignore[method-assign]
+    store.finish_many = real_finish_many  # type: ignore[method-assign]
     clock.advance(91)
     await dialling.tick()
     found = await store.get(callback.callback_id)
     assert found is not None
     assert [a.outcome for a in found.attempts] == [DialOutcome.LOST]
     assert found.state is CallbackState.PENDING
+
+
+async def test_the_outcomes_that_come_in_together_are_recorded_in_one_store_transaction(
+    components: Components,
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    for n in range(10):
+        await components.callbacks.schedule(2, f"5003{n:05d}", None)
+    store = components.callbacks.store
+    real_finish_many = store.finish_many
+    batches: list[int] = []
+
+    async def counting(finished: Sequence[FinishedAttempt]) -> list[bool]:
+        batches.append(len(finished))
+        return await real_finish_many(finished)
+
+    store.finish_many = counting  # type: ignore[method-assign]
+    dialling = CallbackDialling(components.callbacks, RecordingDialer(), claim_for=CLAIM)
+    assert await dialling.tick() == 10
+    await dialling.drain()
+    assert batches == [10]
+    answered = await store.in_queue(2, 20)
+    assert [c.state for c in answered] == [CallbackState.ANSWERED] * 10
+
+
+async def test_of_outcomes_recorded_together_only_the_one_whose_claim_ended_is_refused(
+    components: Components,
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    for number in ("500333221", "500333222"):
+        await components.callbacks.schedule(2, number, None)
+    first, second = await components.callbacks.claim(2, CLAIM)
+    assert first.claim is not None
+    await components.callbacks.report(first.callback_id, first.claim, DialOutcome.ANSWERED)
+    stale, after = await components.callbacks.report_many(
+        [(first, DialOutcome.BUSY), (second, DialOutcome.BUSY)]
+    )
+    assert stale is None
+    assert after is not None
+    assert (after.state, after.outcome) == (CallbackState.PENDING, DialOutcome.BUSY)
+    kept = await components.callbacks.store.get(first.callback_id)
+    assert kept is not None
+    assert [a.outcome for a in kept.attempts] == [DialOutcome.ANSWERED]

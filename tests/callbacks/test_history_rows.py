@@ -12,6 +12,7 @@ import pytest
 from kolejka.adapters.http.app import KolejkaApp
 from kolejka.bootstrap import Components
 from kolejka.domain.callbacks import Callback, DialOutcome
+from kolejka.domain.queues import Outcome
 from kolejka.services.callbacks import CallbackDialling
 from tests.factories import add_person
 from tests.support import CANARY, FrozenClock, assert_envelope, basic, call
@@ -143,6 +144,35 @@ async def test_the_row_names_the_customer_the_crm_knows_by_the_dialled_number(
     await claim_and_report(app, pbx, "answered")
     (row,) = (await history(app, personas))["result"]
     assert row["customer_id"] == customer.customer_id
+
+
+async def test_customer_id_and_dst_find_the_callbacks_to_the_customer_however_written(
+    app: KolejkaApp,
+    components: Components,
+    pbx: str,
+    clock: FrozenClock,
+    personas: dict[str, str],
+) -> None:
+    customer = await add_person(components.crm, "Jan", "Kowalski", "500 333 222")
+    await add_person(components.crm, "Anna", "Nowak", "601100200")
+    await components.lists.join(2, "in-1", "+48500333222")  # the customer calls in
+    await components.lists.leave("in-1", Outcome.ABANDONED)
+    await components.lists.join(2, "in-2", "601100200")  # somebody else does
+    await components.lists.leave("in-2", Outcome.ABANDONED)
+    clock.advance(60)
+    await components.callbacks.schedule(2, "500333222", None)
+    await claim_and_report(app, pbx, "answered")  # and is called back
+
+    async def ids(query: str) -> list[str]:
+        return [row["connection_id"] for row in (await history(app, personas, query))["result"]]
+
+    assert await ids(f"?customer_id={customer.customer_id}") == ["callback-1-1", "in-1"]
+    # `src` stays the calling number: a callback's is the PBX's own, so it is not among them.
+    assert await ids(f"?customer_id={customer.customer_id}&src=500333222") == ["in-1"]
+    for written in ("500333222", "%2B48500333222", "0048%20500%20333%20222"):
+        assert await ids(f"?dst={written}") == ["callback-1-1"]
+    assert await ids("?dst=601100200") == []
+    assert await ids("?dst=2") == []
 
 
 class Dialer:

@@ -15,7 +15,7 @@ from kolejka.domain.callbacks import (
 )
 from kolejka.domain.connections import ConnectionQuery, Direction, Disposition
 from kolejka.domain.webhooks import Action, callback_attempted
-from kolejka.services.ports import CallbackStore
+from kolejka.services.ports import CallbackStore, FinishedAttempt
 from tests.contract.stores import CallbackRecords
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -206,7 +206,7 @@ async def test_an_attempts_history_row_and_events_are_written_with_its_outcome_a
     assert stored.fields["outcome"] == "busy"
     # The same outcome reported again is refused, and adds neither a row nor an event.
     assert not await store.finish(busy, "mine", row, [event])
-    page = await history.page(ConnectionQuery(dst="+48500333222"))
+    page = await history.page(ConnectionQuery(dst_keys=("+48500333222",)))
     assert [r.connection_id for r in page.rows] == ["callback-1-1"]
     assert len(await outbox.following(0, [Action.CALLBACK_ATTEMPTED.value], 10)) == 1
 
@@ -249,3 +249,52 @@ async def test_due_next_lists_a_queues_open_callbacks_earliest_first(
         soon.callback_id,
     ]
     assert await store.due_next(4, 10) == []
+
+
+async def test_finishing_many_at_once_answers_as_finishing_each_would(
+    callback_records: CallbackRecords,
+) -> None:
+    store, history = callback_records.callbacks, callback_records.connections
+    for number in ("+48500000001", "+48500000002", "+48500000003"):
+        await store.schedule(new(number))
+    first, second, third = await store.claim_due(T0, "mine", T0, T0 + MINUTE, 10)
+    later = T0 + timedelta(seconds=20)
+    busy = POLICY.after(first, DialOutcome.BUSY, later)
+    answered = POLICY.after(second, DialOutcome.ANSWERED, later)
+    lost = POLICY.after(third, DialOutcome.LOST, later)
+    row = attempt_record(busy, busy.attempts[-1])
+    batch = [
+        FinishedAttempt(busy, "mine", row),
+        FinishedAttempt(answered, "mine"),
+        FinishedAttempt(lost, "someone-else"),  # a stale claim: this one alone is refused
+    ]
+    assert await store.finish_many(batch) == [True, True, False]
+    states = [await store.get(c.callback_id) for c in (first, second, third)]
+    assert [s.state if s else None for s in states] == [
+        CallbackState.PENDING,
+        CallbackState.ANSWERED,
+        CallbackState.DIALLING,
+    ]
+    assert await history.get(row.connection_id) == row
+    assert await store.finish_many(batch) == [False, False, False]  # once
+    assert await store.finish_many([]) == []
+
+
+async def test_one_callback_twice_in_a_batch_lands_once_under_its_claim(
+    callback_stores: list[CallbackStore],
+) -> None:
+    store = callback_stores[0]
+    await store.schedule(new())
+    (dialling,) = await store.claim_due(T0, "mine", T0, T0 + MINUTE, 1)
+    busy = POLICY.after(dialling, DialOutcome.BUSY, T0 + MINUTE)
+    answered = POLICY.after(dialling, DialOutcome.ANSWERED, T0 + MINUTE)
+    assert await store.finish_many(
+        [
+            FinishedAttempt(busy, "stale"),
+            FinishedAttempt(busy, "mine"),
+            FinishedAttempt(answered, "mine"),
+        ]
+    ) == [False, True, False]
+    found = await store.get(dialling.callback_id)
+    assert found is not None
+    assert [a.outcome for a in found.attempts] == [DialOutcome.BUSY]

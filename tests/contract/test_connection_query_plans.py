@@ -30,11 +30,13 @@ FILTERS: list[dict[str, object]] = [
     {},
     {"queue_id": 2},
     {"src_keys": ONE_NUMBER},
-    {"dst": "225000000"},
+    {"dst_keys": ("225000000", *ONE_NUMBER)},
+    {"customer_keys": ONE_NUMBER},
     {"user_login": "jkowalski"},
     {"connection_id": "1416225570.341"},
     {"queue_id": 2, "user_login": "jkowalski"},
     {"queue_id": 2, "src_keys": ONE_NUMBER},
+    {"queue_id": 2, "customer_keys": ONE_NUMBER},
 ]
 
 
@@ -73,10 +75,11 @@ async def test_no_page_of_the_history_scans_or_sorts_the_table(
         plan = await database.plan(statement, args)
         # A count reads the matching index range to its bound: it needs no order; one call
         # (connection_id, the primary key) is at most one row to sort.
-        # A number's calls (a `src` or `customer_id` filter) come under several keys, one index
-        # range each: they are merged by a sort of that one caller's calls, never of the table.
-        ordered = statement.lstrip().startswith("SELECT connection_id") and (
-            "connection_id = " not in statement and "src_key IN" not in statement
+        # A number's calls (a `src`, `dst` or `customer_id` filter) come under several keys, one
+        # index range each: they are merged by a sort of that one number's calls, never of the
+        # table.
+        ordered = statement.lstrip().startswith("SELECT connection_id") and not any(
+            term in statement for term in ("connection_id = ", "src_key IN", "dst IN")
         )
         if scans(database.engine, plan, "connections") or (
             ordered and sorts(database.engine, plan)

@@ -9,6 +9,7 @@ from kolejka.domain.connections import (
     COUNT_CAP,
     Connection,
     ConnectionQuery,
+    Direction,
     DisconnectedBy,
     Disposition,
 )
@@ -157,7 +158,8 @@ async def test_each_filter_narrows_the_rows(sql: SqlStores) -> None:
         "q2",
     ]
     assert await ids(sql, user_login="jkowalski") == ["agent"]
-    assert await ids(sql, dst="225000000") == ["dst"]
+    assert await ids(sql, dst_keys=("225000000",)) == ["dst"]
+    assert await ids(sql, dst_keys=("+48225000000", "225000000")) == ["dst"]
     assert await ids(sql, connection_id="q3") == ["q3"]
     assert await ids(sql, date_from=T0 + timedelta(minutes=2)) == ["dst", "agent", "other", "q3"]
     assert await ids(sql, date_to=T0 + timedelta(minutes=2)) == ["q3", "q2"]
@@ -172,7 +174,28 @@ async def test_empty_values_never_match_a_filter(sql: SqlStores) -> None:
     await sql.connections.record(call("c1", src_key=""))
     assert await ids(sql, src_keys=("",)) == []
     assert await ids(sql, user_login="") == []
-    assert await ids(sql, dst="") == []
+    assert await ids(sql, dst_keys=("",)) == []
+    assert await ids(sql, customer_keys=("",)) == []
+    assert await ids(sql, customer_keys=()) == []
+
+
+async def test_a_customer_filter_finds_calls_from_and_callbacks_to_its_numbers(
+    sql: SqlStores,
+) -> None:
+    await sql.connections.record(call("from", 1))
+    await sql.connections.record(call("stranger", 2, src_key="+48500600700"))
+    callback = call("to", 3, src_key="", src="", dst="+48601100200")
+    await sql.connections.record(replace(callback, direction=Direction.OUTBOUND))
+    # an inbound call whose dst happens to be the number is not a call to the customer
+    await sql.connections.record(call("inbound-dst", 4, src_key="+48500600700", dst="+48601100200"))
+    assert await ids(sql, customer_keys=("+48601100200",)) == ["to", "from"]
+    assert await ids(sql, customer_keys=("+48601100200",), queue_id=3) == []
+    assert await ids(sql, customer_keys=("+48500600700", "+48601100200")) == [
+        "inbound-dst",
+        "to",
+        "stranger",
+        "from",
+    ]
 
 
 async def test_topics_tags_and_empty_number_lists_match_nothing(sql: SqlStores) -> None:

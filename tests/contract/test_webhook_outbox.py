@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kolejka.adapters.sql.webhooks import JsonFields
 from kolejka.domain.crm import Customer, CustomerFields
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken
@@ -198,3 +199,13 @@ async def test_the_first_body_frozen_stays_and_every_reader_gets_it(sql: SqlStor
     assert held.event.rendered == '{"a":"ł"}'
     # An event pruned meanwhile: nothing stored, nothing returned.
     assert await sql.webhooks.freeze([(10**9, "{}")]) == {}
+
+
+async def test_an_events_fields_are_decoded_only_when_looked_at(sql: SqlStores) -> None:
+    await sql.webhooks.append([customer_created_for(1)])
+    (event,) = await sql.webhooks.following(0, ALL, 10)
+    assert isinstance(event.fields, JsonFields)
+    assert not event.fields.decoded  # delivery sending a stored body never pays for it
+    assert dict(event.fields) == {"customer_id": 1, "company_id": ""}
+    assert event.fields.decoded
+    assert event.fields == {"customer_id": 1, "company_id": ""}

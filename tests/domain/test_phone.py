@@ -138,3 +138,16 @@ def test_a_number_key_is_the_number_without_punctuation_whatever_path_it_takes(r
 def test_a_number_key_keeps_plus_and_digits(raw: str, key: str) -> None:
     assert number_key(raw) == key
     assert number_key("9" * 200) == "9" * MAX_PHONE_INPUT
+
+
+@given(
+    st.sampled_from(["PL", "DE", "US"]),
+    st.from_regex(r"\+?[0-9 ()\-]{0,30}", fullmatch=True),
+)
+def test_a_normal_number_displays_the_same_without_being_parsed_again(
+    region: str, raw: str
+) -> None:
+    numbers = PhoneNumbers(region)
+    e164 = numbers.normalise(raw)
+    if e164 is not None:
+        assert numbers.display_normal(e164) == numbers.display(raw) == numbers.display(e164)

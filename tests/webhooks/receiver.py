@@ -33,6 +33,7 @@ class Receiver:
     script: list[int | str] = field(default_factory=list)
     accepted: list[Received] = field(default_factory=list)
     requests: int = 0
+    connections: int = 0
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -57,6 +58,7 @@ class Receiver:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")

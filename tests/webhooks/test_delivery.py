@@ -12,6 +12,7 @@ import pytest
 
 from kolejka.bootstrap import Components, build, create_app
 from kolejka.domain.queues import Outcome, Queue
+from kolejka.services.ports import Change, Topic
 from kolejka.settings import Settings
 from tests.factories import add_person
 from tests.support import FAST_HASHER, basic, call, eventually
@@ -299,3 +300,23 @@ async def test_an_endless_answer_is_read_only_up_to_the_cap_and_a_redirect_is_no
         (200, "delivered"),
     ]
     assert receiver.requests == 3  # nothing went to /elsewhere
+
+
+async def test_delivery_stops_when_cancelled_just_as_a_change_wakes_it(
+    live: Components, receiver: Receiver
+) -> None:
+    """A change and the stop in one step of the loop: on Python 3.11, `asyncio.wait_for` would
+    return the wake-up and drop the cancellation, so a subscription's task went on for ever and
+    stopping hung (CI stop 20 waited 90 minutes on it)."""
+    delivery = live.delivery
+    assert delivery is not None
+    await subscribe(live, receiver)
+    for _ in range(20):
+        running = asyncio.create_task(delivery.run())
+        await eventually(lambda: bool(delivery.delivering), seconds=5)
+        await asyncio.sleep(0.02)  # every task idles, waiting for a change
+        await live.changes.publish(Change(Topic.ALL))  # wakes them, in this same step
+        running.cancel()
+        async with asyncio.timeout(5):
+            await asyncio.gather(running, return_exceptions=True)
+        assert delivery.delivering == frozenset()

@@ -53,7 +53,8 @@ class StoreGuard:
             raise StoreUnavailable(f"{self.name} is unavailable")
         call: asyncio.Future[T] = asyncio.ensure_future(operation())
         try:
-            result = await asyncio.wait_for(asyncio.shield(call), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                result = await asyncio.shield(call)
         except TimeoutError:
             self._abandon(call)
             self.failed("timed out")

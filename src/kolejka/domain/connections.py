@@ -205,8 +205,12 @@ def completed(known: Connection | None, event: AgentCompleted, now: datetime) ->
 class ConnectionQuery:
     """A page of `GET /api/connections`: filters, newest first, `limit` from `offset`.
 
-    `src_keys` lists the number keys a `src` or `customer_id` filter stands for (empty tuple:
-    match nothing; None: no such filter). Dates are aware instants; `date_to` is inclusive.
+    `src_keys` lists the number keys a `src` filter stands for (with `customer_id` too, those
+    of its numbers); `customer_keys` the keys of a customer's numbers, matched by the calls from
+    them and the callbacks (OUTBOUND rows) to them; `dst_keys` the text of a `dst` filter and
+    every key of the number it names, so `500333222` finds a callback to `+48500333222`. An
+    empty tuple matches nothing; None is no such filter. Dates are aware instants; `date_to`
+    is inclusive.
     """
 
     limit: int = DEFAULT_LIMIT
@@ -214,7 +218,8 @@ class ConnectionQuery:
     date_from: datetime | None = None
     date_to: datetime | None = None
     src_keys: tuple[str, ...] | None = None
-    dst: str | None = None
+    customer_keys: tuple[str, ...] | None = None
+    dst_keys: tuple[str, ...] | None = None
     connection_id: str | None = None
     user_login: str | None = None
     queue_id: int | None = None
@@ -232,6 +237,7 @@ class ConnectionQuery:
             self.topic_id is not None
             or bool(self.tags)
             or (self.src_keys is not None and not self.src_keys)
+            or (self.customer_keys is not None and not self.customer_keys)
             or (
                 self.date_from is not None
                 and self.date_to is not None

@@ -59,6 +59,12 @@ class PhoneNumbers:
             return text[:MAX_PHONE_INPUT]
         return _display(e164, self.default_region)
 
+    def display_normal(self, e164: str) -> str:
+        """`display` of a number already in normal form (a stored callback's, a customer's):
+        the same text without parsing it again, which costs some 100 µs a number once more
+        numbers go by than the parse cache holds (a dialler working through 10,000 callbacks)."""
+        return _display(e164, self.default_region)
+
 
 def is_caller_id_missing(raw: str) -> bool:
     return raw.strip().lower() in _NO_CALLER_ID

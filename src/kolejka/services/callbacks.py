@@ -55,6 +55,7 @@ from kolejka.services.ports import (
     Clock,
     ConnectionStore,
     CustomerDirectory,
+    FinishedAttempt,
     QueueDirectory,
     Topic,
     WaitingCallerStore,
@@ -256,24 +257,51 @@ class Callbacks:
     ) -> Callback:
         """Records how the claimed attempt ended; StaleClaim unless `claim` still holds it."""
         current = known or await self.store.get(callback_id)
-        if current is None or current.state is not CallbackState.DIALLING or current.claim != claim:
+        if current is None or current.claim != claim:
             raise StaleClaim(callback_id)
-        after = self.policy.after(current, outcome, self.clock.now())
-        ended = after.attempts[-1]
-        events: list[NewEvent] = []
-        if self.webhooks is not None and await self.webhooks.wants(Action.CALLBACK_ATTEMPTED):
-            shown = self.phones.display(after.phone_number)
-            events.append(callback_attempted(after, ended, shown))
-        if not await self.store.finish(after, claim, attempt_record(after, ended), events):
+        (after,) = await self.report_many([(current, outcome)])
+        if after is None:
             raise StaleClaim(callback_id)
-        await self.changes.publish(Change(Topic.CALLBACKS, after.queue_id))
-        event = CallbackAttempted(after, after.attempts[-1])
-        for listener in self.attempt_listeners:
-            try:
-                await listener(event)
-            except Exception:  # a listener's fault must not undo a recorded outcome
-                log.exception("a callback attempt listener failed")
         return after
+
+    async def report_many(
+        self, ended: Sequence[tuple[Callback, DialOutcome]]
+    ) -> list[Callback | None]:
+        """Records how each claimed attempt (as claimed: dialling, under its claim) ended, all
+        in one store transaction. For each: the callback after it, or None when its claim no
+        longer holds (nothing of it is written: StaleClaim's case)."""
+        now = self.clock.now()
+        wanted = self.webhooks is not None and await self.webhooks.wants(Action.CALLBACK_ATTEMPTED)
+        afters: list[Callback | None] = []
+        finished: list[FinishedAttempt] = []
+        for current, outcome in ended:
+            if current.state is not CallbackState.DIALLING or current.claim is None:
+                afters.append(None)
+                continue
+            then = self.policy.after(current, outcome, now)
+            attempt = then.attempts[-1]
+            events: list[NewEvent] = []
+            if wanted:
+                shown = self.phones.display_normal(then.phone_number)
+                events.append(callback_attempted(then, attempt, shown))
+            afters.append(then)
+            finished.append(
+                FinishedAttempt(then, current.claim, attempt_record(then, attempt), events)
+            )
+        landed = iter(await self.store.finish_many(finished) if finished else ())
+        afters = [None if a is None or not next(landed) else a for a in afters]
+        for queue_id in sorted({a.queue_id for a in afters if a is not None}):
+            await self.changes.publish(Change(Topic.CALLBACKS, queue_id))
+        for after in afters:
+            if after is None:
+                continue
+            event = CallbackAttempted(after, after.attempts[-1])
+            for listener in self.attempt_listeners:
+                try:
+                    await listener(event)
+                except Exception:  # a listener's fault must not undo a recorded outcome
+                    log.exception("a callback attempt listener failed")
+        return afters
 
     async def give_back(self, callback: Callback) -> bool:
         """Hands a claimed callback back untried (its claim ends; no attempt is counted)."""
@@ -359,6 +387,10 @@ class CallbackDialling:
         self.poll_seconds = poll_seconds
         self.under_way: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
+        # Outcomes that came in together (one read of the PBX's answers) are recorded together:
+        # one store transaction, one commit, instead of one each.
+        self._outcomes: list[tuple[Callback, DialOutcome, asyncio.Future[Callback | None]]] = []
+        self._recorders: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         while True:
@@ -448,14 +480,35 @@ class CallbackDialling:
         except Exception:
             log.exception("callback %d: the attempt failed unexpectedly", callback.callback_id)
             outcome = DialOutcome.LOST
-        try:
-            await self.callbacks.report(
-                callback.callback_id, callback.claim, outcome, known=callback
-            )
-        except StaleClaim:
+        if await self._record(callback, outcome) is None:
             log.warning(
                 "callback %d: the claim lapsed before the outcome came", callback.callback_id
             )
+
+    async def _record(self, callback: Callback, outcome: DialOutcome) -> Callback | None:
+        """Records the outcome with the others that end in this turn of the event loop: the
+        first schedules the batch, which runs once every attempt woken with it has added its
+        own. The callback after it, or None when its claim had lapsed."""
+        recorded: asyncio.Future[Callback | None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((callback, outcome, recorded))
+        if len(self._outcomes) == 1:
+            task = asyncio.create_task(self._record_batch(), name="callback-outcomes")
+            self._recorders.add(task)
+            task.add_done_callback(self._recorders.discard)
+        return await recorded
+
+    async def _record_batch(self) -> None:
+        batch, self._outcomes = self._outcomes, []
+        try:
+            afters = await self.callbacks.report_many([(c, o) for c, o, _ in batch])
+        except Exception as error:
+            for _, _, recorded in batch:
+                if not recorded.done():
+                    recorded.set_exception(error)
+            return
+        for (_, _, recorded), after in zip(batch, afters, strict=True):
+            if not recorded.done():
+                recorded.set_result(after)
 
 
 def _new_claim() -> str:

@@ -91,7 +91,8 @@ class Leadership:
             if reason != "cancelled":
                 log.warning("stopped the %s: %s", self.name, reason, extra={"lease": self.name})
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.lease.release(), self.retry_seconds)
+                async with asyncio.timeout(self.retry_seconds):
+                    await self.lease.release()
 
     async def _stop(self, job: asyncio.Future[None]) -> None:
         if not job.done():
@@ -104,6 +105,7 @@ class Leadership:
     async def _attempt(self, call: Callable[[], Awaitable[bool]], within: float) -> bool | None:
         """The lease's answer, or None when the lease store did not give one in time."""
         try:
-            return await asyncio.wait_for(call(), max(within, 0.01))
+            async with asyncio.timeout(max(within, 0.01)):
+                return await call()
         except Exception:
             return None

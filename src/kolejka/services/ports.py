@@ -413,6 +413,16 @@ class PbxControl(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FinishedAttempt:
+    """One attempt's end as `CallbackStore.finish_many` takes it: `finish`'s arguments."""
+
+    callback: Callback
+    claim: str
+    record: Connection | None = None
+    events: Sequence[NewEvent] = ()
+
+
 class CallbackStore(Protocol):
     """Scheduled callbacks, durable; every write atomic, safe with several processes.
 
@@ -473,6 +483,11 @@ class CallbackStore(Protocol):
         `events` (the webhooks' outbox) are written in the same transaction, only when the
         callback is.
         """
+        ...
+
+    async def finish_many(self, finished: Sequence[FinishedAttempt]) -> list[bool]:
+        """`finish` of each, in order, in one transaction: the same answers, one commit (the
+        dialler records the outcomes that came in together at once). All or none land."""
         ...
 
     async def due_next(self, queue_id: int, limit: int) -> Sequence[Callback]:

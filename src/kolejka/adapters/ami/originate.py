@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kolejka.adapters.ami.connection import ConnectionLost
@@ -40,6 +41,9 @@ _PERMISSION_DENIED = "permission denied"
 # or angle brackets that would end the name or the number early.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\"<>]")
 _ENTRY = re.compile(r"^([^@\s]+)@([^@\s]+)$")
+# How long a queue's name in the CallerID is taken as known: a burst of callbacks asks the
+# store once a second, not once an Originate, and a renamed queue shows within a second.
+QUEUE_NAME_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class AmiCallbackDialer:
         # While denied, one try every this often (one batch), not every round.
         self.retry_denied_seconds = 30.0
         self._denied_at = 0.0
+        self.monotonic: Callable[[], float] = time.monotonic  # tests move it
+        self._queue_names: dict[int, tuple[float, str]] = {}  # id -> (known until, name)
 
     @property
     def ready(self) -> bool:
@@ -135,12 +141,12 @@ class AmiCallbackDialer:
 
     async def fields(self, callback: Callback) -> dict[str, str]:
         """The Originate's fields, in the order they go out."""
-        queue = await self.queues.get(callback.queue_id)
         values = {
-            "number": self.phones.display(callback.phone_number),
+            # Stored in normal form: no parse (it is the bulk of an Originate's CPU otherwise).
+            "number": self.phones.display_normal(callback.phone_number),
             "e164": callback.phone_number,
             "digits": callback.phone_number.lstrip("+"),
-            "queue": _safe(queue.name if queue else str(callback.queue_id)),
+            "queue": await self._queue_name(callback.queue_id),
             "queue_id": callback.queue_id,
             "callback_id": callback.callback_id,
         }
@@ -158,6 +164,16 @@ class AmiCallbackDialer:
             "Variable": f"KOLEJKA_CALLBACK_ID={callback.callback_id}",
             "Async": "true",
         }
+
+    async def _queue_name(self, queue_id: int) -> str:
+        now = self.monotonic()
+        known = self._queue_names.get(queue_id)
+        if known is not None and now < known[0]:
+            return known[1]
+        queue = await self.queues.get(queue_id)
+        name = _safe(queue.name if queue else str(queue_id))
+        self._queue_names[queue_id] = (now + QUEUE_NAME_SECONDS, name)
+        return name
 
     async def dial(self, callback: Callback) -> DialOutcome:
         fields = await self.fields(callback)

@@ -161,18 +161,27 @@ class ConnectionsApi:
             if flag in params and params[flag].lower() not in _BOOLEANS:
                 raise InvalidField(flag, FieldProblem.NOT_A_QUERY_FLAG)
         src_keys: tuple[str, ...] | None = None
+        customer_keys: tuple[str, ...] | None = None
         if "src" in params:
             src_keys = self.history.number_keys(query_text(params["src"], "src", MAX_PHONE_INPUT))
         if "customer_id" in params:
             numbers = await self.history.customer_numbers(_id(params, "customer_id"))
-            src_keys = numbers if src_keys is None else tuple(set(src_keys) & set(numbers))
+            if src_keys is None:  # the calls from the customer's numbers and the callbacks to them
+                customer_keys = numbers
+            else:  # the calls from this number, when it is the customer's
+                src_keys = tuple(set(src_keys) & set(numbers))
+        dst_keys: tuple[str, ...] | None = None
+        dst = _text(params, "dst", MAX_PHONE_INPUT)
+        if dst is not None:  # as written (an extension, say), and as any key of its number
+            dst_keys = tuple(dict.fromkeys((dst, *self.history.number_keys(dst))))
         return ConnectionQuery(
             limit=_limit(params.get("limit")),
             offset=bounded_int(params.get("offset"), "offset", 0, MAX_ID, 0),
             date_from=self._date(params, "date_from", end=False),
             date_to=self._date(params, "date_to", end=True),
             src_keys=src_keys,
-            dst=_text(params, "dst", MAX_PHONE_INPUT),
+            customer_keys=customer_keys,
+            dst_keys=dst_keys,
             connection_id=_text(params, "connection_id", MAX_CALL_ID),
             user_login=_text(params, "user_login", MAX_LOGIN),
             queue_id=_id(params, "queue_id") if "queue_id" in params else None,

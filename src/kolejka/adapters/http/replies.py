@@ -88,7 +88,8 @@ async def _send_stream(reply: StreamReply, request_id: str, receive: Receive, se
     if failure is not None:
         log.error("a stream failed", exc_info=failure)
     with contextlib.suppress(TimeoutError, OSError):
-        await asyncio.wait_for(send({"type": "http.response.body", "body": b""}), 1.0)
+        async with asyncio.timeout(1.0):
+            await send({"type": "http.response.body", "body": b""})
 
 
 async def _pump(chunks: AsyncGenerator[bytes, None], send: Send) -> None:

@@ -16,6 +16,7 @@ from kolejka.adapters.sql.times import to_micros
 from kolejka.domain.callbacks import Callback, NewCallback
 from kolejka.domain.connections import Connection
 from kolejka.domain.webhooks import NewEvent
+from kolejka.services.ports import FinishedAttempt
 
 _OPEN = "state IN ('pending', 'dialling')"
 
@@ -118,26 +119,44 @@ class PostgresCallbacks:
         events: Sequence[NewEvent] = (),
     ) -> bool:
         async def finish(sql: Sql) -> bool:
-            done = await sql.execute(
-                "UPDATE callbacks SET state = $1, call_at = $2, attempts = $3, claim = NULL,"
-                " claimed_at = NULL, claimed_until = NULL"
-                " WHERE callback_id = $4 AND state = 'dialling' AND claim = $5",
-                callback.state.value,
-                to_micros(callback.call_at),
-                encode_attempts(callback.attempts),
-                callback.callback_id,
-                claim,
-            )
-            if affected(done) != 1:
-                return False
-            if record is not None:
-                await sql.execute(self._record, *history_sql.values(record))
-            await write_events(sql, events)
-            return True
+            return await self._finish(sql, callback, claim, record, events)
 
         if record is None and not events:
             return await self.db.run(finish)  # one statement: no transaction needed
         return await self.db.transaction(finish)
+
+    async def finish_many(self, finished: Sequence[FinishedAttempt]) -> list[bool]:
+        async def finish_each(sql: Sql) -> list[bool]:
+            return [
+                await self._finish(sql, f.callback, f.claim, f.record, f.events) for f in finished
+            ]
+
+        return await self.db.transaction(finish_each)
+
+    async def _finish(
+        self,
+        sql: Sql,
+        callback: Callback,
+        claim: str,
+        record: Connection | None,
+        events: Sequence[NewEvent],
+    ) -> bool:
+        done = await sql.execute(
+            "UPDATE callbacks SET state = $1, call_at = $2, attempts = $3, claim = NULL,"
+            " claimed_at = NULL, claimed_until = NULL"
+            " WHERE callback_id = $4 AND state = 'dialling' AND claim = $5",
+            callback.state.value,
+            to_micros(callback.call_at),
+            encode_attempts(callback.attempts),
+            callback.callback_id,
+            claim,
+        )
+        if affected(done) != 1:
+            return False
+        if record is not None:
+            await sql.execute(self._record, *history_sql.values(record))
+        await write_events(sql, events)
+        return True
 
     async def due_next(self, queue_id: int, limit: int) -> Sequence[Callback]:
         rows = await self.db.fetch(

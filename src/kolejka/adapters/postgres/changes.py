@@ -53,7 +53,8 @@ class PostgresChangeFeed(SharedFeed):
         self._echoes.setdefault(message, []).append(echo)
         try:
             await self.db.execute("SELECT pg_notify($1, $2)", channel, message)
-            await asyncio.wait_for(asyncio.shield(echo), ECHO_SECONDS)
+            async with asyncio.timeout(ECHO_SECONDS):
+                await asyncio.shield(echo)
         except TimeoutError:
             log.debug("change feed: our own notification did not come back in time")
         finally:
@@ -96,6 +97,7 @@ class PostgresChangeFeed(SharedFeed):
                     await connection.fetchval("SELECT 1", timeout=self.db.timeout)
         finally:
             try:
-                await asyncio.wait_for(connection.close(), self.db.timeout)
+                async with asyncio.timeout(self.db.timeout):
+                    await connection.close()
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 connection.terminate()

@@ -145,9 +145,10 @@ class PostgresDatabase:
 
     async def connect(self, **settings: Any) -> asyncpg.Connection[asyncpg.Record]:
         """A connection of its own, outside the pool (for LISTEN and the AMI lease)."""
-        connection: asyncpg.Connection[asyncpg.Record] = await asyncio.wait_for(
-            asyncpg.connect(self.url, timeout=self.timeout, **settings), self.timeout * 2
-        )
+        async with asyncio.timeout(self.timeout * 2):
+            connection: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+                self.url, timeout=self.timeout, **settings
+            )
         return connection
 
     # The pool ----------------------------------------------------------------------------
@@ -190,7 +191,8 @@ class PostgresDatabase:
             return
         self._pool = self._loop = None
         try:
-            await asyncio.wait_for(pool.close(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await pool.close()
         except (TimeoutError, OSError, asyncpg.InterfaceError):
             pool.terminate()
 
@@ -241,7 +243,11 @@ class PostgresDatabase:
 
     def migrate_now(self) -> list[int]:
         """`migrate` from synchronous code (bootstrap), with a bounded wait for the server."""
-        return run_blocking(lambda: asyncio.wait_for(self.migrate(), MIGRATION_TIMEOUT))
+        return run_blocking(self._migrate_in_time)
+
+    async def _migrate_in_time(self) -> list[int]:
+        async with asyncio.timeout(MIGRATION_TIMEOUT):
+            return await self.migrate()
 
 
 async def _keep_session(connection: Connection) -> None:

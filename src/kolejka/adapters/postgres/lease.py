@@ -66,6 +66,7 @@ class PostgresLease:
     async def _close(self, connection: asyncpg.Connection[asyncpg.Record]) -> None:
         # Closing the session frees the lock; no unlock needed first.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(connection.close(), self.db.timeout)
+            async with asyncio.timeout(self.db.timeout):
+                await connection.close()
         if not connection.is_closed():
             connection.terminate()

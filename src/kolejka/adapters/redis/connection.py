@@ -94,7 +94,8 @@ class RedisConnection:
         client, loop, self._client, self._loop = self._client, self._loop, None, None
         if client is not None and loop is asyncio.get_running_loop():
             try:
-                await asyncio.wait_for(client.aclose(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await client.aclose()
             except (TimeoutError, OSError, redis.exceptions.RedisError):
                 log.debug("closing the Redis client failed", exc_info=True)
 

@@ -89,12 +89,10 @@ class Subscription(asyncio.Protocol):
         tls = ssl.create_default_context() if parts.scheme == "rediss" else None
         loop = asyncio.get_running_loop()
         protocol = cls(on_message)
-        await asyncio.wait_for(
-            loop.create_connection(
+        async with asyncio.timeout(within):
+            await loop.create_connection(
                 lambda: protocol, parts.hostname or "127.0.0.1", parts.port or 6379, ssl=tls
-            ),
-            within,
-        )
+            )
         try:
             if parts.password is not None and parts.username:
                 await protocol.ask(within, "AUTH", unquote(parts.username), unquote(parts.password))
@@ -119,7 +117,8 @@ class Subscription(asyncio.Protocol):
         answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._answers.append(answer)
         self._send(command(*args))
-        return await asyncio.wait_for(answer, within)
+        async with asyncio.timeout(within):
+            return await answer
 
     def _send(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

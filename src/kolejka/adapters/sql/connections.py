@@ -136,8 +136,16 @@ def where(query: ConnectionQuery, bind: Placeholders) -> str:
     if query.src_keys is not None:
         numbers = ", ".join(bind(number) for number in query.src_keys)
         terms.append(f"src_key IN ({numbers}) AND src_key <> ''")
-    if query.dst is not None:
-        terms.append(f"dst = {bind(query.dst)} AND dst <> ''")
+    if query.customer_keys is not None:
+        src_keys = ", ".join(bind(number) for number in query.customer_keys)
+        dst_keys = ", ".join(bind(number) for number in query.customer_keys)
+        terms.append(
+            f"((src_key IN ({src_keys}) AND src_key <> '')"
+            f" OR (dst IN ({dst_keys}) AND dst <> '' AND direction = 'OUTBOUND'))"
+        )
+    if query.dst_keys is not None:
+        numbers = ", ".join(bind(number) for number in query.dst_keys)
+        terms.append(f"dst IN ({numbers}) AND dst <> ''")
     if query.user_login is not None:
         terms.append(f"user_login = {bind(query.user_login)} AND user_login <> ''")
     if query.after is not None:

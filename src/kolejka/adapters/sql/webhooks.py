@@ -10,7 +10,7 @@ Queries use `?` placeholders; the PostgreSQL runner numbers them.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -74,6 +74,39 @@ def _subscription(row: tuple[Any, ...]) -> Subscription:
     return Subscription(int(row[0]), tuple(json.loads(row[1])), str(row[2]))
 
 
+class JsonFields(Mapping[str, object]):
+    """An outbox row's fields, decoded from its JSON at the first look. Delivery sends most
+    events as the body stored at their first rendering and never looks at their fields, and ten
+    subscriptions read each event: decoding every row read was about 5% of delivery's time."""
+
+    __slots__ = ("_decoded", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._decoded: dict[str, object] | None = None
+
+    @property
+    def decoded(self) -> bool:
+        return self._decoded is not None
+
+    def _fields(self) -> dict[str, object]:
+        if self._decoded is None:
+            self._decoded = json.loads(self._text)
+        return self._decoded
+
+    def __getitem__(self, key: str) -> object:
+        return self._fields()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields())
+
+    def __len__(self) -> int:
+        return len(self._fields())
+
+    def __repr__(self) -> str:
+        return f"JsonFields({self._text!r})"
+
+
 def _event(row: tuple[Any, ...]) -> StoredEvent:
     """(event_id, action, occurred_at, body, rendered) as a StoredEvent."""
     rendered = row[4]
@@ -81,7 +114,7 @@ def _event(row: tuple[Any, ...]) -> StoredEvent:
         int(row[0]),
         str(row[1]),
         from_micros(int(row[2])),
-        json.loads(row[3]),
+        JsonFields(str(row[3])),
         None if rendered is None else str(rendered),
     )
 

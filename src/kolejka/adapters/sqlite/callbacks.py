@@ -14,6 +14,7 @@ from kolejka.adapters.sqlite.webhooks import write_events
 from kolejka.domain.callbacks import Callback, CallbackState, NewCallback
 from kolejka.domain.connections import Connection
 from kolejka.domain.webhooks import NewEvent
+from kolejka.services.ports import FinishedAttempt
 
 _OPEN = "state IN ('pending', 'dialling')"
 
@@ -125,24 +126,38 @@ class SqliteCallbacks:
         events: Sequence[NewEvent] = (),
     ) -> bool:
         async with self.db.writing():
-            done = self.sql.execute(
-                "UPDATE callbacks SET state = ?, call_at = ?, attempts = ?, claim = NULL,"
-                " claimed_at = NULL, claimed_until = NULL"
-                " WHERE callback_id = ? AND state = 'dialling' AND claim = ?",
-                (
-                    callback.state.value,
-                    to_micros(callback.call_at),
-                    encode_attempts(callback.attempts),
-                    callback.callback_id,
-                    claim,
-                ),
-            )
-            if done.rowcount != 1:
-                return False
-            if record is not None:
-                self.sql.execute(self._record, history_sql.values(record))
-            write_events(self.sql, events)
-            return True
+            return self._finish(callback, claim, record, events)
+
+    async def finish_many(self, finished: Sequence[FinishedAttempt]) -> list[bool]:
+        async with self.db.writing():
+            return [self._finish(f.callback, f.claim, f.record, f.events) for f in finished]
+
+    def _finish(
+        self,
+        callback: Callback,
+        claim: str,
+        record: Connection | None,
+        events: Sequence[NewEvent],
+    ) -> bool:
+        """Inside the caller's write transaction."""
+        done = self.sql.execute(
+            "UPDATE callbacks SET state = ?, call_at = ?, attempts = ?, claim = NULL,"
+            " claimed_at = NULL, claimed_until = NULL"
+            " WHERE callback_id = ? AND state = 'dialling' AND claim = ?",
+            (
+                callback.state.value,
+                to_micros(callback.call_at),
+                encode_attempts(callback.attempts),
+                callback.callback_id,
+                claim,
+            ),
+        )
+        if done.rowcount != 1:
+            return False
+        if record is not None:
+            self.sql.execute(self._record, history_sql.values(record))
+        write_events(self.sql, events)
+        return True
 
     async def due_next(self, queue_id: int, limit: int) -> Sequence[Callback]:
         rows = self.sql.execute(

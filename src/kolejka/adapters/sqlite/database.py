@@ -299,7 +299,8 @@ class Database:
             if sql is self.connection and idle is not None and not idle.is_set():
                 # Our own other connection holds the lock: it is free the moment that ends.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(idle.wait(), max(deadline - loop.time(), 0.001))
+                    async with asyncio.timeout_at(deadline):
+                        await idle.wait()
                 continue
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)

@@ -9,8 +9,8 @@ the last attempt), in one transaction with the attempt's record, and only while 
 the lease: two instances never deliver one event twice, short of a holder that stalls past its
 lease in the middle of a request.
 
-Connections are made through `guarded_socket`: the host is resolved when connecting, and every
-address a socket is about to connect to must be a public one (unless
+Requests go through `CurlPoster` (adapters/webhooks/curl.py): the host is resolved when
+connecting, and every address a socket is about to connect to must be a public one (unless
 KOLEJKA_WEBHOOK_ALLOW_PRIVATE is set), so a name that resolves to 127.0.0.1 or 169.254.169.254
 after registration still reaches nothing.
 
@@ -23,20 +23,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import random
-import socket
-import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import aiohttp
-import certifi
-
 from kolejka.adapters.http.wire import to_json, wire_time
+from kolejka.adapters.webhooks.curl import CurlPoster
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.webhooks import (
     EVENT_ID_HEADER,
@@ -44,7 +41,6 @@ from kolejka.domain.webhooks import (
     Secrets,
     StoredEvent,
     Subscription,
-    address_allowed,
     backoff,
     signature,
 )
@@ -88,56 +84,24 @@ def render(event: StoredEvent, zone: ZoneInfo) -> bytes:
     return to_json(body)
 
 
-class RefusedAddress(OSError):
-    """The subscription's host resolves to an address webhooks may not reach."""
-
-
-def guarded_socket(allow_private: bool) -> aiohttp.SocketFactoryType:
-    """aiohttp's socket factory for webhooks: called for every address it is about to connect
-    to (a name's resolved addresses and IP literals alike), it refuses those
-    `address_allowed` rejects, so a name that resolves to 127.0.0.1 or 169.254.169.254 after
-    registration still reaches nothing. TLS still verifies the URL's host name."""
-
-    def make(address: aiohttp.AddrInfoType) -> socket.socket:
-        family, kind, proto, _, where = address
-        if not address_allowed(str(where[0]), allow_private):
-            raise RefusedAddress(f"{where[0]} is not allowed")
-        return socket.socket(family, kind, proto)
-
-    return make
-
-
-def guarded_session(settings: DeliverySettings) -> aiohttp.ClientSession:
-    """An HTTP client whose every connection goes through `guarded_socket`: no proxies from the
-    environment (they would connect for us), no cookies, no redirects (`_post` asks for none).
-    aiohttp rather than httpx: measured on this service's 2 cores, it sends ten times the
-    requests a second (docs/webhooks.md, "Throughput")."""
-    connector = aiohttp.TCPConnector(
-        limit=0,  # one connection per subscription at a time: their number bounds it
-        keepalive_timeout=5.0,
-        ssl=ssl.create_default_context(cafile=certifi.where()),
-        socket_factory=guarded_socket(settings.allow_private),
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(
-            total=settings.timeout_seconds * 2,
-            connect=settings.timeout_seconds,
-            sock_read=settings.timeout_seconds,
-        ),
-        trust_env=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        skip_auto_headers=("Accept", "Accept-Encoding"),
-        auto_decompress=False,
-    )
-
-
 def basic_authorization(secrets: Secrets) -> str | None:
     """The Authorization header's value for the subscription's Basic credentials, if any."""
     if not (secrets.http_auth_user or secrets.http_auth_password):
         return None
     pair = f"{secrets.http_auth_user}:{secrets.http_auth_password}".encode()
     return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+@functools.lru_cache(maxsize=1024)
+def request_headers(secrets: Secrets) -> tuple[str, ...]:
+    """The headers every request of a subscription carries, as libcurl takes them (made once
+    per subscription, not per request). curl's own `Accept` and `Expect` are left out, as
+    aiohttp left them out before."""
+    headers = ["Content-Type: application/json; charset=utf-8", "Accept:", "Expect:"]
+    authorization = basic_authorization(secrets)
+    if authorization is not None:
+        headers.append(f"Authorization: {authorization}")
+    return tuple(headers)
 
 
 class Delivery:
@@ -164,7 +128,7 @@ class Delivery:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._round = asyncio.Event()
-        self._session: aiohttp.ClientSession | None = None
+        self._poster: CurlPoster | None = None
         # Each event's body as stored at its first rendering, kept for all its subscribers (each
         # signs it with its own secret): the newest few thousand, what the tasks are sending.
         self._bodies: dict[int, bytes] = {}
@@ -177,6 +141,11 @@ class Delivery:
             )
             metrics.collectors.append(self._collect)
 
+    @property
+    def delivering(self) -> frozenset[int]:
+        """The subscriptions whose events this instance is sending now."""
+        return frozenset(i for i, task in self._tasks.items() if not task.done())
+
     def _changed(self, change: Change) -> None:
         for wake in self._wake.values():
             wake.set()
@@ -184,7 +153,11 @@ class Delivery:
             self._round.set()
 
     async def run(self) -> None:
-        self._session = guarded_session(self.settings)
+        self._poster = CurlPoster(
+            self.settings.timeout_seconds,
+            self.settings.max_response_bytes,
+            self.settings.allow_private,
+        )
         pruned = time.monotonic()
         try:
             while True:
@@ -199,7 +172,8 @@ class Delivery:
                     log.exception("webhooks: claiming subscriptions failed")
                 self._round.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._round.wait(), self.settings.poll_seconds)
+                    async with asyncio.timeout(self.settings.poll_seconds):
+                        await self._round.wait()
         finally:
             tasks = list(self._tasks.values())
             for task in tasks:
@@ -208,7 +182,7 @@ class Delivery:
             for webhook_id in list(self._tasks):
                 with contextlib.suppress(Exception):
                     await self.store.release(webhook_id, self.holder)
-            await self._session.close()
+            await self._poster.close()
 
     async def _claim(self) -> None:
         index, count = self.settings.share
@@ -280,7 +254,8 @@ class Delivery:
                 busy = False
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.settings.poll_seconds)
+                    async with asyncio.timeout(self.settings.poll_seconds):
+                        await wake.wait()
 
     async def _send_waiting(self, subscription: Subscription, secrets: Secrets) -> bool:
         """Sends what waits (asked redeliveries first); whether there may be more.
@@ -389,37 +364,13 @@ class Delivery:
         self, url: str, secrets: Secrets, event: StoredEvent, body: bytes
     ) -> tuple[int, str]:
         """(HTTP status, "") or (0, why none came). Reads at most max_response_bytes."""
-        assert self._session is not None
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "kolejka-webhooks",
-            SIGNATURE_HEADER: signature(secrets.secret, int(time.time()), body),
-            EVENT_ID_HEADER: str(event.event_id),
-        }
-        authorization = basic_authorization(secrets)
-        if authorization is not None:
-            headers["Authorization"] = authorization
-        cap = self.settings.max_response_bytes
-        try:
-            async with self._session.post(
-                url, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                read = 0
-                while read < cap:
-                    chunk = await response.content.read(cap - read)
-                    if not chunk:
-                        break
-                    read += len(chunk)
-                return response.status, ""
-        except aiohttp.ClientConnectorError as error:
-            if isinstance(error.os_error, RefusedAddress) or "not allowed" in str(error):
-                host = error.host
-                return 0, f"{host} resolves to an address that is not allowed"[:200]
-            return 0, f"{type(error).__name__}: {error}"[:200]
-        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
-            return 0, "timed out"
-        except (aiohttp.ClientError, OSError, ValueError) as error:
-            return 0, f"{type(error).__name__}: {error}"[:200]
+        assert self._poster is not None
+        headers = [
+            *request_headers(secrets),
+            f"{SIGNATURE_HEADER}: {signature(secrets.secret, int(time.time()), body)}",
+            f"{EVENT_ID_HEADER}: {event.event_id}",
+        ]
+        return await self._poster.post(url, headers, body)
 
     async def _collect(self) -> Iterable[Family]:
         """Events waiting per subscription and parked ones, read at scrape time."""
