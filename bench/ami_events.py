@@ -14,9 +14,15 @@
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.ami_events [--events 60000]
         [--rounds 3] [--rate 1000] [--seconds 30] [--no-batch] [--no-latency] [--no-history]
+        [--compare-history] [--no-store-jobs]
 
 `--no-history` records no call history (every departure's row skipped): the "before" of what
 recording the history costs the listener, measured on the same code (issue 14's bar: <= 10 %).
+`--compare-history` measures both in turns (off, on, on, off, ...: `--rounds` pairs) and prints
+each pair's ratio and their median, which a noisy machine moves less than two separate runs.
+The stores' own jobs run beside the listener as `kolejka serve` runs them (the SQLite
+checkpoints on a thread of their own, so no commit of the listener copies the write-ahead log);
+`--no-store-jobs` leaves them out, and the listener's commits checkpoint as SQLite does alone.
 """
 
 from __future__ import annotations
@@ -160,10 +166,12 @@ async def following(
     batch: bool = True,
     extra: Mapping[str, Any] | None = None,
     history: bool = True,
+    store_jobs: bool = True,
 ) -> AsyncIterator[Components]:
     """The listener exactly as bootstrap wires it (metrics included), on a new SQLite file,
     logged in to `asterisk` and reconciled with it; stopped on the way out. `extra`: more
-    settings (bench.webhooks turns webhooks on); `history` False: no call is recorded."""
+    settings (bench.webhooks turns webhooks on); `history` False: no call is recorded;
+    `store_jobs`: the stores' jobs (the SQLite checkpoints) run beside it, as in the service."""
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=f"sqlite:///{folder}/kolejka.db",
@@ -182,6 +190,7 @@ async def following(
             listener.sync.transaction = nullcontext
         if not history:
             components.history.departed = _not_recorded  # type: ignore[method-assign]
+        jobs = [asyncio.ensure_future(job()) for job in components.store_jobs if store_jobs]
         task = asyncio.create_task(listener.run())
         await asterisk.ready.wait()
         while not listener.link.up:
@@ -189,13 +198,14 @@ async def following(
         try:
             yield components
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            for running in (task, *jobs):
+                running.cancel()
+            await asyncio.gather(task, *jobs, return_exceptions=True)
             await asyncio.sleep(0.1)  # the fake Asterisk sees the hang-up and ends its session
             components.close()
 
 
-async def _not_recorded(*_: object, **__: object) -> None:
+def _not_recorded(*_: object, **__: object) -> None:
     """`--no-history`: what CallHistory.departed does when the history records nothing."""
 
 
@@ -205,6 +215,7 @@ async def throughput_round(
     extra: Mapping[str, Any] | None = None,
     prepare: Callable[[Components], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
     history: bool = True,
+    store_jobs: bool = True,
 ) -> float:
     """The listener fed `count` events as fast as the socket takes them.
 
@@ -216,7 +227,7 @@ async def throughput_round(
     departures = sum(1 for kind, _, _ in events if kind == "leave")
     asterisk = BenchAsterisk()
     server = await asterisk.start()
-    async with following(asterisk, batch, extra, history) as components:
+    async with following(asterisk, batch, extra, history, store_jobs) as components:
         finish = await prepare(components) if prepare is not None else None
         assert isinstance(components.database, Database)
         sql = components.database.connection
@@ -227,10 +238,7 @@ async def throughput_round(
         # --no-history) its call written to the history, however late its rows are written.
         while (sql.execute("SELECT max(rowid) FROM departures").fetchone()[0] or 0) < departures:
             await asyncio.sleep(0.002)
-        while (
-            history
-            and (sql.execute("SELECT max(rowid) FROM connections").fetchone()[0] or 0) < departures
-        ):
+        while history and components.history.unwritten:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - started
         waiting = len(await components.callers.waiting(7))
@@ -357,15 +365,32 @@ def main() -> None:
     parser.add_argument(
         "--no-history", action="store_true", help="record no call history (the 'before')"
     )
+    parser.add_argument(
+        "--compare-history",
+        action="store_true",
+        help="rounds without and with the history in turns; print the ratio (implies --no-latency)",
+    )
+    parser.add_argument(
+        "--no-store-jobs", action="store_true", help="no SQLite checkpoints beside the listener"
+    )
     args = parser.parse_args()
 
     print(f"parse + translate only: {parse_only(args.events):,.0f} events/s")
-    rates = [
-        asyncio.run(
-            throughput_round(args.events, batch=not args.no_batch, history=not args.no_history)
+
+    def round_(history: bool) -> float:
+        return asyncio.run(
+            throughput_round(
+                args.events,
+                batch=not args.no_batch,
+                history=history,
+                store_jobs=not args.no_store_jobs,
+            )
         )
-        for _ in range(args.rounds)
-    ]
+
+    if args.compare_history:
+        compare_history(args.rounds, round_)
+        return
+    rates = [round_(not args.no_history) for _ in range(args.rounds)]
     shown = ", ".join(f"{r:,.0f}" for r in rates)
     median = statistics.median(rates)
     print(f"parsed and applied (socket -> SQLite): {shown} events/s; median {median:,.0f}")
@@ -377,6 +402,28 @@ def main() -> None:
         f"p50 {result['p50']:.2f} ms, p90 {result['p90']:.2f} ms, p99 {result['p99']:.2f} ms, "
         f"max {result['max']:.2f} ms ({result['measured']} changes measured, "
         f"{result['missed']} missed, {result['polls']} polls)"
+    )
+
+
+def compare_history(pairs: int, round_: Callable[[bool], float]) -> None:
+    """`pairs` rounds without the history and as many with it, in turns (off-on, on-off, ...:
+    neither side always runs first), and what recording costs: 1 - on / off."""
+    ratios, offs, ons = [], [], []
+    for pair in range(pairs):
+        order = (False, True) if pair % 2 == 0 else (True, False)
+        rates = {history: round_(history) for history in order}
+        offs.append(rates[False])
+        ons.append(rates[True])
+        ratios.append(rates[True] / rates[False])
+        print(
+            f"pair {pair + 1}: off {rates[False]:,.0f}, on {rates[True]:,.0f} events/s:"
+            f" on/off {ratios[-1]:.3f}",
+            flush=True,
+        )
+    ratio = statistics.median(ratios)
+    print(
+        f"history off median {statistics.median(offs):,.0f}, on {statistics.median(ons):,.0f}"
+        f" events/s; on/off median {ratio:.3f}: recording costs {1 - ratio:.1%} (bar <= 10%)"
     )
 
 

@@ -223,3 +223,21 @@ async def test_prune_deletes_the_oldest_rows_in_batches(sql: SqlStores) -> None:
     assert await sql.connections.prune(cutoff, 2) == 1
     assert await sql.connections.prune(cutoff, 2) == 0
     assert await ids(sql) == ["c4", "c3"]
+
+
+async def test_a_departures_row_written_with_fewer_columns_reads_back_whole(
+    sql: SqlStores,
+) -> None:
+    """A departure (inbound, no talk, agent, dst or transfer yet) is written with only the
+    columns it fills; the rest are the defaults it says, also where it replaces a FAILED row
+    that had more."""
+    left = call(
+        "left", 1, disposition=Disposition.NO_ANSWER, disconnected_by=DisconnectedBy.CUSTOMER
+    )
+    await sql.connections.record(
+        call("gap", 2, disposition=Disposition.FAILED, user_login="jkowalski", dst="225000000")
+    )
+    answered = call("gap", 3, queue_id=3, talk=timedelta(0))
+    await sql.connections.write([HistoryWrite(left), HistoryWrite(answered)])
+    assert await sql.connections.get("left") == left
+    assert await sql.connections.get("gap") == answered

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from kolejka.domain.agents import AgentCompleted, AgentConnected, CompletedBy
 from kolejka.domain.connections import (
@@ -118,3 +121,24 @@ def test_what_matches_nothing_and_how_far_count_counts() -> None:
     assert ConnectionQuery(date_from=JOINED, date_to=JOINED - timedelta(seconds=1)).matches_nothing
     assert not ConnectionQuery(src_keys=("+48601100200",), queue_id=2).matches_nothing
     assert count_bound(ConnectionQuery(limit=100, offset=200)) == 10_300
+
+
+def test_a_departures_row_is_the_same_frozen_row_the_constructor_makes() -> None:
+    """departed() fills the row's slots directly (for speed): it must equal, hash and refuse
+    changes like a row made by Connection(...)."""
+    row = left(Outcome.ABANDONED, 40, hold=22)
+    made = Connection(
+        connection_id="1795800000.7",
+        queue_id=2,
+        src="601100200",
+        started_at=JOINED,
+        disposition=Disposition.NO_ANSWER,
+        wait=timedelta(seconds=22),
+        src_key="601100200",
+        disconnected_by=DisconnectedBy.CUSTOMER,
+    )
+    assert row == made
+    assert hash(row) == hash(made)
+    assert repr(row) == repr(made)
+    with pytest.raises(FrozenInstanceError):
+        row.src = "0"  # type: ignore[misc]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.phone import MAX_PHONE_INPUT, PhoneNumbers, number_key
 
 phones = PhoneNumbers("PL")
 
@@ -117,6 +117,27 @@ def test_display_cuts_the_home_country_code_as_phonenumbers_formats_it(
     if number.country_code == phonenumbers.country_code_for_region(region):
         expected = str(phonenumbers.national_significant_number(number))
     assert PhoneNumbers(region).display(raw) == expected
+
+
+def _key_the_long_way(raw: str) -> str:
+    text = raw.strip()
+    if text.lower() in {"", "unknown", "<unknown>", "anonymous", "<anonymous>", "restricted"}:
+        return ""
+    return "".join(ch for ch in text if ch not in "-() ./\t")[:MAX_PHONE_INPUT]
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789+-() ./\t٤²x"), max_size=80) | st.text())
+def test_a_number_key_is_the_number_without_punctuation_whatever_path_it_takes(raw: str) -> None:
+    assert number_key(raw) == _key_the_long_way(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [("48600100200", "48600100200"), ("+48 600-100-200", "+48600100200"), ("anonymous", "")],
+)
+def test_a_number_key_keeps_plus_and_digits(raw: str, key: str) -> None:
+    assert number_key(raw) == key
+    assert number_key("9" * 200) == "9" * MAX_PHONE_INPUT
 
 
 @given(

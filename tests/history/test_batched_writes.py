@@ -181,11 +181,11 @@ async def test_a_repeat_departure_changes_nothing_and_only_a_failed_row_gives_wa
     clock.advance(5)
     now = clock.now()
     # In one batch: the first departure stays; a FAILED one gives way to the outcome.
-    await history.departed(one, departure(one, Outcome.ABANDONED, now), outcome_known=True)
-    await history.departed(one, departure(one, Outcome.ANSWERED, now), outcome_known=True)
-    await history.departed(two, departure(two, Outcome.ABANDONED, now), outcome_known=False)
-    await history.departed(two, departure(two, Outcome.ANSWERED, now), outcome_known=True)
-    await history.departed(three, departure(three, Outcome.ABANDONED, now), outcome_known=False)
+    history.departed(one, departure(one, Outcome.ABANDONED, now), outcome_known=True)
+    history.departed(one, departure(one, Outcome.ANSWERED, now), outcome_known=True)
+    history.departed(two, departure(two, Outcome.ABANDONED, now), outcome_known=False)
+    history.departed(two, departure(two, Outcome.ANSWERED, now), outcome_known=True)
+    history.departed(three, departure(three, Outcome.ABANDONED, now), outcome_known=False)
     await history.flush()
     assert {k: v[0] for k, v in stored(database_path).items()} == {
         "one": "NO ANSWER",
@@ -193,8 +193,8 @@ async def test_a_repeat_departure_changes_nothing_and_only_a_failed_row_gives_wa
         "three": "FAILED",
     }
     # Across batches, the same.
-    await history.departed(one, departure(one, Outcome.ANSWERED, now), outcome_known=True)
-    await history.departed(three, departure(three, Outcome.ANSWERED, now), outcome_known=True)
+    history.departed(one, departure(one, Outcome.ANSWERED, now), outcome_known=True)
+    history.departed(three, departure(three, Outcome.ANSWERED, now), outcome_known=True)
     await history.flush()
     assert {k: v[0] for k, v in stored(database_path).items()} == {
         "one": "NO ANSWER",
@@ -209,10 +209,10 @@ async def test_an_agents_event_reads_through_a_repeat_departure_not_yet_written(
     history = components.history
     one = caller("one", clock)
     clock.advance(5)
-    await history.departed(one, departure(one, Outcome.ANSWERED, clock.now()), outcome_known=True)
+    history.departed(one, departure(one, Outcome.ANSWERED, clock.now()), outcome_known=True)
     await history.flush()
     later = departure(one, Outcome.ABANDONED, clock.now() + timedelta(seconds=30))
-    await history.departed(one, later, outcome_known=True)  # a repeat: no effect
+    history.departed(one, later, outcome_known=True)  # a repeat: no effect
     await history.agent_event(AgentConnected("anowak", 2, "one", None, None))
     await history.flush()
     row = (await rows(components))["one"]

@@ -61,7 +61,7 @@ async def test_each_recorded_call_is_announced_with_its_row_and_again_when_the_t
     )
     await components.lists.leave("call-2", Outcome.ABANDONED)
     await components.history.flush()
-    await components.history.departed(  # a repeat departure: no row written, no event
+    components.history.departed(  # a repeat departure: no row written, no event
         *await repeat_of_call_2(components), outcome_known=True
     )
     await components.history.agent_event(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
 from kolejka.domain.agents import AgentCompleted, AgentConnected, CompletedBy
@@ -77,12 +77,12 @@ class Connection:
     @property
     def duration(self) -> int:
         """Seconds from joining the queue to the end of the call: the wait plus the talk."""
-        return _seconds(self.wait) + _seconds(self.talk)
+        return whole_seconds(self.wait) + whole_seconds(self.talk)
 
     @property
     def billsec(self) -> int:
         """Seconds of talk with an agent (0 unless answered)."""
-        return _seconds(self.talk)
+        return whole_seconds(self.talk)
 
     @property
     def customer_number(self) -> str:
@@ -90,8 +90,28 @@ class Connection:
         return self.dst if self.direction is Direction.OUTBOUND else self.src
 
 
-def _seconds(span: timedelta) -> int:
+_NO_TIME = timedelta(0)
+
+
+def whole_seconds(span: timedelta) -> int:
+    """A span as whole seconds, as the history counts them: a negative span (a clock stepped
+    back) counts as none."""
     return span.days * 86_400 + span.seconds if span.days >= 0 else 0
+
+
+# Each field's slot, in the fields' order. A frozen dataclass's __init__ sets every field with
+# object.__setattr__; the slots' own setters do the same in a third of the time, which counts
+# on the AMI listener's path (a row per departure, tens of thousands a second).
+_SLOT_SETTERS = tuple(getattr(Connection, field.name).__set__ for field in fields(Connection))
+_new_connection = object.__new__
+
+
+def _fast_row(*values: object) -> Connection:
+    """Connection(*values), every field given: the same frozen row, made faster."""
+    row: Connection = _new_connection(Connection)
+    for set_slot, value in zip(_SLOT_SETTERS, values, strict=True):
+        set_slot(row, value)
+    return row
 
 
 def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
@@ -101,15 +121,20 @@ def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Conne
     The wait is the departure's hold time, which is the PBX's own count when it gave one.
     """
     answered = gone.outcome is Outcome.ANSWERED
-    return Connection(
-        connection_id=caller.call_id,
-        queue_id=caller.queue_id,
-        src=caller.phone_number,
-        src_key=src_key,
-        started_at=caller.started_at,
-        disposition=Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
-        wait=gone.hold_time,
-        disconnected_by=DisconnectedBy.UNKNOWN if answered else DisconnectedBy.CUSTOMER,
+    return _fast_row(
+        caller.call_id,
+        caller.queue_id,
+        caller.phone_number,
+        caller.started_at,
+        Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
+        gone.hold_time,
+        _NO_TIME,
+        src_key,
+        "",
+        Direction.INBOUND,
+        "",
+        DisconnectedBy.UNKNOWN if answered else DisconnectedBy.CUSTOMER,
+        "",
     )
 
 

@@ -64,13 +64,12 @@ RETRY_SECONDS = 0.5  # before writing a batch again that met a store locked (by 
 
 
 @dataclass(frozen=True, slots=True)
-class _Noted:
+class _Noted(HistoryWrite):
     """A write of a call's row waiting for its batch: recorded, or (`whole`) saved over the row.
-    `announced_at`: the row, once stored, is announced (CALL_RECORDED) as written then."""
+    `announced_at`: the row, once stored, is announced (CALL_RECORDED) as written then. It is
+    the store's write itself when no one is told, so a batch is handed over as it is."""
 
-    row: Connection
-    whole: bool
-    announced_at: datetime | None
+    announced_at: datetime | None = None
 
 
 class CallHistory:
@@ -106,18 +105,17 @@ class CallHistory:
 
     # Recording ---------------------------------------------------------------------------
 
-    async def departed(
-        self, caller: WaitingCaller, gone: Departure, *, outcome_known: bool
-    ) -> None:
+    def departed(self, caller: WaitingCaller, gone: Departure, *, outcome_known: bool) -> None:
         """A call left its queue: answered, abandoned, or (`outcome_known` False) gone in a gap.
 
-        The first departure of a call is the one recorded; a repeat changes nothing.
+        The first departure of a call is the one recorded; a repeat changes nothing. Not a
+        coroutine: it only notes the row, and the AMI listener calls it for every departure.
         """
         # No phone-number parsing here: it costs a listener that applies tens of thousands of
         # events a second more than the write itself. Reads normalise the numbers they show.
         key = number_key(caller.phone_number)
         row = departed(caller, gone, key) if outcome_known else lost(caller, gone, key)
-        self._note(_Noted(row, False, gone.left_at))
+        self._note(_Noted(row, False, (), gone.left_at))
 
     async def agent_event(self, event: MemberEvent) -> None:
         """What an agent did to a queue call: picked it up (the row names the agent) or ended
@@ -127,11 +125,11 @@ class CallHistory:
         if isinstance(event, AgentConnected):
             known = await self._current(event.call_id)
             if known is not None:  # QueueCallerLeave, which comes first, recorded it
-                self._note(_Noted(connected(known, event), True, None))
+                self._note(_Noted(connected(known, event), True))
         elif isinstance(event, AgentCompleted):
             known = await self._current(event.call_id)
             now = self._clock.now()
-            self._note(_Noted(completed(known, event, now), True, now))
+            self._note(_Noted(completed(known, event, now), True, (), now))
 
     def mark(self) -> tuple[list[_Noted], int]:
         """Where the noted rows end now; `forget_since` drops what was noted after it."""
@@ -231,9 +229,15 @@ class CallHistory:
                 log.exception("could not record call %s", noted.row.connection_id)
 
     async def _write_batch(self, batch: list[_Noted]) -> None:
-        writes = [HistoryWrite(noted.row, noted.whole) for noted in batch]
+        if await self._wanted():
+            await self._write_announced(batch)
+        else:
+            await self._store.write(batch)
+
+    async def _write_announced(self, batch: list[_Noted]) -> None:
+        writes: list[HistoryWrite] = list(batch)
         announced = [index for index, noted in enumerate(batch) if noted.announced_at]
-        if announced and await self._wanted():
+        if announced:
             shown = _announced_rows(batch)
             # The names of the batch's calls: two questions for all of them.
             customers, agents = await self.names(list(shown.values()))

@@ -149,7 +149,7 @@ class WaitingLists:
         if not await self._callers.leave(gone, events):
             raise UnknownCaller(call_id)
         if self._history is not None:
-            await self._history.departed(caller, gone, outcome_known=outcome_known)
+            self._history.departed(caller, gone, outcome_known=outcome_known)
         await self._changes.publish(Change(Topic.QUEUE, caller.queue_id))
         return gone
 

@@ -37,6 +37,7 @@ POSTGRES_DIALECT = {
     "json_each": "jsonb_each_text",
     "as_json": "::jsonb",
     "bytewise": 'COLLATE "C"',
+    "postgres_only": "",  # starts a line that only PostgreSQL runs
 }
 # Advisory locks are (lock_key(purpose), hashtext(current_schema())): scoped to the schema so
 # that deployments (or tests) in separate schemas of one database never wait on each other.

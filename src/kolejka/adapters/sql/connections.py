@@ -20,6 +20,7 @@ from kolejka.domain.connections import (
     DisconnectedBy,
     Disposition,
     count_bound,
+    whole_seconds,
 )
 from kolejka.domain.webhooks import NewEvent
 from kolejka.services.ports import HistoryWrite
@@ -32,6 +33,17 @@ WIDTH = 13
 ORDER = "ORDER BY started_at DESC, connection_id DESC"
 
 
+# The departure's columns: those a call that just left its queue may fill. The others keep
+# their defaults (an inbound call, no talk, no agent yet), which are what such a row says.
+DEPARTURE_COLUMNS = (
+    "connection_id, queue_id, started_at, src, src_key, disposition, wait_seconds, disconnected_by"
+)
+_NO_TALK = timedelta(0)
+
+# Enum members' `_value_` is a plain attribute; `.value` is a property, which on the AMI
+# listener's path (a row per departure) cost more than the tuple around it.
+
+
 def values(row: Connection) -> tuple[object, ...]:
     return (
         row.connection_id,
@@ -40,13 +52,36 @@ def values(row: Connection) -> tuple[object, ...]:
         row.src,
         row.src_key,
         row.dst,
-        row.direction.value,
-        row.disposition.value,
-        row.duration - row.billsec,
-        row.billsec,
+        row.direction._value_,
+        row.disposition._value_,
+        whole_seconds(row.wait),
+        whole_seconds(row.talk),
         row.user_login,
-        row.disconnected_by.value,
+        row.disconnected_by._value_,
         row.transferred_to,
+    )
+
+
+def departure_values(row: Connection) -> tuple[object, ...] | None:
+    """`row`'s DEPARTURE_COLUMNS, or None when it fills another column: five values fewer to
+    bind for each call the AMI listener records."""
+    if (
+        row.direction is not Direction.INBOUND
+        or row.dst
+        or row.user_login
+        or row.transferred_to
+        or row.talk != _NO_TALK
+    ):
+        return None
+    return (
+        row.connection_id,
+        row.queue_id,
+        to_micros(row.started_at),
+        row.src,
+        row.src_key,
+        row.disposition._value_,
+        whole_seconds(row.wait),
+        row.disconnected_by._value_,
     )
 
 
@@ -146,22 +181,26 @@ def _updates() -> str:
     )
 
 
+def _marks(count: int, numbered: bool) -> str:
+    return ", ".join(f"${n}" if numbered else "?" for n in range(1, count + 1))
+
+
 def upsert_sql(numbered: bool) -> str:
     """Writes a row whole: a second write of one call replaces what the first said."""
-    marks = ", ".join(f"${n}" if numbered else "?" for n in range(1, WIDTH + 1))
     return (
-        f"INSERT INTO connections ({COLUMNS}) VALUES ({marks})"  # noqa: S608
+        f"INSERT INTO connections ({COLUMNS}) VALUES ({_marks(WIDTH, numbered)})"  # noqa: S608
         f" ON CONFLICT (connection_id) DO UPDATE SET {_updates()}"
     )
 
 
-def insert_sql(numbered: bool) -> str:
+def insert_sql(numbered: bool, columns: str = COLUMNS) -> str:
     """Writes a row unless the call has one: a duplicate departure changes nothing. Only a
     FAILED row (outcome unknown: lost in a gap, or moved to another queue) gives way to the
-    call's later departure."""
-    marks = ", ".join(f"${n}" if numbered else "?" for n in range(1, WIDTH + 1))
+    call's later departure. With `columns` (DEPARTURE_COLUMNS), the others take their
+    defaults, which the update copies too (`excluded` is the row with its defaults)."""
+    marks = _marks(columns.count(",") + 1, numbered)
     return (
-        f"INSERT INTO connections ({COLUMNS}) VALUES ({marks})"  # noqa: S608
+        f"INSERT INTO connections ({columns}) VALUES ({marks})"  # noqa: S608
         f" ON CONFLICT (connection_id) DO UPDATE SET {_updates()}"
         " WHERE connections.disposition = 'FAILED'"
     )
@@ -224,17 +263,33 @@ class Statement:
     events: tuple[NewEvent, ...] = ()
 
 
+# Each engine's statements, made once: a burst of the AMI listener's asks for them.
+_STATEMENTS = {
+    numbered: (insert_sql(numbered, DEPARTURE_COLUMNS), insert_sql(numbered), upsert_sql(numbered))
+    for numbered in (False, True)
+}
+
+
 def statements(writes: Sequence[HistoryWrite], numbered: bool) -> list[Statement]:
     """`writes` as the fewest statements that apply them in order: consecutive writes of one
     kind without events share one (a burst's departures are one `executemany`)."""
-    insert, upsert = insert_sql(numbered), upsert_sql(numbered)
+    departure, insert, upsert = _STATEMENTS[numbered]
     batch: list[Statement] = []
+    last: Statement | None = None  # the statement rows without events may join
     for write in writes:
-        sql = upsert if write.whole else insert
-        if write.events:
-            batch.append(Statement(sql, [values(write.row)], write.events))
-        elif batch and batch[-1].sql == sql and not batch[-1].events:
-            batch[-1].rows.append(values(write.row))
+        row: tuple[object, ...] | None
+        if write.whole:
+            sql, row = upsert, values(write.row)
         else:
-            batch.append(Statement(sql, [values(write.row)]))
+            row = departure_values(write.row)
+            sql = departure if row is not None else insert
+            row = row or values(write.row)
+        if write.events:
+            batch.append(Statement(sql, [row], write.events))
+            last = None
+        elif last is not None and last.sql is sql:
+            last.rows.append(row)
+        else:
+            last = Statement(sql, [row])
+            batch.append(last)
     return batch

@@ -32,6 +32,7 @@ SQLITE_DIALECT = {
     "json_each": "json_each",
     "as_json": "",
     "bytewise": "",
+    "postgres_only": "--",  # starts a line that only PostgreSQL runs
 }
 
 
