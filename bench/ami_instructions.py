@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.ami_events import AMI_SECRET, AMI_USER, stream
+from bench.common import callgrind_instructions
 from kolejka.adapters.ami.listener import _Session
 from kolejka.adapters.ami.protocol import PacketParser
 from kolejka.adapters.sqlite.database import Database
@@ -98,26 +95,8 @@ async def feed(data: bytes, mode: str) -> None:
 
 def instructions(data: Path, mode: str, out: Path) -> int:
     """Runs one probe under callgrind on the stream in `data`; the instructions it executed."""
-    subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}",
-            "--dump-instr=no",
-            sys.executable,
-            "-m",
-            "bench.ami_instructions",
-            "--run",
-            str(data),
-            mode,
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-    assert found is not None
-    return int(found.group(1))
+    module = ["bench.ami_instructions", "--run", str(data), mode]
+    return callgrind_instructions(module, out, "--dump-instr=no")
 
 
 def main() -> None:

@@ -258,3 +258,25 @@ def postgres_schema(url: str) -> Iterator[str]:
         yield inside
     finally:
         asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def callgrind_instructions(module_args: list[str], out: Path, *valgrind_args: str) -> int:
+    """Runs `python -m <module_args>` under callgrind; the instructions it executed (the same
+    every run for the same input, whatever else the machine is doing)."""
+    subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            *valgrind_args,
+            sys.executable,
+            "-m",
+            *module_args,
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    assert found is not None
+    return int(found.group(1))

@@ -15,15 +15,12 @@ timing, so no lock is needed.
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
-import re
-import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.common import callgrind_instructions
 from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.schema import migrations
 from kolejka.adapters.sqlite import database as sqlite_database
@@ -72,28 +69,8 @@ def write(path: Path, schema: int, per_commit: int) -> None:
 
 
 def instructions(path: Path, schema: int, per_commit: int, out: Path) -> int:
-    subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            "-m",
-            "bench.connections_insert",
-            "--run",
-            str(path),
-            "--schema",
-            str(schema),
-            "--per-commit",
-            str(per_commit),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-    assert found is not None
-    return int(found.group(1))
+    module = ["bench.connections_insert", "--run", str(path), "--schema", str(schema)]
+    return callgrind_instructions([*module, "--per-commit", str(per_commit)], out)
 
 
 def main() -> None:
