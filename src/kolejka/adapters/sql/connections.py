@@ -280,10 +280,10 @@ def statements(writes: Sequence[HistoryWrite], numbered: bool) -> list[Statement
         row: tuple[object, ...] | None
         if write.whole:
             sql, row = upsert, values(write.row)
+        elif (row := departure_values(write.row)) is not None:
+            sql = departure
         else:
-            row = departure_values(write.row)
-            sql = departure if row is not None else insert
-            row = row or values(write.row)
+            sql, row = insert, values(write.row)
         if write.events:
             batch.append(Statement(sql, [row], write.events))
             last = None
