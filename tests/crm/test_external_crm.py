@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 
 from kolejka.adapters.http.app import KolejkaApp
@@ -89,6 +90,30 @@ async def waiting(app: KolejkaApp, auth: str) -> list[dict[str, Any]]:
     assert answer.status == 200
     entries: list[dict[str, Any]] = answer.json()
     return entries
+
+
+async def test_a_slow_first_client_does_not_use_up_the_crms_time(
+    app: KolejkaApp,
+    components: Components,
+    personas: dict[str, str],
+    external: ExternalCrmServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first lookup makes the HTTP client, which loads the CA certificates (0.17 s on a
+    quiet machine, past the 0.3 s deadline under CI's load): not the CRM's time."""
+    made = httpx.AsyncClient
+
+    def slowly_made(*args: Any, **kwargs: Any) -> httpx.AsyncClient:
+        time.sleep(0.5)
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(httpx, "AsyncClient", slowly_made)
+    external.knows("601100200", {"customer_id": 77, "name": "Jan", "surname": "Kowalski"})
+    await components.lists.join(2, "a", "601100200")
+
+    entries = await waiting(app, personas["reader"])
+
+    assert [(e["customer_id"], e["customer_label"]) for e in entries] == [(77, "Jan Kowalski")]
 
 
 async def test_the_external_crm_is_asked_by_phone_number_and_names_the_caller(
