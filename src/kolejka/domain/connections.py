@@ -99,43 +99,74 @@ def whole_seconds(span: timedelta) -> int:
     return span.days * 86_400 + span.seconds if span.days >= 0 else 0
 
 
-# Each field's slot, in the fields' order. A frozen dataclass's __init__ sets every field with
-# object.__setattr__; the slots' own setters do the same in a third of the time, which counts
-# on the AMI listener's path (a row per departure, tens of thousands a second).
-_SLOT_SETTERS = tuple(getattr(Connection, field.name).__set__ for field in fields(Connection))
+# Each field's slot setter, named. A frozen dataclass's __init__ sets every field with
+# object.__setattr__; calling the slots' own setters, one named call each (no loop, no
+# argument tuple), does the same in a third of the time, which counts on the AMI listener's
+# path (a row per departure, tens of thousands a second).
+_FIELD_NAMES = (
+    "connection_id",
+    "queue_id",
+    "src",
+    "started_at",
+    "disposition",
+    "wait",
+    "talk",
+    "src_key",
+    "dst",
+    "direction",
+    "user_login",
+    "disconnected_by",
+    "transferred_to",
+)
+assert tuple(field.name for field in fields(Connection)) == _FIELD_NAMES
+(
+    _set_connection_id,
+    _set_queue_id,
+    _set_src,
+    _set_started_at,
+    _set_disposition,
+    _set_wait,
+    _set_talk,
+    _set_src_key,
+    _set_dst,
+    _set_direction,
+    _set_user_login,
+    _set_disconnected_by,
+    _set_transferred_to,
+) = (getattr(Connection, name).__set__ for name in _FIELD_NAMES)
 _new_connection = object.__new__
-
-
-def _fast_row(*values: object) -> Connection:
-    """Connection(*values), every field given: the same frozen row, made faster."""
-    row: Connection = _new_connection(Connection)
-    for set_slot, value in zip(_SLOT_SETTERS, values, strict=True):
-        set_slot(row, value)
-    return row
+# Enum members read from their class cost a lookup each (0.1 µs on 3.11): read once here.
+_ANSWERED_CALL = Outcome.ANSWERED
+_ANSWERED = Disposition.ANSWERED
+_NO_ANSWER = Disposition.NO_ANSWER
+_INBOUND = Direction.INBOUND
+_HUNG_UP_BY_NOBODY_YET = DisconnectedBy.UNKNOWN
+_HUNG_UP_BY_CUSTOMER = DisconnectedBy.CUSTOMER
 
 
 def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
     """The record of a call that left its queue: abandoned (`NO ANSWER`, the caller hung up) or
     answered (who hangs up is known when the talk ends).
 
-    The wait is the departure's hold time, which is the PBX's own count when it gave one.
+    The wait is the departure's hold time, which is the PBX's own count when it gave one. The
+    same frozen row `Connection(...)` makes, its slots filled directly (see `_set_*`).
     """
-    answered = gone.outcome is Outcome.ANSWERED
-    return _fast_row(
-        caller.call_id,
-        caller.queue_id,
-        caller.phone_number,
-        caller.started_at,
-        Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
-        gone.hold_time,
-        _NO_TIME,
-        src_key,
-        "",
-        Direction.INBOUND,
-        "",
-        DisconnectedBy.UNKNOWN if answered else DisconnectedBy.CUSTOMER,
-        "",
-    )
+    answered = gone.outcome is _ANSWERED_CALL
+    row: Connection = _new_connection(Connection)
+    _set_connection_id(row, caller.call_id)
+    _set_queue_id(row, caller.queue_id)
+    _set_src(row, caller.phone_number)
+    _set_started_at(row, caller.started_at)
+    _set_disposition(row, _ANSWERED if answered else _NO_ANSWER)
+    _set_wait(row, gone.hold_time)
+    _set_talk(row, _NO_TIME)
+    _set_src_key(row, src_key)
+    _set_dst(row, "")
+    _set_direction(row, _INBOUND)
+    _set_user_login(row, "")
+    _set_disconnected_by(row, _HUNG_UP_BY_NOBODY_YET if answered else _HUNG_UP_BY_CUSTOMER)
+    _set_transferred_to(row, "")
+    return row
 
 
 def lost(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
