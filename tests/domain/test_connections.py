@@ -124,8 +124,9 @@ def test_what_matches_nothing_and_how_far_count_counts() -> None:
 
 
 def test_a_departures_row_is_the_same_frozen_row_the_constructor_makes() -> None:
-    """departed() fills the row's slots directly (for speed): it must equal, hash and refuse
-    changes like a row made by Connection(...)."""
+    """departed() fills the row's slots as another class's, then makes it a Connection (for
+    speed): it must be one, and equal, hash and refuse changes like a row made by
+    Connection(...)."""
     row = left(Outcome.ABANDONED, 40, hold=22)
     made = Connection(
         connection_id="1795800000.7",
@@ -137,6 +138,7 @@ def test_a_departures_row_is_the_same_frozen_row_the_constructor_makes() -> None
         src_key="601100200",
         disconnected_by=DisconnectedBy.CUSTOMER,
     )
+    assert type(row) is Connection
     assert row == made
     assert hash(row) == hash(made)
     assert repr(row) == repr(made)
