@@ -61,7 +61,7 @@ from kolejka.services.auth import ApiUsers, Authenticator
 from kolejka.services.callbacks import AgentsAndCallers, CallbackDialling, Callbacks
 from kolejka.services.caller_waits import CallerWaits
 from kolejka.services.crm import Crm
-from kolejka.services.history import CallHistory
+from kolejka.services.history import STOP_WAIT_SECONDS, CallHistory
 from kolejka.services.leadership import Leadership
 from kolejka.services.ports import (
     Change,
@@ -134,10 +134,11 @@ class Components:
         if self.redis is not None:
             self.redis.close()
 
-    async def aclose(self) -> None:
+    async def aclose(self, history_wait: float = STOP_WAIT_SECONDS) -> None:
         """Closes the server connections made on the running event loop (tests, scripts),
-        once the calls the history has yet to write are written."""
-        await self.history.flush()
+        once the calls the history has yet to write are written, or after `history_wait`
+        seconds of a store that does not take them (logged)."""
+        await self.history.flush_before_stop(history_wait)
         if not isinstance(self.database, Database):  # PostgreSQL's pool
             await self.database.aclose()
         if self.redis is not None:
@@ -479,7 +480,7 @@ def create_app(components: Components) -> KolejkaApp:
         outages=(sqlite3.OperationalError,),
         on_server_stop=[streams.end_all],
         # After the background tasks (the AMI listener, the demo): the calls they ended.
-        on_stopped=[components.history.flush],
+        on_stopped=[components.history.flush_before_stop],
         routes=[
             *CrmApi(
                 components.crm, components.phones, ZoneInfo(components.settings.time_zone)

@@ -299,3 +299,37 @@ async def test_closing_the_components_writes_what_is_left(
     await components.aclose()
     components.close()
     assert stored(database_path) == {"c1": ("NO ANSWER", 0, "", DisconnectedBy.CUSTOMER.value)}
+
+
+async def test_a_stop_waits_a_bounded_time_for_a_store_that_does_not_answer_and_names_the_calls(
+    settings: Settings,
+    clock: FrozenClock,
+    database_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stop while the database does not take writes (down, or locked) ends after a bounded
+    wait instead of hanging until a service manager kills it, and logs which calls are lost."""
+    monkeypatch.setattr(history_module, "RETRY_SECONDS", 0.05)
+    components = build(settings, clock=clock, hasher=FAST_HASHER)
+    await waiting(components, "c1", "c2")
+    database_of(components).lock_wait_seconds = 0.05
+    await components.lists.leave("c2", Outcome.ABANDONED)
+    await components.lists.leave("c1", Outcome.ANSWERED)
+    # Before the writer's first turn: the store takes no write while the stop waits.
+    importer = sqlite3.connect(database_path, isolation_level=None)
+    importer.execute("BEGIN IMMEDIATE")
+    try:
+        assert components.history.unwritten == 2
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(5):
+            await components.aclose(history_wait=0.3)
+        assert asyncio.get_running_loop().time() - started < 2
+    finally:
+        importer.rollback()
+        importer.close()
+    lost = [r for r in caplog.records if "without writing 2 calls" in r.getMessage()]
+    assert lost, caplog.text
+    assert lost[0].levelname == "ERROR"
+    assert "c1, c2" in lost[0].getMessage()
+    assert stored(database_path) == {}

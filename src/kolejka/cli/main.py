@@ -192,7 +192,7 @@ def _ami(args: argparse.Namespace, settings: Settings) -> int:
             asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await components.history.flush()  # the calls of the last burst
+        await components.history.flush_before_stop()  # the calls of the last burst
 
     try:
         asyncio.run(until_stopped())

@@ -61,6 +61,9 @@ PRUNE_PAUSE_SECONDS = 0.05  # between batches, so the service's own writes go fi
 PRUNE_EVERY_SECONDS = 600.0
 EXPORT_BATCH = 1000
 RETRY_SECONDS = 0.5  # before writing a batch again that met a store locked (by an import)
+# How long a stop waits for the store to take the calls not yet written (docs/operations.md):
+# longer, and a service manager's own stop timeout kills the process without a word.
+STOP_WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,22 @@ class CallHistory:
             if writer is None:
                 writer = self._writer = asyncio.get_running_loop().create_task(self._write())
             await asyncio.wait([writer])
+
+    async def flush_before_stop(self, seconds: float = STOP_WAIT_SECONDS) -> None:
+        """`flush` for a stop: waits at most `seconds` for a store that does not answer (the
+        database down), then logs, as an error, the calls that will not be in the history."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.flush()
+        except TimeoutError:
+            calls = sorted(self._unstored)
+            log.error(
+                "stopping after %.0f s without writing %d calls to the history (the store did"
+                " not take them): %s",
+                seconds,
+                len(calls),
+                ", ".join(calls),
+            )
 
     def _note(self, noted: _Noted) -> None:
         self._noted.append(noted)
