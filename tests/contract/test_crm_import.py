@@ -186,7 +186,10 @@ def make_cards_through_the_api(crm: Crm, folder: Path) -> None:
     fields and an identifier, and a person without an identifier, all through `kolejka serve`."""
     added = crm.run("users", "add", API_USER, "-p", "*", stdin=API_PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
-    server = LiveServer(folder / "unused.db", extra_env={"KOLEJKA_DATABASE_URL": crm.url}).start()
+    # Not a test of timing: under a loaded CI machine a first write on PostgreSQL once took
+    # past the default 1.5 s store deadline and was answered 503.
+    env = {"KOLEJKA_DATABASE_URL": crm.url, "KOLEJKA_STORE_TIMEOUT_SECONDS": "10"}
+    server = LiveServer(folder / "unused.db", extra_env=env).start()
     try:
         auth = {"Authorization": basic(API_USER, API_PASSWORD), "Content-Type": "application/json"}
 
