@@ -163,8 +163,7 @@ class CallHistory:
         noted, length = mark
         if noted is not self._noted:
             return
-        for gone in noted[length:]:
-            self._stored(gone)
+        self._stored(noted[length:])
         del noted[length:]
 
     async def write_noted(self) -> None:
@@ -177,8 +176,7 @@ class CallHistory:
         await self._write_batch(batch)
         # The same list object: `forget_since` of a burst rolled back later finds nothing left.
         del self._noted[: len(batch)]
-        for noted in batch:
-            self._stored(noted)
+        self._stored(batch)
 
     @property
     def unwritten(self) -> int:
@@ -254,8 +252,7 @@ class CallHistory:
                     await self._write_singly(batch)
                 finally:
                     self._in_flight = False
-                for noted in batch:
-                    self._stored(noted)
+                self._stored(batch)
         finally:
             self._writer = None
 
@@ -296,11 +293,16 @@ class CallHistory:
             return
         await self._store.write(writes)
 
-    def _stored(self, noted: _Noted) -> None:
-        unstored = self._unstored[noted.row.connection_id]
-        unstored.remove(noted)
-        if not unstored:
-            del self._unstored[noted.row.connection_id]
+    def _stored(self, batch: Sequence[_Noted]) -> None:
+        """`batch` is stored (or dropped): reads of its calls no longer go through it."""
+        unstored = self._unstored
+        for noted in batch:  # a loop of its own: once per call the listener records
+            call_id = noted.row.connection_id
+            writes = unstored[call_id]
+            if len(writes) == 1:
+                del unstored[call_id]
+            else:
+                writes.remove(noted)
 
     async def _wanted(self) -> bool:
         return self._webhooks is not None and await self._webhooks.wants(Action.CALL_RECORDED)
