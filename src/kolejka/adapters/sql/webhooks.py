@@ -23,10 +23,11 @@ from kolejka.services.ports import DeliveryAttempt, ParkedEvent
 T = TypeVar("T")
 
 INSERT_EVENT = "INSERT INTO webhook_events (action, occurred_at, body) VALUES (?, ?, ?)"
-# A relayed event (from the Redis stream): once, however often the relay meets it.
+# A relayed event (from the Redis stream): once, however often the relay meets it. The WHERE
+# names the partial unique index (migration 0012); PostgreSQL's full one matches it as well.
 INSERT_RELAYED = (
     "INSERT INTO webhook_events (action, occurred_at, body, source) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (source) DO NOTHING"
+    " ON CONFLICT (source) WHERE source IS NOT NULL DO NOTHING"
 )
 
 
