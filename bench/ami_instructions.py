@@ -9,12 +9,15 @@ at the end. Run under valgrind's callgrind, which counts every instruction, Pyth
 SQLite's alike. Each mode runs twice, with N and 2N events: the difference is what N events
 cost, start-up and imports cancelled out.
 
-    .venv/bin/python -m bench.ami_instructions [--events 4000] [--parts]
+    .venv/bin/python -m bench.ami_instructions [--events 4000] [--parts] [--webhooks]
 
 prints instructions per event with the history off and on, and the history's share; `--parts`
 adds a mode that notes each row but writes none, which splits the cost between the Python that
-notes a row and the store that writes it. One probe run (`--run STREAM off|note|on`) is what
-valgrind runs; no timing, so no lock is needed.
+notes a row and the store that writes it. `--webhooks` adds a mode with the history on and
+bench.webhooks' 10 subscriptions (CALLER_JOINED, CALLER_LEFT) registered, nothing delivering:
+what writing the outbox costs the listener, the instruction count behind issue 16's bar (events/s
+within 10% of the listener's without webhooks, which is the history-on mode). One probe run
+(`--run STREAM off|note|on|hooks`) is what valgrind runs; no timing, so no lock is needed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from bench.ami_events import AMI_SECRET, AMI_USER, stream
 from bench.common import callgrind_instructions
+from bench.webhooks import ACTIONS, WEBHOOK_SETTINGS
 from kolejka.adapters.ami.listener import _Session
 from kolejka.adapters.ami.protocol import PacketParser
 from kolejka.adapters.sqlite.database import Database
@@ -36,6 +40,7 @@ from kolejka.services.ports import HistoryWrite
 from kolejka.settings import Settings
 
 READ_BYTES = 65_536  # what AmiConnection reads at a time
+SUBSCRIBERS = 10  # as bench.webhooks subscribes
 
 
 def write_stream(count: int, path: Path) -> None:
@@ -47,8 +52,10 @@ def write_stream(count: int, path: Path) -> None:
 async def feed(data: bytes, mode: str) -> None:
     """The listener's path for the stream `data`, on a new SQLite file. `mode`: "off" records
     no call, "note" notes each call's row but writes none (what the history costs in Python
-    before the store), "on" records every call."""
+    before the store), "on" records every call, "hooks" records every call with `SUBSCRIBERS`
+    webhook subscriptions taking the callers' events into the outbox."""
     history = mode != "off"
+    hooks = mode == "hooks"
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=f"sqlite:///{folder}/kolejka.db",
@@ -58,6 +65,7 @@ async def feed(data: bytes, mode: str) -> None:
             ami_secret=AMI_SECRET,
             ami_auth="plain",
             ami_queues="support=7",
+            **(WEBHOOK_SETTINGS if hooks else {}),
         )
         components = build(settings)
         assert components.ami is not None
@@ -77,6 +85,11 @@ async def feed(data: bytes, mode: str) -> None:
                 return None
 
             components.history._store.write = written  # type: ignore[method-assign]
+        if hooks:
+            assert components.webhooks is not None
+            for subscriber in range(SUBSCRIBERS):
+                url = f"http://127.0.0.1:{9000 + subscriber}/hook"  # never called: no delivery
+                await components.webhooks.register({"actions": ACTIONS, "subscription_url": url})
         session = _Session(components.ami)
         parser = PacketParser()
         for offset in range(0, len(data), READ_BYTES):
@@ -88,8 +101,11 @@ async def feed(data: bytes, mode: str) -> None:
         departures = data.count(b"Event: QueueCallerLeave\r\n")
         (left,) = sql.execute("SELECT count(*) FROM departures").fetchone()
         (recorded,) = sql.execute("SELECT count(*) FROM connections").fetchone()
-        expected = departures if mode == "on" else 0
+        expected = departures if mode in ("on", "hooks") else 0
         assert (left, recorded) == (departures, expected), (left, recorded)
+        (events,) = sql.execute("SELECT count(*) FROM webhook_events").fetchone()
+        joins = data.count(b"Event: QueueCallerJoin\r\n")
+        assert events == (joins + departures if hooks else 0), (events, joins, departures)
         components.close()
 
 
@@ -107,12 +123,19 @@ def main() -> None:
     parser.add_argument(
         "--parts", action="store_true", help="also split the cost: noting rows, writing them"
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help=f"also with {SUBSCRIBERS} webhook subscriptions (history on, nothing delivering)",
+    )
     args = parser.parse_args()
     if args.run:
         asyncio.run(feed(Path(args.run[0]).read_bytes(), args.run[1]))
         return
     n = args.events
     modes = ("off", "note", "on") if args.parts else ("off", "on")
+    if args.webhooks:
+        modes = (*modes, "hooks")
     with tempfile.TemporaryDirectory() as name, ThreadPoolExecutor(args.jobs) as pool:
         folder = Path(name)
         for count in (n, 2 * n):
@@ -138,6 +161,13 @@ def main() -> None:
             f" writing them (statements, SQLite) {on - off - noting:,.0f}"
             f" ({(on - off - noting) / off:+.1%})"
         )
+    if args.webhooks:
+        hooks = per_event["hooks"]
+        print(
+            f"  with the history and {SUBSCRIBERS} webhook subscriptions (outbox, nothing"
+            f" delivering) {hooks:,.0f}: the webhooks cost {hooks / on - 1:+.1%}"
+        )
+        print(f"  events/s with the webhooks, as a share of without: {on / hooks:.3f}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@ only then; subscriptions read it in order; one holder a subscription."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kolejka.adapters.sql.webhooks import JsonFields
+from kolejka.adapters.sql.webhooks import JsonFields, row_json
 from kolejka.domain.crm import Customer, CustomerFields
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken
@@ -209,3 +210,24 @@ async def test_an_events_fields_are_decoded_only_when_looked_at(sql: SqlStores) 
     assert dict(event.fields) == {"customer_id": 1, "company_id": ""}
     assert event.fields.decoded
     assert event.fields == {"customer_id": 1, "company_id": ""}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"queue_id": 7, "call_id": "1700000000.1", "phone_number": "613459851", "caller_name": ""},
+        {"caller_name": 'Zażółć "gęślą" \\ jaźń\n\t\x00\x7f\u2028😀', "waited": -3},
+        {"duration": 1.5, "ratio": 1e-7, "big": 10**20, "none": None, "yes": True, "no": False},
+        {"queues": [2, "3", [4, {"a": None}]], "nested": {"ü": ["é"]}, "empty": {}},
+        {"outcome": Outcome.ABANDONED, "action": Action.CALLER_LEFT},
+    ],
+)
+def test_an_events_stored_body_is_what_json_dumps_writes(fields: dict[str, object]) -> None:
+    expected = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    assert row_json(fields) == expected
+    assert row_json(JsonFields(expected)) == expected  # any mapping, not only a dict
+
+
+def test_an_events_stored_body_refuses_what_json_cannot_write() -> None:
+    with pytest.raises(TypeError):
+        row_json({"at": NOW})

@@ -116,7 +116,10 @@ class WaitingLists:
         await self.queue(caller.queue_id)
         caller = caller.trimmed()
         events: list[NewEvent] = []
-        if await self._wanted(Action.CALLER_JOINED):
+        wanted = self._known_wanted(Action.CALLER_JOINED)
+        if wanted is None:
+            wanted = await self._wanted(Action.CALLER_JOINED)
+        if wanted:
             # Only what the join knows: the CRM's match and the number as shown are added when
             # the event is first delivered (Webhooks.completed), off the AMI listener's path.
             events.append(caller_joined(caller))
@@ -144,7 +147,10 @@ class WaitingLists:
             raise UnknownCaller(call_id)
         gone = departure(caller, outcome, self._clock.now(), hold_time)
         events: list[NewEvent] = []
-        if await self._wanted(Action.CALLER_LEFT):
+        wanted = self._known_wanted(Action.CALLER_LEFT)
+        if wanted is None:
+            wanted = await self._wanted(Action.CALLER_LEFT)
+        if wanted:
             events.append(caller_left(gone, caller.phone_number))
         if not await self._callers.leave(gone, events):
             raise UnknownCaller(call_id)
@@ -173,6 +179,12 @@ class WaitingLists:
     async def _match(self, phone_number: str) -> CustomerMatch | None:
         e164 = self._phones.normalise(phone_number)
         return unambiguous(await self._customers.owners(e164)) if e164 else None
+
+    def _known_wanted(self, action: Action) -> bool | None:
+        """Whether `action` is wanted, when that is known without the store (None: ask
+        `_wanted`): no coroutine for each caller who joins or leaves."""
+        webhooks = self._webhooks
+        return False if webhooks is None else webhooks.known_wants(action)
 
     async def _wanted(self, action: Action) -> bool:
         return self._webhooks is not None and await self._webhooks.wants(action)

@@ -38,6 +38,7 @@ POSTGRES_DIALECT = {
     "as_json": "::jsonb",
     "bytewise": 'COLLATE "C"',
     "postgres_only": "",  # starts a line that only PostgreSQL runs
+    "sqlite_only": "--",  # starts a line that only SQLite runs
 }
 # Advisory locks are (lock_key(purpose), hashtext(current_schema())): scoped to the schema so
 # that deployments (or tests) in separate schemas of one database never wait on each other.

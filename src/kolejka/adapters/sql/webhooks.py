@@ -10,8 +10,10 @@ Queries use `?` placeholders; the PostgreSQL runner numbers them.
 from __future__ import annotations
 
 import json
+from _json import make_encoder
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any, Protocol, TypeVar
 
 from kolejka.adapters.sql.times import from_micros, to_micros
@@ -21,25 +23,33 @@ from kolejka.services.ports import DeliveryAttempt, ParkedEvent
 T = TypeVar("T")
 
 INSERT_EVENT = "INSERT INTO webhook_events (action, occurred_at, body) VALUES (?, ?, ?)"
-# A relayed event (from the Redis stream): once, however often the relay meets it.
+# A relayed event (from the Redis stream): once, however often the relay meets it. The WHERE
+# names the partial unique index (migration 0012); PostgreSQL's full one matches it as well.
 INSERT_RELAYED = (
     "INSERT INTO webhook_events (action, occurred_at, body, source) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (source) DO NOTHING"
+    " ON CONFLICT (source) WHERE source IS NOT NULL DO NOTHING"
 )
 
 
-# One encoder for every outbox row: json.dumps with options builds a new one each call, a third
-# of the row's JSON cost on the AMI listener's path.
-_ROW_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# One C encoder for every outbox row, made once: `JSONEncoder.encode` builds a new one per call
+# (with a dict of the containers seen, against cycles), which was about half of encoding a row on
+# the AMI listener's path (callgrind, bench/ami_instructions.py --webhooks). The same output as
+# json.dumps(fields, ensure_ascii=False, separators=(",", ":")); an event's fields are flat values
+# the domain builds, so no check for cycles is needed.
+_ROW_JSON = make_encoder(
+    None, json.JSONEncoder().default, encode_basestring, None, ":", ",", False, False, True
+)
+
+
+def row_json(fields: Mapping[str, object]) -> str:
+    """An event's fields as the outbox stores them: compact JSON, non-ASCII as is."""
+    return "".join(_ROW_JSON(fields if type(fields) is dict else dict(fields), 0))
 
 
 def event_row(event: NewEvent) -> tuple[str, int, str]:
     """The outbox row of an event: (action, occurred_at µs, body as JSON)."""
-    return (
-        event.action.value,
-        to_micros(event.occurred_at),
-        _ROW_JSON.encode(event.fields if type(event.fields) is dict else dict(event.fields)),
-    )
+    # str() of a StrEnum is its value, without the Python-level property `.value` goes through.
+    return (str(event.action), to_micros(event.occurred_at), row_json(event.fields))
 
 
 def event_text(event: NewEvent) -> str:

@@ -33,6 +33,7 @@ SQLITE_DIALECT = {
     "as_json": "",
     "bytewise": "",
     "postgres_only": "--",  # starts a line that only PostgreSQL runs
+    "sqlite_only": "",  # starts a line that only SQLite runs
 }
 
 

@@ -15,7 +15,9 @@ T = TypeVar("T")
 
 def write_events(sql: Connection, events: Sequence[NewEvent]) -> None:
     """Adds `events` to the outbox inside the caller's write transaction."""
-    if events:
+    if len(events) == 1:  # a caller's join or departure: no list, no executemany iterator
+        sql.execute(INSERT_EVENT, event_row(events[0]))
+    elif events:
         sql.executemany(INSERT_EVENT, [event_row(event) for event in events])
 
 
