@@ -24,6 +24,7 @@
    more than this share of a core (2026-12-02: about 3.4% of a core here, 10-20% fewer requests
    per CPU second there), so it is no stand-in for part 2.
 
+Each round also swaps which runs first, with or without callbacks: give an even `--rounds`.
 `--against PATH` runs the same servers from an older checkout (installed, with its .venv) in
 turns with this one, and its own `bench.callbacks --no-cost` for the burst. `--pin` puts the
 server on core 0 and wrk and the fake Asterisk on core 1. `--profile` prints where the burst's
@@ -272,7 +273,7 @@ def builds(against: str | None) -> list[tuple[str, str]]:
 
 
 def in_turns(items: list[tuple[str, str]], round_number: int) -> list[tuple[str, str]]:
-    """Each round starts with the other build, so neither always runs first."""
+    """Each round starts with the other build (or condition), so neither always runs first."""
     return items if round_number % 2 else items[::-1]
 
 
@@ -287,7 +288,10 @@ def cost(seconds: int, rounds: int, rate: int, against: str | None, pin: bool) -
         for round_number in range(1, rounds + 1):
             for build_label, python in in_turns(builds(against), round_number):
                 results, per_cpu = {}, {}
-                for label, channel in (("callbacks off", ""), ("dialler working", CHANNEL)):
+                conditions = [("callbacks off", ""), ("dialler working", CHANNEL)]
+                # Within a round too: with the server that ran second always the one dialling,
+                # --rate 0 (nothing to dial) gave it 1.12-1.41 times the requests/s.
+                for label, channel in in_turns(conditions, round_number):
                     database = Path(folder) / f"cost-{round_number}-{build_label}-{label}.db"
                     seed_due_along(database, seconds, rate)
                     env = {
@@ -345,7 +349,7 @@ def cpu(seconds: int, rounds: int, rate: int, against: str | None, pin: bool) ->
         for round_number in range(1, rounds + 1):
             for build_label, python in in_turns(builds(against), round_number):
                 used, sent = {}, 0
-                for channel in ("", CHANNEL):
+                for _, channel in in_turns([("off", ""), ("dialling", CHANNEL)], round_number):
                     database = Path(folder) / f"cpu-{round_number}-{build_label}-{bool(channel)}.db"
                     seed_due_along(database, seconds, rate)
                     env = {
