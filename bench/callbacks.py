@@ -9,25 +9,30 @@
    (p50, p99, max), and how many were originated twice (bar: none).
 2. Cost: GET /api/queues/2/waiting_list under wrk against `kolejka serve`, which follows that
    Asterisk over AMI, in turns: with callbacks off (no KOLEJKA_CALLBACK_CHANNEL) and with the
-   dialler working through callbacks due all along the run (10,000 a minute). Bar: the dialler
-   costs <= 5% of the requests/s. Also the requests answered per second of the server's CPU
-   (from /proc), which other work on the machine moves far less than requests/s.
+   dialler working through callbacks due all along the run (`--rate`, 10,000 a minute unless
+   told; 0 runs the scheduler with nothing due). Bar: the dialler costs <= 5% of the
+   requests/s. Also the requests answered per second of the server's CPU (from /proc), which
+   other work on the machine moves far less than requests/s, and the share of a core the
+   server got: the dialler's CPU is a fixed amount a second, so it is a larger part of a server
+   that other work leaves only part of a core (2026-12-02: 0.3-0.6 of one, on a machine shared
+   with two callgrind runs) than of one that has a whole core.
 3. `--cpu`: what the dialler costs the server's CPU, per originate, without wrk: the server
-   process's user + system time (from /proc) over `--seconds` with callbacks due (10,000 a
-   minute) less the same without callbacks, divided by the originates sent meanwhile. CPU time
+   process's user + system time (from /proc) over `--seconds` with callbacks due (`--rate`)
+   less the same without callbacks, divided by the originates sent meanwhile. CPU time
    holds still on a busy machine where requests/s do not, so this compares two builds' dialler
    well. It is the dialler's own cost with nothing else to do: under wrk the waiting list loses
    more than this share of a core (2026-12-02: about 3.4% of a core here, 10-20% fewer requests
    per CPU second there), so it is no stand-in for part 2.
 
+Each round also swaps which runs first, with or without callbacks: give an even `--rounds`.
 `--against PATH` runs the same servers from an older checkout (installed, with its .venv) in
 turns with this one, and its own `bench.callbacks --no-cost` for the burst. `--pin` puts the
 server on core 0 and wrk and the fake Asterisk on core 1. `--profile` prints where the burst's
 time went (cProfile, this process: the dialler and the fake Asterisk both).
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.callbacks [--callbacks 10000]
-        [--seconds 10] [--rounds 3] [--no-cost] [--no-burst] [--cpu] [--against PATH]
-        [--pin] [--profile]
+        [--seconds 10] [--rounds 3] [--rate 10000] [--no-cost] [--no-burst] [--cpu]
+        [--against PATH] [--pin] [--profile]
 """
 
 from __future__ import annotations
@@ -244,14 +249,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def seed_due_along(database: Path, seconds: int) -> None:
-    """10,000 callbacks a minute, due from 2 s from now to past the end of the run."""
-    per_second = 10_000 / 60
+def seed_due_along(database: Path, seconds: int, rate: int) -> None:
+    """`rate` callbacks a minute, due from 2 s from now to past the end of the run (none at 0:
+    the dialler then polls with nothing due)."""
+    per_second = rate / 60
     seed(
         database,
         int(per_second * (seconds + 10)),
         datetime.now(UTC) + timedelta(seconds=2),
-        timedelta(seconds=1 / per_second),
+        timedelta(seconds=1 / per_second) if rate else timedelta(0),
     )
 
 
@@ -267,11 +273,11 @@ def builds(against: str | None) -> list[tuple[str, str]]:
 
 
 def in_turns(items: list[tuple[str, str]], round_number: int) -> list[tuple[str, str]]:
-    """Each round starts with the other build, so neither always runs first."""
+    """Each round starts with the other build (or condition), so neither always runs first."""
     return items if round_number % 2 else items[::-1]
 
 
-def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
+def cost(seconds: int, rounds: int, rate: int, against: str | None, pin: bool) -> None:
     """Requests/s under wrk with callbacks off and with the dialler working, in turns; and,
     steadier on a shared machine, the requests answered per second of the server's CPU."""
     path = "/api/queues/2/waiting_list"
@@ -282,9 +288,12 @@ def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
         for round_number in range(1, rounds + 1):
             for build_label, python in in_turns(builds(against), round_number):
                 results, per_cpu = {}, {}
-                for label, channel in (("callbacks off", ""), ("dialler working", CHANNEL)):
+                conditions = [("callbacks off", ""), ("dialler working", CHANNEL)]
+                # Within a round too: with the server that ran second always the one dialling,
+                # --rate 0 (nothing to dial) gave it 1.12-1.41 times the requests/s.
+                for label, channel in in_turns(conditions, round_number):
                     database = Path(folder) / f"cost-{round_number}-{build_label}-{label}.db"
-                    seed_due_along(database, seconds)
+                    seed_due_along(database, seconds, rate)
                     env = {
                         "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
                         "KOLEJKA_CALLBACK_CHANNEL": channel,
@@ -302,7 +311,7 @@ def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
                         dialled.append(sum(asterisk.originated.values()) - before)
                     rows.append(
                         results[label].row(f"{build_label}, {label}, round {round_number}")
-                        + f" {used:.2f} | {per_cpu[label]:,.0f} |"
+                        + f" {used:.2f} | {used / seconds:.2f} | {per_cpu[label]:,.0f} |"
                     )
                 ratios.setdefault(build_label, []).append(
                     results["dialler working"].requests_per_second
@@ -311,11 +320,12 @@ def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
                 cpu_ratios.setdefault(build_label, []).append(
                     per_cpu["dialler working"] / per_cpu["callbacks off"]
                 )
+    print(f"Callbacks due: {rate:,} a minute")
     print(
         "| kolejka serve | requests/s | p50 ms | p99 ms | non-2xx | server CPU s"
-        " | requests per CPU s |"
+        " | cores used | requests per CPU s |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
     print(f"\nOriginates sent while measured, per run with the dialler: {dialled}")
     for build_label, found in ratios.items():
@@ -331,7 +341,7 @@ def cost(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
         )
 
 
-def cpu(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
+def cpu(seconds: int, rounds: int, rate: int, against: str | None, pin: bool) -> None:
     """The server's CPU time per originate: with callbacks due less without, in turns."""
     per_originate: dict[str, list[float]] = {}
     rows = []
@@ -339,9 +349,9 @@ def cpu(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
         for round_number in range(1, rounds + 1):
             for build_label, python in in_turns(builds(against), round_number):
                 used, sent = {}, 0
-                for channel in ("", CHANNEL):
+                for _, channel in in_turns([("off", ""), ("dialling", CHANNEL)], round_number):
                     database = Path(folder) / f"cpu-{round_number}-{build_label}-{bool(channel)}.db"
-                    seed_due_along(database, seconds)
+                    seed_due_along(database, seconds, rate)
                     env = {
                         "KOLEJKA_DATABASE_URL": f"sqlite:///{database}",
                         "KOLEJKA_CALLBACK_CHANNEL": channel,
@@ -367,8 +377,8 @@ def cpu(seconds: int, rounds: int, against: str | None, pin: bool) -> None:
         median = statistics.median(found)
         print(
             f"{build_label}: CPU per originate median {median * 1e6:,.0f} µs"
-            f" ({', '.join(f'{x * 1e6:,.0f}' for x in found)}); at 10,000 a minute that is"
-            f" {median * 10_000 / 60:.1%} of a core"
+            f" ({', '.join(f'{x * 1e6:,.0f}' for x in found)}); at {rate:,} a minute that is"
+            f" {median * rate / 60:.1%} of a core"
         )
 
 
@@ -395,6 +405,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--callbacks", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--rate", type=int, default=10_000, help="callbacks due a minute in --cpu and the cost"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-cost", action="store_true", help="no wrk rounds")
     parser.add_argument("--no-burst", action="store_true", help="skip the 10,000 burst")
@@ -411,9 +424,9 @@ def main() -> None:
         if args.against:
             burst_against(args.against, args.callbacks)
     if args.cpu:
-        cpu(args.seconds, args.rounds, args.against, args.pin)
+        cpu(args.seconds, args.rounds, args.rate, args.against, args.pin)
     if not args.no_cost:
-        cost(args.seconds, args.rounds, args.against, args.pin)
+        cost(args.seconds, args.rounds, args.rate, args.against, args.pin)
 
 
 def burst(count: int, spread: bool, profile: bool) -> None:

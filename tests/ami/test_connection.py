@@ -80,3 +80,56 @@ async def test_an_action_sent_just_before_closing_still_goes_out(
     await sending
     await asyncio.wait_for(received.closed.wait(), 5)
     assert received.actions() == ["Logoff"]
+
+
+class AnswersOnly:
+    """Asterisk that answers every action with `Response: Success` and sends no event."""
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                action_id = next(
+                    line.removeprefix("ActionID: ")
+                    for line in raw.decode().split("\r\n")
+                    if line.startswith("ActionID: ")
+                )
+                writer.write(f"Response: Success\r\nActionID: {action_id}\r\n\r\n".encode())
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+async def test_an_action_nobody_answers_ends_in_timeout_error(
+    connected: tuple[AmiConnection, Received, list[bytes]],
+) -> None:
+    connection, received, _ = connected
+    with pytest.raises(TimeoutError):
+        await connection.request("Ping", seconds=0.05)
+    with pytest.raises(TimeoutError):
+        await connection.request_and_event("Originate", {}, 0.05, 60)
+    await connection.close()
+    await asyncio.wait_for(received.closed.wait(), 5)
+    assert received.actions() == ["Ping", "Originate"]
+
+
+async def test_an_event_that_never_comes_ends_in_timeout_error_and_the_next_action_works() -> None:
+    server = await asyncio.start_server(AnswersOnly().serve, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    others: list[Packet] = []
+
+    async def keep(packets: list[Packet]) -> None:
+        others.extend(packets)
+
+    connection = AmiConnection(reader, writer, keep)
+    reading = asyncio.ensure_future(connection.read_forever())
+    try:
+        with pytest.raises(TimeoutError):
+            await connection.request_and_event("Originate", {"Channel": "PJSIP/1"}, 10, 0.05)
+        answer = await connection.request("Ping", seconds=10)
+        assert answer.get("Response") == "Success"
+        assert others == []
+    finally:
+        reading.cancel()
+        await connection.close()
+        server.close()
+        await server.wait_closed()

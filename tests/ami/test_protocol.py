@@ -128,6 +128,23 @@ def test_an_action_refuses_a_value_that_would_smuggle_a_header() -> None:
         action("Login", "1", {"Username": "x\r\nAction: Originate"})
 
 
+@pytest.mark.parametrize(
+    ("name", "action_id", "fields", "named"),
+    [
+        ("Login", "1", {"Username": "x\nSecret: y"}, "Username"),
+        ("Login", "1", {"Username": "x\r"}, "Username"),
+        ("Login", "1", {"User\nname": "x"}, "User"),
+        ("Ping\r\nAction: Originate", "1", None, "Action"),
+        ("Ping", "1\n", {}, "ActionID"),
+    ],
+)
+def test_a_lone_cr_or_lf_anywhere_is_refused_and_named(
+    name: str, action_id: str, fields: dict[str, str] | None, named: str
+) -> None:
+    with pytest.raises(ValueError, match=f"line break: {named}"):
+        action(name, action_id, fields)
+
+
 def test_the_md5_key_is_md5_of_challenge_then_secret() -> None:
     expected = hashlib.md5(b"840415273secret").hexdigest()  # noqa: S324
     assert md5_key("840415273", "secret") == expected

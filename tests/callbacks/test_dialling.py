@@ -5,7 +5,7 @@ and an attempt's end is published as a domain event (call history's seam)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import pytest
@@ -16,6 +16,7 @@ from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.queues import Queue
 from kolejka.services.callbacks import CallbackDialling
 from kolejka.services.ports import FinishedAttempt
+from tests.callbacks.support import round_of
 from tests.support import FrozenClock
 
 CLAIM = timedelta(seconds=90)
@@ -171,3 +172,76 @@ async def test_of_outcomes_recorded_together_only_the_one_whose_claim_ended_is_r
     kept = await components.callbacks.store.get(first.callback_id)
     assert kept is not None
     assert [a.outcome for a in kept.attempts] == [DialOutcome.ANSWERED]
+
+
+class GatedDialer:
+    """Each attempt ends, answered, when the test opens the gate."""
+
+    ready = True
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.dialled: list[int] = []
+
+    async def dial(self, callback: Callback) -> DialOutcome:
+        self.dialled.append(callback.callback_id)
+        await self.gate.wait()
+        return DialOutcome.ANSWERED
+
+
+async def turns_until(done: Callable[[], bool], turns: int = 500) -> bool:
+    """Lets the event loop run until `done()`, for at most `turns` turns (no clock involved)."""
+    for _ in range(turns):
+        if done():
+            return True
+        await asyncio.sleep(0)
+    return done()
+
+
+async def test_a_callback_due_while_an_attempt_rings_waits_for_the_poll_when_there_was_room(
+    components: Components, clock: FrozenClock
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    first = await components.callbacks.schedule(2, "500333222", None)
+    second = await components.callbacks.schedule(
+        2, "500333223", clock.now() + timedelta(seconds=10)
+    )
+    dialer = GatedDialer()
+    dialling = CallbackDialling(
+        components.callbacks, dialer, claim_for=CLAIM, max_calls=5, poll_seconds=3600
+    )
+    running = asyncio.ensure_future(dialling.run())
+    try:
+        assert await turns_until(lambda: dialer.dialled == [first.callback_id])
+        clock.advance(11)  # the second is due now, while the first still rings
+        dialer.gate.set()
+        assert await turns_until(lambda: not dialling.under_way)
+        await turns_until(lambda: len(dialer.dialled) > 1)
+        # Its round is the poll's (an hour here), not one started by the first one's end.
+        assert dialer.dialled == [first.callback_id]
+        await round_of(dialling)
+        assert dialer.dialled == [first.callback_id, second.callback_id]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_when_the_round_ran_out_of_room_an_attempts_end_starts_the_next_at_once(
+    components: Components,
+) -> None:
+    await components.queues.put(Queue(2, "Q"))
+    first = await components.callbacks.schedule(2, "500333222", None)
+    second = await components.callbacks.schedule(2, "500333223", None)
+    dialer = GatedDialer()
+    dialling = CallbackDialling(
+        components.callbacks, dialer, claim_for=CLAIM, max_calls=1, poll_seconds=3600
+    )
+    running = asyncio.ensure_future(dialling.run())
+    try:
+        assert await turns_until(lambda: dialer.dialled == [first.callback_id])
+        dialer.gate.set()
+        assert await turns_until(lambda: len(dialer.dialled) == 2)
+        assert dialer.dialled == [first.callback_id, second.callback_id]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

@@ -124,12 +124,24 @@ class PacketParser:
 
 def action(name: str, action_id: str, fields: dict[str, str] | None = None) -> bytes:
     """An action packet. A value with a line break would smuggle in another header: refused."""
-    lines = [f"Action: {name}", f"ActionID: {action_id}"]
-    lines += [f"{key}: {value}" for key, value in (fields or {}).items()]
-    for line in lines:
-        if "\r" in line or "\n" in line:
-            raise ValueError(f"an AMI header cannot hold a line break: {line.split(':')[0]}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    text = f"Action: {name}\r\nActionID: {action_id}\r\n"
+    if fields:
+        text += "".join([f"{key}: {value}\r\n" for key, value in fields.items()])
+    # Each line ends in the one CRLF put there: counting is one pass in C, where looking at
+    # each line was a twentieth of an Originate's CPU.
+    lines = 2 + len(fields or ())
+    if text.count("\n") != lines or text.count("\r") != lines:
+        bad = next(
+            line
+            for line in (f"Action: {name}", f"ActionID: {action_id}", *_lines(fields or {}))
+            if "\r" in line or "\n" in line
+        )
+        raise ValueError(f"an AMI header cannot hold a line break: {bad.split(':')[0]}")
+    return (text + "\r\n").encode()
+
+
+def _lines(fields: dict[str, str]) -> list[str]:
+    return [f"{key}: {value}" for key, value in fields.items()]
 
 
 def md5_key(challenge: str, secret: str) -> str:
