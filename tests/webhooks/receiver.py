@@ -30,6 +30,7 @@ ANSWERS = {
     "interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
     "to-close": b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end",
     "hang-up": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    "too-long": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok, and more",
 }
 
 
@@ -38,9 +39,10 @@ class Receiver:
     """`script` is consumed one request at a time: an int is the status to answer, "stall"
     answers nothing until the client gives up, "flood" answers 200 with an endless body,
     "redirect" answers 307 to this receiver's /elsewhere, "chunked" answers 200 with a chunked
-    body, "interim" answers 100 Continue before its 200, "to-close" answers 200 with a body
-    that ends with the connection, "hang-up" answers 200 and then closes the kept-alive
-    connection, "drop" closes it without answering; once empty, every request gets 200."""
+    body ("trickle": a byte at a time), "interim" answers 100 Continue before its 200,
+    "to-close" answers 200 with a body that ends with the connection, "hang-up" answers 200 and
+    then closes the kept-alive connection, "too-long" answers 200 with more body than it said,
+    "drop" closes the connection without answering; once empty, every request gets 200."""
 
     port: int = field(default_factory=free_port)
     script: list[int | str] = field(default_factory=list)
@@ -103,7 +105,14 @@ class Receiver:
                     continue
                 if step == "drop":
                     return
-                if step in ("chunked", "interim", "to-close", "hang-up"):
+                if step == "trickle":  # the chunked answer a byte at a time
+                    self.accepted.append(Received(headers, body))
+                    for byte in ANSWERS["chunked"]:
+                        writer.write(bytes([byte]))
+                        await writer.drain()
+                        await asyncio.sleep(0.001)
+                    continue
+                if step in ANSWERS:
                     self.accepted.append(Received(headers, body))
                     writer.write(ANSWERS[str(step)])
                     await writer.drain()

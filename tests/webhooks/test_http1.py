@@ -124,10 +124,10 @@ async def test_subscribers_sending_at_once_each_get_their_requests_in_order(
 async def test_chunked_interim_and_until_closed_answers_are_read_to_their_end(
     poster: HttpPoster, receiver: Receiver
 ) -> None:
-    receiver.script = ["chunked", "interim", 200, "to-close", 200]
-    answers = [await poster.post(receiver.url, HEADERS, b'{"n":%d}' % n) for n in range(5)]
-    assert answers == [(200, "")] * 5
-    assert [r.body for r in receiver.accepted] == [b'{"n":%d}' % n for n in range(5)]
+    receiver.script = ["chunked", "trickle", "interim", 200, "to-close", 200]
+    answers = [await poster.post(receiver.url, HEADERS, b'{"n":%d}' % n) for n in range(6)]
+    assert answers == [(200, "")] * 6
+    assert [r.body for r in receiver.accepted] == [b'{"n":%d}' % n for n in range(6)]
     # The chunked and the interim answers left their connection for the next request; the one
     # read to the connection's end did not.
     assert receiver.connections == 2
@@ -194,3 +194,12 @@ async def test_a_connection_idle_past_the_limit_is_closed_instead_of_used(
     for n in range(3):
         assert await poster.post(receiver.url, HEADERS, b'{"n":%d}' % n) == (200, "")
     assert receiver.connections == 3
+
+
+async def test_an_answer_longer_than_it_said_counts_and_its_connection_is_not_used_again(
+    poster: HttpPoster, receiver: Receiver
+) -> None:
+    receiver.script = ["too-long"]
+    assert await poster.post(receiver.url, HEADERS, b'{"n":1}') == (200, "")
+    assert await poster.post(receiver.url, HEADERS, b'{"n":2}') == (200, "")
+    assert receiver.connections == 2

@@ -167,6 +167,11 @@ class _Connection(asyncio.Protocol):
             return
         self._fail("timed out")
 
+    @property
+    def usable(self) -> bool:
+        """Open, as far as this side knows (a receiver's close may be on its way)."""
+        return not (self.closed or self.transport is None or self.transport.is_closing())
+
     def abort(self) -> None:
         self.closed = True
         self.waiter = None
@@ -263,8 +268,10 @@ class _Connection(asyncio.Protocol):
             self._finish()
             return
         if self._left >= 0:
-            if len(data) > self._left:
-                self._fail("BadAnswer: more body than its Content-Length")
+            if len(data) > self._left:  # answered, then more: the connection is not trusted
+                self._reusable = False
+                self._left = 0
+                self._finish()
             elif len(data) == self._left:
                 self._left = 0
                 self._finish()
@@ -368,7 +375,7 @@ class HttpPoster:
         except BaseException:
             connection.abort()
             raise
-        if not connection.closed and connection.waiter is None:
+        if connection.usable and connection.waiter is None:
             self._keep(key, connection, loop.time())
         return status
 
@@ -377,7 +384,7 @@ class HttpPoster:
         while idle:
             connection = idle.pop()
             self._kept -= 1
-            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+            if connection.usable and now - connection.idle_since < IDLE_SECONDS:
                 return connection
             connection.abort()
         return None
