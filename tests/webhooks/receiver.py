@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,26 +24,42 @@ class Received:
         return json.loads(self.body)
 
 
+ANSWERS = {
+    "chunked": b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n",
+    "interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    "to-close": b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end",
+    "hang-up": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    "too-long": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok, and more",
+}
+
+
 @dataclass
 class Receiver:
     """`script` is consumed one request at a time: an int is the status to answer, "stall"
     answers nothing until the client gives up, "flood" answers 200 with an endless body,
-    "redirect" answers 307 to this receiver's /elsewhere; once empty, every request gets 200."""
+    "redirect" answers 307 to this receiver's /elsewhere, "chunked" answers 200 with a chunked
+    body ("trickle": a byte at a time), "interim" answers 100 Continue before its 200,
+    "to-close" answers 200 with a body that ends with the connection, "hang-up" answers 200 and
+    then closes the kept-alive connection, "too-long" answers 200 with more body than it said,
+    "drop" closes the connection without answering; once empty, every request gets 200."""
 
     port: int = field(default_factory=free_port)
     script: list[int | str] = field(default_factory=list)
     accepted: list[Received] = field(default_factory=list)
     requests: int = 0
     connections: int = 0
+    tls: ssl.SSLContext | None = None  # https, with this server context
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hook"
 
     async def start(self) -> Receiver:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
         return self
 
     async def stop(self) -> None:
@@ -85,6 +102,22 @@ class Receiver:
                         + f"location: http://127.0.0.1:{self.port}/elsewhere\r\n\r\n".encode()
                     )
                     await writer.drain()
+                    continue
+                if step == "drop":
+                    return
+                if step == "trickle":  # the chunked answer a byte at a time
+                    self.accepted.append(Received(headers, body))
+                    for byte in ANSWERS["chunked"]:
+                        writer.write(bytes([byte]))
+                        await writer.drain()
+                        await asyncio.sleep(0.001)
+                    continue
+                if step in ANSWERS:
+                    self.accepted.append(Received(headers, body))
+                    writer.write(ANSWERS[str(step)])
+                    await writer.drain()
+                    if step in ("to-close", "hang-up"):
+                        return
                     continue
                 status = int(step)
                 if 200 <= status < 300:

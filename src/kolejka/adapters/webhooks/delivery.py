@@ -9,7 +9,7 @@ the last attempt), in one transaction with the attempt's record, and only while 
 the lease: two instances never deliver one event twice, short of a holder that stalls past its
 lease in the middle of a request.
 
-Requests go through `CurlPoster` (adapters/webhooks/curl.py): the host is resolved when
+Requests go through `HttpPoster` (adapters/webhooks/http1.py): the host is resolved when
 connecting, and every address a socket is about to connect to must be a public one (unless
 KOLEJKA_WEBHOOK_ALLOW_PRIVATE is set), so a name that resolves to 127.0.0.1 or 169.254.169.254
 after registration still reaches nothing.
@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http.wire import to_json, wire_time
-from kolejka.adapters.webhooks.curl import CurlPoster
+from kolejka.adapters.webhooks.http1 import HttpPoster
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.webhooks import (
     EVENT_ID_HEADER,
@@ -94,10 +94,9 @@ def basic_authorization(secrets: Secrets) -> str | None:
 
 @functools.lru_cache(maxsize=1024)
 def request_headers(secrets: Secrets) -> tuple[str, ...]:
-    """The headers every request of a subscription carries, as libcurl takes them (made once
-    per subscription, not per request). curl's own `Accept` and `Expect` are left out, as
-    aiohttp left them out before."""
-    headers = ["Content-Type: application/json; charset=utf-8", "Accept:", "Expect:"]
+    """The headers every request of a subscription carries beside the signature and the event
+    id, as "Name: value" lines (made once per subscription, not per request)."""
+    headers = ["Content-Type: application/json; charset=utf-8"]
     authorization = basic_authorization(secrets)
     if authorization is not None:
         headers.append(f"Authorization: {authorization}")
@@ -128,7 +127,7 @@ class Delivery:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._round = asyncio.Event()
-        self._poster: CurlPoster | None = None
+        self._poster: HttpPoster | None = None
         # Each event's body as stored at its first rendering, kept for all its subscribers (each
         # signs it with its own secret): the newest few thousand, what the tasks are sending.
         self._bodies: dict[int, bytes] = {}
@@ -153,7 +152,7 @@ class Delivery:
             self._round.set()
 
     async def run(self) -> None:
-        self._poster = CurlPoster(
+        self._poster = HttpPoster(
             self.settings.timeout_seconds,
             self.settings.max_response_bytes,
             self.settings.allow_private,
