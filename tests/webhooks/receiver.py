@@ -31,6 +31,9 @@ ANSWERS = {
     "to-close": b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end",
     "hang-up": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
     "too-long": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok, and more",
+    "garbage": b"HTTP/1.1 2OO OK\r\ncontent-length: 2\r\n\r\nok",
+    "two-lengths": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 5\r\n\r\nok",
+    "huge-head": b"HTTP/1.1 200 OK\r\n" + b"x-filler: " + b"a" * 70_000 + b"\r\n\r\n",
 }
 
 
@@ -42,7 +45,9 @@ class Receiver:
     body ("trickle": a byte at a time), "interim" answers 100 Continue before its 200,
     "to-close" answers 200 with a body that ends with the connection, "hang-up" answers 200 and
     then closes the kept-alive connection, "too-long" answers 200 with more body than it said,
-    "drop" closes the connection without answering; once empty, every request gets 200."""
+    "garbage" a status that is not a number, "two-lengths" two Content-Lengths, "huge-head" a
+    head past 64 KiB, "drop" closes the connection without answering; once empty, every
+    request gets 200."""
 
     port: int = field(default_factory=free_port)
     script: list[int | str] = field(default_factory=list)

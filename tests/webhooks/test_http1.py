@@ -203,3 +203,23 @@ async def test_an_answer_longer_than_it_said_counts_and_its_connection_is_not_us
     assert await poster.post(receiver.url, HEADERS, b'{"n":1}') == (200, "")
     assert await poster.post(receiver.url, HEADERS, b'{"n":2}') == (200, "")
     assert receiver.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ("garbage", "BadAnswer: "),
+        ("two-lengths", "BadAnswer: "),
+        ("huge-head", "BadAnswer: the answer's head is too long"),
+    ],
+)
+async def test_a_malformed_answer_is_a_failed_attempt_and_its_connection_is_dropped(
+    poster: HttpPoster, receiver: Receiver, answer: str, why: str
+) -> None:
+    """Answers are parsed by httptools (llhttp): what it refuses is no answer, named."""
+    receiver.script = [answer]
+    status, error = await poster.post(receiver.url, HEADERS, b'{"n":1}')
+    assert status == 0
+    assert error.startswith(why), error
+    assert await poster.post(receiver.url, HEADERS, b'{"n":2}') == (200, "")
+    assert receiver.connections == 2

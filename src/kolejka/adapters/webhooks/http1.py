@@ -4,7 +4,9 @@ Delivery sends one request at a time per subscription, each a small JSON body an
 status, so what it needs of HTTP is small: write the request head and body in one `write`, read
 the answer's status line and headers, and skip its body (to its Content-Length, its last chunk
 or the connection's end) so the connection can carry the next request. This does that and no
-more, on the event loop's own transports (uvloop's, in `kolejka serve` and `kolejka webhooks
+more: the request is a few lines written here; the answer is parsed by httptools (llhttp, the
+parser uvicorn serves kolejka's own API with), never by hand. It runs on the event loop's own
+transports (uvloop's, in `kolejka serve` and `kolejka webhooks
 deliver`), for about a quarter of the CPU a request that libcurl through pycurl took
 (docs/benchmarks.md): no socket registered and dropped with the loop per request, no connection
 check before each one, one write and one read a request.
@@ -35,6 +37,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 import certifi
+import httptools
 
 from kolejka.domain.webhooks import address_allowed
 
@@ -44,7 +47,13 @@ CONNECTIONS_KEPT = 256
 # An idle connection kept longer than this is closed rather than used (as libcurl's default).
 IDLE_SECONDS = 118.0
 MAX_HEAD_BYTES = 65536  # an answer's status line and headers, at most
-_NO_BODY = frozenset({204, 304})
+
+
+_HEAD_TOO_LONG = "BadAnswer: the answer's head is too long"
+
+
+class _HeadTooLong(Exception):
+    """Raised in httptools' header callback to stop reading a head past MAX_HEAD_BYTES."""
 
 
 class RequestFailed(Exception):
@@ -88,8 +97,9 @@ def _target(url: str) -> _Target:
 
 
 class _Connection(asyncio.Protocol):
-    """One kept-alive connection and the answer to its request in flight, read as it comes:
-    the head parsed for its status and framing, the body counted and dropped."""
+    """One kept-alive connection and the answer to its request in flight, read as it comes by
+    httptools (llhttp, uvicorn's parser): its status and framing (Content-Length, chunked,
+    interim 1xx answers, a body that ends with the connection), the body counted and dropped."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
@@ -98,12 +108,10 @@ class _Connection(asyncio.Protocol):
         self.used = False  # has been answered before: a close before any answer is stale
         self.idle_since = 0.0  # the loop's time when it was last kept for reuse
         self.waiter: asyncio.Future[int] | None = None
-        self._buffer = bytearray()
+        self._parser = httptools.HttpResponseParser(self)
         self._answered = False  # a byte of the current answer has come
-        self._status = 0
-        self._reusable = False
-        self._left = 0  # of a Content-Length body; -1 chunked; -2 until the connection ends
-        self._chunk = 0  # bytes left of the current chunk, then its CRLF (chunked)
+        self._head_bytes = 0  # bytes of the current answer before its head was complete
+        self._status = 0  # the final answer's status, once its head is read
         self._read = 0  # body bytes read
         self._timer: asyncio.TimerHandle | None = None
 
@@ -120,7 +128,7 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         self.waiter = None
-        if self._status and self._left == -2:
+        if self._status:
             waiter.set_result(self._status)  # a body that ends with the connection
         elif not self._answered and self.used:
             waiter.set_exception(_Stale())
@@ -135,14 +143,46 @@ class _Connection(asyncio.Protocol):
             self._close()
             return
         self._answered = True
-        if self._status:
-            self._body(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            if self.waiter is None:  # answered, then more than it said: never reused
+                self._close()
+            elif self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(_HEAD_TOO_LONG)
+            else:
+                self._fail(f"BadAnswer: {error}"[:200])
             return
-        self._buffer += data
-        self._head()
+        if not self._status and self.waiter is not None:  # a head still coming, a line unended
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(_HEAD_TOO_LONG)
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes, and connection_lost ends the answer
+
+    # httptools' callbacks -------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise _HeadTooLong  # httptools stops, and raises its own error in data_received
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status >= 200:  # not an interim answer (100 Continue...): the real one follows those
+            self._status = status
+
+    def on_body(self, body: bytes) -> None:
+        self._read += len(body)
+        if self._read > self.cap and self.waiter is not None:
+            self._finish(reusable=False)  # the rest is never read: the connection goes
+
+    def on_message_complete(self) -> None:
+        if self._status and self.waiter is not None:
+            self._finish(reusable=self._parser.should_keep_alive())
+        else:
+            self._head_bytes = 0  # an interim answer's end: the head of the real one comes
 
     # The request ------------------------------------------------------------------------------
 
@@ -152,8 +192,8 @@ class _Connection(asyncio.Protocol):
         """The answer's status, once it is read; the head must come within `timeout` of now,
         the whole answer within twice it."""
         assert self.transport is not None
-        self._buffer.clear()
         self._answered = False
+        self._head_bytes = 0
         self._status = 0
         self._read = 0
         waiter = self.waiter = loop.create_future()
@@ -189,11 +229,11 @@ class _Connection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _finish(self) -> None:
+    def _finish(self, reusable: bool) -> None:
         self._stop_timer()
         self.used = True
         waiter, self.waiter = self.waiter, None
-        if not self._reusable:
+        if not reusable:
             self._close()
         if waiter is not None and not waiter.done():
             waiter.set_result(self._status)
@@ -204,113 +244,6 @@ class _Connection(asyncio.Protocol):
         self._close()
         if waiter is not None and not waiter.done():
             waiter.set_exception(RequestFailed(why))
-
-    def _head(self) -> None:
-        buffer = self._buffer
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEAD_BYTES:
-                    self._fail("BadAnswer: the answer's head is too long")
-                return
-            head = bytes(buffer[:end]).decode("latin-1")
-            del buffer[: end + 4]
-            lines = head.split("\r\n")
-            version, _, rest = lines[0].partition(" ")
-            code = rest[:3]
-            if not (version.startswith("HTTP/1.") and code.isdigit() and len(code) == 3):
-                self._fail("BadAnswer: not an HTTP/1 status line")
-                return
-            status = int(code)
-            if 100 <= status < 200:
-                continue  # an interim answer (100 Continue...): the real one follows
-            break
-        length: int | None = None
-        chunked = False
-        close = version != "HTTP/1.1"
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
-                try:
-                    length = int(value.strip())
-                except ValueError:
-                    self._fail("BadAnswer: a Content-Length that is not a number")
-                    return
-            elif name == "transfer-encoding":
-                chunked = "chunked" in value.lower()
-            elif name == "connection":
-                tokens = {t.strip() for t in value.lower().split(",")}
-                close = "close" in tokens or (close and "keep-alive" not in tokens)
-        self._status = status
-        self._reusable = not close
-        if status in _NO_BODY:
-            self._left = 0
-        elif chunked:
-            self._left, self._chunk = -1, 0
-        elif length is not None and length >= 0:
-            self._left = length
-        else:
-            self._left = -2
-            self._reusable = False
-        if self._left == 0:
-            self._finish()
-            return
-        if buffer:
-            data = bytes(buffer)
-            buffer.clear()
-            self._body(data)
-
-    def _body(self, data: bytes) -> None:
-        self._read += len(data)
-        if self._read > self.cap:
-            self._reusable = False  # the rest is never read: the connection goes
-            self._finish()
-            return
-        if self._left >= 0:
-            if len(data) > self._left:  # answered, then more: the connection is not trusted
-                self._reusable = False
-                self._left = 0
-                self._finish()
-            elif len(data) == self._left:
-                self._left = 0
-                self._finish()
-            else:
-                self._left -= len(data)
-        elif self._left == -1:
-            self._buffer += data
-            self._chunks()
-
-    def _chunks(self) -> None:
-        """Skips whole chunks in the buffer; the last one (and its trailers) ends the answer."""
-        buffer = self._buffer
-        while True:
-            if self._chunk > 0:  # inside a chunk's data and its CRLF
-                skip = min(self._chunk, len(buffer))
-                del buffer[:skip]
-                self._chunk -= skip
-                if self._chunk:
-                    return
-            end = buffer.find(b"\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEAD_BYTES:
-                    self._fail("BadAnswer: a chunk's size line is too long")
-                return
-            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                self._fail("BadAnswer: a chunk size that is not a number")
-                return
-            if size == 0:
-                trailers = buffer.find(b"\r\n\r\n", end)
-                if buffer[end : end + 4] != b"\r\n\r\n" and trailers < 0:
-                    return  # the trailers, or the last CRLF, are still to come
-                self._buffer.clear()
-                self._finish()
-                return
-            del buffer[: end + 2]
-            self._chunk = size + 2
 
 
 class HttpPoster:
