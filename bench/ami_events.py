@@ -14,7 +14,7 @@
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.ami_events [--events 60000]
         [--rounds 3] [--rate 1000] [--seconds 30] [--no-batch] [--no-latency] [--no-history]
-        [--compare-history] [--no-store-jobs]
+        [--compare-history] [--no-store-jobs] [--scattered-numbers]
 
 `--no-history` records no call history (every departure's row skipped): the "before" of what
 recording the history costs the listener, measured on the same code (issue 14's bar: <= 10 %).
@@ -23,6 +23,8 @@ each pair's ratio and their median, which a noisy machine moves less than two se
 The stores' own jobs run beside the listener as `kolejka serve` runs them (the SQLite
 checkpoints on a thread of their own, so no commit of the listener copies the write-ahead log);
 `--no-store-jobs` leaves them out, and the listener's commits checkpoint as SQLite does alone.
+`--scattered-numbers` gives the callers numbers scattered as real callers' are, instead of
+numbers rising one by one (which the history's index by number takes at its end, page by page).
 """
 
 from __future__ import annotations
@@ -75,7 +77,16 @@ def caller_packet(template: str, index: int, queue: str) -> bytes:
     return re.sub(r"Queue: \S+", f"Queue: {queue}", text).encode()
 
 
+# Callers' numbers rise one by one unless `--scattered-numbers`: then each call's number is a
+# fixed shuffle of its index over 400 million (a multiplier coprime with the span), as real
+# callers' numbers are scattered, and the history's index by number gets writes all over it.
+SCATTERED = [False]
+_SPAN = 400_000_000
+
+
 def number(index: int) -> str:
+    if SCATTERED[0]:
+        return f"48{500_000_000 + index * 2_654_435_761 % _SPAN}"
     return f"48{600000000 + index}"
 
 
@@ -373,7 +384,13 @@ def main() -> None:
     parser.add_argument(
         "--no-store-jobs", action="store_true", help="no SQLite checkpoints beside the listener"
     )
+    parser.add_argument(
+        "--scattered-numbers",
+        action="store_true",
+        help="callers' numbers scattered as real ones are, not rising one by one",
+    )
     args = parser.parse_args()
+    SCATTERED[0] = args.scattered_numbers
 
     print(f"parse + translate only: {parse_only(args.events):,.0f} events/s")
 
