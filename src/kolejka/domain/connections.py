@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from kolejka.domain.agents import AgentCompleted, AgentConnected, CompletedBy
@@ -108,21 +108,7 @@ class _RowBeingMade:
     counts on the AMI listener's path: a row per departure, tens of thousands a second.
     """
 
-    __slots__ = (  # noqa: RUF023 (the order is Connection's: its layout)
-        "connection_id",
-        "queue_id",
-        "src",
-        "started_at",
-        "disposition",
-        "wait",
-        "talk",
-        "src_key",
-        "dst",
-        "direction",
-        "user_login",
-        "disconnected_by",
-        "transferred_to",
-    )
+    __slots__ = Connection.__slots__  # the same names in the same order: the same layout
     connection_id: str
     queue_id: int
     src: str
@@ -138,7 +124,6 @@ class _RowBeingMade:
     transferred_to: str
 
 
-assert tuple(field.name for field in fields(Connection)) == _RowBeingMade.__slots__
 # Enum members read from their class cost a lookup each (0.1 µs on 3.11): read once here.
 _ANSWERED_CALL = Outcome.ANSWERED
 _ANSWERED = Disposition.ANSWERED
