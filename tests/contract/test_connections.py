@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from kolejka.adapters.sql import connections as history_sql
 from kolejka.domain.connections import (
     COUNT_CAP,
     Connection,
@@ -119,6 +120,41 @@ async def test_a_batch_of_writes_applies_in_order_with_records_and_saves_as_alon
         "a": Disposition.ANSWERED,
     }
     await sql.connections.write([])
+
+
+async def test_a_long_batch_applies_in_order_across_the_statements_that_write_it(
+    sql: SqlStores,
+) -> None:
+    """A burst's departures are written as statements of many rows each (64, 32, ...): a repeat
+    or a FAILED row's later departure meets its first write whether they share a statement or
+    not, exactly as when each row is written alone."""
+
+    def departure(connection_id: str, minute: int, **changes: object) -> HistoryWrite:
+        # No talk yet, as a departure's row is: every write below is one statement's row.
+        return HistoryWrite(call(connection_id, minute, talk=timedelta(0), **changes))
+
+    writes = [departure(f"c{n}", n % 50, disposition=Disposition.NO_ANSWER) for n in range(96)]
+    writes.insert(0, departure("f", 0, disposition=Disposition.FAILED))
+    writes[70:70] = [  # rows 70-72, in the statement of rows 64-95:
+        departure("g", 0, disposition=Disposition.FAILED),
+        departure("c66", 7),  # a repeat, ignored
+        departure("g", 8, queue_id=3),  # the FAILED row's departure, taken
+    ]
+    writes += [departure("f", 9, queue_id=3), departure("c1", 9)]
+    assert len(writes) == 102  # 64 + 32 + 4 + 2 rows
+    assert len(history_sql.statements(writes, numbered=False)) == 1
+    await sql.connections.write(writes)
+    assert (await sql.connections.page(ConnectionQuery())).count == 98
+    for connection_id, disposition, queue_id in (
+        ("f", Disposition.ANSWERED, 3),
+        ("g", Disposition.ANSWERED, 3),
+        ("c66", Disposition.NO_ANSWER, 2),
+        ("c1", Disposition.NO_ANSWER, 2),
+        ("c95", Disposition.NO_ANSWER, 2),
+    ):
+        row = await sql.connections.get(connection_id)
+        assert row is not None
+        assert (row.disposition, row.queue_id) == (disposition, queue_id), connection_id
 
 
 async def test_a_batchs_events_enter_the_outbox_only_with_a_stored_row(sql: SqlStores) -> None:

@@ -6,9 +6,9 @@ agent's talk (AMI `AgentComplete`, once issue 13's events arrive) completes the 
 
 Rows are written a burst at a time. A departure (or an agent's pick-up or hang-up) only notes
 the row. The AMI listener's burst writes what it noted at its end, in its own transaction
-(`write_noted`: one `executemany`, one commit with the departures); otherwise a writer task,
-started by the first row noted, runs once the event loop is free and hands the rows to the
-store in one transaction (`ConnectionStore.write`). Until then the noted rows are this
+(`write_noted`: a few statements of many rows, one commit with the departures); otherwise a
+writer task, started by the first row noted, runs once the event loop is free and hands the rows
+to the store in one transaction (`ConnectionStore.write`). Until then the noted rows are this
 object's: an agent's event reads the row through them, every read of the history writes them
 first, and a clean stop writes them (`flush`). docs/pbx-asterisk.md ("When the rows are
 written") says what a crash keeps.

@@ -256,8 +256,9 @@ def abandoned_calls(abandons: Iterable[Any], callbacks: Iterable[Any]) -> Abando
 
 @dataclass(slots=True)
 class Statement:
-    """One statement of a batch of writes, run once per row of `rows` (`executemany`). With
-    `events`, it has one row, and the events go to the outbox only when that row was stored."""
+    """One statement of a batch of writes, run for each row of `rows` (asyncpg's `executemany`;
+    SQLite's store writes many rows a statement, `stores.insert_rows`). With `events`, it has
+    one row, and the events go to the outbox only when that row was stored."""
 
     sql: str
     rows: list[tuple[object, ...]] = field(default_factory=list)
@@ -273,7 +274,7 @@ _STATEMENTS = {
 
 def statements(writes: Sequence[HistoryWrite], numbered: bool) -> list[Statement]:
     """`writes` as the fewest statements that apply them in order: consecutive writes of one
-    kind without events share one (a burst's departures are one `executemany`)."""
+    kind without events share one (a burst's departures are one)."""
     departure, insert, upsert = _STATEMENTS[numbered]
     batch: list[Statement] = []
     last: Statement | None = None  # the statement rows without events may join

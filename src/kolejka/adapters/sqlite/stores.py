@@ -6,6 +6,8 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cache
+from itertools import chain
 
 from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
@@ -293,6 +295,10 @@ class SqliteConnections:
         return await self.db.writing_apart(lambda sql: int(sql.execute(statement, args).rowcount))
 
 
+# The most rows one statement of a batch writes: 64 x 13 values, far below SQLite's 32,766.
+_MOST_ROWS = 64
+
+
 def _run(sql: sqlite3.Connection, batch: Sequence[history_sql.Statement]) -> None:
     for statement in batch:
         if statement.events:
@@ -301,4 +307,29 @@ def _run(sql: sqlite3.Connection, batch: Sequence[history_sql.Statement]) -> Non
         elif len(statement.rows) == 1:
             sql.execute(statement.sql, statement.rows[0])
         else:
-            sql.executemany(statement.sql, statement.rows)
+            insert_rows(sql, statement.sql, statement.rows)
+
+
+def insert_rows(sql: sqlite3.Connection, one_row: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """`one_row` for each of `rows`, in order, as statements of many rows each (64, 32, ..., 1:
+    few texts, each prepared once). Not `executemany`: SQLite opens the table and each of its
+    indexes again for every run of a statement, which costs a call's row a fifth more than its
+    share of one statement of many rows (bench/connections_insert.py, docs/pbx-asterisk.md)."""
+    done, size = 0, _MOST_ROWS
+    while done < len(rows):
+        while size > len(rows) - done:
+            size >>= 1
+        part = rows[done : done + size]
+        sql.execute(_many_rows(one_row, size), tuple(chain.from_iterable(part)))
+        done += size
+
+
+@cache
+def _many_rows(one_row: str, count: int) -> str:
+    """`one_row` (an INSERT of one row of values) as the same INSERT of `count` rows. Rows of
+    one statement are written in order, each meeting its ON CONFLICT as `executemany`'s would."""
+    if count == 1:
+        return one_row
+    head, rest = one_row.split(" VALUES (", 1)
+    marks, tail = rest.split(")", 1)
+    return f"{head} VALUES {', '.join([f'({marks})'] * count)}{tail}"
