@@ -129,9 +129,15 @@ async def test_a_long_batch_applies_in_order_across_the_statements_that_write_it
     or a FAILED row's later departure meets its first write whether they share a statement or
     not, exactly as when each row is written alone."""
 
-    def departure(connection_id: str, minute: int, **changes: object) -> HistoryWrite:
+    def departure(
+        connection_id: str,
+        minute: int,
+        queue_id: int = 2,
+        disposition: Disposition = Disposition.ANSWERED,
+    ) -> HistoryWrite:
         # No talk yet, as a departure's row is: every write below is one statement's row.
-        return HistoryWrite(call(connection_id, minute, talk=timedelta(0), **changes))
+        row = call(connection_id, minute, queue_id, disposition=disposition, talk=timedelta(0))
+        return HistoryWrite(row)
 
     writes = [departure(f"c{n}", n % 50, disposition=Disposition.NO_ANSWER) for n in range(96)]
     writes.insert(0, departure("f", 0, disposition=Disposition.FAILED))
