@@ -10,6 +10,7 @@ SQLite's alike. Each mode runs twice, with N and 2N events: the difference is wh
 cost, start-up and imports cancelled out.
 
     .venv/bin/python -m bench.ami_instructions [--events 4000] [--parts] [--webhooks]
+        [--scattered-numbers]
 
 prints instructions per event with the history off and on, and the history's share; `--parts`
 adds a mode that notes each row but writes none, which splits the cost between the Python that
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.ami_events import AMI_SECRET, AMI_USER, stream
+from bench.ami_events import AMI_SECRET, AMI_USER, SCATTERED, stream
 from bench.common import callgrind_instructions
 from bench.webhooks import ACTIONS, WEBHOOK_SETTINGS
 from kolejka.adapters.ami.listener import _Session
@@ -128,7 +129,13 @@ def main() -> None:
         action="store_true",
         help=f"also with {SUBSCRIBERS} webhook subscriptions (history on, nothing delivering)",
     )
+    parser.add_argument(
+        "--scattered-numbers",
+        action="store_true",
+        help="callers' numbers scattered as real ones are (bench.ami_events), not rising",
+    )
     args = parser.parse_args()
+    SCATTERED[0] = args.scattered_numbers
     if args.run:
         asyncio.run(feed(Path(args.run[0]).read_bytes(), args.run[1]))
         return
