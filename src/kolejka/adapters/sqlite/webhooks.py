@@ -18,7 +18,7 @@ def write_events(sql: Connection | Cursor, events: Sequence[NewEvent]) -> None:
     kept for it: Connection.execute makes a new one each time."""
     if len(events) == 1:  # a caller's join or departure: no list, no executemany iterator
         sql.execute(*event_insert(events[0]))
-    else:
+    elif events:
         for statement, rows in event_inserts(events):
             sql.executemany(statement, rows)
 
