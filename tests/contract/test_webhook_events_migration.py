@@ -4,6 +4,7 @@ to the table alone, in no index."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from kolejka.adapters.postgres import database as postgres_database
 from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.webhooks import numbered
 from kolejka.adapters.sql.schema import migrations
-from kolejka.adapters.sql.webhooks import INSERT_EVENT, INSERT_RELAYED
+from kolejka.adapters.sql.webhooks import INSERT_EVENT, INSERT_RELAYED, relayed_row
 from kolejka.adapters.sqlite import database as sqlite_database
 from kolejka.adapters.sqlite.database import Database
 from tests.servers import fresh_schema
@@ -43,6 +44,11 @@ class Migrated:
     relayed: Callable[[tuple[Any, ...]], Awaitable[None]]
 
 
+def _relayed(row: tuple[Any, ...]) -> tuple[object, ...]:
+    """(action, occurred_at, body, source) as the relay stores a stream entry of its JSON."""
+    return relayed_row(json.dumps(row[:3]), row[3])
+
+
 def _up_to_11() -> list[tuple[int, str]]:
     return [(version, sql) for version, sql in migrations() if version <= 11]
 
@@ -66,7 +72,7 @@ async def migrated(
             db.connection.execute(INSERT_EVENT, row)
 
         async def relayed(row: tuple[Any, ...]) -> None:
-            db.connection.execute(INSERT_RELAYED, row)
+            db.connection.execute(INSERT_RELAYED, _relayed(row))
 
         yield Migrated(rows, local, relayed)
         db.close()
@@ -92,7 +98,7 @@ async def migrated(
                 await connection.execute(numbered(INSERT_EVENT), *row)
 
             async def pg_relayed(row: tuple[Any, ...]) -> None:
-                await connection.execute(numbered(INSERT_RELAYED), *row)
+                await connection.execute(numbered(INSERT_RELAYED), *_relayed(row))
 
             yield Migrated(pg_rows, pg_local, pg_relayed)
         finally:
@@ -135,7 +141,7 @@ def test_a_local_event_on_sqlite_is_written_to_no_index(tmp_path: Path) -> None:
     indexes = list(db.connection.execute("PRAGMA index_list(webhook_events)"))
     assert [(row[1], row[2], row[4]) for row in indexes] == [("webhook_events_by_source", 1, 1)]
     db.connection.execute(INSERT_EVENT, ("CALLER_JOINED", 1, "{}"))
-    db.connection.execute(INSERT_RELAYED, ("CALLER_JOINED", 2, "{}", "1-0"))
+    db.connection.execute(INSERT_RELAYED, _relayed(("CALLER_JOINED", 2, "{}", "1-0")))
     (indexed,) = db.connection.execute(
         "SELECT count(*) FROM webhook_events INDEXED BY webhook_events_by_source"
         " WHERE source IS NOT NULL"

@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from kolejka.adapters.sql.webhooks import JsonFields, row_json
+from kolejka.adapters.sql.webhooks import (
+    INSERT_RELAYED,
+    ColumnFields,
+    JsonFields,
+    relayed_row,
+    row_json,
+)
+from kolejka.domain.callbacks import Attempt, Callback, CallbackState, DialOutcome
 from kolejka.domain.crm import Customer, CustomerFields
 from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import IdentifierTaken
 from kolejka.domain.queues import Outcome, WaitingCaller, departure
-from kolejka.domain.webhooks import Action, NewEvent, caller_joined, caller_left, customer_created
+from kolejka.domain.webhooks import (
+    Action,
+    NewEvent,
+    callback_attempted,
+    caller_joined,
+    caller_left,
+    customer_created,
+)
 from kolejka.services.ports import DeliveryAttempt
 from tests.contract.stores import LiveLists, SqlStores
 
@@ -52,6 +67,27 @@ async def test_a_leave_stores_its_events_only_when_the_caller_left(live: LiveLis
     (event,) = await live.outbox.following(0, ALL, 10)
     assert event.fields["waited"] == 5
     assert event.fields["outcome"] == "abandoned"
+
+
+async def test_a_callers_events_read_back_as_the_domain_made_them(live: LiveLists) -> None:
+    """Stored in columns of their own (not JSON): every field, in the wire's order, with its
+    type; what delivery renders from them is what the domain made."""
+    await live.add_queue(7)
+    caller = WaitingCaller("1700000000.42", 7, "613459851", 'Zażółć "gęślą"', NOW)
+    joined = caller_joined(caller)
+    await live.callers.join(caller, [joined])
+    gone = departure(caller, Outcome.ANSWERED, NOW + timedelta(seconds=48, microseconds=7))
+    left = caller_left(gone, caller.phone_number)
+    await live.callers.leave(gone, [left])
+    await live.relay()
+    stored = await live.outbox.following(0, ALL, 10)
+    assert [e.action for e in stored] == ["CALLER_JOINED", "CALLER_LEFT"]
+    for event, made in zip(stored, (joined, left), strict=True):
+        assert isinstance(event.fields, ColumnFields)
+        assert not event.fields.decoded
+        assert event.occurred_at == made.occurred_at
+        assert list(event.fields.items()) == list(made.fields.items())
+        assert event.rendered is None
 
 
 async def test_relaying_twice_stores_each_event_once(live: LiveLists) -> None:
@@ -228,6 +264,32 @@ def test_an_events_stored_body_is_what_json_dumps_writes(fields: dict[str, objec
     assert row_json(JsonFields(expected)) == expected  # any mapping, not only a dict
 
 
-def test_an_events_stored_body_refuses_what_json_cannot_write() -> None:
+def test_an_events_stored_body_holds_instants_in_iso_8601_and_refuses_other_objects() -> None:
+    warsaw = NOW.astimezone(ZoneInfo("Europe/Warsaw"))
+    assert row_json({"at": warsaw}) == '{"at":"2026-11-26T16:35:36+01:00"}'
     with pytest.raises(TypeError):
-        row_json({"at": NOW})
+        row_json({"at": object()})
+
+
+async def test_an_event_stored_as_json_reads_its_instants_back_as_datetimes(
+    sql: SqlStores,
+) -> None:
+    dialled = NOW - timedelta(seconds=25, microseconds=123)
+    attempt = Attempt(1, dialled, NOW, DialOutcome.BUSY)
+    callback = Callback(
+        17, 2, "+48500333222", NOW + timedelta(minutes=5), NOW, CallbackState.PENDING, (attempt,)
+    )
+    made = callback_attempted(callback, attempt, "500 333 222")
+    await sql.webhooks.append([made])
+    (event,) = await sql.webhooks.following(0, ALL, 10)
+    assert isinstance(event.fields, JsonFields)
+    assert list(event.fields.items()) == list(made.fields.items())
+
+
+def test_a_stream_entry_written_before_the_callers_columns_is_relayed_as_json() -> None:
+    """What a version before migration 0013 left in the Redis stream: (action, occurred_at,
+    body), its fields JSON whatever the action."""
+    body = '{"queue_id":7,"call_id":"a","phone_number":"1","caller_name":"","started_at":"x"}'
+    row = relayed_row(json.dumps(["CALLER_JOINED", 1_700_000_000_000_000, body]), "1-0")
+    assert row == ("CALLER_JOINED", 1_700_000_000_000_000, body, *[None] * 7, "1-0")
+    assert len(row) == INSERT_RELAYED.count("?")

@@ -216,10 +216,10 @@ def test_callback_attempted_names_the_next_attempt_only_when_there_is_one() -> N
         "phone_number": "500 333 222",
         "attempt": 1,
         "outcome": "busy",
-        "started_at": NOW.isoformat(),
-        "finished_at": NOW.isoformat(),
+        "started_at": NOW,
+        "finished_at": NOW,
         "state": "pending",
-        "next_attempt_at": (NOW + timedelta(minutes=5)).isoformat(),
+        "next_attempt_at": NOW + timedelta(minutes=5),
         "connection_id": "callback-1-1",
     }
     failed = POLICY.after(claimed(callback(), "a", NOW, NOW), DialOutcome.FAILED, NOW)

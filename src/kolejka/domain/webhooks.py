@@ -54,9 +54,10 @@ ACTIONS = frozenset(action.value for action in Action)
 class NewEvent(NamedTuple):
     """An event about to enter the outbox with the change that caused it.
 
-    `fields` are what the wire shows (ids, strings, numbers), except instants: a field named
-    `*_at` holds an aware ISO 8601 instant and, like `occurred_at` (which becomes `date`), is
-    written in KOLEJKA_TIME_ZONE as Thulium writes times when the event is sent.
+    `fields` are what the wire shows (ids, strings, numbers), in the wire's order, except
+    instants: a field named `*_at` holds an aware datetime and, like `occurred_at` (which
+    becomes `date`), is written in KOLEJKA_TIME_ZONE as Thulium writes times when the event is
+    sent. How an event is stored until then is the outbox's business.
 
     A NamedTuple, as immutable as a frozen dataclass: the AMI listener makes one for every caller
     who joins or leaves, and a frozen dataclass's __init__ (object.__setattr__ for each field)
@@ -118,7 +119,7 @@ def caller_joined(caller: WaitingCaller) -> NewEvent:
             "call_id": caller.call_id,
             "phone_number": caller.phone_number,
             "caller_name": caller.caller_name,
-            "started_at": caller.started_at.isoformat(),
+            "started_at": caller.started_at,
         },
     )
 
@@ -135,7 +136,7 @@ def caller_left(departure: Departure, phone_number: str) -> NewEvent:
             "phone_number": phone_number,
             # str() of a StrEnum is its value, cheaper than `.value` (a Python-level property).
             "outcome": str(departure.outcome),
-            "started_at": departure.started_at.isoformat(),
+            "started_at": departure.started_at,
             "waited": int(departure.hold_time.total_seconds()),
         },
     )
@@ -164,7 +165,7 @@ def call_recorded(
             "customer_id": customer_id,
             "disconnected_by": row.disconnected_by.value,
             "transferred_to": row.transferred_to,
-            "recorded_at": recorded_at.isoformat(),
+            "recorded_at": recorded_at,
         },
     )
 
@@ -184,10 +185,10 @@ def callback_attempted(callback: Callback, attempt: Attempt, shown_number: str) 
             "phone_number": shown_number,
             "attempt": attempt.number,
             "outcome": attempt.outcome.value,
-            "started_at": attempt.started_at.isoformat(),
-            "finished_at": attempt.finished_at.isoformat(),
+            "started_at": attempt.started_at,
+            "finished_at": attempt.finished_at,
             "state": callback.state.value,
-            "next_attempt_at": callback.call_at.isoformat() if retried else None,
+            "next_attempt_at": callback.call_at if retried else None,
             "connection_id": attempt_connection_id(callback.callback_id, attempt.number),
         },
     )

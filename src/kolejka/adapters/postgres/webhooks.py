@@ -20,7 +20,7 @@ from kolejka.adapters.postgres.database import (
     affected,
     lock_key,
 )
-from kolejka.adapters.sql.webhooks import INSERT_EVENT, Sql, SqlWebhooks, event_row
+from kolejka.adapters.sql.webhooks import Sql, SqlWebhooks, event_inserts
 from kolejka.domain.webhooks import NewEvent
 
 T = TypeVar("T")
@@ -43,7 +43,8 @@ async def write_events(sql: Connection, events: Sequence[NewEvent]) -> None:
     """Adds `events` to the outbox inside the caller's transaction, in the outbox's turn."""
     if events:
         await outbox_turn(sql)
-        await sql.executemany(numbered(INSERT_EVENT), [event_row(event) for event in events])
+        for statement, rows in event_inserts(events):
+            await sql.executemany(numbered(statement), rows)
 
 
 class PostgresSql:

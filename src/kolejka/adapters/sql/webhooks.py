@@ -17,28 +17,51 @@ from json.encoder import encode_basestring
 from typing import Any, Protocol, TypeVar
 
 from kolejka.adapters.sql.times import from_micros, to_micros
-from kolejka.domain.webhooks import NewEvent, StoredEvent, Subscription
+from kolejka.domain.webhooks import Action, NewEvent, StoredEvent, Subscription
 from kolejka.services.ports import DeliveryAttempt, ParkedEvent
 
 T = TypeVar("T")
+
+# The callers' events, which the AMI listener writes for every caller who joins or leaves, are
+# stored in typed columns named after their fields (migration 0013), so the listener encodes no
+# JSON and formats no instant: delivery renders the wire's body from them once. The columns are in
+# the wire's order; a field an action lacks is NULL. Other actions' fields are JSON in `body`.
+CALLER_COLUMNS = (
+    "queue_id",
+    "call_id",
+    "phone_number",
+    "caller_name",
+    "outcome",
+    "started_at",
+    "waited",
+)
+_INSTANT_COLUMN = CALLER_COLUMNS.index("started_at")
 
 INSERT_EVENT = "INSERT INTO webhook_events (action, occurred_at, body) VALUES (?, ?, ?)"
 # A relayed event (from the Redis stream): once, however often the relay meets it. The WHERE
 # names the partial unique index (migration 0012); PostgreSQL's full one matches it as well.
 INSERT_RELAYED = (
-    "INSERT INTO webhook_events (action, occurred_at, body, source) VALUES (?, ?, ?, ?)"
+    "INSERT INTO webhook_events"  # noqa: S608
+    f" (action, occurred_at, body, {', '.join(CALLER_COLUMNS)}, source)"
+    f" VALUES (?, ?, ?, {', '.join('?' for _ in CALLER_COLUMNS)}, ?)"
     " ON CONFLICT (source) WHERE source IS NOT NULL DO NOTHING"
 )
 
 
+def _stored_value(value: object) -> object:
+    """What JSON cannot write, as the outbox stores it: an instant as ISO 8601 (read back into a
+    datetime by `JsonFields`, for the fields named `*_at`)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"an event's field cannot hold {type(value).__name__}")
+
+
 # One C encoder for every outbox row, made once: `JSONEncoder.encode` builds a new one per call
-# (with a dict of the containers seen, against cycles), which was about half of encoding a row on
-# the AMI listener's path (callgrind, bench/ami_instructions.py --webhooks). The same output as
-# json.dumps(fields, ensure_ascii=False, separators=(",", ":")); an event's fields are flat values
+# (with a dict of the containers seen, against cycles), which was about half of encoding a row
+# (callgrind, bench/ami_instructions.py --webhooks). The same output as json.dumps(fields,
+# ensure_ascii=False, separators=(",", ":"), default=_stored_value); an event's fields are values
 # the domain builds, so no check for cycles is needed.
-_ROW_JSON = make_encoder(
-    None, json.JSONEncoder().default, encode_basestring, None, ":", ",", False, False, True
-)
+_ROW_JSON = make_encoder(None, _stored_value, encode_basestring, None, ":", ",", False, False, True)
 
 
 def row_json(fields: Mapping[str, object]) -> str:
@@ -46,20 +69,105 @@ def row_json(fields: Mapping[str, object]) -> str:
     return "".join(_ROW_JSON(fields if type(fields) is dict else dict(fields), 0))
 
 
-def event_row(event: NewEvent) -> tuple[str, int, str]:
-    """The outbox row of an event: (action, occurred_at µs, body as JSON)."""
+def _caller_insert(action: Action, columns: Sequence[str]) -> str:
+    """The statement that adds a caller's event: its fields each in its column and only those (a
+    column left out is NULL without a parameter: sqlite3 binds None through a failed adapter
+    lookup), the action written in (a constant, one parameter fewer)."""
+    assert set(columns) <= set(CALLER_COLUMNS)
+    assert action.isidentifier()
+    return (
+        f"INSERT INTO webhook_events (action, occurred_at, {', '.join(columns)})"  # noqa: S608
+        f" VALUES ('{action}', ?, {', '.join('?' for _ in columns)})"
+    )
+
+
+# The fields of each caller's event, in the order `event_insert` gives their values.
+CALLER_FIELDS = {
+    Action.CALLER_JOINED: ("queue_id", "call_id", "phone_number", "caller_name", "started_at"),
+    Action.CALLER_LEFT: ("queue_id", "call_id", "phone_number", "outcome", "started_at", "waited"),
+}
+_JOINED, _LEFT = Action.CALLER_JOINED, Action.CALLER_LEFT
+_INSERT_JOINED = _caller_insert(_JOINED, CALLER_FIELDS[_JOINED])
+_INSERT_LEFT = _caller_insert(_LEFT, CALLER_FIELDS[_LEFT])
+
+
+def _micros(instant: object) -> int:
+    if not isinstance(instant, datetime):
+        raise TypeError(f"an instant, not {type(instant).__name__}")
+    return to_micros(instant)
+
+
+def event_insert(event: NewEvent) -> tuple[str, Sequence[object]]:
+    """The statement that adds `event` to the outbox, and its values: a caller's event in its
+    columns (occurred_at, then CALLER_FIELDS' values), any other with its fields as JSON.
+
+    Spelt out field by field: this runs on the AMI listener's path for every caller who joins or
+    leaves. A field the domain adds to a caller's event and not here is caught by the outbox's
+    contract test, which reads every caller's event back whole."""
+    action = event.action
+    occurred_at = event.occurred_at
+    fields = event.fields
+    if action is _JOINED:
+        micros = to_micros(occurred_at)
+        started_at = fields["started_at"]
+        return _INSERT_JOINED, (
+            micros,
+            fields["queue_id"],
+            fields["call_id"],
+            fields["phone_number"],
+            fields["caller_name"],
+            # A join's start is its occurrence: the same object, converted once.
+            micros if started_at is occurred_at else _micros(started_at),
+        )
+    if action is _LEFT:
+        return _INSERT_LEFT, (
+            to_micros(occurred_at),
+            fields["queue_id"],
+            fields["call_id"],
+            fields["phone_number"],
+            fields["outcome"],
+            _micros(fields["started_at"]),
+            fields["waited"],
+        )
     # str() of a StrEnum is its value, without the Python-level property `.value` goes through.
-    return (str(event.action), to_micros(event.occurred_at), row_json(event.fields))
+    return INSERT_EVENT, (str(action), to_micros(occurred_at), row_json(fields))
+
+
+def event_inserts(events: Sequence[NewEvent]) -> list[tuple[str, list[Sequence[object]]]]:
+    """`events`' statements and values, consecutive ones of one statement together, in order:
+    the outbox numbers events in the order they are added."""
+    runs: list[tuple[str, list[Sequence[object]]]] = []
+    for statement, values in map(event_insert, events):
+        if runs and runs[-1][0] == statement:
+            runs[-1][1].append(values)
+        else:
+            runs.append((statement, [values]))
+    return runs
 
 
 def event_text(event: NewEvent) -> str:
-    """An event as one string (the Redis stream's entry), read back by `relayed_row`."""
-    return json.dumps(event_row(event), ensure_ascii=False, separators=(",", ":"))
+    """An event as one string (the Redis stream's entry), read back by `relayed_row`:
+    [action, occurred_at µs, body] as before migration 0013 for an event stored as JSON, and
+    [action, occurred_at µs, null, {column: value}] for a caller's event."""
+    _, values = event_insert(event)
+    names = CALLER_FIELDS.get(event.action)
+    if names is not None:
+        columns = dict(zip(names, values[1:], strict=True))
+        values = [str(event.action), values[0], None, columns]
+    return "".join(_ROW_JSON(values, 0))
 
 
-def relayed_row(text: str | bytes, source: str) -> tuple[str, int, str, str]:
-    action, occurred_at, body = json.loads(text)
-    return (str(action), int(occurred_at), str(body), source)
+def relayed_row(text: str | bytes, source: str) -> tuple[object, ...]:
+    """INSERT_RELAYED's values for a stream entry (`event_text`)."""
+    action, occurred_at, body, *rest = json.loads(text)
+    columns: dict[str, object] = rest[0] if rest else {}
+    return (
+        str(action),
+        int(occurred_at),
+        body,
+        *(columns.get(name) for name in CALLER_COLUMNS),
+        source,
+    )
 
 
 class Sql(Protocol):
@@ -84,24 +192,26 @@ def _subscription(row: tuple[Any, ...]) -> Subscription:
     return Subscription(int(row[0]), tuple(json.loads(row[1])), str(row[2]))
 
 
-class JsonFields(Mapping[str, object]):
-    """An outbox row's fields, decoded from its JSON at the first look. Delivery sends most
-    events as the body stored at their first rendering and never looks at their fields, and ten
-    subscriptions read each event: decoding every row read was about 5% of delivery's time."""
+class StoredFields(Mapping[str, object]):
+    """An outbox row's fields, decoded at the first look. Delivery sends most events as the body
+    stored at their first rendering and never looks at their fields, and ten subscriptions read
+    each event: decoding every row read was about 5% of delivery's time."""
 
-    __slots__ = ("_decoded", "_text")
+    __slots__ = ("_decoded",)
 
-    def __init__(self, text: str) -> None:
-        self._text = text
+    def __init__(self) -> None:
         self._decoded: dict[str, object] | None = None
 
     @property
     def decoded(self) -> bool:
         return self._decoded is not None
 
+    def _decode(self) -> dict[str, object]:
+        raise NotImplementedError
+
     def _fields(self) -> dict[str, object]:
         if self._decoded is None:
-            self._decoded = json.loads(self._text)
+            self._decoded = self._decode()
         return self._decoded
 
     def __getitem__(self, key: str) -> object:
@@ -113,18 +223,65 @@ class JsonFields(Mapping[str, object]):
     def __len__(self) -> int:
         return len(self._fields())
 
+
+class JsonFields(StoredFields):
+    """The fields of a row stored as JSON, its `*_at` fields' ISO 8601 strings as datetimes."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def _decode(self) -> dict[str, object]:
+        fields: dict[str, object] = json.loads(self._text)
+        for key, value in fields.items():
+            if key.endswith("_at") and isinstance(value, str):
+                fields[key] = datetime.fromisoformat(value)
+        return fields
+
     def __repr__(self) -> str:
         return f"JsonFields({self._text!r})"
 
 
+class ColumnFields(StoredFields):
+    """The fields of a caller's event, from its row's CALLER_COLUMNS (NULL: no such field)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Sequence[object]) -> None:
+        super().__init__()
+        self._values = values
+
+    def _decode(self) -> dict[str, object]:
+        fields = {
+            name: value
+            for name, value in zip(CALLER_COLUMNS, self._values, strict=True)
+            if value is not None
+        }
+        started_at = self._values[_INSTANT_COLUMN]
+        if isinstance(started_at, int):
+            fields["started_at"] = from_micros(started_at)
+        return fields
+
+    def __repr__(self) -> str:
+        return f"ColumnFields({self._values!r})"
+
+
+_EVENT_COLUMNS = ("event_id", "action", "occurred_at", "body", "rendered", *CALLER_COLUMNS)
+_EVENT = ", ".join(_EVENT_COLUMNS)
+_PARKED_EVENT = ", ".join(f"e.{column}" for column in _EVENT_COLUMNS)
+
+
 def _event(row: tuple[Any, ...]) -> StoredEvent:
-    """(event_id, action, occurred_at, body, rendered) as a StoredEvent."""
+    """A row of `_EVENT`'s columns as a StoredEvent."""
+    body = row[3]
     rendered = row[4]
     return StoredEvent(
         int(row[0]),
         str(row[1]),
         from_micros(int(row[2])),
-        JsonFields(str(row[3])),
+        ColumnFields(row[5:]) if body is None else JsonFields(str(body)),
         None if rendered is None else str(rendered),
     )
 
@@ -193,11 +350,12 @@ class SqlWebhooks:
             return
 
         async def append(sql: Sql) -> None:
-            await sql.many(INSERT_EVENT, [event_row(event) for event in events])
+            for statement, rows in event_inserts(events):
+                await sql.many(statement, rows)
 
         await self.sql.atomically(append)
 
-    async def relay(self, rows: Sequence[tuple[str, int, str, str]]) -> None:
+    async def relay(self, rows: Sequence[tuple[object, ...]]) -> None:
         """Copies events written elsewhere (the Redis stream) into the outbox, each once."""
 
         async def relay(sql: Sql) -> None:
@@ -234,7 +392,7 @@ class SqlWebhooks:
         self, after: int, actions: Sequence[str], limit: int
     ) -> Sequence[StoredEvent]:
         rows = await self.sql.rows(
-            "SELECT event_id, action, occurred_at, body, rendered FROM webhook_events"  # noqa: S608
+            f"SELECT {_EVENT} FROM webhook_events"  # noqa: S608
             f" WHERE event_id > ? AND action IN ({_marks(actions)}) ORDER BY event_id LIMIT ?",
             after,
             *actions,
@@ -319,15 +477,15 @@ class SqlWebhooks:
 
     async def parked(self, webhook_id: int, limit: int) -> Sequence[ParkedEvent]:
         rows = await self.sql.rows(
-            "SELECT e.event_id, e.action, e.occurred_at, e.body, e.rendered, p.parked_at,"
-            " p.attempts, p.redeliver FROM webhook_parked p"
+            f"SELECT {_PARKED_EVENT}, p.parked_at, p.attempts, p.redeliver"  # noqa: S608
+            " FROM webhook_parked p"
             " JOIN webhook_events e ON e.event_id = p.event_id"
             " WHERE p.webhook_id = ? ORDER BY p.event_id LIMIT ?",
             webhook_id,
             limit,
         )
         return [
-            ParkedEvent(_event(row[:5]), from_micros(int(row[5])), int(row[6]), bool(row[7]))
+            ParkedEvent(_event(row[:-3]), from_micros(int(row[-3])), int(row[-2]), bool(row[-1]))
             for row in rows
         ]
 

@@ -61,6 +61,10 @@ class SqliteWaitingCallers:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.sql = db.connection
+        # The callers' events go through a cursor of their own, kept: the AMI listener writes
+        # one for every caller who joins or leaves, and a new cursor each was a measurable part
+        # of it (callgrind, bench/ami_instructions.py --webhooks).
+        self._outbox = db.connection.cursor()
 
     async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
         async with self.db.writing():
@@ -77,7 +81,7 @@ class SqliteWaitingCallers:
                 ),
             ).rowcount
             if inserted == 1:
-                write_events(self.sql, events)
+                write_events(self._outbox, events)
         stored = await self.find(caller.call_id)
         assert stored is not None
         return Joined(stored, inserted == 1)
@@ -107,7 +111,7 @@ class SqliteWaitingCallers:
                         to_micros(departure.left_at),
                     ),
                 )
-                write_events(self.sql, events)
+                write_events(self._outbox, events)
         return gone > 0
 
     async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:

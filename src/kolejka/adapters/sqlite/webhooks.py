@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from sqlite3 import Connection
+from sqlite3 import Connection, Cursor
 from typing import Any, TypeVar
 
-from kolejka.adapters.sql.webhooks import INSERT_EVENT, Sql, SqlWebhooks, event_row
+from kolejka.adapters.sql.webhooks import Sql, SqlWebhooks, event_insert, event_inserts
 from kolejka.adapters.sqlite.database import Database
 from kolejka.domain.webhooks import NewEvent
 
 T = TypeVar("T")
 
 
-def write_events(sql: Connection, events: Sequence[NewEvent]) -> None:
-    """Adds `events` to the outbox inside the caller's write transaction."""
+def write_events(sql: Connection | Cursor, events: Sequence[NewEvent]) -> None:
+    """Adds `events` to the outbox inside the caller's write transaction. `sql` may be a cursor
+    kept for it: Connection.execute makes a new one each time."""
     if len(events) == 1:  # a caller's join or departure: no list, no executemany iterator
-        sql.execute(INSERT_EVENT, event_row(events[0]))
+        sql.execute(*event_insert(events[0]))
     elif events:
-        sql.executemany(INSERT_EVENT, [event_row(event) for event in events])
+        for statement, rows in event_inserts(events):
+            sql.executemany(statement, rows)
 
 
 class SqliteSql:

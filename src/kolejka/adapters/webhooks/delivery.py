@@ -76,9 +76,7 @@ def render(event: StoredEvent, zone: ZoneInfo) -> bytes:
     (when it happened) and `event_id` (the same on every attempt: receivers drop repeats)."""
     body: dict[str, object] = {"action": event.action}
     for key, value in event.fields.items():
-        if key.endswith("_at") and isinstance(value, str):
-            value = wire_time(datetime.fromisoformat(value), zone)
-        body[key] = value
+        body[key] = wire_time(value, zone) if isinstance(value, datetime) else value
     body["date"] = wire_time(event.occurred_at, zone)
     body["event_id"] = event.event_id
     return to_json(body)
