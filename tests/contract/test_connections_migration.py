@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from kolejka.adapters.postgres import database as postgres_database
 from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.sql.connections import (
     COLUMNS,
@@ -19,9 +18,8 @@ from kolejka.adapters.sql.connections import (
     insert_sql,
     upsert_sql,
 )
-from kolejka.adapters.sql.schema import migrations
-from kolejka.adapters.sqlite import database as sqlite_database
 from kolejka.adapters.sqlite.database import Database
+from tests.contract.schema_versions import schema_at
 from tests.servers import fresh_schema
 
 # Calls as kolejka wrote them at schema version 10: every disposition, both directions, the
@@ -48,20 +46,13 @@ class Migrated:
     refused: type[Exception]
 
 
-def _up_to_10() -> list[tuple[int, str]]:
-    return [(version, sql) for version, sql in migrations() if version <= 10]
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def migrated(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Migrated]:
+async def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Migrated]:
     if request.param == "sqlite":
         db = Database(str(tmp_path / "old.db"))
-        monkeypatch.setattr(sqlite_database, "migrations", _up_to_10)
-        assert db.migrate()[-1] == 10
+        with schema_at(10):
+            assert db.migrate()[-1] == 10
         db.connection.executemany(INSERT, ROWS)
-        monkeypatch.undo()
         assert db.migrate()[0] == 11  # and any later ones
 
         async def rows() -> list[tuple[Any, ...]]:
@@ -75,13 +66,12 @@ async def migrated(
         return
     async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
         pg = PostgresDatabase(url, pool_size=1)
-        monkeypatch.setattr(postgres_database, "migrations", _up_to_10)
-        assert (await pg.migrate())[-1] == 10
+        with schema_at(10):
+            assert (await pg.migrate())[-1] == 10
         numbered = INSERT.replace("?", "{}").format(*(f"${n}" for n in range(1, 14)))
         connection = await asyncpg.connect(url)
         try:
             await connection.executemany(numbered, ROWS)
-            monkeypatch.undo()
             assert (await pg.migrate())[0] == 11
 
             async def pg_rows() -> list[tuple[Any, ...]]:

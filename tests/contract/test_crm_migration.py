@@ -9,15 +9,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from kolejka.adapters.postgres import database as postgres_database
 from kolejka.adapters.postgres.crm import PostgresCrm
 from kolejka.adapters.postgres.database import PostgresDatabase
-from kolejka.adapters.sql.schema import migrations
-from kolejka.adapters.sqlite import database as sqlite_database
 from kolejka.adapters.sqlite.crm import SqliteCrm
 from kolejka.adapters.sqlite.database import Database
 from kolejka.domain.crm import Address, ListQuery
 from kolejka.services.ports import CrmStore
+from tests.contract.schema_versions import schema_at
 from tests.servers import fresh_schema
 
 # Rows as kolejka wrote them at schema version 2: a company with a one-line address and custom
@@ -38,37 +36,29 @@ class Migrated:
     crm: CrmStore
 
 
-def _up_to_2() -> list[tuple[int, str]]:
-    return [(version, sql) for version, sql in migrations() if version <= 2]
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def migrated(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Migrated]:
+async def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Migrated]:
     """A database that had the legacy rows at version 2, then migrated to the newest."""
     if request.param == "sqlite":
         db = Database(str(tmp_path / "old.db"))
-        monkeypatch.setattr(sqlite_database, "migrations", _up_to_2)
-        assert db.migrate() == [1, 2]
+        with schema_at(2):
+            assert db.migrate() == [1, 2]
         for statement in LEGACY:
             db.connection.execute(statement)
-        monkeypatch.undo()
         assert db.migrate()[0] == 3  # and any later ones
         yield Migrated(SqliteCrm(db))
         db.close()
         return
     async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
         pg = PostgresDatabase(url, pool_size=1)
-        monkeypatch.setattr(postgres_database, "migrations", _up_to_2)
-        assert await pg.migrate() == [1, 2]
+        with schema_at(2):
+            assert await pg.migrate() == [1, 2]
         connection = await asyncpg.connect(url)
         try:
             for statement in LEGACY:
                 await connection.execute(statement)
         finally:
             await connection.close()
-        monkeypatch.undo()
         assert (await pg.migrate())[0] == 3  # and any later ones
         yield Migrated(PostgresCrm(pg))
         await pg.aclose()

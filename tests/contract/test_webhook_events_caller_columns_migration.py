@@ -15,17 +15,15 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from kolejka.adapters.postgres import database as postgres_database
 from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.webhooks import numbered, postgres_webhooks
-from kolejka.adapters.sql.schema import migrations
 from kolejka.adapters.sql.webhooks import SqlWebhooks
-from kolejka.adapters.sqlite import database as sqlite_database
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.webhooks import sqlite_webhooks
 from kolejka.adapters.webhooks.delivery import render
 from kolejka.domain.queues import Outcome, WaitingCaller, departure
 from kolejka.domain.webhooks import Action, caller_joined, caller_left
+from tests.contract.schema_versions import schema_at
 from tests.servers import fresh_schema
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -97,35 +95,27 @@ class PostgresRaw:
         return [tuple(row) for row in await self.connection.fetch(query)]
 
 
-def _up_to_12() -> list[tuple[int, str]]:
-    return [(version, sql) for version, sql in migrations() if version <= 12]
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def migrated(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Migrated]:
+async def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Migrated]:
     if request.param == "sqlite":
         db = Database(str(tmp_path / "old.db"))
-        monkeypatch.setattr(sqlite_database, "migrations", _up_to_12)
-        assert db.migrate()[-1] == 12
+        with schema_at(12):
+            assert db.migrate()[-1] == 12
         db.connection.executemany(INSERT_OLD, EVENTS)
-        monkeypatch.undo()
         assert db.migrate()[0] == 13
         yield Migrated(sqlite_webhooks(db), SqliteRaw(db))
         db.close()
         return
     async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
         pg = PostgresDatabase(url, pool_size=1)
-        monkeypatch.setattr(postgres_database, "migrations", _up_to_12)
-        assert (await pg.migrate())[-1] == 12
+        with schema_at(12):
+            assert (await pg.migrate())[-1] == 12
         connection = await asyncpg.connect(url)
         try:
             await connection.executemany(numbered(INSERT_OLD), EVENTS)
             await connection.execute(
                 "SELECT setval(pg_get_serial_sequence('webhook_events', 'event_id'), 6)"
             )
-            monkeypatch.undo()
             assert (await pg.migrate())[0] == 13
             yield Migrated(postgres_webhooks(pg), PostgresRaw(connection))
         finally:

@@ -13,13 +13,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from kolejka.adapters.postgres import database as postgres_database
 from kolejka.adapters.postgres.database import PostgresDatabase
 from kolejka.adapters.postgres.webhooks import numbered
-from kolejka.adapters.sql.schema import migrations
 from kolejka.adapters.sql.webhooks import INSERT_EVENT, INSERT_RELAYED, relayed_row
-from kolejka.adapters.sqlite import database as sqlite_database
 from kolejka.adapters.sqlite.database import Database
+from tests.contract.schema_versions import schema_at
 from tests.servers import fresh_schema
 
 # Events as kolejka stored them at schema version 11: local ones (no source), relayed ones, one
@@ -49,20 +47,13 @@ def _relayed(row: tuple[Any, ...]) -> tuple[object, ...]:
     return relayed_row(json.dumps(row[:3]), row[3])
 
 
-def _up_to_11() -> list[tuple[int, str]]:
-    return [(version, sql) for version, sql in migrations() if version <= 11]
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def migrated(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Migrated]:
+async def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Migrated]:
     if request.param == "sqlite":
         db = Database(str(tmp_path / "old.db"))
-        monkeypatch.setattr(sqlite_database, "migrations", _up_to_11)
-        assert db.migrate()[-1] == 11
+        with schema_at(11):
+            assert db.migrate()[-1] == 11
         db.connection.executemany(INSERT_OLD, EVENTS)
-        monkeypatch.undo()
         assert db.migrate()[0] == 12  # and any later ones
 
         async def rows() -> list[tuple[Any, ...]]:
@@ -79,8 +70,8 @@ async def migrated(
         return
     async with fresh_schema(request.getfixturevalue("postgres_url")) as url:
         pg = PostgresDatabase(url, pool_size=1)
-        monkeypatch.setattr(postgres_database, "migrations", _up_to_11)
-        assert (await pg.migrate())[-1] == 11
+        with schema_at(11):
+            assert (await pg.migrate())[-1] == 11
         connection = await asyncpg.connect(url)
         try:
             await connection.executemany(numbered(INSERT_OLD), EVENTS)
@@ -88,7 +79,6 @@ async def migrated(
             await connection.execute(
                 "SELECT setval(pg_get_serial_sequence('webhook_events', 'event_id'), 7)"
             )
-            monkeypatch.undo()
             assert (await pg.migrate())[0] == 12
 
             async def pg_rows() -> list[tuple[Any, ...]]:
