@@ -107,38 +107,49 @@ def _customer_fields(customer: Customer) -> dict[str, object]:
     }
 
 
+# The callers' events are made for every caller who joins or leaves (the AMI listener's path):
+# as tuple.__new__ makes them, NewEvent's own __new__ (a Python function) is skipped.
+_new_event = tuple.__new__
+
+
 def caller_joined(caller: WaitingCaller) -> NewEvent:
     """A caller joined a queue. The number is stored as the PBX wrote it: the number as shown
     and the CRM's match are added when the event is first delivered (`completed`), off the
     AMI listener's path."""
-    return NewEvent(
-        Action.CALLER_JOINED,
-        caller.started_at,
-        {
-            "queue_id": caller.queue_id,
-            "call_id": caller.call_id,
-            "phone_number": caller.phone_number,
-            "caller_name": caller.caller_name,
-            "started_at": caller.started_at,
-        },
+    return _new_event(
+        NewEvent,
+        (
+            Action.CALLER_JOINED,
+            caller.started_at,
+            {
+                "queue_id": caller.queue_id,
+                "call_id": caller.call_id,
+                "phone_number": caller.phone_number,
+                "caller_name": caller.caller_name,
+                "started_at": caller.started_at,
+            },
+        ),
     )
 
 
 def caller_left(departure: Departure, phone_number: str) -> NewEvent:
     """A caller left a queue, answered or abandoned, after `waited` seconds. The number as the
     PBX wrote it, shown as the waiting list shows it when first delivered (`completed`)."""
-    return NewEvent(
-        Action.CALLER_LEFT,
-        departure.left_at,
-        {
-            "queue_id": departure.queue_id,
-            "call_id": departure.call_id,
-            "phone_number": phone_number,
-            # str() of a StrEnum is its value, cheaper than `.value` (a Python-level property).
-            "outcome": str(departure.outcome),
-            "started_at": departure.started_at,
-            "waited": int(departure.hold_time.total_seconds()),
-        },
+    return _new_event(
+        NewEvent,
+        (
+            Action.CALLER_LEFT,
+            departure.left_at,
+            {
+                "queue_id": departure.queue_id,
+                "call_id": departure.call_id,
+                "phone_number": phone_number,
+                # str() of a StrEnum is its value, cheaper than `.value` (a Python property).
+                "outcome": str(departure.outcome),
+                "started_at": departure.started_at,
+                "waited": int(departure.hold_time.total_seconds()),
+            },
+        ),
     )
 
 

@@ -97,9 +97,19 @@ def _micros(instant: object) -> int:
     return to_micros(instant)
 
 
-def event_insert(event: NewEvent) -> tuple[str, Sequence[object]]:
+def event_insert(
+    event: NewEvent,
+    at: datetime | None = None,
+    at_micros: int = 0,
+    start: datetime | None = None,
+    start_micros: int = 0,
+) -> tuple[str, Sequence[object]]:
     """The statement that adds `event` to the outbox, and its values: a caller's event in its
     columns (occurred_at, then CALLER_FIELDS' values), any other with its fields as JSON.
+
+    `at`/`start` with their microseconds: instants the store has already converted for its own
+    row (a departure's end and its call's start), which a caller's event holds again: the same
+    objects are not converted twice.
 
     Spelt out field by field: this runs on the AMI listener's path for every caller who joins or
     leaves. A field the domain adds to a caller's event and not here is caught by the outbox's
@@ -108,7 +118,7 @@ def event_insert(event: NewEvent) -> tuple[str, Sequence[object]]:
     occurred_at = event.occurred_at
     fields = event.fields
     if action is _JOINED:
-        micros = to_micros(occurred_at)
+        micros = at_micros if occurred_at is at else to_micros(occurred_at)
         started_at = fields["started_at"]
         return _INSERT_JOINED, (
             micros,
@@ -120,13 +130,14 @@ def event_insert(event: NewEvent) -> tuple[str, Sequence[object]]:
             micros if started_at is occurred_at else _micros(started_at),
         )
     if action is _LEFT:
+        started_at = fields["started_at"]
         return _INSERT_LEFT, (
-            to_micros(occurred_at),
+            at_micros if occurred_at is at else to_micros(occurred_at),
             fields["queue_id"],
             fields["call_id"],
             fields["phone_number"],
             fields["outcome"],
-            _micros(fields["started_at"]),
+            start_micros if started_at is start else _micros(started_at),
             fields["waited"],
         )
     # str() of a StrEnum is its value, without the Python-level property `.value` goes through.

@@ -67,6 +67,7 @@ class SqliteWaitingCallers:
         self._outbox = db.connection.cursor()
 
     async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+        started = to_micros(caller.started_at)
         async with self.db.writing():
             inserted = self.sql.execute(
                 f"INSERT INTO waiting_callers ({_CALLER_COLUMNS}, join_seq)"  # noqa: S608
@@ -77,11 +78,11 @@ class SqliteWaitingCallers:
                     caller.queue_id,
                     caller.phone_number,
                     caller.caller_name,
-                    to_micros(caller.started_at),
+                    started,
                 ),
             ).rowcount
             if inserted == 1:
-                write_events(self._outbox, events)
+                write_events(self._outbox, events, caller.started_at, started)
         stored = await self.find(caller.call_id)
         assert stored is not None
         return Joined(stored, inserted == 1)
@@ -99,6 +100,7 @@ class SqliteWaitingCallers:
                 "DELETE FROM waiting_callers WHERE call_id = ?", (departure.call_id,)
             ).rowcount
             if gone:
+                started, left = to_micros(departure.started_at), to_micros(departure.left_at)
                 self.sql.execute(
                     "INSERT INTO departures (call_id, queue_id, outcome, hold_seconds,"
                     " started_at, left_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -107,11 +109,13 @@ class SqliteWaitingCallers:
                         departure.queue_id,
                         departure.outcome.value,
                         departure.hold_time.total_seconds(),
-                        to_micros(departure.started_at),
-                        to_micros(departure.left_at),
+                        started,
+                        left,
                     ),
                 )
-                write_events(self._outbox, events)
+                write_events(
+                    self._outbox, events, departure.left_at, left, departure.started_at, started
+                )
         return gone > 0
 
     async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:

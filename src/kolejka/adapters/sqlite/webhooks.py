@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from sqlite3 import Connection, Cursor
 from typing import Any, TypeVar
 
@@ -13,11 +14,19 @@ from kolejka.domain.webhooks import NewEvent
 T = TypeVar("T")
 
 
-def write_events(sql: Connection | Cursor, events: Sequence[NewEvent]) -> None:
+def write_events(
+    sql: Connection | Cursor,
+    events: Sequence[NewEvent],
+    at: datetime | None = None,
+    at_micros: int = 0,
+    start: datetime | None = None,
+    start_micros: int = 0,
+) -> None:
     """Adds `events` to the outbox inside the caller's write transaction. `sql` may be a cursor
-    kept for it: Connection.execute makes a new one each time."""
+    kept for it: Connection.execute makes a new one each time. `at`/`start` with their
+    microseconds: instants the caller converted already (`event_insert`)."""
     if len(events) == 1:  # a caller's join or departure: no list, no executemany iterator
-        sql.execute(*event_insert(events[0]))
+        sql.execute(*event_insert(events[0], at, at_micros, start, start_micros))
     elif events:
         for statement, rows in event_inserts(events):
             sql.executemany(statement, rows)
