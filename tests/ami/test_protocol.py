@@ -179,7 +179,17 @@ def test_every_capture_parses_without_problems() -> None:
 _pieces = st.one_of(
     st.binary(max_size=64),
     st.sampled_from(
-        [b"\r\n", b"\r\n\r\n", b"\n", b"\r", b":", b": ", b"Event: QueueCallerJoin", b"\xff"]
+        [
+            b"\r\n",
+            b"\r\n\r\n",
+            b"\n",
+            b"\r",
+            b"\r\r\n",
+            b":",
+            b": ",
+            b"Event: QueueCallerJoin",
+            b"\xff",
+        ]
     ),
 )
 
@@ -211,3 +221,36 @@ def test_a_real_session_cut_anywhere_parses_the_same(cuts: list[int]) -> None:
     for start, end in itertools.pairwise(points):
         packets += parser.feed(SESSION[start:end])
     assert packets == parse_all(SESSION)
+
+
+def test_a_cr_before_a_crlf_parses_the_same_whatever_the_chunking() -> None:
+    """`\\r\\r\\n` (a value ending in CR): found by a black-box attack, a join was applied when
+    sent in one write and lost when the write was split just after it, because bytes already
+    kept were made LF-only a second time."""
+    packet = (
+        b"Event: QueueCallerJoin\r\nPrivilege: agent,all\r\n\r\r\nChannel: PJSIP/a-1\r\n"
+        b"Queue: 2\r\nUniqueid: 1.1\r\n\r\n"
+    )
+    data = BANNER + packet
+    whole = parse_all(data)
+    assert whole[0]["Queue"] == "2"
+    split = data.index(b"\r\r\n") + 3
+    parser = PacketParser()
+    assert parser.feed(data[:split]) + parser.feed(data[split:]) == whole
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    data=st.lists(_pieces, max_size=60).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=8),
+)
+def test_any_stream_cut_anywhere_gives_the_packets_it_gives_whole(
+    data: bytes, cuts: list[int]
+) -> None:
+    stream = BANNER + data
+    parser = PacketParser()
+    points = sorted({c for c in cuts if c < len(stream)} | {0, len(stream)})
+    packets = []
+    for start, end in itertools.pairwise(points):
+        packets += parser.feed(stream[start:end])
+    assert packets == parse_all(stream)

@@ -42,8 +42,15 @@ class PacketParser:
 
     def feed(self, data: bytes) -> list[Packet]:
         """The packets completed by `data`, in order."""
-        # On the wire every line ends in CRLF; accepting bare LF as well costs one replace.
-        buffer = (self._buffer + data).replace(b"\r\n", b"\n")
+        # On the wire every line ends in CRLF; accepting bare LF as well costs one replace, of
+        # the new bytes only: the kept ones are LF-only already, and making them so again would
+        # turn a `\r\r\n` (kept as `\r\n`) into a line end that the same bytes in one chunk
+        # never had. A kept CR at the end may be the first half of a CRLF split across chunks.
+        kept = self._buffer
+        if kept.endswith(b"\r"):
+            buffer = kept[:-1] + (b"\r" + data).replace(b"\r\n", b"\n")
+        else:
+            buffer = kept + data.replace(b"\r\n", b"\n")
         if self._before_banner:
             buffer = self._take_banner(buffer)
             if self._before_banner:
