@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Literal
@@ -103,6 +105,47 @@ async def test_a_credential_verified_before_the_attack_keeps_working(
         await call(app, "GET", LIST, auth=basic("reader", f"guess{attempt}"), client=ATTACKER)
 
     assert (await call(app, "GET", LIST, auth=personas["reader"], client=OFFICE)).status == 200
+
+
+async def test_a_throttled_address_cannot_try_a_guess_against_a_cached_credential(
+    app: KolejkaApp, components: Components, personas: dict[str, str]
+) -> None:
+    """Found by a black-box attack: over its limit, an address got 429 for every wrong guess
+    and 200 for the right password while a client that polls kept it cached, which told the
+    attacker which guess was the password."""
+    assert (await call(app, "GET", LIST, auth=personas["reader"], client=OFFICE)).status == 200
+    for attempt in range(10):
+        await call(app, "GET", LIST, auth=basic("reader", f"guess{attempt}"), client=ATTACKER)
+
+    right_guess = await call(app, "GET", LIST, auth=personas["reader"], client=ATTACKER)
+
+    assert_envelope(right_guess, 429, 429001)
+    # The client that polls, at its own address, is not held up by the attacker's failures.
+    assert (await call(app, "GET", LIST, auth=personas["reader"], client=OFFICE)).status == 200
+    # Once the throttle lets the address try again, its right password is answered at once.
+    throttle = components.authenticator.throttle
+    assert throttle is not None
+    throttle.clock = lambda: time.time() + 180
+    again = await call(app, "GET", LIST, auth=personas["reader"], client=ATTACKER)
+    assert again.status == 200
+
+
+async def test_parallel_first_requests_with_the_right_password_are_one_attempt(
+    app: KolejkaApp, components: Components, personas: dict[str, str]
+) -> None:
+    """Found by a black-box attack: thirty requests at once with a right password not yet
+    cached (a client's start, or its cached entry lapsing) each counted as an attempt, and
+    twenty got 429."""
+    answers = await asyncio.gather(
+        *(call(app, "GET", LIST, auth=personas["reader"], client=OFFICE) for _ in range(30))
+    )
+
+    assert Counter(answer.status for answer in answers) == {200: 30}
+    assert checks(components).count(personas_password(personas["reader"])) == 1
+
+
+def personas_password(header: str) -> str:
+    return base64.b64decode(header.split()[1]).decode().partition(":")[2]
 
 
 async def test_failed_logins_are_logged_without_the_password(

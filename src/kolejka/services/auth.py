@@ -81,6 +81,10 @@ class Authenticator:
         # Credentials rechecked, and the stored hash they matched (see `recheck`).
         self._proven: dict[bytes, str] = {}
         self._dummy_hash = self.hasher.hash(_DUMMY_PASSWORD)
+        # Addresses the throttle refused for their own failures, until when (monotonic). Their
+        # requests skip the cache: a guess that equals a cached credential would otherwise get
+        # 200 where every other guess gets 429, and tell the attacker it is the password.
+        self._refused: dict[str, float] = {}
         changes.subscribe(self._forget)
 
     def _forget(self, change: Change) -> None:
@@ -88,8 +92,11 @@ class Authenticator:
             self._generation += 1
             self._verified.clear()
 
-    def cached(self, header: bytes) -> Principal | None:
-        """The principal for a header verified recently; no I/O, for the hot path."""
+    def cached(self, header: bytes, address: str = "") -> Principal | None:
+        """The principal for a header verified recently; no I/O, for the hot path. None from an
+        address the login throttle refuses: its requests go through the throttle."""
+        if self._refused and self._still_refused(address):
+            return None
         entry = self._verified.get(header)
         if entry is None:
             return None
@@ -105,9 +112,16 @@ class Authenticator:
         """
         if not header:
             return None
-        principal = self.cached(header)
+        principal = self.cached(header, address)
         if principal is not None:
             return principal
+        refused = bool(self._refused) and self._still_refused(address)
+        if not refused and self._checking.running(header):
+            # The same credentials are being checked for another request (a client's parallel
+            # first requests, or all of them when its cached entry lapses): that one check is
+            # the attempt, counted once, and its answer is this request's too. Counting each
+            # refused a right password with 429 once ten were under way at once.
+            return await self._checking.run(header, lambda: self._check(header, address))
         credentials = parse_basic(header)
         username = credentials[0] if credentials else None
         who = {"username": username, "client_address": address}
@@ -117,7 +131,15 @@ class Authenticator:
             reservation = await self.throttle.reserve(address, username)
             if reservation.wait:
                 log.warning("login throttled", extra=who)
+                if reservation.address_refused:
+                    self._refuse(address, reservation.wait)
                 raise LoginThrottled(reservation.wait)
+            if refused:
+                self._refused.pop(address, None)  # the throttle lets it try again
+                principal = self.cached(header, address)
+                if principal is not None:
+                    await self.throttle.succeeded(reservation)
+                    return principal
         try:
             principal = await self._checking.run(header, lambda: self._check(header, address))
         except Exception:
@@ -129,9 +151,34 @@ class Authenticator:
         if principal is None:
             # Never the password: only who tried, from where. The reservation stays: a failure.
             log.warning("failed login", extra=who)
+            if self.throttle is not None:
+                # At its limit now, the address's next request (a guess equal to a credential
+                # cached for another client) goes through the throttle, not the cache.
+                wait = await self.throttle.address_wait(address)
+                if wait:
+                    self._refuse(address, wait)
         elif self.throttle is not None and reservation is not None:
             await self.throttle.succeeded(reservation)
         return principal
+
+    def _still_refused(self, address: str) -> bool:
+        until = self._refused.get(address)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._refused[address]
+        return False
+
+    def _refuse(self, address: str, seconds: int) -> None:
+        if len(self._refused) >= self.cache_size:
+            now = time.monotonic()
+            self._refused = {a: until for a, until in self._refused.items() if until > now}
+            if len(self._refused) >= self.cache_size:
+                # Bounded: each is still refused by the throttle itself, and a right guess from
+                # one of them is answered from the cache again until it fails once more.
+                self._refused.clear()
+        self._refused[address] = time.monotonic() + seconds
 
     async def recheck(self, header: bytes) -> Principal | None:
         """The API user that credentials accepted earlier still prove, or None.

@@ -28,13 +28,15 @@ _TOLERANCE = 1e-6
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """One attempt, counted under `keys` in `bucket`; refused when `wait` > 0 (nothing held)."""
+    """One attempt, counted under `keys` in `bucket`; refused when `wait` > 0 (nothing held).
+    `address_refused`: refused for the address's own failures, not only for the user name's."""
 
     address: str
     username: str | None
     keys: tuple[str, ...]
     bucket: int
     wait: int = 0
+    address_refused: bool = False
 
 
 class LoginThrottle:
@@ -78,8 +80,19 @@ class LoginThrottle:
                 for other in keys[len(held) :]:
                     previous, current = await self.counter.counts(other, int(bucket))
                     wait = max(wait, self.retry_after(previous, current, into))
-                return Reservation(address, username, (), int(bucket), wait)
+                # The address's key comes first: refused there, the address is over its limit.
+                by_address = len(held) == 1
+                return Reservation(address, username, (), int(bucket), wait, by_address)
         return Reservation(address, username, tuple(held), int(bucket))
+
+    async def address_wait(self, address: str) -> int:
+        """Seconds until `address` may try again, 0 when it may now: after a failure, whether
+        that one took the address to its limit."""
+        if self.limit <= 0:
+            return 0
+        bucket, into = divmod(self.clock(), self.window)
+        previous, current = await self.counter.counts(f"address:{address}", int(bucket))
+        return self.retry_after(previous, current, into)
 
     async def succeeded(self, reservation: Reservation) -> None:
         """The password was right: the attempt is not a failure, and the address is known."""

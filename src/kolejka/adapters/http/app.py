@@ -108,7 +108,8 @@ class KolejkaApp:
             if not route.public:
                 header = authorization(scope)
                 # A credential verified lately is a dict lookup; only the others are awaited.
-                principal = self.auth.cached(header, route)
+                client = scope.get("client")
+                principal = self.auth.cached(header, route, client[0] if client else "")
                 if principal is None:
                     header, principal = await self.auth.principal(scope, route)
             request = Request(scope, receive, params, principal, header, self.max_body_bytes)

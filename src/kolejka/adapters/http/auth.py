@@ -32,7 +32,7 @@ class HttpAuth:
     def __init__(self, authenticator: Authenticator) -> None:
         self.authenticator = authenticator
 
-    def cached(self, header: bytes | None, route: Route) -> Principal | None:
+    def cached(self, header: bytes | None, route: Route, address: str = "") -> Principal | None:
         """The principal of Basic credentials verified lately that may use `route`; no I/O.
 
         The hot path (a wallboard polling) ends here. None sends the request to `principal`,
@@ -40,7 +40,7 @@ class HttpAuth:
         """
         if header is None:
             return None
-        principal = self.authenticator.cached(header)
+        principal = self.authenticator.cached(header, address)
         if principal is None or not principal.may(route.permission):
             return None
         return principal
