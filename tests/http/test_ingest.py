@@ -129,6 +129,14 @@ async def test_joining_an_unknown_queue_is_404(app: KolejkaApp, personas: dict[s
         ({"call_id": 5}, "call_id"),
         ({"call_id": "x" * 129}, "call_id"),
         ({"call_id": "a\x00b"}, "call_id"),
+        # Blank, or blank at an end (found by a black-box attack: stored as sent, and such a
+        # caller could leave only through a percent-encoded URL).
+        ({"call_id": " "}, "call_id"),
+        ({"call_id": "\u3000"}, "call_id"),
+        ({"call_id": "  padded  "}, "call_id"),
+        ({"call_id": "\ufeff1795800000.1"}, "call_id"),
+        ({"call_id": "1795800000.1\u00a0"}, "call_id"),
+        ({"call_id": "1795800000.1\u2028"}, "call_id"),
         ({"call_id": "c", "phone_number": ["1"]}, "phone_number"),
         ({"call_id": "c", "waited": "10"}, "waited"),
         ({"call_id": "c", "waited": -1}, "waited"),
@@ -142,6 +150,16 @@ async def test_a_malformed_join_names_the_field(
     answer = await call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
     assert_envelope(answer, 400, 400003)
     assert field in answer.json()["errors"][0]["message"]
+
+
+async def test_a_call_id_with_spaces_inside_is_kept_exactly(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    answer = await call(
+        app, "POST", JOIN, auth=personas["ingest"], json_body={"call_id": "trunk 1/42"}
+    )
+    assert answer.status == 201
+    assert answer.json()["call_id"] == "trunk 1/42"
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ class FieldProblem(enum.Enum):
     NOT_A_QUERY_FLAG = "must be 0, 1, true or false."
     REPEATED_TOO_OFTEN = "may be given at most {high} times."
     CONTROL_CHARACTERS = "must not contain control characters."
+    BLANK_AT_AN_END = "must not begin or end with a space or an invisible character."
     UNKNOWN_FIELD = "is not a known field."
     # A request body's string or key that JSON let through but no text encoder can write.
     LONE_SURROGATE = "must be valid Unicode text: it holds a lone surrogate."

@@ -350,6 +350,9 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.TOO_LONG: "jest za długie.",
     FieldProblem.NOT_AN_OUTCOME: "musi mieć wartość 'answered' lub 'abandoned'.",
     FieldProblem.CONTROL_CHARACTERS: "nie może zawierać znaków sterujących.",
+    FieldProblem.BLANK_AT_AN_END: (
+        "nie może zaczynać się ani kończyć spacją ani znakiem niewidocznym."
+    ),
     FieldProblem.UNKNOWN_FIELD: "nie jest znanym polem.",
     FieldProblem.LONE_SURROGATE: "musi być poprawnym tekstem Unicode: zawiera samotny surogat.",
     FieldProblem.KEY_LONE_SURROGATE: "ma klucz, który nie jest poprawnym tekstem Unicode.",

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from kolejka.adapters.http.request import (
     Reply,
     Request,
+    id_text_field,
     only_fields,
     seconds_field,
     text_field,
@@ -54,9 +55,7 @@ class IngestApi:
         queue_id = request.path_id("id")
         body = await request.json_object()
         only_fields(body, {"call_id", "phone_number", "caller_name", "waited"})
-        call_id = text_field(body, "call_id", MAX_CALL_ID, required=True, strip=False)
-        if not call_id:
-            raise InvalidField("call_id", FieldProblem.REQUIRED)
+        call_id = id_text_field(body, "call_id", MAX_CALL_ID)
         phone_number = text_field(body, "phone_number", MAX_PHONE_INPUT)
         caller_name = text_field(body, "caller_name", MAX_CALLER_NAME)
         waited = seconds_field(body, "waited")
@@ -153,9 +152,7 @@ def _member_event(kind: str, login: str, queue_id: int, body: dict[str, Any]) ->
         return MemberAdded(member) if kind == "added" else MemberPaused(member)
     if kind == "removed":
         return MemberRemoved(login, queue_id)
-    call_id = text_field(body, "call_id", MAX_CALL_ID, required=True, strip=False)
-    if not call_id:
-        raise InvalidField("call_id", FieldProblem.REQUIRED)
+    call_id = id_text_field(body, "call_id", MAX_CALL_ID)
     if kind == "ringing":
         return AgentRinging(login, queue_id, call_id)
     if kind == "ring_no_answer":

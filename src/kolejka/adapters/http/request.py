@@ -286,6 +286,28 @@ def text_field(
     return value.strip() if strip else value
 
 
+def id_text_field(body: dict[str, Any], field: str, limit: int) -> str:
+    """A required id given as text (a PBX's call id), taken exactly as written, so it must not
+    begin or end with a space or an invisible character (a blank id, or one that only a
+    percent-encoded URL could name again); blanks alone are no id at all."""
+    value = text_field(body, field, limit, required=True, strip=False)
+    if not value or all(_invisible(c) for c in value):
+        raise InvalidField(field, FieldProblem.REQUIRED)
+    if _invisible(value[0]) or _invisible(value[-1]):
+        raise InvalidField(field, FieldProblem.BLANK_AT_AN_END)
+    return value
+
+
+# Format characters nobody sees at an id's end: a soft hyphen, zero-width spaces and joiners, a BOM.
+# The OpenAPI document's pattern for a call id names the same ones beside `\s`.
+_INVISIBLE = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
+
+
+def _invisible(character: str) -> bool:
+    """Whitespace (U+00A0, U+2028 and U+3000 too) or one of the invisible format characters."""
+    return character.isspace() or character in _INVISIBLE
+
+
 def seconds_field(body: dict[str, Any], field: str) -> timedelta | None:
     """A duration in whole seconds, 0 to 10,000,000 (about 115 days); None when absent."""
     value = body.get(field)
