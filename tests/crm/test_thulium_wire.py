@@ -316,3 +316,20 @@ async def test_an_unknown_query_parameter_is_refused_naming_the_supported_ones(
         "Invalid field colour",
     ]
     assert "phone_number" in supported
+
+
+async def test_a_query_parameter_given_twice_is_refused_not_merged(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    answer = await call(
+        app,
+        "GET",
+        "/api/customers?limit=1&limit=2&type=person&type=company",
+        auth=personas["admin"],
+    )
+
+    assert answer.status == 400
+    assert answer.json()["errors"] == [
+        {"message": "Invalid field limit: may be given only once.", "code": 400003},
+        {"message": "Invalid field type: may be given only once.", "code": 400003},
+    ]

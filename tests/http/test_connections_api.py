@@ -248,6 +248,11 @@ async def test_customer_id_is_the_unambiguous_owner_of_the_callers_number(
         ("?order=date", 400003),
         ("?limit=1&" + "&".join(["tags[]=a"] * 80), 400003),
         ("?" + "&".join(["tags[]=a"] * 20 + ["tags[]="]), 400003),  # empty ones count too
+        # Given twice: refused, not merged (found by a black-box attack: the last one won).
+        ("?limit=1&limit=2", 400003),
+        ("?queue_id=1&queue_id=2", 400003),
+        ("?limit=abc&limit=1", 400003),
+        ("?src=&src=601100200", 400003),
     ],
 )
 async def test_bad_parameters_answer_400_in_the_envelope(

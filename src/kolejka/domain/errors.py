@@ -72,6 +72,7 @@ class FieldProblem(enum.Enum):
     NOT_A_DATE_OR_TIME = "must be a date: YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS]."
     NOT_A_QUERY_FLAG = "must be 0, 1, true or false."
     REPEATED_TOO_OFTEN = "may be given at most {high} times."
+    GIVEN_TWICE = "may be given only once."
     CONTROL_CHARACTERS = "must not contain control characters."
     BLANK_AT_AN_END = "must not begin or end with a space or an invisible character."
     UNKNOWN_FIELD = "is not a known field."

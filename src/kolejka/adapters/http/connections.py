@@ -148,6 +148,7 @@ class ConnectionsApi:
         params: dict[str, str] = {}
         tags: list[str] = []
         given_tags = 0
+        given: set[str] = set()
         for key, value in query_pairs(request, PARAMETERS, MAX_PAIRS):
             if key in ("tags[]", "tags"):
                 given_tags += 1
@@ -155,8 +156,13 @@ class ConnectionsApi:
                     raise InvalidField("tags[]", FieldProblem.REPEATED_TOO_OFTEN, high=MAX_TAGS)
                 if value:
                     tags.append(query_text(value, "tags[]", MAX_TAG))
-            elif value != "":
-                params[key] = value  # a later value wins; an empty one is no filter
+            elif key in given:
+                # Refused, not merged: `queue_id=1&queue_id=2` must not quietly mean queue 2.
+                raise InvalidField(key, FieldProblem.GIVEN_TWICE)
+            else:
+                given.add(key)
+                if value != "":
+                    params[key] = value  # an empty one is no filter
         for flag in ("include_tags", "include_topics"):
             if flag in params and params[flag].lower() not in _BOOLEANS:
                 raise InvalidField(flag, FieldProblem.NOT_A_QUERY_FLAG)

@@ -217,6 +217,10 @@ class CrmApi:
                 name = key[:64]
                 unknown[name] = unknown_parameter(name, known | {"custom_fields[Name][]"})
                 continue
+            if key in params:
+                # Refused, not merged: `type=person&type=company` must not quietly mean one.
+                unknown[key] = InvalidField(key, FieldProblem.GIVEN_TWICE)
+                continue
             params[key] = value
         _refuse(unknown.values())
         limit = _limit(params.get("limit"))

@@ -373,6 +373,7 @@ PROBLEMS_PL: dict[FieldProblem, str] = {
     FieldProblem.READ_ONLY: "nie może być zmienione.",
     FieldProblem.TOO_MANY_ITEMS: "ma więcej niż 1000 elementów.",
     FieldProblem.REPEATED_TOO_OFTEN: "można podać najwyżej {high} razy.",
+    FieldProblem.GIVEN_TWICE: "można podać tylko raz.",
     FieldProblem.NOT_AN_ARRAY: "musi być tablicą.",
     FieldProblem.NOT_SORTABLE: "musi wymieniać pola, po których można sortować.",
     FieldProblem.OUT_OF_RANGE: "musi być liczbą całkowitą od {low} do {high}.",
