@@ -256,3 +256,17 @@ async def test_a_pending_callback_is_cancelled_and_others_cannot_be(
     # Cancelled: the number can be scheduled again.
     assert (await call(app, "POST", SCHEDULE, auth=admin, json_body=EXAMPLE)).status == 201
     assert len(await stored(components)) == 3
+
+
+async def test_every_wrong_field_is_named_in_one_answer_and_nothing_is_stored(
+    app: KolejkaApp, components: Components, admin: str
+) -> None:
+    """Found by a black-box attack: only the first wrong field was named."""
+    body = {"phone_number": "x", "call_at": "bad", "colour": "red"}
+    answer = await call(app, "POST", SCHEDULE, auth=admin, json_body=body)
+
+    assert answer.status == 400
+    named = [error["message"].split(":")[0] for error in answer.json()["errors"]]
+    assert named == ["Invalid field colour", "Invalid field phone_number", "Invalid field call_at"]
+    assert all(error["code"] == 400003 for error in answer.json()["errors"])
+    assert await stored(components) == []

@@ -152,6 +152,23 @@ async def test_a_malformed_join_names_the_field(
     assert field in answer.json()["errors"][0]["message"]
 
 
+async def test_every_wrong_field_of_a_join_is_named_in_one_answer(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    """Found by a black-box attack: only the first wrong field was named."""
+    body = {"call_id": "", "waited": -1, "phone_number": 5, "zzz": 1}
+    answer = await call(app, "POST", JOIN, auth=personas["ingest"], json_body=body)
+
+    assert answer.status == 400
+    named = [error["message"].split(":")[0] for error in answer.json()["errors"]]
+    assert named == [
+        "Invalid field zzz",
+        "Invalid field call_id",
+        "Invalid field phone_number",
+        "Invalid field waited",
+    ]
+
+
 async def test_a_call_id_with_spaces_inside_is_kept_exactly(
     app: KolejkaApp, personas: dict[str, str]
 ) -> None:

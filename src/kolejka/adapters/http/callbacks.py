@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
 from kolejka.adapters.http.errors import NOT_JSON_TYPE, ApiError
-from kolejka.adapters.http.request import Reply, Request, no_query, only_fields
+from kolejka.adapters.http.request import FieldErrors, Reply, Request, no_query, only_fields
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields
 from kolejka.domain.callbacks import Attempt, Callback, DialOutcome, parse_wire_time
+from kolejka.domain.crm import PhoneNumber
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_CALL_ID
@@ -89,15 +90,21 @@ class CallbacksApi:
         queue_id = request.path_id("id")
         no_query(request)
         body = await request.json_object()
-        only_fields(body, {"phone_number", "call_at"})
-        raw = body.get("phone_number")
-        if raw is None or raw == "":
-            raise InvalidField("phone_number", FieldProblem.REQUIRED)
-        number = crm_fields.phone_number(raw, self.phones, "phone_number")
+        errors = FieldErrors(body, {"phone_number", "call_at"})
+        number = errors.take(lambda: self._number(body.get("phone_number")), None)
         call_at = body.get("call_at")
-        at = None if call_at is None else parse_wire_time(call_at, self.time_zone, "call_at")
+        at = None
+        if call_at is not None:
+            at = errors.take(lambda: parse_wire_time(call_at, self.time_zone, "call_at"), None)
+        errors.raise_any()
+        assert number is not None
         await self.callbacks.schedule(queue_id, number.raw, at)
         return CREATED
+
+    def _number(self, raw: object) -> PhoneNumber:
+        if raw is None or raw == "":
+            raise InvalidField("phone_number", FieldProblem.REQUIRED)
+        return crm_fields.phone_number(raw, self.phones, "phone_number")
 
     async def schedule_caller_call(self, request: Request) -> Reply:
         """A callback for a caller waiting now, keeping their place (kolejka's extension): an

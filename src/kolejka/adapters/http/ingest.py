@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http.request import (
+    FieldErrors,
     Reply,
     Request,
     id_text_field,
@@ -54,11 +55,12 @@ class IngestApi:
     async def caller_joins(self, request: Request) -> Reply:
         queue_id = request.path_id("id")
         body = await request.json_object()
-        only_fields(body, {"call_id", "phone_number", "caller_name", "waited"})
-        call_id = id_text_field(body, "call_id", MAX_CALL_ID)
-        phone_number = text_field(body, "phone_number", MAX_PHONE_INPUT)
-        caller_name = text_field(body, "caller_name", MAX_CALLER_NAME)
-        waited = seconds_field(body, "waited")
+        errors = FieldErrors(body, {"call_id", "phone_number", "caller_name", "waited"})
+        call_id = errors.take(lambda: id_text_field(body, "call_id", MAX_CALL_ID), "")
+        phone_number = errors.take(lambda: text_field(body, "phone_number", MAX_PHONE_INPUT), "")
+        caller_name = errors.take(lambda: text_field(body, "caller_name", MAX_CALLER_NAME), "")
+        waited = errors.take(lambda: seconds_field(body, "waited"), None)
+        errors.raise_any()
         started_at = None if waited is None else self.lists.now() - waited
         caller, created = await self.lists.join(
             queue_id, call_id, phone_number, caller_name, started_at
