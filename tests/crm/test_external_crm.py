@@ -18,7 +18,9 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from kolejka.adapters.external_crm import BadAnswer, parse_answer
 from kolejka.adapters.http.app import KolejkaApp
+from kolejka.adapters.http.service import openapi_document
 from kolejka.bootstrap import Components
 from kolejka.domain.queues import Outcome
 from kolejka.settings import Settings
@@ -295,3 +297,98 @@ async def test_the_abandoned_list_names_callers_through_the_external_crm_too(
         ("613459852", None, None),
         ("500600700", None, None),
     }
+
+
+# What a buggy CRM answers: a UTF-16 string cut in half (valid JSON, a lone surrogate that UTF-8
+# cannot encode), and control characters the built-in CRM refuses when customers are written.
+UNSHOWABLE_ANSWERS = {
+    "lone surrogate label": b'{"customer_id": 9, "customer_label": "\\ud800"}',
+    "control characters in the label": json.dumps(
+        {"customer_id": 10, "customer_label": "a\u0000b\u0085c\r\nd"}
+    ).encode(),
+    "lone surrogate in a surname": b'{"customer_id": 11, "name": "Jan", "surname": "K\\udc00"}',
+    "escape sequence in a company name": json.dumps(
+        {"customer_id": 12, "company_name": "ACME\x1b[31m", "company_flag": 1}
+    ).encode(),
+    "one bad customer of two": (
+        b'[{"customer_id": 13, "name": "Ewa"}, {"customer_id": 13, "customer_label": "\\udfff"}]'
+    ),
+}
+
+
+def shaped(entries: list[dict[str, Any]], schema: str) -> list[tuple[object, object]]:
+    """The entries' customers, after checking each has exactly the contract's keys."""
+    required = openapi_document()["components"]["schemas"][schema]["required"]
+    for entry in entries:
+        assert list(entry) == required
+        assert isinstance(entry["phone_number"], str)
+    return [(entry["customer_id"], entry["customer_label"]) for entry in entries]
+
+
+@pytest.mark.parametrize("answer", UNSHOWABLE_ANSWERS.values(), ids=list(UNSHOWABLE_ANSWERS))
+async def test_an_answer_with_unshowable_text_names_nobody_and_the_lists_still_answer(
+    app: KolejkaApp,
+    components: Components,
+    personas: dict[str, str],
+    external: ExternalCrmServer,
+    caplog: pytest.LogCaptureFixture,
+    answer: bytes,
+) -> None:
+    """A malformed answer like one without a name: the caller is listed unnamed and it is
+    logged, without the raw text; the waiting list, the callers and the abandoned list answer."""
+    external.knows("601100917", answer)
+    await components.lists.join(2, "sur-1", "601100917")
+
+    with caplog.at_level(logging.WARNING, logger="kolejka.adapters.external_crm"):
+        waiting_list = await call(app, "GET", "/api/queues/2/waiting_list", auth=personas["admin"])
+        callers = await call(app, "GET", "/api/queues/2/callers", auth=personas["admin"])
+        await components.lists.leave("sur-1", Outcome.ABANDONED)
+        abandoned = await call(app, "GET", "/api/queues/2/abandoned", auth=personas["admin"])
+
+    assert (waiting_list.status, callers.status, abandoned.status) == (200, 200, 200)
+    assert shaped(waiting_list.json(), "WaitingCaller") == [(None, None)]
+    assert shaped(callers.json(), "CallerWait") == [(None, None)]
+    assert shaped(abandoned.json(), "AbandonedCaller") == [(None, None)]
+    warnings = [r.getMessage() for r in caplog.records if "external CRM failed" in r.getMessage()]
+    assert warnings
+    assert "control character or a lone surrogate" in warnings[0]
+    for message in warnings:
+        message.encode("utf-8")  # no lone surrogate reached the log
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in message)
+
+
+async def test_surrounding_blanks_are_trimmed_and_other_text_is_shown_as_given(
+    app: KolejkaApp, components: Components, personas: dict[str, str], external: ExternalCrmServer
+) -> None:
+    """Only control characters and lone surrogates make an answer malformed: blanks around a
+    name are trimmed as before, and any other Unicode (emoji, right-to-left marks) is a name."""
+    external.knows("601100200", {"customer_id": 77, "customer_label": "  Jan \U0001f600 K.  "})
+    external.knows("601100201", {"customer_id": 78, "name": "Ewa", "surname": "\u202eNowak"})
+    await components.lists.join(2, "a", "601100200")
+    await components.lists.join(2, "b", "601100201")
+
+    entries = await waiting(app, personas["reader"])
+
+    assert {(e["customer_id"], e["customer_label"]) for e in entries} == {
+        (77, "Jan \U0001f600 K."),
+        (78, "Ewa \u202eNowak"),
+    }
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        *UNSHOWABLE_ANSWERS.values(),
+        json.dumps({"customer_id": 5, "name": "Jan\n", "surname": "Kowalski"}).encode(),
+        json.dumps({"customer_id": 5, "customer_label": "Jan\tKowalski"}).encode(),
+        json.dumps({"customer_id": 5, "customer_label": "Jan\x7f"}).encode(),
+    ],
+    ids=[*UNSHOWABLE_ANSWERS, "trailing line feed", "tab", "DEL"],
+)
+def test_every_name_an_answer_gives_is_checked_as_the_built_in_crm_checks_its_fields(
+    answer: bytes,
+) -> None:
+    """The check is made on the answer, before anything of it is cached: no cached match, and so
+    no waiting list, abandoned list, stream or CALLER_JOINED event, can carry the text."""
+    with pytest.raises(BadAnswer, match="holds a control character or a lone surrogate"):
+        parse_answer(answer)

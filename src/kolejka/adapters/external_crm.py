@@ -5,6 +5,11 @@ an array of objects, each with `customer_id` and either `customer_label`, a pers
 `surname`, or a company's `company_name` (with `company_flag` 1). Two customers in one answer
 name nobody: the unambiguous rule applies as for the built-in CRM.
 
+The answer is untrusted input: a name holding a control character (which the built-in CRM refuses
+when customers are written) or a lone surrogate (valid JSON, `"\\ud800"`, from a CRM that cut
+UTF-16 in half, which UTF-8 cannot encode, so every list showing it would fail) makes the answer
+malformed, like one without a name. The log says which field, never the text itself.
+
 The waiting list must answer in time whatever that system does, so every question has one
 deadline (`timeout`, default 1 s); a failure (down, slow, an error status, garbage) is logged, names
 nobody, and makes the next questions skip the system for a few seconds, so one slow CRM costs
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -39,6 +45,9 @@ MAX_ANSWER_BYTES = 256 * 1024
 MAX_CACHED = 50_000
 # After a failure the system is left alone this long (at most; never longer than the cache TTL).
 BACKOFF_SECONDS = 5.0
+# What no name may hold: C0 and C1 controls and DEL (as the built-in CRM's fields, tab and line
+# breaks included), and surrogates, which json.loads leaves alone only when they are lone.
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class BadAnswer(ValueError):
@@ -81,8 +90,14 @@ def _match(item: dict[str, Any]) -> CustomerMatch:
 
 
 def _text(item: dict[str, Any], key: str) -> str:
+    """A name the answer gives, trimmed; "" when absent or not a string. BadAnswer when it holds
+    a control character or a lone surrogate: its value is not quoted, so neither reaches the log."""
     value = item.get(key)
-    return value.strip() if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if _UNSHOWABLE.search(value) is not None:
+        raise BadAnswer(f"{key} holds a control character or a lone surrogate")
+    return value.strip()
 
 
 class ExternalCrm:
