@@ -66,7 +66,10 @@ async def test_a_pause_is_created_on_first_sight_and_keeps_its_id(
 async def test_a_live_record_reads_back_as_written(agent_live: AgentLiveStore) -> None:
     live = AgentLive(
         "jkowalski",
-        (Membership(2, paused=True, pause_id=4), Membership(7, ringing=True, in_call=True)),
+        (
+            Membership(2, paused=True, pause_id=4),
+            Membership(7, ringing=True, in_call=True, calls=("1795800000.1", "1795800000.2")),
+        ),
         AgentState.INBOUND_CALL,
         None,
         AT,
@@ -80,3 +83,10 @@ async def test_a_live_record_reads_back_as_written(agent_live: AgentLiveStore) -
     assert sorted(await agent_live.all(), key=lambda x: x.login) == [paused, live]
     await agent_live.remove("jkowalski")
     assert await agent_live.all() == [paused]
+
+
+def test_a_record_written_before_calls_were_kept_reads_as_no_call() -> None:
+    from kolejka.adapters.sql.agent_rows import decode_live
+
+    old = decode_live("jkowalski", "INBOUND_CALL", None, 0, "[[7,0,null,0,1]]")
+    assert old.memberships == (Membership(7, in_call=True),)

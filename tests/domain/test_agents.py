@@ -112,6 +112,49 @@ def test_a_call_rings_then_connects_then_completes() -> None:
     assert steps[6].last_change == steps[5].last_change
 
 
+def test_an_agent_on_two_calls_talks_until_both_complete() -> None:
+    """Found by a black-box attack: with Asterisk's `ringinuse` a member may be connected to a
+    second call, and the end of the first made it FREE while it talked on the other."""
+    steps = run(
+        (MemberAdded(report()), None),
+        (AgentConnected("jkowalski", 2, "c1", None, None), None),
+        (AgentConnected("jkowalski", 2, "c2", None, None), None),
+        (AgentCompleted("jkowalski", 2, "c1", None, 6 * SECOND, CompletedBy.AGENT), None),
+        (AgentCompleted("jkowalski", 2, "c1", None, 6 * SECOND, CompletedBy.AGENT), None),
+        (AgentCompleted("jkowalski", 2, "c2", None, 9 * SECOND, CompletedBy.CALLER), None),
+    )
+    assert [s.state for s in steps] == [
+        AgentState.FREE,
+        AgentState.INBOUND_CALL,
+        AgentState.INBOUND_CALL,
+        AgentState.INBOUND_CALL,
+        AgentState.INBOUND_CALL,  # the first call's end, heard twice, ends nothing more
+        AgentState.FREE,
+    ]
+
+
+def test_the_pbx_saying_the_member_is_not_in_a_call_ends_the_calls_we_knew() -> None:
+    *_, idle = run(
+        (MemberAdded(report()), None),
+        (AgentConnected("jkowalski", 2, "c1", None, None), None),
+        (MemberStatus(report(in_call=False)), None),  # AgentComplete was missed in a gap
+    )
+    assert idle.state is AgentState.FREE
+    assert idle.memberships[0].calls == ()
+
+
+def test_a_call_that_ends_after_its_agent_left_the_queue_leaves_no_membership() -> None:
+    """Found by a black-box attack: removed while talking, the agent turned FREE in the queue
+    it had left once the call ended, until the next member event."""
+    *_, completed = run(
+        (MemberAdded(report()), None),
+        (AgentConnected("jkowalski", 2, "c1", None, None), None),
+        (MemberRemoved("jkowalski", 2), None),
+        (AgentCompleted("jkowalski", 2, "c1", None, 6 * SECOND, CompletedBy.AGENT), None),
+    )
+    assert (completed.state, completed.status.queues) == (AgentState.OFF, ())
+
+
 def test_ringing_ends_when_the_call_rings_out_or_the_phone_goes_idle() -> None:
     rang_out = run(
         (MemberAdded(report()), None),

@@ -120,6 +120,10 @@ class Membership:
     pause_id: int | None = None
     ringing: bool = False
     in_call: bool = False
+    # The queue calls connected to the agent and not completed yet (AgentConnect, then
+    # AgentComplete): with Asterisk's `ringinuse` a member may take a second one, and the end of
+    # the first must not make it FREE while it talks on the other.
+    calls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,12 +304,15 @@ def _reported(member: MemberReport, pause_id: int | None, before: Membership | N
     ):
         # The phone stopped ringing (answered elsewhere, the caller hung up, ring-all won).
         ringing = False
+    # The PBX's own word on whether the member talks: not in a call, none of ours goes on.
+    calls = before.calls if before is not None and member.in_call else ()
     return Membership(
         queue_id=member.queue_id,
         paused=member.paused,
         pause_id=pause_id if member.paused else None,
         ringing=ringing,
         in_call=member.in_call,
+        calls=calls,
     )
 
 
@@ -316,14 +323,20 @@ def _membership_after(
         return None
     if isinstance(event, MemberAdded | MemberPaused | MemberStatus):
         return _reported(event.member, pause_id, before)
+    if before is None and isinstance(event, AgentCompleted):
+        # The end of a call in a queue the agent is no member of (removed while talking): it
+        # leaves no membership behind, so the agent does not turn FREE in a queue it left.
+        return None
     base = before if before is not None else Membership(event.queue_id)
     if isinstance(event, AgentRinging):
         return replace(base, ringing=True)
     if isinstance(event, AgentRingNoAnswer):
         return replace(base, ringing=False)
     if isinstance(event, AgentConnected):
-        return replace(base, ringing=False, in_call=True)
-    return replace(base, ringing=False, in_call=False)
+        calls = base.calls if event.call_id in base.calls else (*base.calls, event.call_id)
+        return replace(base, ringing=False, in_call=True, calls=calls)
+    calls = tuple(call for call in base.calls if call != event.call_id)
+    return replace(base, ringing=False, in_call=bool(calls), calls=calls)
 
 
 def _queue_of(event: MemberEvent) -> int:

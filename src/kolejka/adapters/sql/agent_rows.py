@@ -13,12 +13,28 @@ from kolejka.domain.agents import AgentLive, AgentState, Membership
 
 
 def encode_memberships(live: AgentLive) -> str:
+    """[queue, paused, pause id, ringing, in call] a membership, and its calls under way when it
+    has any (records written before they were kept have five items: no call)."""
     return json.dumps(
         [
             [m.queue_id, int(m.paused), m.pause_id, int(m.ringing), int(m.in_call)]
+            + ([list(m.calls)] if m.calls else [])
             for m in live.memberships
         ],
         separators=(",", ":"),
+    )
+
+
+def _membership(item: list[object]) -> Membership:
+    queue_id, paused, pause, ringing, in_call, *rest = item
+    calls = tuple(str(call) for call in rest[0]) if rest else ()  # type: ignore[attr-defined]
+    return Membership(
+        int(queue_id),  # type: ignore[call-overload]
+        bool(paused),
+        None if pause is None else int(pause),  # type: ignore[call-overload]
+        bool(ringing),
+        bool(in_call),
+        calls,
     )
 
 
@@ -27,10 +43,7 @@ def decode_live(
 ) -> AgentLive:
     return AgentLive(
         login=login,
-        memberships=tuple(
-            Membership(queue_id, bool(paused), pause, bool(ringing), bool(in_call))
-            for queue_id, paused, pause, ringing, in_call in json.loads(memberships)
-        ),
+        memberships=tuple(_membership(item) for item in json.loads(memberships)),
         state=AgentState(state),
         pause_id=pause_id,
         last_change=from_micros(last_change),
