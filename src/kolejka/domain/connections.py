@@ -15,7 +15,9 @@ Thulium's page calls `duration` "czas rozmowy"; issue 14 defines it as Asterisk'
 (wait + talk), and kolejka follows the issue (docs/api.md, "Call history").
 
 Plain values and rules only: no I/O. The connection id is the PBX's id of the call (Asterisk's
-`Uniqueid`), so writing the same call twice changes one record, never adds a second.
+`Uniqueid`), so writing the same call twice changes one record, never adds a second. A call that
+visits a second queue (a transfer) is a record per visit: the later one's id is derived from the
+call's and the queue's (`services.history.visit_id`).
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from itertools import islice
 
 from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.agents import AgentCompleted, AgentConnected, MemberEvent
@@ -60,6 +61,9 @@ PRUNE_BATCH = 500  # rows one prune statement deletes: a few milliseconds of the
 PRUNE_PAUSE_SECONDS = 0.05  # between batches, so the service's own writes go first
 PRUNE_EVERY_SECONDS = 600.0
 EXPORT_BATCH = 1000
+# Calls whose first queue visit this object remembers (`_first_queues`): far more than a day's
+# transfers can be apart. The oldest are forgotten a batch at a time, not per departure.
+MAX_REMEMBERED_CALLS = 100_000
 RETRY_SECONDS = 0.5  # before writing a batch again that met a store locked (by an import)
 # How long a stop waits for the store to take the calls not yet written (docs/operations.md):
 # longer, and a service manager's own stop timeout kills the process without a word.
@@ -124,6 +128,9 @@ class CallHistory:
         self._unstored: dict[str, list[_Noted]] = {}
         self._writer: asyncio.Task[None] | None = None
         self._in_flight = False  # the writer holds a batch it has not stored yet
+        # By call, the queue of its first visit, whose row is keyed by the call id itself; a
+        # visit of another queue is a row of its own (`visit_id`). docs/pbx-asterisk.md.
+        self._first_queues: dict[str, int] = {}
 
     # Recording ---------------------------------------------------------------------------
 
@@ -137,6 +144,10 @@ class CallHistory:
         # events a second more than the write itself. Reads normalise the numbers they show.
         key = number_key(caller.phone_number)
         row = departed(caller, gone, key) if outcome_known else lost(caller, gone, key)
+        # One dict operation for the common call, which visits one queue: it notes that queue.
+        first = self._first_queues.setdefault(caller.call_id, caller.queue_id)
+        if first != caller.queue_id:  # a transfer or an overflow into another queue
+            row = replace(row, connection_id=visit_id(caller.call_id, caller.queue_id))
         self._note(_noted_departure(row, gone.left_at))
 
     async def agent_event(self, event: MemberEvent) -> None:
@@ -145,13 +156,45 @@ class CallHistory:
         written whole, so a repeat of the same event changes nothing more. Other member events
         are no call's."""
         if isinstance(event, AgentConnected):
-            known = await self._current(event.call_id)
+            _, known = await self._visit(event.call_id, event.queue_id)
             if known is not None:  # QueueCallerLeave, which comes first, recorded it
                 self._note(_Noted(connected(known, event), True))
         elif isinstance(event, AgentCompleted):
-            known = await self._current(event.call_id)
+            row_id, known = await self._visit(event.call_id, event.queue_id)
+            if row_id != event.call_id:
+                event = replace(event, call_id=row_id)  # a row it makes has the visit's id
             now = self._clock.now()
             self._note(_Noted(completed(known, event, now), True, (), now))
+
+    async def _visit(self, call_id: str, queue_id: int) -> tuple[str, Connection | None]:
+        """The id and current row of the call's visit of `queue_id`, for an agent's event.
+
+        The row under the call id says which queue the first visit was: after a restart (or
+        once the call is forgotten) that read, which an agent's event makes anyway, is what
+        tells a later visit from the first."""
+        first = self._first_queues.get(call_id)
+        if first is not None and first != queue_id:
+            row_id = visit_id(call_id, queue_id)
+            return row_id, await self._current(row_id)
+        known = await self._current(call_id)
+        if known is None or known.queue_id == queue_id:
+            if first is None and known is not None:
+                self._first_queues[call_id] = queue_id
+            return call_id, known
+        self._first_queues[call_id] = known.queue_id
+        row_id = visit_id(call_id, queue_id)
+        return row_id, await self._current(row_id)
+
+    async def recall(self, call_ids: Iterable[str]) -> None:
+        """Reads which queue each call's first visit was, for calls this object does not know
+        (after a restart): the resync asks it for the calls it finds waiting or gone, so their
+        departures from a later queue are rows of their own. A read per call, at a resync only.
+        """
+        for call_id in call_ids:
+            if call_id not in self._first_queues:
+                known = await self._current(call_id)
+                if known is not None:
+                    self._first_queues[call_id] = known.queue_id
 
     def mark(self) -> tuple[list[_Noted], int]:
         """Where the noted rows end now; `forget_since` drops what was noted after it."""
@@ -295,6 +338,10 @@ class CallHistory:
 
     def _stored(self, batch: Sequence[_Noted]) -> None:
         """`batch` is stored (or dropped): reads of its calls no longer go through it."""
+        first_queues = self._first_queues
+        if len(first_queues) > MAX_REMEMBERED_CALLS:  # a batch at a time: forget the oldest
+            for call_id in list(islice(first_queues, len(first_queues) - MAX_REMEMBERED_CALLS)):
+                del first_queues[call_id]
         unstored = self._unstored
         for noted in batch:  # a loop of its own: once per call the listener records
             call_id = noted.row.connection_id
@@ -420,6 +467,12 @@ class CallHistory:
                 if gone:
                     log.info("pruned %d calls older than %d days", gone, self.keep_days)
             await asyncio.sleep(every)
+
+
+def visit_id(call_id: str, queue_id: int) -> str:
+    """The history's id of a call's visit of a queue other than its first (a transfer, an
+    overflow): `<call id>-<queue id>`, the same however often its events are heard."""
+    return f"{call_id}-{queue_id}"
 
 
 def _announced_rows(batch: Sequence[_Noted]) -> dict[int, Connection]:

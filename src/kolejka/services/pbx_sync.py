@@ -245,6 +245,10 @@ class PbxSync:
                 caller for queue_id in queues for _, caller in await self.callers.waiting(queue_id)
             ]
             plan = reconcile(ours, snapshot, self.clock.now(), touched)
+            if self.history is not None:
+                # After a restart: which of these calls visited another queue before, so that
+                # this visit's row is its own (docs/pbx-asterisk.md, "A call in several queues").
+                await self.history.recall([caller.call_id for caller in (*ours, *plan.joins)])
             for caller in plan.departures:
                 # Gone while we were not listening: answered or hung up, we cannot know. Counting
                 # it as abandoned keeps an unknown hold time out of the answered-call estimates;
