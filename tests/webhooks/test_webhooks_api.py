@@ -130,6 +130,24 @@ async def test_a_malformed_registration_is_400_naming_the_field(
     assert (await call(app, "GET", "/api/webhooks", auth=personas["admin"])).json() == []
 
 
+async def test_every_wrong_field_of_a_registration_is_named_in_one_answer(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    """Found by a black-box attack: an unknown field hid every other error."""
+    body = {"zzz": 1, "actions": "x", "subscription_url": 5, "http_auth_user": 1}
+    answer = await call(app, "POST", "/api/webhooks", auth=personas["admin"], json_body=body)
+
+    assert answer.status == 400
+    named = [error["message"].split(":")[0] for error in answer.json()["errors"]]
+    assert named == [
+        "Invalid field zzz",
+        "Invalid field actions",
+        "Invalid field subscription_url",
+        "Invalid field http_auth_user",
+    ]
+    assert (await call(app, "GET", "/api/webhooks", auth=personas["admin"])).json() == []
+
+
 @pytest.mark.parametrize(
     "body", [b"", b"[]", b"null", b'"x"', b"{", b'{"actions": ["CALLER_JOINED"]'], ids=repr
 )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -150,6 +153,32 @@ class InvalidFields(DomainError):
     def __init__(self, errors: list[InvalidField]) -> None:
         super().__init__("; ".join(str(error) for error in errors))
         self.errors = errors
+
+
+class FieldErrors:
+    """A body's field errors, gathered so that one 400 names every wrong field (docs/api.md,
+    Errors): `take` runs one field's check and keeps its error, `raise_any` ends the checking."""
+
+    def __init__(self, body: Mapping[str, Any], known: set[str] | frozenset[str]) -> None:
+        self.found: list[InvalidField] = [
+            InvalidField(str(key)[:64], FieldProblem.UNKNOWN_FIELD)
+            for key in body
+            if key not in known
+        ]
+
+    def take(self, check: Callable[[], T], instead: T) -> T:
+        """What `check` returns, or `instead` when it finds the field wrong (kept for later)."""
+        try:
+            return check()
+        except InvalidField as error:
+            self.found.append(error)
+            return instead
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise InvalidFields(self.found)
 
 
 class StoreUnavailable(DomainError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kolejka.domain.customers import unambiguous
-from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.errors import FieldErrors, FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.webhooks import (
     MAX_CREDENTIAL,
@@ -83,13 +83,15 @@ class Webhooks:
 
     async def register(self, values: Mapping[str, Any]) -> tuple[Subscription, str]:
         """A new subscription and its signing secret, which is shown this once."""
-        for key in values:
-            if key not in REGISTRATION_FIELDS:
-                raise InvalidField(str(key)[:64], FieldProblem.UNKNOWN_FIELD)
-        actions = check_actions(values.get("actions"))
-        url = check_subscription_url(values.get("subscription_url"), self.allow_http)
-        user = _credential(values, "http_auth_user")
-        password = _credential(values, "http_auth_password")
+        errors = FieldErrors(values, REGISTRATION_FIELDS)
+        nothing: tuple[str, ...] = ()
+        actions = errors.take(lambda: check_actions(values.get("actions")), nothing)
+        url = errors.take(
+            lambda: check_subscription_url(values.get("subscription_url"), self.allow_http), ""
+        )
+        user = errors.take(lambda: _credential(values, "http_auth_user"), "")
+        password = errors.take(lambda: _credential(values, "http_auth_password"), "")
+        errors.raise_any()
         if self.sealer is None:
             raise WebhooksOff("webhooks need KOLEJKA_WEBHOOK_KEY")
         secret = "whsec_" + secrets.token_urlsafe(32)

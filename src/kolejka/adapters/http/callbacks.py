@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http import wire
 from kolejka.adapters.http.errors import NOT_JSON_TYPE, ApiError
-from kolejka.adapters.http.request import FieldErrors, Reply, Request, no_query, only_fields
+from kolejka.adapters.http.request import Reply, Request, no_query, only_fields
 from kolejka.adapters.http.routing import Route
 from kolejka.domain import crm_fields
 from kolejka.domain.callbacks import Attempt, Callback, DialOutcome, parse_wire_time
 from kolejka.domain.crm import PhoneNumber
-from kolejka.domain.errors import FieldProblem, InvalidField
+from kolejka.domain.errors import FieldErrors, FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_CALL_ID
 from kolejka.services.callbacks import Callbacks

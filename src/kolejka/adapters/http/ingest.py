@@ -7,7 +7,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kolejka.adapters.http.request import (
-    FieldErrors,
     Reply,
     Request,
     id_text_field,
@@ -31,7 +30,7 @@ from kolejka.domain.agents import (
     MemberReport,
     is_login,
 )
-from kolejka.domain.errors import FieldProblem, InvalidField, UnknownQueue
+from kolejka.domain.errors import FieldErrors, FieldProblem, InvalidField, UnknownQueue
 from kolejka.domain.phone import MAX_PHONE_INPUT
 from kolejka.domain.queues import MAX_CALL_ID, MAX_CALLER_NAME, Outcome
 from kolejka.services.agent_sync import AgentSync

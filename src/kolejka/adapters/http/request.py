@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from kolejka.adapters.http.errors import (
@@ -22,11 +22,9 @@ from kolejka.adapters.http.errors import (
     TOO_LARGE,
     ApiError,
 )
-from kolejka.domain.errors import FieldProblem, InvalidField, InvalidFields
+from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.queues import parse_id
 from kolejka.services.auth import Principal
-
-T = TypeVar("T")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -262,32 +260,6 @@ def is_json_type(content_type: bytes | None) -> bool:
         return False
     media_type = content_type.partition(b";")[0].strip().lower()
     return media_type == b"application/json"
-
-
-class FieldErrors:
-    """A body's field errors, gathered so that one 400 names every wrong field (docs/api.md,
-    Errors): `take` runs one field's check and keeps its error, `raise_any` ends the checking."""
-
-    def __init__(self, body: dict[str, Any], known: set[str]) -> None:
-        self.found: list[InvalidField] = [
-            InvalidField(str(key)[:64], FieldProblem.UNKNOWN_FIELD)
-            for key in body
-            if key not in known
-        ]
-
-    def take(self, check: Callable[[], T], instead: T) -> T:
-        """What `check` returns, or `instead` when it finds the field wrong (kept for later)."""
-        try:
-            return check()
-        except InvalidField as error:
-            self.found.append(error)
-            return instead
-
-    def raise_any(self) -> None:
-        if len(self.found) == 1:
-            raise self.found[0]
-        if self.found:
-            raise InvalidFields(self.found)
 
 
 def only_fields(body: dict[str, Any], known: set[str]) -> None:
