@@ -44,6 +44,18 @@ async def test_wrong_or_malformed_credentials_are_401(
     assert answer.headers["www-authenticate"].startswith("Basic ")
 
 
+async def test_two_authorization_headers_are_believed_neither(
+    app: KolejkaApp, personas: dict[str, str]
+) -> None:
+    """Found by a black-box attack: the first of two was used, so a request whose proxy reads
+    the last one passed here as someone else."""
+    right, wrong = personas["admin"], basic("admin", "wrong")
+    assert (await call(app, "GET", LIST, auth=right)).status == 200  # now cached, too
+    for first, second in ((right, wrong), (wrong, right), (right, right)):
+        answer = await call(app, "GET", LIST, auth=second, headers={"Authorization": first})
+        assert_envelope(answer, 401, 401002)
+
+
 async def test_a_wallboard_token_opens_no_json_route(
     app: KolejkaApp, components: Components
 ) -> None:

@@ -78,11 +78,15 @@ class HttpAuth:
 
 
 def authorization(scope: Scope) -> bytes | None:
-    """The `Authorization` header, or None."""
+    """The `Authorization` header, or None; b"" (credentials no user has) when it is given
+    twice: which of two a proxy or a server would read differs, so neither is believed."""
+    found = None
     for key, value in scope["headers"]:
         if key == b"authorization":
-            return bytes(value)
-    return None
+            if found is not None:
+                return b""
+            found = bytes(value)
+    return found
 
 
 def challenge(error: ApiError) -> ApiError:
