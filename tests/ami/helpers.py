@@ -3,14 +3,16 @@ a fake Asterisk, and reading who waits and who left."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 
 from kolejka.adapters.sqlite.database import Database
-from kolejka.bootstrap import Components
+from kolejka.bootstrap import Components, build
 from kolejka.domain.queues import WaitingCaller, newest_first
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk
-from tests.support import eventually
+from tests.support import FAST_HASHER, FrozenClock, eventually
 
 SUPPORT = 7  # KOLEJKA_AMI_QUEUES maps Asterisk's queue `support` here; queue `2` is itself
 
@@ -29,6 +31,27 @@ def ami_settings(base: Settings, fake: FakeAsterisk, **changes: object) -> Setti
     }
     values.update(changes)
     return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+
+async def start_listening(
+    settings: Settings, clock: FrozenClock
+) -> tuple[Components, asyncio.Task[None]]:
+    """A kolejka process's components following the fake Asterisk, once its link is up: a
+    start, for the tests that stop it and start another (a restart)."""
+    built = build(settings, clock=clock, hasher=FAST_HASHER)
+    assert built.ami is not None
+    task = asyncio.create_task(built.ami.run())
+    await eventually(lambda: built.ami is not None and built.ami.link.up)
+    return built, task
+
+
+async def stop_listening(built: Components, task: asyncio.Task[None]) -> None:
+    """A clean stop of `start_listening`'s components: the calls noted are written first."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await built.history.flush()
+    built.close()
 
 
 async def waiting(components: Components, queue_id: int) -> list[WaitingCaller]:

@@ -3,17 +3,14 @@ bootstrap builds, and the rows they leave in the `connections` table (real SQLit
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from kolejka.adapters.ami.listener import AmiListener
-from kolejka.bootstrap import Components, build
+from kolejka.bootstrap import Components
 from kolejka.domain.connections import Connection, ConnectionQuery, DisconnectedBy, Disposition
 from kolejka.observability.links import LinkStatus
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk, captured_packets, events
-from tests.ami.helpers import SUPPORT, until_waiting
-from tests.support import FAST_HASHER, FrozenClock, eventually
+from tests.ami.helpers import SUPPORT, start_listening, stop_listening, until_waiting
+from tests.support import FrozenClock, eventually
 
 SIP = "ami_session_sip.txt"
 ANSWERED = "ami_session_answered_by_member.txt"
@@ -141,29 +138,16 @@ async def test_callers_gone_after_an_asterisk_restart_are_recorded_once_as_faile
 async def test_a_call_waiting_when_kolejka_restarts_is_closed_by_the_resync_and_never_doubled(
     asterisk: FakeAsterisk, settings: Settings, clock: FrozenClock
 ) -> None:
-    async def run_kolejka() -> tuple[Components, asyncio.Task[None]]:
-        built = build(settings, clock=clock, hasher=FAST_HASHER)
-        assert built.ami is not None
-        task = asyncio.create_task(built.ami.run())
-        await eventually(lambda: built.ami is not None and built.ami.link.up)
-        return built, task
-
-    async def stop(built: Components, task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        built.close()
-
-    first, task = await run_kolejka()
+    first, task = await start_listening(settings, clock)
     await asterisk.push(*JOINS)
     await until_waiting(first, SUPPORT, {FIRST, SECOND, THIRD})
-    await stop(first, task)
+    await stop_listening(first, task)
     # While kolejka is down, the first caller hangs up: Asterisk no longer has it.
     asterisk.happen(*(raw for raw in LEAVES if f"Uniqueid: {FIRST}\r\n".encode() in raw))
     clock.advance(12)
     for _ in range(2):
-        again, task = await run_kolejka()
+        again, task = await start_listening(settings, clock)
         await until_waiting(again, SUPPORT, {SECOND, THIRD})
         (row,) = await recorded(again, 1)
         assert (row.connection_id, row.disposition, row.duration) == (FIRST, Disposition.FAILED, 12)
-        await stop(again, task)
+        await stop_listening(again, task)

@@ -5,16 +5,13 @@ to the visits below, over a real socket to the listener bootstrap builds (real S
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from kolejka.adapters.ami.listener import AmiListener
-from kolejka.bootstrap import Components, build
+from kolejka.bootstrap import Components
 from kolejka.domain.connections import Connection, ConnectionQuery, DisconnectedBy, Disposition
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk, events, with_fields
-from tests.ami.helpers import departures, until_waiting
-from tests.support import FAST_HASHER, FrozenClock, eventually
+from tests.ami.helpers import departures, start_listening, stop_listening, until_waiting
+from tests.support import FrozenClock, eventually
 
 CAPTURE = "ami_session_agents_callbacks.txt"
 CALL = "1796075714.3"  # the capture's answered caller
@@ -140,41 +137,27 @@ async def test_a_transfer_heard_across_a_restart_of_kolejka_is_still_a_row_per_v
     """kolejka stops while the transferred caller waits in the second queue: the resync finds
     it there, and its departure is the second visit's row, not the first's."""
 
-    async def run_kolejka() -> tuple[Components, asyncio.Task[None]]:
-        built = build(settings, clock=clock, hasher=FAST_HASHER)
-        assert built.ami is not None
-        task = asyncio.create_task(built.ami.run())
-        await eventually(lambda: built.ami is not None and built.ami.link.up)
-        return built, task
-
-    async def stop(built: Components, task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await built.history.flush()
-        built.close()
-
     asterisk.queues.append("3")  # QueueStatus lists it, as Asterisk lists every queue
-    first, task = await run_kolejka()
+    first, task = await start_listening(settings, clock)
     await asterisk.push(joined("2"))
     await until_waiting(first, 2, {CALL})
     await asterisk.push(*TRANSFERRED, joined("3"))
     await until_waiting(first, 3, {CALL})
     await until_rows(first, [FIRST_VISIT])
-    await stop(first, task)
+    await stop_listening(first, task)
 
-    again, task = await run_kolejka()
+    again, task = await start_listening(settings, clock)
     try:
         await until_waiting(again, 3, {CALL})
         await asterisk.push(*TAKEN_IN_3)
         await until_rows(again, [FIRST_VISIT, SECOND_VISIT])
     finally:
-        await stop(again, task)
+        await stop_listening(again, task)
 
     # A third start, which remembers nothing, hears the whole call again: nothing changes.
-    third, task = await run_kolejka()
+    third, task = await start_listening(settings, clock)
     try:
         await replay_whole_call(asterisk, third)
         assert await rows_of(third) == [FIRST_VISIT, SECOND_VISIT]
     finally:
-        await stop(third, task)
+        await stop_listening(third, task)
