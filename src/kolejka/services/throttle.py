@@ -61,7 +61,7 @@ class LoginThrottle:
         """Counts an attempt before its password is checked; refused (wait > 0) over the limit."""
         if self.limit <= 0:
             return Reservation(address, username, (), 0)
-        keys = [f"address:{address}"]
+        keys = [_address_key(address)]
         if username and not (self.known_seconds > 0 and await self.known.known(username, address)):
             keys.append(f"user:{username}")
         now = self.clock()
@@ -91,7 +91,7 @@ class LoginThrottle:
         if self.limit <= 0:
             return 0
         bucket, into = divmod(self.clock(), self.window)
-        previous, current = await self.counter.counts(f"address:{address}", int(bucket))
+        previous, current = await self.counter.counts(_address_key(address), int(bucket))
         return self.retry_after(previous, current, into)
 
     async def succeeded(self, reservation: Reservation) -> None:
@@ -125,3 +125,8 @@ class LoginThrottle:
             seconds = window - into + window * (1 - limit / current)
         # Strictly after the moment it reaches the threshold, in whole seconds.
         return max(1, math.floor(seconds) + 1)
+
+
+def _address_key(address: str) -> str:
+    """The counter an address's attempts are counted under (`reserve`, `address_wait`)."""
+    return f"address:{address}"
