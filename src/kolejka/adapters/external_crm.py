@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from kolejka.domain.crm_fields import has_control
 from kolejka.domain.customers import CustomerMatch, person_label, unambiguous
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
@@ -45,9 +46,9 @@ MAX_ANSWER_BYTES = 256 * 1024
 MAX_CACHED = 50_000
 # After a failure the system is left alone this long (at most; never longer than the cache TTL).
 BACKOFF_SECONDS = 5.0
-# What no name may hold: C0 and C1 controls and DEL (as the built-in CRM's fields, tab and line
-# breaks included), and surrogates, which json.loads leaves alone only when they are lone.
-_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Besides what the built-in CRM's fields refuse (crm_fields.has_control): surrogates, which
+# json.loads leaves in a string only when they are lone.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class BadAnswer(ValueError):
@@ -95,7 +96,7 @@ def _text(item: dict[str, Any], key: str) -> str:
     value = item.get(key)
     if not isinstance(value, str):
         return ""
-    if _UNSHOWABLE.search(value) is not None:
+    if has_control(value) or _SURROGATE.search(value) is not None:
         raise BadAnswer(f"{key} holds a control character or a lone surrogate")
     return value.strip()
 

@@ -82,7 +82,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LINES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def _has_control(value: str) -> bool:
+def has_control(value: str) -> bool:
+    """Whether `value` holds what no one-line CRM field may: a C0 or C1 control, or DEL."""
     return _CONTROL.search(value) is not None
 
 
@@ -132,7 +133,7 @@ def custom_fields(values: Mapping[str, Any], name: str = "custom_fields") -> dic
     if not isinstance(value, dict) or len(value) > MAX_CUSTOM_FIELDS:
         raise InvalidField(name, FieldProblem.NOT_CUSTOM_FIELDS)
     for item in value.values():
-        if not isinstance(item, str) or len(item) > MAX_CUSTOM_VALUE or _has_control(item):
+        if not isinstance(item, str) or len(item) > MAX_CUSTOM_VALUE or has_control(item):
             raise InvalidField(name, FieldProblem.NOT_CUSTOM_FIELDS)
     return {str(key): item for key, item in value.items()}
 
