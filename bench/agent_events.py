@@ -160,7 +160,8 @@ async def throughput_round(calls: int) -> tuple[float, int]:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - started
         statuses = await components.agents.statuses()
-        departures = sql.execute("SELECT count(*) FROM departures").fetchone()[0]
+        await components.history.flush()
+        departures = sql.execute("SELECT count(*) FROM connections").fetchone()[0]
     server.close()
     assert departures == calls, (departures, calls)
     assert len(statuses) == CALL_AGENTS + PAUSE_AGENTS + 1

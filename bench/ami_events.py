@@ -16,8 +16,11 @@
         [--rounds 3] [--rate 1000] [--seconds 30] [--no-batch] [--no-latency] [--no-history]
         [--compare-history] [--no-store-jobs] [--scattered-numbers]
 
-`--no-history` records no call history (every departure's row skipped): the "before" of what
-recording the history costs the listener, measured on the same code (issue 14's bar: <= 10 %).
+`--no-history` records no call history: each departure is instead one row of a `departures`
+table, in the burst's transaction, as the listener recorded it before the history existed (what
+the wait estimate read then; migration 0014 dropped the table once the estimate read the history).
+That is the "before" of what recording the history costs the listener, measured on the same code
+otherwise (issue 14's bar: <= 10 %).
 `--compare-history` measures both in turns (off, on, on, off, ...: `--rounds` pairs) and prints
 each pair's ratio and their median, which a noisy machine moves less than two separate runs.
 The stores' own jobs run beside the listener as `kolejka serve` runs them (the SQLite
@@ -34,6 +37,7 @@ import asyncio
 import base64
 import json
 import re
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -44,10 +48,11 @@ from typing import Any
 
 from bench.common import ROOT, free_port, kolejka_serve
 from kolejka.adapters.ami.queue_names import QueueNames
+from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components, build
 from kolejka.domain.phone import PhoneNumbers
-from kolejka.domain.queues import Queue
+from kolejka.domain.queues import Departure, Queue
 from kolejka.settings import Settings
 
 CAPTURE = ROOT.parent / "shared" / "ami" / "transcripts" / "queue_caller_events.txt"
@@ -69,7 +74,7 @@ def templates() -> dict[str, str]:
 
 
 def caller_packet(template: str, index: int, queue: str) -> bytes:
-    text = re.sub(r"Uniqueid: \S+", f"Uniqueid: 1795800000.{index}", template)
+    text = re.sub(r"Uniqueid: \S+", f"Uniqueid: {call_id(index)}", template)
     text = re.sub(r"Linkedid: \S+", f"Linkedid: 1795800000.{index}", text)
     text = re.sub(r"Channel: \S+", f"Channel: PJSIP/trunk-{index:08x}", text)
     text = re.sub(r"CallerIDNum: \S+", f"CallerIDNum: {number(index)}", text)
@@ -200,7 +205,7 @@ async def following(
         if not batch:
             listener.sync.transaction = nullcontext
         if not history:
-            components.history.departed = _not_recorded  # type: ignore[method-assign]
+            as_before_the_history(components)
         jobs = [asyncio.ensure_future(job()) for job in components.store_jobs if store_jobs]
         task = asyncio.create_task(listener.run())
         await asterisk.ready.wait()
@@ -216,8 +221,62 @@ async def following(
             components.close()
 
 
-def _not_recorded(*_: object, **__: object) -> None:
-    """`--no-history`: what CallHistory.departed does when the history records nothing."""
+# The departures table as migration 0001 made it, and the row the listener wrote into it for each
+# departure (SqliteWaitingCallers.leave, before migration 0014).
+_DEPARTURES = """
+CREATE TABLE departures (
+    call_id TEXT NOT NULL,
+    queue_id INTEGER NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'abandoned')),
+    hold_seconds DOUBLE PRECISION NOT NULL,
+    started_at BIGINT NOT NULL,
+    left_at BIGINT NOT NULL
+);
+CREATE INDEX departures_by_queue ON departures (queue_id, outcome, left_at);
+"""
+_DEPARTURE_ROW = (
+    "INSERT INTO departures (call_id, queue_id, outcome, hold_seconds, started_at, left_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def as_before_the_history(components: Components) -> None:
+    """`--no-history`: no call is recorded; each departure is a row of `departures` instead, in
+    the transaction of the burst that applied it, as before the call history existed."""
+    assert isinstance(components.database, Database)
+    sql = components.database.connection
+    sql.executescript(_DEPARTURES)
+
+    def departed(caller: object, gone: Departure, **_: object) -> None:
+        sql.execute(
+            _DEPARTURE_ROW,
+            (
+                gone.call_id,
+                gone.queue_id,
+                gone.outcome.value,
+                gone.hold_time.total_seconds(),
+                to_micros(gone.started_at),
+                to_micros(gone.left_at),
+            ),
+        )
+
+    components.history.departed = departed  # type: ignore[method-assign]
+
+
+def call_id(index: int) -> str:
+    """The Uniqueid of the stream's `index`th caller (`caller_packet`)."""
+    return f"1795800000.{index}"
+
+
+async def until_applied(sql: sqlite3.Connection, events: list[tuple[str, int, bytes]]) -> None:
+    """Returns once the listener has applied `events`: its last departure is gone from the
+    waiting list and its last joiner is on it (events are applied in order)."""
+    last_leaver = next(caller for kind, caller, _ in reversed(events) if kind == "leave")
+    last_joiner = next(caller for kind, caller, _ in reversed(events) if kind == "join")
+    check = "SELECT call_id FROM waiting_callers WHERE call_id IN (?, ?)"
+    wanted = [(call_id(last_joiner),)]
+    while sql.execute(check, (call_id(last_leaver), call_id(last_joiner))).fetchall() != wanted:
+        await asyncio.sleep(0.002)
 
 
 async def throughput_round(
@@ -248,10 +307,9 @@ async def throughput_round(
         assert asterisk.writer is not None
         started, cpu_started = time.perf_counter(), time.process_time()
         asterisk.writer.write(data)
-        # The stream ends with a departure: done when the last one is recorded, and (unless
-        # --no-history) its call written to the history, however late its rows are written.
-        while (sql.execute("SELECT max(rowid) FROM departures").fetchone()[0] or 0) < departures:
-            await asyncio.sleep(0.002)
+        # Done when every event is applied, and (unless --no-history) every call written to
+        # the history, however late its rows are written.
+        await until_applied(sql, events)
         while history and components.history.unwritten:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - started

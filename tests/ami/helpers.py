@@ -10,6 +10,7 @@ import dataclasses
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import Components, build
 from kolejka.domain.queues import WaitingCaller, newest_first
+from kolejka.observability.metrics import EVENTS, CountingCallers
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import SECRET, USERNAME, FakeAsterisk
 from tests.support import FAST_HASHER, FrozenClock, eventually
@@ -77,13 +78,31 @@ async def until_waiting(
     return callers
 
 
+# A row's disposition as the departure it records: answered, abandoned, or lost in a gap.
+_OUTCOMES = {"ANSWERED": "answered", "NO ANSWER": "abandoned", "FAILED": "lost"}
+
+
 def departures(components: Components) -> list[tuple[str, int, str, float]]:
-    """(call id, queue id, outcome, hold seconds) of every recorded departure, oldest first."""
+    """(call id, queue id, outcome, wait in seconds) of every departure the call history has
+    stored, oldest first: what the wait estimate reads back."""
     assert isinstance(components.database, Database)
     rows = components.database.connection.execute(
-        "SELECT call_id, queue_id, outcome, hold_seconds FROM departures ORDER BY rowid"
+        "SELECT connection_id, queue_id, disposition, wait_seconds FROM connections"
+        " WHERE direction = 'INBOUND' ORDER BY rowid"
     )
-    return [tuple(row) for row in rows]
+    return [
+        (call, queue, _OUTCOMES[disposition], float(wait))
+        for call, queue, disposition, wait in rows
+    ]
+
+
+def departures_applied(components: Components) -> int:
+    """How many departures the waiting lists applied (the metric's count), repeats of a call
+    included, which its history row does not show."""
+    callers = components.callers
+    assert isinstance(callers, CountingCallers)
+    counted = callers.metrics.counters.items()
+    return int(sum(count for (name, label), count in counted if name == EVENTS and label != "join"))
 
 
 def ami_env(asterisk: FakeAsterisk) -> dict[str, str]:

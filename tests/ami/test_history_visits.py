@@ -10,7 +10,7 @@ from kolejka.bootstrap import Components
 from kolejka.domain.connections import Connection, ConnectionQuery, DisconnectedBy, Disposition
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk, events, with_fields
-from tests.ami.helpers import departures, start_listening, stop_listening, until_waiting
+from tests.ami.helpers import departures_applied, start_listening, stop_listening, until_waiting
 from tests.support import FrozenClock, eventually
 
 CAPTURE = "ami_session_agents_callbacks.txt"
@@ -89,11 +89,11 @@ def _row(row: Connection) -> Row:
 async def replay_whole_call(asterisk: FakeAsterisk, components: Components) -> None:
     """Both visits' events again, and returns once kolejka has applied them all: a caller who
     joins after them is waiting (events are applied in order)."""
-    before = len(departures(components))
+    before = departures_applied(components)
     await asterisk.push(joined("2"), *TRANSFERRED, joined("3"), *TAKEN_IN_3)
     await asterisk.push(with_fields(JOIN, Uniqueid=SENTINEL, Queue="2"))
     await until_waiting(components, 2, {SENTINEL})
-    assert len(departures(components)) == before + 2  # both visits were heard again
+    assert departures_applied(components) == before + 2  # both visits were heard again
     await components.history.flush()
 
 

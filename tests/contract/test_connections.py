@@ -283,3 +283,36 @@ async def test_a_departures_row_written_with_fewer_columns_reads_back_whole(
     await sql.connections.write([HistoryWrite(left), HistoryWrite(answered)])
     assert await sql.connections.get("left") == left
     assert await sql.connections.get("gap") == answered
+
+
+async def test_answered_waits_are_a_queues_answered_inbound_calls_newest_first(
+    sql: SqlStores,
+) -> None:
+    """The wait estimate's sample: answered, inbound, this queue, joined at or after `since`;
+    abandoned, failed, outbound and other queues' calls are not in it."""
+    for minute, wait in enumerate([10, 20, 30, 40]):
+        await sql.connections.record(call(f"a{minute}", minute, wait=timedelta(seconds=wait)))
+    others = [
+        call("abandoned", 5, disposition=Disposition.NO_ANSWER),
+        call("lost", 6, disposition=Disposition.FAILED),
+        call("callback", 7, direction=Direction.OUTBOUND),
+        call("elsewhere", 8, queue_id=3, wait=timedelta(seconds=99)),
+    ]
+    for row in others:
+        await sql.connections.record(row)
+    since = T0 + timedelta(minutes=1)
+    seconds = [timedelta(seconds=s) for s in (40, 30, 20)]
+    assert await sql.connections.answered_waits(2, since, 2) == seconds[:2]
+    assert await sql.connections.answered_waits(2, since, 20) == seconds
+    assert await sql.connections.answered_waits(3, since, 20) == [timedelta(seconds=99)]
+    assert await sql.connections.answered_waits(4, since, 20) == []
+    later = T0 + timedelta(minutes=9)
+    assert await sql.connections.answered_waits(2, later, 20) == []
+
+
+async def test_an_answered_waits_talk_and_agent_leave_its_wait_as_it_was(sql: SqlStores) -> None:
+    """A departure's row, saved whole once the agent's talk ends, keeps its wait in the sample."""
+    row = call("c1", wait=timedelta(seconds=12), talk=timedelta(0))
+    await sql.connections.record(row)
+    await sql.connections.save(replace(row, talk=timedelta(seconds=95), user_login="jkowalski"))
+    assert await sql.connections.answered_waits(2, T0, 20) == [timedelta(seconds=12)]

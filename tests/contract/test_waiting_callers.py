@@ -105,46 +105,11 @@ async def test_leaving_removes_the_caller_once(live: LiveLists) -> None:
     assert await live.callers.waiting(2) == []
 
 
-async def test_leaving_a_call_that_never_waited_records_nothing(live: LiveLists) -> None:
+async def test_leaving_a_call_that_never_waited_changes_nothing(live: LiveLists) -> None:
     await live.add_queue(2)
     ghost = caller("ghost")
     assert await live.callers.leave(answered(ghost, 30, 40)) is False
-    assert await live.callers.answered_holds(2, T0, 20) == []
-
-
-async def test_answered_holds_come_newest_first_within_the_window_and_limit(
-    live: LiveLists,
-) -> None:
-    await live.add_queue(2)
-    await live.add_queue(3)
-    for index, hold in enumerate([10, 20, 30, 40]):
-        who = caller(f"a{index}")
-        await live.callers.join(who)
-        await live.callers.leave(answered(who, hold, left_after=100 + index))
-    elsewhere = caller("b", queue_id=3)
-    await live.callers.join(elsewhere)
-    await live.callers.leave(answered(elsewhere, 99, 200))
-    gave_up = caller("x")
-    await live.callers.join(gave_up)
-    await live.callers.leave(
-        Departure("x", 2, Outcome.ABANDONED, timedelta(seconds=5), T0, T0 + timedelta(seconds=300))
-    )
-    since = T0 + timedelta(seconds=101)
-    holds = await live.callers.answered_holds(2, since, 2)
-    assert holds == [timedelta(seconds=40), timedelta(seconds=30)]
-    assert await live.callers.answered_holds(2, since, 20) == [
-        timedelta(seconds=40),
-        timedelta(seconds=30),
-        timedelta(seconds=20),
-    ]
-
-
-async def test_a_fractional_hold_time_survives(live: LiveLists) -> None:
-    await live.add_queue(2)
-    who = caller("c1")
-    await live.callers.join(who)
-    await live.callers.leave(answered(who, 12.25, 50))
-    assert await live.callers.answered_holds(2, T0, 20) == [timedelta(seconds=12.25)]
+    assert await live.callers.waiting(2) == []
 
 
 async def test_a_caller_may_join_again_after_leaving(live: LiveLists) -> None:

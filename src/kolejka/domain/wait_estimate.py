@@ -1,7 +1,8 @@
 """How long a caller joining now can expect to wait (`approx_wait_time`).
 
 The estimate is the mean hold time of the callers answered in this queue recently (the last
-`SAMPLE` answered within `WINDOW`). Abandoned calls are left out: their hold time says how
+`SAMPLE` answered among those who joined within `WINDOW`; the call history's rows, read by
+`ConnectionStore.answered_waits`). Abandoned calls are left out: their hold time says how
 patient callers were, not how fast agents answer. With no recent answer the estimate falls back
 to the longest wait of the callers still waiting, a lower bound; with neither it is zero.
 """

@@ -12,7 +12,6 @@ import math
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timedelta
 
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.queues import Departure, Joined, WaitingCaller
@@ -207,9 +206,6 @@ class CountingCallers:
 
     async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:
         return await self.store.waiting(queue_id)
-
-    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
-        return await self.store.answered_holds(queue_id, since, limit)
 
 
 class CountingPbxSync(PbxSync):

@@ -367,6 +367,12 @@ class CallHistory:
             await self.flush()
         return await self._store.page(query)
 
+    async def answered_waits(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
+        """The wait estimate's sample (ConnectionStore.answered_waits). Unlike a page it does not
+        wait for the rows still batched: a waiting_stats read must not queue behind a write, and
+        a call the writer stores milliseconds later counts from then on."""
+        return await self._store.answered_waits(queue_id, since, limit)
+
     async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
         """The store's abandoned calls of a queue (AbandonedCallStore), counting every call that
         has ended: what is still batched is written first."""

@@ -57,7 +57,7 @@ class WaitingCallerStore(Protocol):
     async def find(self, call_id: str) -> WaitingCaller | None: ...
 
     async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
-        """Removes the call and records `departure`, atomically; False if it was not waiting.
+        """Removes the call (`departure` says which and how); False if it was not waiting.
 
         `events` enter the outbox in the same transaction, only when the call left.
         """
@@ -65,10 +65,6 @@ class WaitingCallerStore(Protocol):
 
     async def waiting(self, queue_id: int) -> Sequence[tuple[int, WaitingCaller]]:
         """The callers waiting in a queue, each with its join sequence number."""
-        ...
-
-    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
-        """Hold times of the latest callers answered in a queue since `since`, newest first."""
         ...
 
 
@@ -125,6 +121,11 @@ class ConnectionStore(AbandonedCallStore, Protocol):
 
     async def prune(self, before: datetime, batch: int) -> int:
         """Deletes up to `batch` of the oldest rows started before `before`; how many went."""
+        ...
+
+    async def answered_waits(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
+        """The waits of the latest `limit` answered inbound calls of a queue that joined it at
+        or after `since`, newest first: the wait estimate's sample."""
         ...
 
 

@@ -168,7 +168,10 @@ class WaitingLists:
         await self.queue(queue_id)
         now = self._clock.now()
         waiting = await self._callers.waiting(queue_id)
-        holds = await self._callers.answered_holds(queue_id, now - WINDOW, SAMPLE)
+        history = self._history
+        holds = (
+            [] if history is None else await history.answered_waits(queue_id, now - WINDOW, SAMPLE)
+        )
         waits = [caller.waited(now) for _, caller in waiting]
         return WaitingStats(len(waiting), approx_wait_time(holds, waits))
 

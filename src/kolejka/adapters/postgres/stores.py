@@ -110,16 +110,6 @@ class PostgresWaitingCallers:
             )
             if gone is None:
                 return False
-            await sql.execute(
-                "INSERT INTO departures (call_id, queue_id, outcome, hold_seconds, started_at,"
-                " left_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                departure.call_id,
-                departure.queue_id,
-                departure.outcome.value,
-                departure.hold_time.total_seconds(),
-                to_micros(departure.started_at),
-                to_micros(departure.left_at),
-            )
             await write_events(sql, events)
             return True
 
@@ -135,16 +125,6 @@ class PostgresWaitingCallers:
             (row[5], WaitingCaller(row[0], row[1], row[2], row[3], from_micros(row[4])))
             for row in rows
         ]
-
-    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
-        rows = await self.db.fetch(
-            "SELECT hold_seconds FROM departures WHERE queue_id = $1 AND outcome = 'answered'"
-            " AND left_at >= $2 ORDER BY left_at DESC LIMIT $3",
-            queue_id,
-            to_micros(since),
-            limit,
-        )
-        return [timedelta(seconds=row[0]) for row in rows]
 
 
 class PostgresCustomers:
@@ -246,6 +226,7 @@ class PostgresConnections:
         self._upsert = history_sql.upsert_sql(numbered=True)
         self._abandoned = history_sql.abandoned_sql(numbered=True)
         self._callbacks_answered = history_sql.callbacks_answered_sql(numbered=True)
+        self._answered_waits = history_sql.answered_waits_sql(numbered=True)
 
     async def record(self, row: CallRecord) -> bool:
         return await self.db.execute(self._insert, *history_sql.values(row)) > 0
@@ -294,6 +275,10 @@ class PostgresConnections:
             return ConnectionPage(int(found), [history_sql.connection(row) for row in rows])
 
         return await self.db.run(both)
+
+    async def answered_waits(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
+        rows = await self.db.fetch(self._answered_waits, queue_id, to_micros(since), limit)
+        return [timedelta(seconds=row[0]) for row in rows]
 
     async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
         args = (queue_id, to_micros(since), to_micros(until))

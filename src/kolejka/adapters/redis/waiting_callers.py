@@ -5,13 +5,13 @@ Keys (under the deployment's prefix, see RedisConnection):
 - `callers`: a hash, call id -> `[queue_id, phone_number, caller_name, started_at µs]` as JSON;
 - `queue:<id>`: a sorted set of the call ids waiting in a queue, scored by join number;
 - `join_seq`: the join number counter;
-- `answered:<id>`: a sorted set of the hold times of answered calls, scored by when they left,
-  trimmed to a day and 1,000 entries: all the wait estimate reads (its window is an hour, its
-  sample twenty calls). Abandoned calls are not kept: nothing reads them back.
-
 - `webhook_events`: a stream, the webhooks' outbox while the lists live here: a join or a leave
   adds its events in the same script, so the change and its events land together or not at all;
   each instance's relay (`relay_events`) copies them into the database's outbox, each once.
+
+The wait estimate reads the call history (ports.ConnectionStore.answered_waits), not Redis: an
+`answered:<id>` key left by an earlier build (which kept answered hold times here) is read by
+nothing and may be deleted.
 
 Joining and leaving are Lua scripts, so each is atomic across instances (one caller, one join
 number, never half left), and reading a queue is one round trip.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 import redis.exceptions
@@ -33,9 +32,6 @@ from kolejka.adapters.sql.webhooks import SqlWebhooks, event_text, relayed_row
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.domain.webhooks import NewEvent
 from kolejka.services.ports import QueueDirectory
-
-KEEP_ANSWERED = 1000
-KEEP_ANSWERED_MICROS = 86_400 * 1_000_000
 
 # KEYS: callers, join_seq, queue:<id>, webhook_events; ARGV: call_id, record, events...
 # Returns 1 and the record if this call set it, else 0 and the record already stored.
@@ -49,20 +45,14 @@ for i = 3, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
 return {1, ARGV[2]}
 """
 
-# KEYS: callers, queue:<caller's queue>, answered:<departure's queue>, webhook_events;
-# ARGV: call_id, outcome, left_at µs, member, oldest µs kept, entries kept, events...
+# KEYS: callers, queue:<caller's queue>, webhook_events; ARGV: call_id, events...
 # Returns 1 if it left.
 _LEAVE = """
 local found = redis.call('HGET', KEYS[1], ARGV[1])
 if not found then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-for i = 7, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
-if ARGV[2] == 'answered' then
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1 - tonumber(ARGV[6]))
-end
+for i = 2, #ARGV do redis.call('XADD', KEYS[3], '*', 'e', ARGV[i]) end
 return 1
 """
 
@@ -129,23 +119,8 @@ class RedisWaitingCallers:
         stored = await self.find(departure.call_id)
         if stored is None:
             return False
-        left = to_micros(departure.left_at)
-        member = f"{departure.hold_time.total_seconds()!r}|{left}|{departure.call_id}"
-        keys = [
-            self.callers_key,
-            self._queue(stored.queue_id),
-            self.redis.key("answered", departure.queue_id),
-            self.events_key,
-        ]
-        args: list[object] = [
-            departure.call_id,
-            departure.outcome.value,
-            left,
-            member,
-            left - KEEP_ANSWERED_MICROS,
-            KEEP_ANSWERED,
-            *(event_text(event) for event in events),
-        ]
+        keys = [self.callers_key, self._queue(stored.queue_id), self.events_key]
+        args: list[object] = [departure.call_id, *(event_text(event) for event in events)]
         gone = await self.redis.run(lambda client: self._leave(client, keys, args))
         return bool(gone)
 
@@ -157,22 +132,15 @@ class RedisWaitingCallers:
             for i in range(0, len(flat), 3)
         ]
 
-    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
-        key = self.redis.key("answered", queue_id)
-        members = await self.redis.run(
-            lambda client: client.zrevrangebyscore(key, "+inf", to_micros(since), 0, limit)
-        )
-        return [timedelta(seconds=float(_text(m).partition("|")[0])) for m in members]
-
     async def forget_queue(self, queue_id: int) -> None:
-        """Drops a removed queue's callers and estimates (SQL does it by cascade)."""
+        """Drops a removed queue's callers (SQL does it by cascade)."""
 
         async def forget(client: Client) -> None:
             members = await client.zrange(self._queue(queue_id), 0, -1)
             async with client.pipeline(transaction=True) as pipe:
                 if members:
                     pipe.hdel(self.callers_key, *members)
-                pipe.delete(self._queue(queue_id), self.redis.key("answered", queue_id))
+                pipe.delete(self._queue(queue_id))
                 await pipe.execute()
 
         await self.redis.run(forget)

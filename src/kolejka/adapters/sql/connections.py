@@ -217,6 +217,19 @@ def prune_sql(numbered: bool) -> str:
     )
 
 
+def answered_waits_sql(numbered: bool) -> str:
+    """The waits of a queue's latest answered inbound calls that joined since an instant, newest
+    first (args: queue id, since, limit): the wait estimate's sample. It walks connections_by_queue
+    backwards from now, so it reads the last hour's calls of one queue and no others."""
+    queue, since, limit = ("$1", "$2", "$3") if numbered else ("?", "?", "?")
+    return (
+        "SELECT wait_seconds FROM connections"  # noqa: S608
+        f" WHERE queue_id = {queue} AND started_at >= {since}"
+        " AND disposition = 'ANSWERED' AND direction = 'INBOUND'"
+        f" {ORDER} LIMIT {limit}"
+    )
+
+
 def abandoned_sql(numbered: bool) -> str:
     """Today's abandons of one queue (args: queue, since, until) not followed by an answered
     inbound call from the same number key in that queue: the queue's index gives the day's

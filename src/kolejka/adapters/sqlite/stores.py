@@ -99,22 +99,14 @@ class SqliteWaitingCallers:
             gone = self.sql.execute(
                 "DELETE FROM waiting_callers WHERE call_id = ?", (departure.call_id,)
             ).rowcount
-            if gone:
-                started, left = to_micros(departure.started_at), to_micros(departure.left_at)
-                self.sql.execute(
-                    "INSERT INTO departures (call_id, queue_id, outcome, hold_seconds,"
-                    " started_at, left_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        departure.call_id,
-                        departure.queue_id,
-                        departure.outcome.value,
-                        departure.hold_time.total_seconds(),
-                        started,
-                        left,
-                    ),
-                )
+            if gone and events:
                 write_events(
-                    self._outbox, events, departure.left_at, left, departure.started_at, started
+                    self._outbox,
+                    events,
+                    departure.left_at,
+                    to_micros(departure.left_at),
+                    departure.started_at,
+                    to_micros(departure.started_at),
                 )
         return gone > 0
 
@@ -125,14 +117,6 @@ class SqliteWaitingCallers:
             (queue_id,),
         )
         return [(row[5], _caller(row[:5])) for row in rows]
-
-    async def answered_holds(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
-        rows = self.sql.execute(
-            "SELECT hold_seconds FROM departures WHERE queue_id = ? AND outcome = 'answered'"
-            " AND left_at >= ? ORDER BY left_at DESC LIMIT ?",
-            (queue_id, to_micros(since), limit),
-        )
-        return [timedelta(seconds=seconds) for (seconds,) in rows]
 
 
 class SqliteCustomers:
@@ -242,6 +226,7 @@ class SqliteConnections:
         self._upsert = history_sql.upsert_sql(numbered=False)
         self._abandoned = history_sql.abandoned_sql(numbered=False)
         self._callbacks_answered = history_sql.callbacks_answered_sql(numbered=False)
+        self._answered_waits = history_sql.answered_waits_sql(numbered=False)
 
     async def record(self, row: Connection) -> bool:
         async with self.db.writing():
@@ -281,6 +266,10 @@ class SqliteConnections:
         sql, args = history_sql.count_sql(query, numbered=False)
         (found,) = self.sql.execute(sql, args).fetchone()
         return ConnectionPage(found, rows)
+
+    async def answered_waits(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
+        rows = self.sql.execute(self._answered_waits, (queue_id, to_micros(since), limit))
+        return [timedelta(seconds=seconds) for (seconds,) in rows]
 
     async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
         """Thousands of rows at the end of a busy day: read on a thread (`reading_apart`)."""
