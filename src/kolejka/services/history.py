@@ -368,9 +368,12 @@ class CallHistory:
         return await self._store.page(query)
 
     async def answered_waits(self, queue_id: int, since: datetime, limit: int) -> list[timedelta]:
-        """The wait estimate's sample (ConnectionStore.answered_waits). Unlike a page it does not
-        wait for the rows still batched: a waiting_stats read must not queue behind a write, and
-        a call the writer stores milliseconds later counts from then on."""
+        """The wait estimate's sample (ConnectionStore.answered_waits), counting every call that
+        has been answered: what is still batched is written first, as for a page. Otherwise a
+        read just after an answer (a wallboard's render) misses it, and shows an estimate that
+        changes later with nothing on the board saying why."""
+        if self._unstored:
+            await self.flush()
         return await self._store.answered_waits(queue_id, since, limit)
 
     async def abandoned(self, queue_id: int, since: datetime, until: datetime) -> AbandonedCalls:
