@@ -33,10 +33,10 @@ from typing import Any
 
 import httpx
 
-from kolejka.domain.crm_fields import has_control
 from kolejka.domain.customers import CustomerMatch, person_label, unambiguous
 from kolejka.domain.phone import PhoneNumbers
 from kolejka.domain.queues import MAX_ID
+from kolejka.domain.text import has_control
 from kolejka.services.ports import Change, ChangeFeed, Topic
 from kolejka.services.single_flight import SingleFlight
 
@@ -46,7 +46,7 @@ MAX_ANSWER_BYTES = 256 * 1024
 MAX_CACHED = 50_000
 # After a failure the system is left alone this long (at most; never longer than the cache TTL).
 BACKOFF_SECONDS = 5.0
-# Besides what the built-in CRM's fields refuse (crm_fields.has_control): surrogates, which
+# Besides what the built-in CRM's fields refuse (text.has_control): surrogates, which
 # json.loads leaves in a string only when they are lone.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 

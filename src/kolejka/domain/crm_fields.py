@@ -36,6 +36,7 @@ from kolejka.domain.customers import CustomerKind
 from kolejka.domain.errors import ConflictingField, FieldProblem, InvalidField, InvalidFields
 from kolejka.domain.phone import MAX_PHONE_INPUT, PhoneNumbers
 from kolejka.domain.queues import MAX_ID
+from kolejka.domain.text import has_control
 
 _T = TypeVar("_T")
 
@@ -61,7 +62,7 @@ def text(
         raise InvalidField(name, FieldProblem.NOT_A_STRING)
     if len(value) > limit:
         raise InvalidField(name, FieldProblem.TOO_LONG)
-    if (_LINES_CONTROL if lines else _CONTROL).search(value) is not None:
+    if (_LINES_CONTROL.search(value) is not None) if lines else has_control(value):
         raise InvalidField(name, FieldProblem.CONTROL_CHARACTERS)
     return _without_blanks(value)
 
@@ -75,16 +76,8 @@ def _without_blanks(value: str) -> str:
         value = stripped
 
 
-# C0 and C1 controls and DEL: C1 matters too, as str.strip() eats U+0085, which JSON Schema's
-# \s (the OpenAPI document's patterns) does not count as a blank.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# The same but for tab, line feed and carriage return.
+# What text.has_control refuses, but for tab, line feed and carriage return.
 _LINES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def has_control(value: str) -> bool:
-    """Whether `value` holds what no one-line CRM field may: a C0 or C1 control, or DEL."""
-    return _CONTROL.search(value) is not None
 
 
 def phone_number(value: object, phones: PhoneNumbers, name: str) -> PhoneNumber:

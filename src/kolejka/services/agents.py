@@ -7,7 +7,6 @@ that a new agent starts OFF.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -24,9 +23,8 @@ from kolejka.domain.agents import (
 )
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.queues import MAX_ID
+from kolejka.domain.text import has_control
 from kolejka.services.ports import AgentDirectory, AgentLiveStore, Change, ChangeFeed, Clock, Topic
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def checked(agent: NewAgent) -> NewAgent:
@@ -42,7 +40,7 @@ def checked(agent: NewAgent) -> NewAgent:
         value = value.strip()
         if len(value) > limit:
             raise InvalidField(field, FieldProblem.TOO_LONG)
-        if _CONTROL.search(value):
+        if has_control(value):
             raise InvalidField(field, FieldProblem.CONTROL_CHARACTERS)
         texts[field] = value
     if agent.number is not None and not 0 < agent.number <= MAX_NUMBER:

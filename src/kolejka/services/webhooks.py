@@ -7,7 +7,6 @@ delivering them is adapters/webhooks/delivery.py's job.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 from kolejka.domain.customers import unambiguous
 from kolejka.domain.errors import FieldErrors, FieldProblem, InvalidField
 from kolejka.domain.phone import PhoneNumbers
+from kolejka.domain.text import has_control
 from kolejka.domain.webhooks import (
     MAX_CREDENTIAL,
     NEEDS_MATCH,
@@ -46,7 +46,6 @@ from kolejka.services.ports import (
 REGISTRATION_FIELDS = frozenset(
     {"actions", "subscription_url", "http_auth_user", "http_auth_password"}
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1, as every text field refuses
 SEPARATOR = "\x00"  # between the sealed values; no credential may hold it (control characters)
 
 
@@ -191,6 +190,6 @@ def _credential(values: Mapping[str, Any], field: str) -> str:
         raise InvalidField(field, FieldProblem.NOT_A_STRING)
     if len(value) > MAX_CREDENTIAL:
         raise InvalidField(field, FieldProblem.TOO_LONG)
-    if _CONTROL.search(value):
+    if has_control(value):
         raise InvalidField(field, FieldProblem.CONTROL_CHARACTERS)
     return value

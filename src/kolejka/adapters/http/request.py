@@ -24,6 +24,7 @@ from kolejka.adapters.http.errors import (
 )
 from kolejka.domain.errors import FieldProblem, InvalidField
 from kolejka.domain.queues import parse_id
+from kolejka.domain.text import has_control
 from kolejka.services.auth import Principal
 
 Scope = MutableMapping[str, Any]
@@ -33,7 +34,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 # C0 and C1 controls and DEL: C1 matters too, as str.strip() eats U+0085, which JSON Schema's
 # \s (the OpenAPI document's patterns) does not count as a blank.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_SECONDS = 10_000_000
 # Where json.loads can make a lone surrogate: an escape (`"\ud800"`), a surrogate encoded as
 # UTF-8 (json.loads decodes bytes with "surrogatepass"), or a UTF-16/32 body (NUL bytes).
@@ -249,7 +249,7 @@ def query_text(value: str, name: str, limit: int) -> str:
     """A text query parameter: at most `limit` characters, no control characters."""
     if len(value) > limit:
         raise InvalidField(name, FieldProblem.TOO_LONG)
-    if _CONTROL.search(value):
+    if has_control(value):
         raise InvalidField(name, FieldProblem.CONTROL_CHARACTERS)
     return value
 
@@ -281,7 +281,7 @@ def text_field(
         raise InvalidField(field, FieldProblem.NOT_A_STRING)
     if len(value) > limit:
         raise InvalidField(field, FieldProblem.TOO_LONG)
-    if _CONTROL.search(value):
+    if has_control(value):
         raise InvalidField(field, FieldProblem.CONTROL_CHARACTERS)
     return value.strip() if strip else value
 
