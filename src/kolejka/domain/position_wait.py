@@ -88,7 +88,11 @@ def answer_pace(calls: Iterable[PastCall], now: datetime, window: timedelta = WI
         for call in calls
         if now - window <= call.started_at and call.left_at <= now and call.wait >= timedelta(0)
     ]
-    answers = sorted((call for call in recent if call.answered), key=lambda c: c.left_at)
+    # Answers at one instant in the order they joined: which comes first decides whether the
+    # gap between them counts, and it must not hang on the order the history was read in.
+    answers = sorted(
+        (call for call in recent if call.answered), key=lambda c: (c.left_at, c.started_at)
+    )
     if not answers:
         return NO_PACE
     gaps = [
