@@ -62,16 +62,17 @@ def test_queue_caller_abandon_carries_asterisks_hold_time() -> None:
     assert translate(abandon, NAMES) == CallerAbandoned(7, "1795705471.2", timedelta(seconds=20))
 
 
-def test_queue_caller_leave_is_a_caller_leaving() -> None:
+def test_queue_caller_leave_is_a_caller_leaving_whose_answer_the_agent_tells() -> None:
     leave = parsed("queue_caller_events.txt", "QueueCallerLeave")[0]
-    assert translate(leave, NAMES) == CallerLeft(7, "1795705470.0")
+    assert translate(leave, NAMES) == CallerLeft(7, "1795705470.0", answer_announced=True)
 
 
-def test_the_pre_12_join_and_leave_mean_the_same() -> None:
+def test_the_pre_12_join_and_leave_mean_the_same_but_a_leave_is_taken_as_answered() -> None:
     join = {"Event": "Join", "Queue": "2", "Uniqueid": "1.1", "CallerID": "613459851"}
     assert translate(join, NAMES) == CallerJoined(2, "2", "1.1", "613459851", "")
+    # Before 12, AgentConnect came only with `eventwhencalled`: it is not waited for.
     assert translate({"Event": "Leave", "Queue": "2", "Uniqueid": "1.1"}, NAMES) == CallerLeft(
-        2, "1.1"
+        2, "1.1", answer_announced=False
     )
 
 

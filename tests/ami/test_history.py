@@ -82,6 +82,55 @@ async def test_a_call_answered_by_a_member_is_recorded_with_the_agent_talk_and_w
     assert (row.duration, row.billsec, row.disconnected_by) == (10, 6, DisconnectedBy.AGENT)
 
 
+async def test_a_caller_who_leaves_with_no_agent_answering_is_no_answer_with_nobody_hanging_up(
+    asterisk: FakeAsterisk, following: AmiListener, components: Components, clock: FrozenClock
+) -> None:
+    # The queue's timeout (or no agents left): QueueCallerLeave with no abandon before it and
+    # no AgentConnect after it.
+    await asterisk.push(JOINS[0])
+    await until_waiting(components, SUPPORT, {FIRST})
+    clock.advance(30)
+    await asterisk.push(*[raw for raw in LEAVES if f"Uniqueid: {FIRST}\r\n".encode() in raw])
+    (row,) = await recorded(components, 1)
+    assert (row.connection_id, row.disposition, row.user_login, row.duration, row.billsec) == (
+        FIRST,
+        Disposition.NO_ANSWER,
+        "",
+        30,
+        0,
+    )
+    assert row.disconnected_by is DisconnectedBy.UNKNOWN  # nobody hung up: the queue let go
+    # Not an answered wait: the estimate has no answer to go by, and nobody waits now.
+    assert (await components.lists.stats(SUPPORT)).approx_wait_time.total_seconds() == 0
+
+
+async def test_an_agent_connect_in_a_later_burst_makes_the_left_call_answered(
+    asterisk: FakeAsterisk, following: AmiListener, components: Components, clock: FrozenClock
+) -> None:
+    packets = captured_packets(ANSWERED)
+    leave = next(i for i, raw in enumerate(packets) if b"Event: QueueCallerLeave" in raw)
+    await asterisk.push(*packets[: leave + 1])
+    await eventually(lambda: len(asterisk.waiting) == 0)
+    (row,) = await recorded(components, 1)
+    await components.history.flush()  # stored as NO ANSWER before the agent's event comes
+    assert (await components.history.connection(row.connection_id)).disposition == (
+        Disposition.NO_ANSWER
+    )
+    await asterisk.push(*packets[leave + 1 :])
+
+    async def answered() -> bool:
+        (row,) = await recorded(components, 1)
+        assert (row.disposition, row.user_login, row.billsec) == (
+            Disposition.ANSWERED,
+            "TestAgent",
+            6,
+        ), row
+        return True
+
+    await eventually(answered)
+    assert (await components.lists.stats(SUPPORT)).approx_wait_time.total_seconds() == 4
+
+
 async def test_the_agents_capture_gives_one_answered_and_two_abandoned_calls(
     asterisk: FakeAsterisk, following: AmiListener, components: Components
 ) -> None:

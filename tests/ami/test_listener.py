@@ -25,7 +25,7 @@ from kolejka.observability.links import LinkStatus
 from kolejka.services.ports import WaitingCallerStore
 from kolejka.settings import Settings
 from tests.ami.fake_asterisk import FakeAsterisk, captured_packets, events, with_fields
-from tests.ami.helpers import SUPPORT, departures, until_waiting, waiting
+from tests.ami.helpers import SUPPORT, departures, departures_applied, until_waiting, waiting
 from tests.support import FAST_HASHER, FrozenClock, call, eventually
 
 SIP = "ami_session_sip.txt"
@@ -238,14 +238,16 @@ async def test_duplicate_events_change_nothing(
     assert departures(components) == [(FIRST, SUPPORT, "abandoned", 19.0)]
 
 
-async def test_a_leave_before_its_abandon_counts_the_call_once_as_answered(
+async def test_a_leave_before_its_abandon_counts_the_call_once(
     asterisk: FakeAsterisk, following: AmiListener, components: Components
 ) -> None:
     await asterisk.push(JOINS[0], JOINS[1])
     await until_waiting(components, SUPPORT, {FIRST, SECOND})
     await asterisk.push(of_call(LEAVES, FIRST)[0], of_call(ABANDONS, FIRST)[0])
     await until_waiting(components, SUPPORT, {SECOND})
-    assert [d[:3] for d in departures(components)] == [(FIRST, SUPPORT, "answered")]
+    # No agent's AgentConnect followed the leave: the history says NO ANSWER, once.
+    assert [d[:3] for d in departures(components)] == [(FIRST, SUPPORT, "abandoned")]
+    assert departures_applied(components) == 1
 
 
 async def test_callers_joining_out_of_order_are_listed_by_when_they_joined(

@@ -128,3 +128,43 @@ async def test_nothing_enters_the_outbox_when_nobody_subscribes(
     await components.history.flush()
     assert (await components.history.connection("call-1")).connection_id == "call-1"
     assert outbox_actions(database_path) == ["CALLER_LEFT"]
+
+
+async def test_a_pick_up_that_answers_a_left_call_is_announced_once_with_or_after_it(
+    delivering: Components, receiver: Receiver, database_path: Path
+) -> None:
+    """A QueueCallerLeave (the row NO ANSWER until an agent's event says otherwise) and its
+    AgentConnect: in one batch, one announcement shows both; in two, each is announced."""
+    components = delivering
+    assert components.webhooks is not None
+    await components.webhooks.register(
+        {"actions": ["CALL_RECORDED"], "subscription_url": receiver.url}
+    )
+    await components.queues.put(Queue(2, "Obsługa klienta"))
+    await components.lists.join(2, "together", "746842523")
+    await components.lists.join(2, "apart", "613459851")
+    await components.lists.join(2, "timed-out", "500333222")
+    await components.lists.leave("together", Outcome.ANSWERED, answer_announced=True)
+    await components.history.agent_event(AgentConnected("jkowalski", 2, "together", None, None))
+    await components.lists.leave("apart", Outcome.ANSWERED, answer_announced=True)
+    await components.lists.leave("timed-out", Outcome.ANSWERED, answer_announced=True)
+    await components.history.flush()
+    await components.history.agent_event(AgentConnected("anowak", 2, "apart", None, None))
+    # A repeated pick-up is no news.
+    await components.history.agent_event(AgentConnected("anowak", 2, "apart", None, None))
+    await components.history.flush()
+    await eventually(lambda: len(receiver.event_ids()) >= 4, seconds=20)
+    assert outbox_actions(database_path) == ["CALL_RECORDED"] * 4
+
+    bodies: dict[int, Any] = {}
+    for received in receiver.accepted:
+        bodies.setdefault(received.json()["event_id"], received.json())
+    assert [
+        (b["connection_id"], b["disposition"], b["user_login"])
+        for b in (bodies[event_id] for event_id in sorted(bodies))
+    ] == [
+        ("together", "ANSWERED", "jkowalski"),
+        ("apart", "NO ANSWER", ""),
+        ("timed-out", "NO ANSWER", ""),
+        ("apart", "ANSWERED", "anowak"),
+    ]

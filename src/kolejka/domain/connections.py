@@ -8,6 +8,10 @@ it, in the trade's words:
 - it was answered: `ANSWERED`; the agent who picked up (`AgentConnect`) is `user_login`; once
   the talk ends (`AgentComplete`), `billsec` is the talk time, `duration` the wait plus the
   talk, and `disconnected_by` says who hung up;
+- it left the queue unanswered for another reason (the queue's timeout, no agents left):
+  `NO ANSWER` with its wait, nobody named as hanging up. Asterisk tells this only by the
+  `AgentConnect` that does not follow its `QueueCallerLeave`, so such a departure is
+  `NO ANSWER` until an agent's event makes it `ANSWERED`;
 - it was gone when kolejka came back after a gap (the resync): `FAILED`, its outcome unknown,
   with the wait seen before the gap. A later `AgentComplete` for it still completes it.
 
@@ -139,23 +143,42 @@ def departed(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Conne
     """The record of a call that left its queue: abandoned (`NO ANSWER`, the caller hung up) or
     answered (who hangs up is known when the talk ends).
 
-    The wait is the departure's hold time, which is the PBX's own count when it gave one. The
-    same frozen row `Connection(...)` makes, made faster (see `_RowBeingMade`).
+    The wait is the departure's hold time, which is the PBX's own count when it gave one.
     """
-    answered = gone.outcome is _ANSWERED_CALL
+    if gone.outcome is _ANSWERED_CALL:
+        return _row(caller, gone, src_key, _ANSWERED, _HUNG_UP_BY_NOBODY_YET)
+    return _row(caller, gone, src_key, _NO_ANSWER, _HUNG_UP_BY_CUSTOMER)
+
+
+def left_unanswered(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
+    """The record of a call that left its queue with no abandon, whose answer, if there was
+    one, the agent's `AgentConnect` tells next (`connected`): until then `NO ANSWER`, for the
+    call may have left on the queue's timeout or with no agents left, and who ended it is
+    unknown."""
+    return _row(caller, gone, src_key, _NO_ANSWER, _HUNG_UP_BY_NOBODY_YET)
+
+
+def _row(
+    caller: WaitingCaller,
+    gone: Departure,
+    src_key: str,
+    disposition: Disposition,
+    disconnected_by: DisconnectedBy,
+) -> Connection:
+    """The same frozen row `Connection(...)` makes, made faster (see `_RowBeingMade`)."""
     row = _RowBeingMade()
     row.connection_id = caller.call_id
     row.queue_id = caller.queue_id
     row.src = caller.phone_number
     row.started_at = caller.started_at
-    row.disposition = _ANSWERED if answered else _NO_ANSWER
+    row.disposition = disposition
     row.wait = gone.hold_time
     row.talk = _NO_TIME
     row.src_key = src_key
     row.dst = ""
     row.direction = _INBOUND
     row.user_login = ""
-    row.disconnected_by = _HUNG_UP_BY_NOBODY_YET if answered else _HUNG_UP_BY_CUSTOMER
+    row.disconnected_by = disconnected_by
     row.transferred_to = ""
     row.__class__ = Connection  # type: ignore[assignment]
     return row  # type: ignore[return-value]

@@ -36,10 +36,17 @@ class CallerAbandoned:
 
 @dataclass(frozen=True, slots=True)
 class CallerLeft:
-    """The call left the queue: answered, unless the PBX said it was abandoned first."""
+    """The call left the queue: answered, unless the PBX said it was abandoned first.
+
+    `answer_announced`: the PBX tells every answer with an agent's event after this one
+    (Asterisk 12 and later: `AgentConnect` follows `QueueCallerLeave`). Until that event comes,
+    the call may have left for another reason, the queue's timeout or no agents left, and its
+    history row says `NO ANSWER` (docs/pbx-asterisk.md, "The call history: each event to each
+    field")."""
 
     queue_id: int
     call_id: str
+    answer_announced: bool = False
 
 
 PbxEvent = CallerJoined | CallerAbandoned | CallerLeft

@@ -32,9 +32,11 @@ from kolejka.domain.connections import (
     Connection,
     ConnectionPage,
     ConnectionQuery,
+    Disposition,
     completed,
     connected,
     departed,
+    left_unanswered,
     lost,
     recorded_over,
 )
@@ -89,6 +91,13 @@ assert tuple(field.name for field in fields(_Noted)) == ("row", "whole", "events
 _new_noted = object.__new__
 
 
+@dataclass(frozen=True, slots=True)
+class _NotedPickUp(_Noted):
+    """An agent's pick-up that makes the row `ANSWERED`: announced, unless the call's departure
+    is announced in the same batch, whose announcement then shows the pick-up instead (Asterisk
+    sends `AgentConnect` right after `QueueCallerLeave`: one announcement for the two)."""
+
+
 def _noted_departure(row: Connection, left_at: datetime) -> _Noted:
     noted: _Noted = _new_noted(_Noted)
     _set_row(noted, row)
@@ -134,8 +143,17 @@ class CallHistory:
 
     # Recording ---------------------------------------------------------------------------
 
-    def departed(self, caller: WaitingCaller, gone: Departure, *, outcome_known: bool) -> None:
+    def departed(
+        self,
+        caller: WaitingCaller,
+        gone: Departure,
+        *,
+        outcome_known: bool,
+        answer_announced: bool = False,
+    ) -> None:
         """A call left its queue: answered, abandoned, or (`outcome_known` False) gone in a gap.
+        With `answer_announced` an answer is recorded when the agent's event tells it
+        (`agent_event`): until then the call is `NO ANSWER` (connections.left_unanswered).
 
         The first departure of a call is the one recorded; a repeat changes nothing. Not a
         coroutine: it only notes the row, and the AMI listener calls it for every departure.
@@ -143,7 +161,12 @@ class CallHistory:
         # No phone-number parsing here: it costs a listener that applies tens of thousands of
         # events a second more than the write itself. Reads normalise the numbers they show.
         key = number_key(caller.phone_number)
-        row = departed(caller, gone, key) if outcome_known else lost(caller, gone, key)
+        if not outcome_known:
+            row = lost(caller, gone, key)
+        elif answer_announced:
+            row = left_unanswered(caller, gone, key)
+        else:
+            row = departed(caller, gone, key)
         # One dict operation for the common call, which visits one queue: it notes that queue.
         first = self._first_queues.setdefault(caller.call_id, caller.queue_id)
         if first != caller.queue_id:  # a transfer or an overflow into another queue
@@ -157,8 +180,13 @@ class CallHistory:
         are no call's."""
         if isinstance(event, AgentConnected):
             _, known = await self._visit(event.call_id, event.queue_id)
-            if known is not None:  # QueueCallerLeave, which comes first, recorded it
-                self._note(_Noted(connected(known, event), True))
+            if known is None:  # QueueCallerLeave, which comes first, records the call
+                return
+            row = connected(known, event)
+            if known.disposition is Disposition.ANSWERED:  # a repeat: the row is as it was
+                self._note(_Noted(row, True))
+            else:  # NO ANSWER until now (or FAILED): the answer is news
+                self._note(_NotedPickUp(row, True, (), self._clock.now()))
         elif isinstance(event, AgentCompleted):
             row_id, known = await self._visit(event.call_id, event.queue_id)
             if row_id != event.call_id:
@@ -314,13 +342,12 @@ class CallHistory:
 
     async def _write_announced(self, batch: list[_Noted]) -> None:
         writes: list[HistoryWrite] = list(batch)
-        announced = [index for index, noted in enumerate(batch) if noted.announced_at]
-        if announced:
+        if any(noted.announced_at for noted in batch):
             shown = _announced_rows(batch)
             # The names of the batch's calls: two questions for all of them.
             customers, agents = await self.names(list(shown.values()))
-            for index in announced:
-                row, at = shown[index], batch[index].announced_at
+            for index, row in shown.items():
+                at = batch[index].announced_at
                 assert at is not None
                 event = call_recorded(
                     row,
@@ -485,14 +512,17 @@ def visit_id(call_id: str, queue_id: int) -> str:
 
 
 def _announced_rows(batch: Sequence[_Noted]) -> dict[int, Connection]:
-    """By the index of each announced write of `batch`, the row its announcement shows: the
-    call's row once the writes after it that announce nothing (an agent's pick-up, which
-    Asterisk sends right after the departure) are applied too."""
+    """By the index of each write of `batch` that is announced, the row its announcement
+    shows: the call's row once the writes after it that announce nothing (a repeated pick-up)
+    or that fold into it (`_NotedPickUp`, which Asterisk sends right after the departure) are
+    applied too."""
     shown: dict[int, Connection] = {}
     last: dict[str, int] = {}  # by call, the index of its latest announced write
     for index, noted in enumerate(batch):
         call_id = noted.row.connection_id
-        if noted.announced_at is not None:
+        if isinstance(noted, _NotedPickUp) and call_id in last:
+            shown[last[call_id]] = noted.row  # whole: the departure's announcement shows it
+        elif noted.announced_at is not None:
             shown[index] = noted.row
             last[call_id] = index
         elif call_id in last:

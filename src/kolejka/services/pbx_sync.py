@@ -176,7 +176,12 @@ class PbxSync:
         if event.call_id in self._abandoned:
             del self._abandoned[event.call_id]
             return
-        await self._depart(event.call_id, Outcome.ANSWERED, event.queue_id)
+        await self._depart(
+            event.call_id,
+            Outcome.ANSWERED,
+            event.queue_id,
+            answer_announced=event.answer_announced,
+        )
 
     async def _depart(
         self,
@@ -186,11 +191,17 @@ class PbxSync:
         abandon: CallerAbandoned | None = None,
         *,
         outcome_known: bool = True,
+        answer_announced: bool = False,
     ) -> None:
         hold = abandon.hold_time if abandon is not None else None
         try:
             await self.lists.leave(
-                call_id, outcome, hold, queue_id=queue_id, outcome_known=outcome_known
+                call_id,
+                outcome,
+                hold,
+                queue_id=queue_id,
+                outcome_known=outcome_known,
+                answer_announced=answer_announced,
             )
         except UnknownCaller:
             # A duplicate, or a call that joined before we were listening: nothing to remove.

@@ -138,10 +138,12 @@ class WaitingLists:
         queue_id: int | None = None,
         *,
         outcome_known: bool = True,
+        answer_announced: bool = False,
     ) -> Departure:
         """A call leaves its queue, answered or abandoned; the departure is recorded, and the
         call written to the history. `outcome_known` False: the call was gone when we looked
-        after a gap (the PBX sync's resync), and nobody knows how it ended."""
+        after a gap (the PBX sync's resync), and nobody knows how it ended. `answer_announced`
+        (pbx.CallerLeft): an answer is in the history once the agent's event tells it."""
         caller = await self._callers.find(call_id)
         if caller is None or (queue_id is not None and caller.queue_id != queue_id):
             raise UnknownCaller(call_id)
@@ -155,7 +157,9 @@ class WaitingLists:
         if not await self._callers.leave(gone, events):
             raise UnknownCaller(call_id)
         if self._history is not None:
-            self._history.departed(caller, gone, outcome_known=outcome_known)
+            self._history.departed(
+                caller, gone, outcome_known=outcome_known, answer_announced=answer_announced
+            )
         await self._changes.publish(Change(Topic.QUEUE, caller.queue_id))
         return gone
 

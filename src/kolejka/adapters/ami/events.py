@@ -95,6 +95,13 @@ def caller_abandoned(packet: Packet, queues: QueueNames, members: MemberNames) -
 
 
 def caller_left(packet: Packet, queues: QueueNames, members: MemberNames) -> CallerLeft:
+    """`QueueCallerLeave`: an answer is told by the `AgentConnect` that follows."""
+    return CallerLeft(_queue_id(packet.get("Queue", ""), queues), _call_id(packet), True)
+
+
+def caller_left_before_12(packet: Packet, queues: QueueNames, members: MemberNames) -> CallerLeft:
+    """`Leave`: an answer's `AgentConnect` came only with `eventwhencalled`, so it is not
+    waited for; a call that leaves without an abandon is taken as answered."""
     return CallerLeft(_queue_id(packet.get("Queue", ""), queues), _call_id(packet))
 
 
@@ -177,7 +184,7 @@ HANDLERS: Final[dict[str, Handler]] = {
     "QueueCallerAbandon": caller_abandoned,
     "QueueCallerLeave": caller_left,
     "Join": caller_joined,  # Asterisk before 12
-    "Leave": caller_left,  # Asterisk before 12
+    "Leave": caller_left_before_12,
     "QueueMemberAdded": member_added,
     "QueueMemberRemoved": member_removed,
     "QueueMemberPause": member_paused,
