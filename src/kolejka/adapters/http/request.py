@@ -32,8 +32,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# C0 and C1 controls and DEL: C1 matters too, as str.strip() eats U+0085, which JSON Schema's
-# \s (the OpenAPI document's patterns) does not count as a blank.
 MAX_SECONDS = 10_000_000
 # Where json.loads can make a lone surrogate: an escape (`"\ud800"`), a surrogate encoded as
 # UTF-8 (json.loads decodes bytes with "surrogatepass"), or a UTF-16/32 body (NUL bytes).
