@@ -186,7 +186,7 @@ def _row(
 
 def lost(caller: WaitingCaller, gone: Departure, src_key: str = "") -> Connection:
     """The record of a call the PBX no longer had after a gap: its outcome is unknown."""
-    return _row(caller, gone, src_key, Disposition.FAILED, _HUNG_UP_BY_NOBODY_YET)
+    return _row(caller, gone, src_key, Disposition.FAILED, DisconnectedBy.UNKNOWN)
 
 
 def recorded_over(known: Connection | None, row: Connection) -> Connection:
