@@ -37,7 +37,7 @@ from kolejka.adapters.ami.listener import _Session
 from kolejka.adapters.ami.protocol import PacketParser
 from kolejka.adapters.sqlite.database import Database
 from kolejka.bootstrap import build
-from kolejka.services.ports import HistoryWrite
+from kolejka.services.ports import HistoryWrite, Journalled
 from kolejka.settings import Settings
 
 READ_BYTES = 65_536  # what AmiConnection reads at a time
@@ -79,10 +79,19 @@ async def feed(data: bytes, mode: str) -> None:
             as_before_the_history(components)
         if mode == "note":
 
-            async def written(writes: Sequence[HistoryWrite]) -> None:
+            async def written(writes: Sequence[HistoryWrite], *, settles: bool = False) -> None:
                 return None
 
-            components.history._store.write = written  # type: ignore[method-assign]
+            async def journalled(writes: Sequence[Journalled]) -> bool:
+                return True  # kept nowhere: the rows are noted and dropped
+
+            async def settled() -> None:
+                return None
+
+            store = components.history._store
+            store.write = written  # type: ignore[method-assign]
+            store.journal = journalled  # type: ignore[method-assign]
+            store.settle = settled  # type: ignore[method-assign]
         if hooks:
             assert components.webhooks is not None
             for subscriber in range(SUBSCRIBERS):

@@ -222,7 +222,7 @@ def build(
         callers=callers,
         customers=directory,
         webhooks=webhooks,
-        history=stores.connections,
+        history=history,
     )
     components = Components(
         settings=settings,

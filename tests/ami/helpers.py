@@ -82,9 +82,11 @@ async def until_waiting(
 _OUTCOMES = {"ANSWERED": "answered", "NO ANSWER": "abandoned", "FAILED": "lost"}
 
 
-def departures(components: Components) -> list[tuple[str, int, str, float]]:
+async def departures(components: Components) -> list[tuple[str, int, str, float]]:
     """(call id, queue id, outcome, wait in seconds) of every departure the call history has
-    stored, oldest first: what the wait estimate reads back."""
+    stored, oldest first: what the wait estimate reads back, once it has written what the
+    listener's bursts journalled (as every read of the history does)."""
+    await components.history.flush()
     assert isinstance(components.database, Database)
     rows = components.database.connection.execute(
         "SELECT connection_id, queue_id, disposition, wait_seconds FROM connections"

@@ -110,15 +110,19 @@ async def test_an_abandoned_caller_leaves_as_abandoned_with_asterisks_hold_time(
     await asterisk.push(*of_call(ABANDONS + LEAVES, FIRST))
     await until_waiting(components, SUPPORT, {SECOND, THIRD})
     # QueueCallerLeave follows the abandon: the call is not counted again, as answered.
-    assert departures(components) == [(FIRST, SUPPORT, "abandoned", 19.0)]
+    assert await departures(components) == [(FIRST, SUPPORT, "abandoned", 19.0)]
 
 
 async def test_the_captured_session_replayed_whole_ends_with_every_caller_abandoned(
     asterisk: FakeAsterisk, following: AmiListener, components: Components
 ) -> None:
     await asterisk.push(*captured_packets(SIP))
-    await eventually(lambda: len(departures(components)) == 3)
-    assert departures(components) == [
+
+    async def three_departed() -> bool:
+        return len(await departures(components)) == 3
+
+    await eventually(three_departed)
+    assert await departures(components) == [
         (FIRST, SUPPORT, "abandoned", 19.0),
         (SECOND, SUPPORT, "abandoned", 19.0),
         (THIRD, SUPPORT, "abandoned", 20.0),
@@ -142,7 +146,11 @@ async def test_a_caller_answered_by_a_member_leaves_as_answered(
     # No HoldTime on QueueCallerLeave: the hold is what we measured (7 s), until the agent's
     # AgentConnect, which follows it, gives Asterisk's own count (HoldTime: 4).
     answered = [("1795705579.7", SUPPORT, "answered", 4.0)]
-    await eventually(lambda: departures(components) == answered)
+
+    async def recorded_as_answered() -> bool:
+        return await departures(components) == answered
+
+    await eventually(recorded_as_answered)
 
 
 async def test_a_queue_named_by_a_number_is_that_queue_and_is_registered_if_new(
@@ -235,7 +243,7 @@ async def test_duplicate_events_change_nothing(
     abandon, leave = of_call(ABANDONS, FIRST)[0], of_call(LEAVES, FIRST)[0]
     await asterisk.push(abandon, abandon, leave, leave)
     await until_waiting(components, SUPPORT, {SECOND})
-    assert departures(components) == [(FIRST, SUPPORT, "abandoned", 19.0)]
+    assert await departures(components) == [(FIRST, SUPPORT, "abandoned", 19.0)]
 
 
 async def test_a_leave_before_its_abandon_counts_the_call_once(
@@ -246,7 +254,7 @@ async def test_a_leave_before_its_abandon_counts_the_call_once(
     await asterisk.push(of_call(LEAVES, FIRST)[0], of_call(ABANDONS, FIRST)[0])
     await until_waiting(components, SUPPORT, {SECOND})
     # No agent's AgentConnect followed the leave: the history says NO ANSWER, once.
-    assert [d[:3] for d in departures(components)] == [(FIRST, SUPPORT, "abandoned")]
+    assert [d[:3] for d in await departures(components)] == [(FIRST, SUPPORT, "abandoned")]
     assert departures_applied(components) == 1
 
 
@@ -269,7 +277,7 @@ async def test_a_leave_for_a_call_never_seen_is_ignored(
 ) -> None:
     await asterisk.push(of_call(ABANDONS, SECOND)[0], of_call(LEAVES, SECOND)[0], JOINS[0])
     await until_waiting(components, SUPPORT, {FIRST})
-    assert departures(components) == []
+    assert await departures(components) == []
 
 
 async def test_events_racing_the_queue_status_answer_win_over_it(
@@ -324,7 +332,7 @@ async def test_after_a_drop_mid_packet_the_listener_reconnects_and_reconciles(
     assert by_id[THIRD].started_at == clock.now() - timedelta(seconds=12)
     assert (by_id[THIRD].phone_number, by_id[THIRD].caller_name) == ("4915110000003", "Caller 3")
     # Caller 1 left unseen: answered or not, we cannot know; its outcome is unknown (FAILED).
-    assert departures(components) == [(FIRST, SUPPORT, "lost", 15.0)]
+    assert await departures(components) == [(FIRST, SUPPORT, "lost", 15.0)]
 
 
 async def test_after_an_asterisk_restart_callers_who_did_not_survive_it_leave(
@@ -336,7 +344,7 @@ async def test_after_an_asterisk_restart_callers_who_did_not_survive_it_leave(
     await eventually(lambda: following.link.status is not LinkStatus.UP)
     await eventually(lambda: following.link.up)
     await until_waiting(components, SUPPORT, set())
-    assert sorted(d[0] for d in departures(components)) == [FIRST, SECOND, THIRD]
+    assert sorted(d[0] for d in await departures(components)) == [FIRST, SECOND, THIRD]
     assert asterisk.queue_status_requests() == 2
 
 

@@ -66,7 +66,10 @@ async def test_a_burst_of_events_is_applied_in_order(sync: PbxSync, components: 
     assert failed == 0
     assert [c.call_id for c in await waiting(components, 7)] == ["c"]
     await components.history.flush()
-    assert [d[:3] for d in departures(components)] == [("a", 7, "abandoned"), ("b", 7, "answered")]
+    assert [d[:3] for d in await departures(components)] == [
+        ("a", 7, "abandoned"),
+        ("b", 7, "answered"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ writes the last burst."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,8 @@ from kolejka.domain.queues import Outcome, Queue, WaitingCaller, departure
 from kolejka.services import history as history_module
 from kolejka.services.pbx_sync import PbxSync
 from kolejka.settings import Settings
-from tests.support import FAST_HASHER, FrozenClock
+from tests.support import FAST_HASHER, FrozenClock, eventually
+from tests.webhooks.helpers import webhook_settings
 
 NUMBER = "613459851"
 
@@ -76,21 +78,45 @@ async def test_a_bursts_calls_are_written_after_it_together(
     assert components.history.unwritten == 0
 
 
-async def test_a_listeners_burst_commits_its_calls_with_its_departures_in_one_transaction(
-    components: Components, clock: FrozenClock, database_path: Path
-) -> None:
-    db = database_of(components)
-    sync = PbxSync(
+def journalled(database: Path) -> list[tuple[str, int]]:
+    """The history's journal on disk (migration 0015), in order: (call id, kind)."""
+    with sqlite3.connect(database) as sql:
+        return sql.execute(
+            "SELECT connection_id, kind FROM connections_journal ORDER BY seq"
+        ).fetchall()
+
+
+def listener_sync(components: Components, clock: FrozenClock) -> PbxSync:
+    """The AMI listener's sync as bootstrap wires it on SQLite: a burst is one transaction."""
+    return PbxSync(
         components.lists,
         components.queues,
         components.callers,
         clock,
-        transaction=db.writing,
+        transaction=database_of(components).writing,
         history=components.history,
     )
+
+
+def joins(*call_ids: str) -> list[CallerJoined]:
+    return [CallerJoined(2, "support", call_id, NUMBER, "") for call_id in call_ids]
+
+
+async def test_a_listeners_burst_journals_its_calls_in_its_own_commit(
+    components: Components,
+    clock: FrozenClock,
+    database_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
+    db = database_of(components)
+    sync = listener_sync(components, clock)
     await sync.apply(
-        [CallerJoined(2, "support", f"c{n}", NUMBER, "") for n in range(3)]
-        + [CallerAbandoned(2, "c0", timedelta(seconds=9)), CallerLeft(2, "c0")]
+        [
+            *joins("c0", "c1", "c2"),
+            CallerAbandoned(2, "c0", timedelta(seconds=9)),
+            CallerLeft(2, "c0"),
+        ]
     )
     statements: list[str] = []
     db.trace(statements.append)
@@ -98,22 +124,154 @@ async def test_a_listeners_burst_commits_its_calls_with_its_departures_in_one_tr
     failed = await sync.apply([CallerLeft(2, "c1"), CallerLeft(2, "c2")])
     db.trace(None)
     assert failed == 0
-    # Written in the burst's commit, before anything else ran: a crash keeps both or neither.
+    # In the burst's commit, before anything else ran: a crash keeps both or neither.
+    assert journalled(database_path) == [("c0", 0), ("c1", 0), ("c2", 0)]
+    assert stored(database_path) == {}
+    assert components.history.unwritten == 3
+    # The burst's two calls in one statement of two rows, into the journal alone.
+    (insert,) = [s for s in statements if s.startswith("INSERT INTO connections_journal")]
+    assert insert.count("VALUES") == 1
+    assert insert.count("?") == 0  # the trace shows the values bound: two rows of them
+    assert insert.count("'c1'") == insert.count("'c2'") == 1
+    assert not [s for s in statements if s.startswith("INSERT INTO connections ")]
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+    ]
+    # A read writes the journal into the history first, and empties it in the same commit.
+    assert set(await rows(components)) == {"c0", "c1", "c2"}
     assert {k: v[0] for k, v in stored(database_path).items()} == {
         "c0": "NO ANSWER",
         "c1": "ANSWERED",
         "c2": "ANSWERED",
     }
+    assert journalled(database_path) == []
     assert components.history.unwritten == 0
-    # The burst's two calls in one statement of two rows.
-    (insert,) = [s for s in statements if s.startswith("INSERT INTO connections")]
-    assert insert.count("VALUES") == 1
-    assert insert.count("?") == 0  # the trace shows the values bound: two rows of them
-    assert insert.count("'c1'") == insert.count("'c2'") == 1
-    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
-        "BEGIN IMMEDIATE",
-        "COMMIT",
-    ]
+
+
+async def test_the_journal_is_written_into_the_history_soon_without_any_read(
+    components: Components,
+    clock: FrozenClock,
+    database_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 0.05)
+    sync = listener_sync(components, clock)
+    await sync.apply([*joins("c0", "c1"), CallerLeft(2, "c0"), CallerLeft(2, "c1")])
+    assert [call for call, _ in journalled(database_path)] == ["c0", "c1"]
+    assert stored(database_path) == {}
+    await eventually(lambda: set(stored(database_path)) == {"c0", "c1"}, seconds=2)
+    assert journalled(database_path) == []
+    assert components.history.unwritten == 0
+    # The next burst starts the wait again.
+    await sync.apply([*joins("c2"), CallerLeft(2, "c2")])
+    assert [call for call, _ in journalled(database_path)] == ["c2"]
+    await eventually(lambda: "c2" in stored(database_path), seconds=2)
+
+
+async def test_a_full_journal_is_written_right_after_the_burst_that_filled_it(
+    components: Components,
+    clock: FrozenClock,
+    database_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
+    monkeypatch.setattr(history_module, "SETTLE_ROWS", 3)
+    sync = listener_sync(components, clock)
+    await sync.apply([*joins("c0", "c1", "c2"), CallerLeft(2, "c0"), CallerLeft(2, "c1")])
+    await asyncio.sleep(0.05)  # many turns of the loop: the journal is not full yet
+    assert len(journalled(database_path)) == 2
+    await sync.apply([CallerLeft(2, "c2")])
+    await eventually(lambda: set(stored(database_path)) == {"c0", "c1", "c2"}, seconds=2)
+    assert journalled(database_path) == []
+
+
+async def test_a_write_outside_a_burst_writes_the_journal_before_it_in_one_commit(
+    components: Components,
+    clock: FrozenClock,
+    database_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An agent's pick-up noted outside the listener's burst (the ingest API) is written by
+    the writer: the departure it completes, still journalled, goes first, or the departure's
+    insert would come after the pick-up and leave the row unanswered."""
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
+    sync = listener_sync(components, clock)
+    clock.advance(5)
+    await sync.apply([*joins("c1"), CallerLeft(2, "c1")])
+    assert journalled(database_path) == [("c1", 0)]
+    await components.history.agent_event(AgentConnected("anowak", 2, "c1", None, None))
+    await eventually(lambda: "c1" in stored(database_path), seconds=2)
+    assert stored(database_path)["c1"] == ("ANSWERED", 0, "anowak", "")
+    assert journalled(database_path) == []
+
+
+async def test_a_call_whose_row_is_journalled_is_found_for_a_callback_at_once(
+    components: Components,
+    clock: FrozenClock,
+    database_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The IVR asks for a callback the moment its key took the caller out of the queue: the
+    call's row may still be in the journal, and is found there."""
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
+    sync = listener_sync(components, clock)
+    await sync.apply([*joins("c1"), CallerAbandoned(2, "c1", timedelta(seconds=3))])
+    await sync.apply([CallerLeft(2, "c1")])
+    assert journalled(database_path) == [("c1", 0)]
+    callback = await components.callbacks.schedule_for_caller(2, "c1")
+    assert callback.phone_number == "+48613459851"
+    assert stored(database_path) == {}  # found without writing the journal first
+
+
+def recorded_events(database: Path) -> list[str]:
+    """The call ids of the CALL_RECORDED events in the outbox, in order."""
+    with sqlite3.connect(database) as sql:
+        bodies = sql.execute(
+            "SELECT body FROM webhook_events WHERE action = 'CALL_RECORDED' ORDER BY event_id"
+        ).fetchall()
+    return [json.loads(body)["connection_id"] for (body,) in bodies]
+
+
+async def test_what_a_crash_left_in_the_journal_is_written_once_when_the_service_starts(
+    clock: FrozenClock, database_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written into the history, and announced to a CALL_RECORDED subscription, once: the
+    journal had not announced them (its rows are announced as they enter the history)."""
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
+    settings = webhook_settings(database_path)
+    crashed = build(settings, clock=clock, hasher=FAST_HASHER)
+    assert crashed.webhooks is not None
+    await crashed.webhooks.register(
+        {"actions": ["CALL_RECORDED"], "subscription_url": "http://127.0.0.1:9/hook"}
+    )
+    sync = listener_sync(crashed, clock)
+    clock.advance(4)
+    await sync.apply([*joins("c0", "c1"), CallerLeft(2, "c0")])
+    await crashed.history.agent_event(AgentConnected("anowak", 2, "c0", None, None))
+    await sync.apply([CallerAbandoned(2, "c1", timedelta(seconds=4)), CallerLeft(2, "c1")])
+    # The departures, and the pick-up (noted before the second burst, which journalled it).
+    assert journalled(database_path) == [("c0", 0), ("c0", 1), ("c1", 0)]
+    assert stored(database_path) == {}
+    assert recorded_events(database_path) == []
+    crashed.database.close()  # no stop of any kind: what is on disk is what a crash leaves
+
+    for _ in range(2):  # started again, twice: the second finds nothing left to write
+        restarted = build(settings, clock=clock, hasher=FAST_HASHER)
+        try:
+            pruning = asyncio.create_task(restarted.history.prune_forever())
+            try:
+                await eventually(lambda: journalled(database_path) == [], seconds=2)
+                await restarted.history.flush()
+            finally:
+                pruning.cancel()
+        finally:
+            restarted.close()
+        assert stored(database_path) == {
+            "c0": ("ANSWERED", 0, "anowak", ""),
+            "c1": ("NO ANSWER", 0, "", "Customer"),
+        }
+        assert recorded_events(database_path) == ["c0", "c1"]
 
 
 async def test_the_writer_runs_by_itself_once_the_burst_gives_the_loop_back(

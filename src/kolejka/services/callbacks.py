@@ -53,10 +53,10 @@ from kolejka.services.ports import (
     Change,
     ChangeFeed,
     Clock,
-    ConnectionStore,
     CustomerDirectory,
     FinishedAttempt,
     QueueDirectory,
+    RecordedCalls,
     Topic,
     WaitingCallerStore,
 )
@@ -109,7 +109,7 @@ class Callbacks:
         callers: WaitingCallerStore | None = None,
         customers: CustomerDirectory | None = None,
         webhooks: WebhookWishes | None = None,
-        history: ConnectionStore | None = None,
+        history: RecordedCalls | None = None,
     ) -> None:
         self.store = store
         self.queues = queues

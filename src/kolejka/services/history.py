@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import NamedTuple
 
 from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.agents import AgentCompleted, AgentConnected, MemberEvent
@@ -67,6 +68,11 @@ EXPORT_BATCH = 1000
 # transfers can be apart. The oldest are forgotten a batch at a time, not per departure.
 MAX_REMEMBERED_CALLS = 100_000
 RETRY_SECONDS = 0.5  # before writing a batch again that met a store locked (by an import)
+# The journal (SQLite's, migration 0015) is written into the history this long after its first
+# row, or at once when it holds this many: each index page of the history is then written once
+# for a batch of many bursts, not once per burst (docs/pbx-asterisk.md, docs/benchmarks.md).
+SETTLE_SECONDS = 0.5
+SETTLE_ROWS = 2000
 # How long a stop waits for the store to take the calls not yet written (docs/operations.md):
 # longer, and a service manager's own stop timeout kills the process without a word.
 STOP_WAIT_SECONDS = 15.0
@@ -79,6 +85,11 @@ class _Noted(HistoryWrite):
     the store's write itself when no one is told, so a batch is handed over as it is."""
 
     announced_at: datetime | None = None
+
+    @property
+    def picked_up(self) -> bool:
+        """An agent's pick-up, announced with the call's departure (`_NotedPickUp`)."""
+        return False
 
 
 # A departure's write is noted for every call the AMI listener sees leave: filled through the
@@ -96,6 +107,10 @@ class _NotedPickUp(_Noted):
     """An agent's pick-up that makes the row `ANSWERED`: announced, unless the call's departure
     is announced in the same batch, whose announcement then shows the pick-up instead (Asterisk
     sends `AgentConnect` right after `QueueCallerLeave`: one announcement for the two)."""
+
+    @property
+    def picked_up(self) -> bool:
+        return True
 
 
 def _noted_departure(row: Connection, left_at: datetime) -> _Noted:
@@ -137,6 +152,13 @@ class CallHistory:
         self._unstored: dict[str, list[_Noted]] = {}
         self._writer: asyncio.Task[None] | None = None
         self._in_flight = False  # the writer holds a batch it has not stored yet
+        # Writes the store's journal holds (`write_noted`), in order, not yet in the history:
+        # unstored as the noted ones are. The writer writes them when `_settle_now` says so (a
+        # timer, a full journal, a read), and before any write of its own.
+        self._journalled: list[_Noted] = []
+        self._settle_now = False
+        self._settle_timer: asyncio.TimerHandle | None = None
+        self._recovered = False  # what a stopped process left in the journal is taken over
         # By call, the queue of its first visit, whose row is keyed by the call id itself; a
         # visit of another queue is a row of its own (`visit_id`). docs/pbx-asterisk.md.
         self._first_queues: dict[str, int] = {}
@@ -224,30 +246,91 @@ class CallHistory:
                 if known is not None:
                     self._first_queues[call_id] = known.queue_id
 
-    def mark(self) -> tuple[list[_Noted], int]:
-        """Where the noted rows end now; `forget_since` drops what was noted after it."""
-        return self._noted, len(self._noted)
+    def mark(self) -> _Mark:
+        """Where the noted and journalled rows end now; `forget_since` drops what came after."""
+        return _Mark(self._noted, len(self._noted), self._journalled, len(self._journalled))
 
-    def forget_since(self, mark: tuple[list[_Noted], int]) -> None:
-        """A store transaction that noted rows rolled back (a failed burst): its rows go too.
-        The writer never takes rows during such a transaction, which never yields the loop."""
-        noted, length = mark
-        if noted is not self._noted:
-            return
-        self._stored(noted[length:])
-        del noted[length:]
+    def forget_since(self, mark: _Mark) -> None:
+        """A store transaction that noted rows rolled back (a failed burst): its rows go too,
+        and so do those it journalled. The writer never takes rows during such a transaction,
+        which never yields the loop."""
+        if mark.noted is self._noted:
+            self._stored(self._noted[mark.noted_length :])
+            del self._noted[mark.noted_length :]
+        if mark.journalled is self._journalled:
+            self._stored(self._journalled[mark.journalled_length :])
+            del self._journalled[mark.journalled_length :]
 
     async def write_noted(self) -> None:
-        """Writes the noted rows now, in the store transaction the caller holds open (the AMI
+        """Journals the noted rows now, in the store transaction the caller holds open (the AMI
         listener's burst, on SQLite): the burst's calls then commit with its departures, and a
-        crash can lose neither without the other. Not for use outside such a transaction."""
+        crash can lose neither without the other. The journal is written into the history a
+        batch of many bursts later (`SETTLE_SECONDS`, `SETTLE_ROWS`); a store without one
+        (`ConnectionStore.journal`) takes the rows into the history now. Not for use outside
+        such a transaction."""
+        if not self._recovered:
+            await self.recover()
         if not self._noted or self._in_flight:
             return  # behind a batch the writer has taken: the writer writes these after it
         batch = list(self._noted)
-        await self._write_batch(batch)
+        if await self._store.journal(batch):
+            del self._noted[: len(batch)]
+            self._journalled.extend(batch)  # unstored still: reads of their calls see them
+            if len(self._journalled) >= SETTLE_ROWS:
+                self._settle()
+            elif self._settle_timer is None:
+                loop = asyncio.get_running_loop()
+                self._settle_timer = loop.call_later(SETTLE_SECONDS, self._settle)
+            return
+        # No journal, or one that does not take these: written now, after what it holds.
+        journalled = self._journalled
+        if journalled:
+            self._journalled = []
+        await self._write_batch(journalled + batch, bool(journalled))
         # The same list object: `forget_since` of a burst rolled back later finds nothing left.
         del self._noted[: len(batch)]
-        self._stored(batch)
+        self._stored(journalled + batch)
+
+    async def recover(self) -> None:
+        """Takes over what a stopped process left in the journal (a crash between a burst and
+        the batch that would have written it), ahead of anything noted since, and writes it
+        soon. The service does this as it starts (`prune_forever`), and any process before its
+        first write; a reading process (`kolejka history export`) leaves the journal alone."""
+        if self._recovered:
+            return
+        self._recovered = True
+        entries = await self._store.journalled()
+        if not entries:
+            return
+        log.info("writing %d calls a stopped process left in the history's journal", len(entries))
+        left: list[_Noted] = [
+            (_NotedPickUp if entry.picked_up else _Noted)(
+                entry.row, entry.whole, (), entry.announced_at
+            )
+            for entry in entries
+        ]
+        self._journalled[:0] = left
+        by_call: dict[str, list[_Noted]] = {}
+        for noted in left:
+            by_call.setdefault(noted.row.connection_id, []).append(noted)
+        for call_id, writes in by_call.items():
+            self._unstored[call_id] = writes + self._unstored.get(call_id, [])
+        self._settle()
+
+    async def get(self, connection_id: str) -> Connection | None:
+        """The call's row as it is once every write noted so far is stored (none: no row), for a
+        use case that must see a call the moment it ended (a callback scheduled for a caller who
+        just left the queue), without writing the batch first as a page does."""
+        return await self._current(connection_id)
+
+    def _settle(self) -> None:
+        """Writes the journal into the history once the event loop is free."""
+        if self._settle_timer is not None:  # fired, or no longer needed
+            self._settle_timer.cancel()
+            self._settle_timer = None
+        self._settle_now = True
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     @property
     def unwritten(self) -> int:
@@ -257,6 +340,7 @@ class CallHistory:
     async def flush(self) -> None:
         """Writes every noted row, and returns once they are stored (a clean stop, a read)."""
         while self._unstored:
+            self._settle_now = True
             writer = self._writer
             if writer is None:
                 writer = self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -299,31 +383,56 @@ class CallHistory:
         return known
 
     async def _write(self) -> None:
-        """The writer: hands the noted rows to the store, a batch at a time, until none is left."""
+        """The writer: hands the noted rows to the store, a batch at a time, until none is left,
+        and the journalled ones first, in the same transaction, whenever it writes or is told
+        to (`_settle_now`)."""
         try:
-            while self._noted:
-                batch, self._noted = self._noted, []
+            if not self._recovered:
+                await self.recover()
+            while self._noted or (self._journalled and self._settle_now):
+                journalled, self._journalled = self._journalled, []
+                noted, self._noted = self._noted, []
+                settles = bool(journalled)
+                if settles:
+                    self._settle_now = False
+                    if self._settle_timer is not None:  # a write of its own came first
+                        self._settle_timer.cancel()
+                        self._settle_timer = None
+                batch = journalled + noted if settles else noted
                 self._in_flight = True
                 try:
-                    await self._write_batch(batch)
-                except StoreUnavailable:
+                    if settles and not await self._wanted():
+                        # Nothing to announce: the store copies its journal itself, and no
+                        # row goes through Python again. The writes noted since come after.
+                        await self._store.settle()
+                        self._stored(journalled)
+                        settles, journalled, batch = False, [], noted
+                    if batch:
+                        await self._write_batch(batch, settles)
+                except (StoreUnavailable, asyncio.CancelledError) as stopped:
+                    # Rolled back: written again later (`flush` at a stop).
+                    self._journalled[:0] = journalled
+                    self._noted[:0] = noted
+                    self._settle_now = self._settle_now or settles
+                    if isinstance(stopped, asyncio.CancelledError):
+                        raise
                     log.warning(
                         "the call history's store is locked; writing %d calls later", len(batch)
                     )
-                    self._noted[:0] = batch
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
-                except asyncio.CancelledError:
-                    self._noted[:0] = batch  # rolled back: `flush` writes them
-                    raise
                 except Exception:
                     log.exception(
                         "could not write %d calls at once; writing each alone", len(batch)
                     )
                     await self._write_singly(batch)
+                    if settles:
+                        await self._store.write([], settles=True)
                 finally:
                     self._in_flight = False
                 self._stored(batch)
+            if not self._journalled:
+                self._settle_now = False
         finally:
             self._writer = None
 
@@ -334,13 +443,13 @@ class CallHistory:
             except Exception:
                 log.exception("could not record call %s", noted.row.connection_id)
 
-    async def _write_batch(self, batch: list[_Noted]) -> None:
+    async def _write_batch(self, batch: list[_Noted], settles: bool = False) -> None:
         if await self._wanted():
-            await self._write_announced(batch)
+            await self._write_announced(batch, settles)
         else:
-            await self._store.write(batch)
+            await self._store.write(batch, settles=settles)
 
-    async def _write_announced(self, batch: list[_Noted]) -> None:
+    async def _write_announced(self, batch: list[_Noted], settles: bool) -> None:
         writes: list[HistoryWrite] = list(batch)
         if any(noted.announced_at for noted in batch):
             shown = _announced_rows(batch)
@@ -357,11 +466,11 @@ class CallHistory:
                     at,
                 )
                 writes[index] = HistoryWrite(batch[index].row, batch[index].whole, (event,))
-            await self._store.write(writes)
+            await self._store.write(writes, settles=settles)
             if self._changes is not None:  # the delivery wakes for the new events
                 await self._changes.publish(Change(Topic.WEBHOOKS))
             return
-        await self._store.write(writes)
+        await self._store.write(writes, settles=settles)
 
     def _stored(self, batch: Sequence[_Noted]) -> None:
         """`batch` is stored (or dropped): reads of its calls no longer go through it."""
@@ -493,7 +602,12 @@ class CallHistory:
             await asyncio.sleep(pause)
 
     async def prune_forever(self, every: float = PRUNE_EVERY_SECONDS) -> None:
-        """The background task: prunes at start and then every `every` seconds."""
+        """The background task: takes over what a crash left in the journal, then prunes at
+        start and every `every` seconds."""
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("could not read the call history's journal")
         while True:
             try:
                 gone = await self.prune()
@@ -503,6 +617,15 @@ class CallHistory:
                 if gone:
                     log.info("pruned %d calls older than %d days", gone, self.keep_days)
             await asyncio.sleep(every)
+
+
+class _Mark(NamedTuple):
+    """Where the noted and the journalled writes ended when a store transaction began."""
+
+    noted: list[_Noted]
+    noted_length: int
+    journalled: list[_Noted]
+    journalled_length: int
 
 
 def visit_id(call_id: str, queue_id: int) -> str:

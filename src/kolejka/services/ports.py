@@ -10,7 +10,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.agents import Agent, AgentLive, NewAgent, Pause
@@ -88,6 +88,39 @@ class HistoryWrite:
     events: tuple[NewEvent, ...] = ()
 
 
+class Journalled(Protocol):
+    """A write of a call's row as the history's journal keeps it (`ConnectionStore.journal`):
+    the row, whether it is saved whole, when its CALL_RECORDED event happened (None: it
+    announces nothing), and whether it is an agent's pick-up (announced with the departure)."""
+
+    @property
+    def row(self) -> Connection: ...
+
+    @property
+    def whole(self) -> bool: ...
+
+    @property
+    def announced_at(self) -> datetime | None: ...
+
+    @property
+    def picked_up(self) -> bool: ...
+
+
+class JournalEntry(NamedTuple):
+    """A write read back from the journal (`ConnectionStore.journalled`)."""
+
+    row: Connection
+    whole: bool
+    announced_at: datetime | None
+    picked_up: bool
+
+
+class RecordedCalls(Protocol):
+    """One call's row, as it is once every write of it so far is stored (`CallHistory.get`)."""
+
+    async def get(self, connection_id: str) -> Connection | None: ...
+
+
 class ConnectionPages(Protocol):
     """Pages of the call history as its readers see it: every call that has ended is in it
     (`CallHistory.page` writes what is still batched first)."""
@@ -108,11 +141,29 @@ class ConnectionStore(AbandonedCallStore, Protocol):
 
     async def get(self, connection_id: str) -> Connection | None: ...
 
-    async def write(self, writes: Sequence[HistoryWrite]) -> None:
+    async def write(self, writes: Sequence[HistoryWrite], *, settles: bool = False) -> None:
         """Applies `writes` in order, in one transaction: each as `record` (or, `whole`, as
         `save`) would, its `events` entering the outbox only when that write stored its row.
         All land or none. For a burst of calls: one transaction, and as few statements as the
-        engine allows."""
+        engine allows. With `settles`, `writes` begin with every write the journal holds, and
+        the journal is emptied in the same transaction."""
+        ...
+
+    async def journal(self, writes: Sequence[Journalled]) -> bool:
+        """Appends `writes` to the journal, in the transaction the caller holds open (the AMI
+        listener's burst): kept as durably as that transaction's other changes, and written
+        into the history by a later `write(..., settles=True)`. False when this store keeps no
+        journal (PostgreSQL): the caller then writes them itself."""
+        ...
+
+    async def settle(self) -> None:
+        """Writes every write the journal holds into the history, in order, and empties the
+        journal, in one transaction, with no event: the store copies it itself."""
+        ...
+
+    async def journalled(self) -> list[JournalEntry]:
+        """What the journal holds, in order: what a stopped process journalled and did not
+        write (a crash). Empty for a store that keeps no journal."""
         ...
 
     async def page(self, query: ConnectionQuery) -> ConnectionPage:

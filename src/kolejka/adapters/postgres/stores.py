@@ -28,7 +28,7 @@ from kolejka.domain.connections import ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.domain.webhooks import NewEvent
-from kolejka.services.ports import HistoryWrite, StoredApiUser
+from kolejka.services.ports import HistoryWrite, JournalEntry, Journalled, StoredApiUser
 
 
 class PostgresQueues:
@@ -234,9 +234,10 @@ class PostgresConnections:
     async def save(self, row: CallRecord) -> None:
         await self.db.execute(self._upsert, *history_sql.values(row))
 
-    async def write(self, writes: Sequence[HistoryWrite]) -> None:
+    async def write(self, writes: Sequence[HistoryWrite], *, settles: bool = False) -> None:
         """One transaction and one round of statements per burst (asyncpg's `executemany`
-        sends a run of rows as one pipeline), where a row at a time took a round trip each."""
+        sends a run of rows as one pipeline), where a row at a time took a round trip each.
+        PostgreSQL keeps no journal (`journal`): `settles` has nothing to empty."""
         if not writes:
             return
         batch = history_sql.statements(writes, numbered=True)
@@ -252,6 +253,17 @@ class PostgresConnections:
                     await sql.executemany(statement.sql, statement.rows)
 
         await self.db.transaction(run)
+
+    async def journal(self, writes: Sequence[Journalled]) -> bool:
+        """No journal: a burst's rows are written into `connections` by the history's writer
+        (the listener's bursts on PostgreSQL share no transaction with it)."""
+        return False
+
+    async def settle(self) -> None:
+        """No journal to write."""
+
+    async def journalled(self) -> list[JournalEntry]:
+        return []
 
     async def get(self, connection_id: str) -> CallRecord | None:
         row = await self.db.fetchrow(

@@ -186,11 +186,17 @@ def _marks(count: int, numbered: bool) -> str:
     return ", ".join(f"${n}" if numbered else "?" for n in range(1, count + 1))
 
 
+# What an INSERT into `connections` does when its call has a row: a write of the row whole
+# replaces it; a recorded row replaces only a FAILED one.
+SAVED_OVER = f" ON CONFLICT (connection_id) DO UPDATE SET {_updates()}"
+RECORDED_OVER = f"{SAVED_OVER} WHERE connections.disposition = 'FAILED'"
+
+
 def upsert_sql(numbered: bool) -> str:
     """Writes a row whole: a second write of one call replaces what the first said."""
     return (
         f"INSERT INTO connections ({COLUMNS}) VALUES ({_marks(WIDTH, numbered)})"  # noqa: S608
-        f" ON CONFLICT (connection_id) DO UPDATE SET {_updates()}"
+        f"{SAVED_OVER}"
     )
 
 
@@ -202,8 +208,7 @@ def insert_sql(numbered: bool, columns: str = COLUMNS) -> str:
     marks = _marks(columns.count(",") + 1, numbered)
     return (
         f"INSERT INTO connections ({columns}) VALUES ({marks})"  # noqa: S608
-        f" ON CONFLICT (connection_id) DO UPDATE SET {_updates()}"
-        " WHERE connections.disposition = 'FAILED'"
+        f"{RECORDED_OVER}"
     )
 
 

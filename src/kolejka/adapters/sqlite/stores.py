@@ -14,11 +14,11 @@ from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.adapters.sqlite.database import Database
 from kolejka.adapters.sqlite.webhooks import write_events
 from kolejka.domain.abandoned import AbandonedCalls
-from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery
+from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery, Disposition
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
 from kolejka.domain.webhooks import NewEvent
-from kolejka.services.ports import HistoryWrite, StoredApiUser
+from kolejka.services.ports import HistoryWrite, JournalEntry, Journalled, StoredApiUser
 
 
 class SqliteQueues:
@@ -237,16 +237,79 @@ class SqliteConnections:
         async with self.db.writing():
             self.sql.execute(self._upsert, history_sql.values(row))
 
-    async def write(self, writes: Sequence[HistoryWrite]) -> None:
-        """Joins an open burst transaction (the AMI listener's), so a burst's calls commit with
-        its departures. Measured against a thread and connection of its own (`writing_apart`),
-        this was as fast or faster: SQLite has one writer, so the listener's next burst waited
-        for that transaction's lock anyway (docs/pbx-asterisk.md)."""
-        if not writes:
+    async def write(self, writes: Sequence[HistoryWrite], *, settles: bool = False) -> None:
+        """Joins an open transaction if there is one. Measured against a thread and connection
+        of its own (`writing_apart`), this was as fast or faster: SQLite has one writer, so the
+        listener's next burst waited for that transaction's lock anyway (docs/pbx-asterisk.md).
+        """
+        if not writes and not settles:
             return
         batch = history_sql.statements(writes, numbered=False)
         async with self.db.writing():
             _run(self.sql, batch)
+            if settles:
+                # No WHERE: SQLite empties the table whole, its pages back to the free list.
+                self.sql.execute("DELETE FROM connections_journal")
+
+    async def journal(self, writes: Sequence[Journalled]) -> bool:
+        """Appends to `connections_journal` (migration 0015), which has no index but its rowid:
+        a burst's commit writes a page or two of it instead of one of every index of
+        `connections`. The departures (most rows) bind their eight columns, as `write` does."""
+        if not writes:
+            return True
+        runs: list[tuple[str, list[tuple[object, ...]]]] = []
+        last_sql = ""
+        for write in writes:
+            at = write.announced_at
+            micros = None if at is None else to_micros(at)
+            values: tuple[object, ...] | None
+            if write.whole:
+                if write.row.disposition is not _ANSWERED:
+                    return False  # `settle` relies on a whole row being ANSWERED
+                sql = _JOURNAL_ROW
+                values = (2 if write.picked_up else 1, micros, *history_sql.values(write.row))
+            elif (values := history_sql.departure_values(write.row)) is not None:
+                sql = _JOURNAL_DEPARTURE
+                values = (micros, *values)
+            else:
+                sql = _JOURNAL_ROW
+                values = (0, micros, *history_sql.values(write.row))
+            if sql is last_sql:
+                runs[-1][1].append(values)
+            else:
+                runs.append((sql, [values]))
+                last_sql = sql
+        async with self.db.writing():
+            for sql, rows in runs:
+                insert_rows(self.sql, sql, rows)
+        return True
+
+    async def settle(self) -> None:
+        """Writes the journal into `connections` and empties it, in one transaction, without a
+        row passing through Python: two statements copy it, the recorded rows (in order, each
+        kept unless its call has a row that is not FAILED) and then the rows saved whole (in
+        order). That is what applying every write in the journal's order gives, because a row
+        saved whole is ANSWERED (`journal` keeps no other): a recorded row after it changes
+        nothing, and one before it is replaced by it."""
+        async with self.db.writing():
+            self.sql.execute(_SETTLE_RECORDED)
+            self.sql.execute(_SETTLE_WHOLE)
+            self.sql.execute("DELETE FROM connections_journal")
+
+    async def journalled(self) -> list[JournalEntry]:
+        rows = self.sql.execute(
+            f"SELECT kind, announced_at, {history_sql.COLUMNS}"  # noqa: S608
+            " FROM connections_journal ORDER BY seq"
+        ).fetchall()
+        return [
+            JournalEntry(
+                history_sql.connection(row[2:]),
+                row[0] != 0,
+                None if row[1] is None else from_micros(row[1]),
+                row[0] == 2,
+            )
+            for row in rows
+        ]
 
     async def get(self, connection_id: str) -> Connection | None:
         row = self.sql.execute(
@@ -291,6 +354,27 @@ class SqliteConnections:
         args = (to_micros(before), batch)
         return await self.db.writing_apart(lambda sql: int(sql.execute(statement, args).rowcount))
 
+
+_JOURNAL_DEPARTURE = (
+    f"INSERT INTO connections_journal (kind, announced_at, {history_sql.DEPARTURE_COLUMNS})"  # noqa: S608
+    f" VALUES (0, {', '.join('?' * (history_sql.DEPARTURE_COLUMNS.count(',') + 2))})"
+)
+_JOURNAL_ROW = (
+    f"INSERT INTO connections_journal (kind, announced_at, {history_sql.COLUMNS})"  # noqa: S608
+    f" VALUES ({', '.join('?' * (history_sql.WIDTH + 2))})"
+)
+
+_ANSWERED = Disposition.ANSWERED
+_SETTLE_RECORDED = (
+    f"INSERT INTO connections ({history_sql.COLUMNS})"  # noqa: S608
+    f" SELECT {history_sql.COLUMNS} FROM connections_journal WHERE kind = 0 ORDER BY seq"
+    f"{history_sql.RECORDED_OVER}"
+)
+_SETTLE_WHOLE = (
+    f"INSERT INTO connections ({history_sql.COLUMNS})"  # noqa: S608
+    f" SELECT {history_sql.COLUMNS} FROM connections_journal WHERE kind <> 0 ORDER BY seq"
+    f"{history_sql.SAVED_OVER}"
+)
 
 # The most rows one statement of a batch writes: 64 x 13 values, below the 999 values an SQLite
 # older than 3.32 takes in one statement (32,766 since).
