@@ -495,3 +495,15 @@ async def test_a_stop_waits_a_bounded_time_for_a_store_that_does_not_answer_and_
     assert lost[0].levelname == "ERROR"
     assert "c1, c2" in lost[0].getMessage()
     assert stored(database_path) == {}
+
+
+async def test_a_clean_stop_writes_what_the_journal_holds(
+    settings: Settings, clock: FrozenClock, database_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
+    components = build(settings, clock=clock, hasher=FAST_HASHER)
+    await listener_sync(components, clock).apply([*joins("c1"), CallerLeft(2, "c1")])
+    assert journalled(database_path) == [("c1", 0)]
+    await components.aclose()
+    assert set(stored(database_path)) == {"c1"}
+    assert journalled(database_path) == []
