@@ -86,6 +86,13 @@ def journalled(database: Path) -> list[tuple[str, int]]:
         ).fetchall()
 
 
+@pytest.fixture
+def held_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal is written into the history only when a test makes it (a read, a full
+    journal, a stop), never by its half-second timer in the middle of an assertion."""
+    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
+
+
 def listener_sync(components: Components, clock: FrozenClock) -> PbxSync:
     """The AMI listener's sync as bootstrap wires it on SQLite: a burst is one transaction."""
     return PbxSync(
@@ -102,13 +109,12 @@ def joins(*call_ids: str) -> list[CallerJoined]:
     return [CallerJoined(2, "support", call_id, NUMBER, "") for call_id in call_ids]
 
 
+@pytest.mark.usefixtures("held_journal")
 async def test_a_listeners_burst_journals_its_calls_in_its_own_commit(
     components: Components,
     clock: FrozenClock,
     database_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
     db = database_of(components)
     sync = listener_sync(components, clock)
     await sync.apply(
@@ -169,13 +175,13 @@ async def test_the_journal_is_written_into_the_history_soon_without_any_read(
     await eventually(lambda: "c2" in stored(database_path), seconds=2)
 
 
+@pytest.mark.usefixtures("held_journal")
 async def test_a_full_journal_is_written_right_after_the_burst_that_filled_it(
     components: Components,
     clock: FrozenClock,
     database_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
     monkeypatch.setattr(history_module, "SETTLE_ROWS", 3)
     sync = listener_sync(components, clock)
     await sync.apply([*joins("c0", "c1", "c2"), CallerLeft(2, "c0"), CallerLeft(2, "c1")])
@@ -186,16 +192,15 @@ async def test_a_full_journal_is_written_right_after_the_burst_that_filled_it(
     assert journalled(database_path) == []
 
 
+@pytest.mark.usefixtures("held_journal")
 async def test_a_write_outside_a_burst_writes_the_journal_before_it_in_one_commit(
     components: Components,
     clock: FrozenClock,
     database_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An agent's pick-up noted outside the listener's burst (the ingest API) is written by
     the writer: the departure it completes, still journalled, goes first, or the departure's
     insert would come after the pick-up and leave the row unanswered."""
-    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
     sync = listener_sync(components, clock)
     clock.advance(5)
     await sync.apply([*joins("c1"), CallerLeft(2, "c1")])
@@ -206,15 +211,14 @@ async def test_a_write_outside_a_burst_writes_the_journal_before_it_in_one_commi
     assert journalled(database_path) == []
 
 
+@pytest.mark.usefixtures("held_journal")
 async def test_a_call_whose_row_is_journalled_is_found_for_a_callback_at_once(
     components: Components,
     clock: FrozenClock,
     database_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The IVR asks for a callback the moment its key took the caller out of the queue: the
     call's row may still be in the journal, and is found there."""
-    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
     sync = listener_sync(components, clock)
     await sync.apply([*joins("c1"), CallerAbandoned(2, "c1", timedelta(seconds=3))])
     await sync.apply([CallerLeft(2, "c1")])
@@ -233,12 +237,12 @@ def recorded_events(database: Path) -> list[str]:
     return [json.loads(body)["connection_id"] for (body,) in bodies]
 
 
+@pytest.mark.usefixtures("held_journal")
 async def test_what_a_crash_left_in_the_journal_is_written_once_when_the_service_starts(
-    clock: FrozenClock, database_path: Path, monkeypatch: pytest.MonkeyPatch
+    clock: FrozenClock, database_path: Path
 ) -> None:
     """Written into the history, and announced to a CALL_RECORDED subscription, once: the
     journal had not announced them (its rows are announced as they enter the history)."""
-    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
     settings = webhook_settings(database_path)
     crashed = build(settings, clock=clock, hasher=FAST_HASHER)
     assert crashed.webhooks is not None
@@ -497,10 +501,10 @@ async def test_a_stop_waits_a_bounded_time_for_a_store_that_does_not_answer_and_
     assert stored(database_path) == {}
 
 
+@pytest.mark.usefixtures("held_journal")
 async def test_a_clean_stop_writes_what_the_journal_holds(
-    settings: Settings, clock: FrozenClock, database_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: FrozenClock, database_path: Path
 ) -> None:
-    monkeypatch.setattr(history_module, "SETTLE_SECONDS", 60.0)
     components = build(settings, clock=clock, hasher=FAST_HASHER)
     await listener_sync(components, clock).apply([*joins("c1"), CallerLeft(2, "c1")])
     assert journalled(database_path) == [("c1", 0)]

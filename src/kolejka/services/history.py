@@ -325,12 +325,15 @@ class CallHistory:
 
     def _settle(self) -> None:
         """Writes the journal into the history once the event loop is free."""
-        if self._settle_timer is not None:  # fired, or no longer needed
-            self._settle_timer.cancel()
-            self._settle_timer = None
+        self._drop_settle_timer()  # fired, or no longer needed
         self._settle_now = True
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def _drop_settle_timer(self) -> None:
+        if self._settle_timer is not None:
+            self._settle_timer.cancel()
+            self._settle_timer = None
 
     @property
     def unwritten(self) -> int:
@@ -395,9 +398,7 @@ class CallHistory:
                 settles = bool(journalled)
                 if settles:
                     self._settle_now = False
-                    if self._settle_timer is not None:  # a write of its own came first
-                        self._settle_timer.cancel()
-                        self._settle_timer = None
+                    self._drop_settle_timer()  # a write of its own may have come first
                 batch = journalled + noted if settles else noted
                 self._in_flight = True
                 try:

@@ -248,8 +248,7 @@ class SqliteConnections:
         async with self.db.writing():
             _run(self.sql, batch)
             if settles:
-                # No WHERE: SQLite empties the table whole, its pages back to the free list.
-                self.sql.execute("DELETE FROM connections_journal")
+                self.sql.execute(_EMPTY_JOURNAL)
 
     async def journal(self, writes: Sequence[Journalled]) -> bool:
         """Appends to `connections_journal` (migration 0015), which has no index but its rowid:
@@ -267,13 +266,14 @@ class SqliteConnections:
                 if write.row.disposition is not _ANSWERED:
                     return False  # `settle` relies on a whole row being ANSWERED
                 sql = _JOURNAL_ROW
-                values = (2 if write.picked_up else 1, micros, *history_sql.values(write.row))
+                kind = _PICKED_UP if write.picked_up else _SAVED
+                values = (kind, micros, *history_sql.values(write.row))
             elif (values := history_sql.departure_values(write.row)) is not None:
                 sql = _JOURNAL_DEPARTURE
                 values = (micros, *values)
             else:
                 sql = _JOURNAL_ROW
-                values = (0, micros, *history_sql.values(write.row))
+                values = (_RECORDED, micros, *history_sql.values(write.row))
             if sql is last_sql:
                 runs[-1][1].append(values)
             else:
@@ -294,7 +294,7 @@ class SqliteConnections:
         async with self.db.writing():
             self.sql.execute(_SETTLE_RECORDED)
             self.sql.execute(_SETTLE_WHOLE)
-            self.sql.execute("DELETE FROM connections_journal")
+            self.sql.execute(_EMPTY_JOURNAL)
 
     async def journalled(self) -> list[JournalEntry]:
         rows = self.sql.execute(
@@ -304,9 +304,9 @@ class SqliteConnections:
         return [
             JournalEntry(
                 history_sql.connection(row[2:]),
-                row[0] != 0,
+                row[0] != _RECORDED,
                 None if row[1] is None else from_micros(row[1]),
-                row[0] == 2,
+                row[0] == _PICKED_UP,
             )
             for row in rows
         ]
@@ -355,9 +355,11 @@ class SqliteConnections:
         return await self.db.writing_apart(lambda sql: int(sql.execute(statement, args).rowcount))
 
 
+# The journal's `kind` of a write (migration 0015): recorded, saved whole, saved whole as a pick-up.
+_RECORDED, _SAVED, _PICKED_UP = 0, 1, 2
 _JOURNAL_DEPARTURE = (
     f"INSERT INTO connections_journal (kind, announced_at, {history_sql.DEPARTURE_COLUMNS})"  # noqa: S608
-    f" VALUES (0, {', '.join('?' * (history_sql.DEPARTURE_COLUMNS.count(',') + 2))})"
+    f" VALUES ({_RECORDED}, {', '.join('?' * (history_sql.DEPARTURE_COLUMNS.count(',') + 2))})"
 )
 _JOURNAL_ROW = (
     f"INSERT INTO connections_journal (kind, announced_at, {history_sql.COLUMNS})"  # noqa: S608
@@ -367,14 +369,18 @@ _JOURNAL_ROW = (
 _ANSWERED = Disposition.ANSWERED
 _SETTLE_RECORDED = (
     f"INSERT INTO connections ({history_sql.COLUMNS})"  # noqa: S608
-    f" SELECT {history_sql.COLUMNS} FROM connections_journal WHERE kind = 0 ORDER BY seq"
+    f" SELECT {history_sql.COLUMNS} FROM connections_journal WHERE kind = {_RECORDED}"
+    " ORDER BY seq"
     f"{history_sql.RECORDED_OVER}"
 )
 _SETTLE_WHOLE = (
     f"INSERT INTO connections ({history_sql.COLUMNS})"  # noqa: S608
-    f" SELECT {history_sql.COLUMNS} FROM connections_journal WHERE kind <> 0 ORDER BY seq"
+    f" SELECT {history_sql.COLUMNS} FROM connections_journal WHERE kind <> {_RECORDED}"
+    " ORDER BY seq"
     f"{history_sql.SAVED_OVER}"
 )
+# No WHERE: SQLite empties the table whole, its pages back to the free list.
+_EMPTY_JOURNAL = "DELETE FROM connections_journal"
 
 # The most rows one statement of a batch writes: 64 x 13 values, below the 999 values an SQLite
 # older than 3.32 takes in one statement (32,766 since).
