@@ -5,7 +5,7 @@ are (every index), in commits of `--per-commit` rows through the statement and v
 uses, and prints the instructions one more row costs. `--schema 0010` stops at migration 10
 (the CHECKs written with IN), which shows what migration 0011 saved; `--per-commit` shows what
 bigger batches would save; `--executemany` writes each commit's rows with one `executemany`, as
-the store did before it wrote statements of many rows each (`stores.insert_rows`).
+the store did before it wrote statements of many rows each (`database.insert_rows`).
 
     .venv/bin/python -m bench.connections_insert [--rows 2000] [--per-commit 40] [--schema 0010]
         [--executemany]
@@ -26,7 +26,7 @@ from bench.common import callgrind_instructions
 from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.schema import migrations
 from kolejka.adapters.sqlite import database as sqlite_database
-from kolejka.adapters.sqlite.stores import insert_rows
+from kolejka.adapters.sqlite.database import insert_rows
 from kolejka.domain.connections import Connection, DisconnectedBy, Disposition
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
-from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,6 @@ from kolejka.adapters.http.app import KolejkaApp
 from kolejka.adapters.sqlite.stores import SqliteWaitingCallers
 from kolejka.bootstrap import Components, build
 from kolejka.domain.queues import Joined, Queue, WaitingCaller, positions
-from kolejka.domain.webhooks import NewEvent
 from kolejka.observability.links import LinkStatus
 from kolejka.services.ports import WaitingCallerStore
 from kolejka.settings import Settings
@@ -48,11 +46,11 @@ class FailingOnce(SqliteWaitingCallers):
         super().__init__(store.db)
         self.failures = 1
 
-    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+    async def join(self, caller: WaitingCaller, announce: bool = False) -> Joined:
         if self.failures:
             self.failures -= 1
             raise sqlite3.OperationalError("database or disk is full")
-        return await super().join(caller, events)
+        return await super().join(caller, announce)
 
 
 JOINS = events(CALLER_EVENTS, "QueueCallerJoin")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,6 @@ from kolejka.bootstrap import Components
 from kolejka.domain.agents import AgentState, MemberAdded, MemberPaused
 from kolejka.domain.pbx import CallerAbandoned, CallerJoined, CallerLeft, QueuedCaller
 from kolejka.domain.queues import Joined, Queue, WaitingCaller
-from kolejka.domain.webhooks import NewEvent
 from kolejka.services.pbx_sync import PbxSync
 from kolejka.services.ports import WaitingCallerStore
 from tests.ami.helpers import departures, waiting
@@ -30,10 +28,10 @@ class RefusingOne(SqliteWaitingCallers):
         super().__init__(store.db)
         self.call_id = call_id
 
-    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+    async def join(self, caller: WaitingCaller, announce: bool = False) -> Joined:
         if caller.call_id == self.call_id:
             raise sqlite3.DatabaseError("database disk image is malformed")
-        return await super().join(caller, events)
+        return await super().join(caller, announce)
 
 
 def joined(call_id: str, queue_id: int = 7) -> CallerJoined:

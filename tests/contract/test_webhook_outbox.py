@@ -9,10 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kolejka.adapters.sql.times import to_micros
 from kolejka.adapters.sql.webhooks import (
+    INSERT_JOINED,
+    INSERT_LEFT,
     INSERT_RELAYED,
     ColumnFields,
     JsonFields,
+    event_insert,
+    joined_row,
+    left_row,
     relayed_row,
     row_json,
 )
@@ -49,8 +55,8 @@ async def stored_actions(live: LiveLists) -> list[tuple[str, object]]:
 async def test_a_join_stores_its_events_only_when_it_stores_the_caller(live: LiveLists) -> None:
     await live.add_queue(7)
     caller = joining("a")
-    first = await live.callers.join(caller, [caller_joined(caller)])
-    again = await live.callers.join(caller, [caller_joined(caller)])
+    first = await live.callers.join(caller, announce=True)
+    again = await live.callers.join(caller, announce=True)
     assert first.created
     assert not again.created
     assert await stored_actions(live) == [("CALLER_JOINED", "a")]
@@ -61,8 +67,8 @@ async def test_a_leave_stores_its_events_only_when_the_caller_left(live: LiveLis
     caller = joining("a")
     await live.callers.join(caller)
     gone = departure(caller, Outcome.ABANDONED, NOW + timedelta(seconds=5))
-    assert await live.callers.leave(gone, [caller_left(gone, "613 459 851")])
-    assert not await live.callers.leave(gone, [caller_left(gone, "613 459 851")])
+    assert await live.callers.leave(gone, announce=True)
+    assert not await live.callers.leave(gone, announce=True)
     assert await stored_actions(live) == [("CALLER_LEFT", "a")]
     (event,) = await live.outbox.following(0, ALL, 10)
     assert event.fields["waited"] == 5
@@ -75,10 +81,10 @@ async def test_a_callers_events_read_back_as_the_domain_made_them(live: LiveList
     await live.add_queue(7)
     caller = WaitingCaller("1700000000.42", 7, "613459851", 'Zażółć "gęślą"', NOW)
     joined = caller_joined(caller)
-    await live.callers.join(caller, [joined])
+    await live.callers.join(caller, announce=True)
     gone = departure(caller, Outcome.ANSWERED, NOW + timedelta(seconds=48, microseconds=7))
-    left = caller_left(gone, caller.phone_number)
-    await live.callers.leave(gone, [left])
+    left = caller_left(gone)
+    await live.callers.leave(gone, announce=True)
     await live.relay()
     stored = await live.outbox.following(0, ALL, 10)
     assert [e.action for e in stored] == ["CALLER_JOINED", "CALLER_LEFT"]
@@ -90,11 +96,24 @@ async def test_a_callers_events_read_back_as_the_domain_made_them(live: LiveList
         assert event.rendered is None
 
 
+def test_the_rows_sqlite_writes_from_a_caller_are_those_of_the_domains_events() -> None:
+    """SQLite's store writes a caller's event from the caller's own values (`joined_row`,
+    `left_row`), not from the domain's event: the same statement and values."""
+    caller = WaitingCaller("1700000000.42", 7, "613459851", "Jan", NOW)
+    started = to_micros(NOW)
+    assert event_insert(caller_joined(caller)) == (INSERT_JOINED, joined_row(caller, started))
+    for outcome, hold in ((Outcome.ANSWERED, None), (Outcome.ABANDONED, timedelta(seconds=-3))):
+        gone = departure(caller, outcome, NOW + timedelta(seconds=61, microseconds=999_999), hold)
+        assert event_insert(caller_left(gone)) == (
+            INSERT_LEFT,
+            left_row(gone, to_micros(gone.left_at), started),
+        )
+
+
 async def test_relaying_twice_stores_each_event_once(live: LiveLists) -> None:
     await live.add_queue(7)
     for call_id in ("a", "b", "c"):
-        caller = joining(call_id)
-        await live.callers.join(caller, [caller_joined(caller)])
+        await live.callers.join(joining(call_id), announce=True)
     await live.relay()
     await live.relay()
     assert await stored_actions(live) == [

@@ -150,7 +150,7 @@ def test_completing_keeps_a_match_stored_before_and_leaves_other_actions_alone()
     old = stored(1, "CALLER_JOINED", {"phone_number": "746842523", "customer_id": 5})
     assert completed(old, "746842523", CustomerMatch(9, "Other")).fields["customer_id"] == 5
     caller = WaitingCaller("c-1", 2, "+48746842523", "", NOW)
-    left = caller_left(departure(caller, Outcome.ANSWERED, NOW + timedelta(seconds=3)), "+48 7")
+    left = caller_left(departure(caller, Outcome.ANSWERED, NOW + timedelta(seconds=3)))
     gone = completed(stored(2, "CALLER_LEFT", dict(left.fields)), "7", CustomerMatch(9, "X"))
     assert gone.fields["phone_number"] == "7"
     assert "customer_id" not in gone.fields

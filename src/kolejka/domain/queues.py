@@ -67,6 +67,7 @@ class Departure:
     hold_time: timedelta
     started_at: datetime
     left_at: datetime
+    phone_number: str = ""  # as the PBX wrote it
 
 
 def departure(
@@ -74,7 +75,15 @@ def departure(
 ) -> Departure:
     """How `caller` left. The PBX's own hold time wins over the one we measure."""
     held = caller.waited(left_at) if hold_time is None else max(hold_time, timedelta(0))
-    return Departure(caller.call_id, caller.queue_id, outcome, held, caller.started_at, left_at)
+    return Departure(
+        caller.call_id,
+        caller.queue_id,
+        outcome,
+        held,
+        caller.started_at,
+        left_at,
+        caller.phone_number,
+    )
 
 
 def newest_first(callers: Iterable[tuple[int, WaitingCaller]]) -> list[WaitingCaller]:

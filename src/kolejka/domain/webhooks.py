@@ -132,7 +132,7 @@ def caller_joined(caller: WaitingCaller) -> NewEvent:
     )
 
 
-def caller_left(departure: Departure, phone_number: str) -> NewEvent:
+def caller_left(departure: Departure) -> NewEvent:
     """A caller left a queue, answered or abandoned, after `waited` seconds. The number as the
     PBX wrote it, shown as the waiting list shows it when first delivered (`completed`)."""
     return _new_event(
@@ -143,7 +143,7 @@ def caller_left(departure: Departure, phone_number: str) -> NewEvent:
             {
                 "queue_id": departure.queue_id,
                 "call_id": departure.call_id,
-                "phone_number": phone_number,
+                "phone_number": departure.phone_number,
                 # str() of a StrEnum is its value, cheaper than `.value` (a Python property).
                 "outcome": str(departure.outcome),
                 "started_at": departure.started_at,

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from kolejka.domain.errors import StoreUnavailable
 from kolejka.domain.queues import Departure, Joined, WaitingCaller
-from kolejka.domain.webhooks import NewEvent
 from kolejka.services.agent_sync import AgentSync
 from kolejka.services.history import CallHistory
 from kolejka.services.pbx_sync import PbxSync, SyncEvent, Transaction
@@ -189,8 +188,8 @@ class CountingCallers:
         self.metrics = metrics
         metrics.counter(EVENTS, "Callers who joined or left a waiting list here.", "event")
 
-    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
-        joined = await self.store.join(caller, events)
+    async def join(self, caller: WaitingCaller, announce: bool = False) -> Joined:
+        joined = await self.store.join(caller, announce)
         if joined.created:
             self.metrics.count(EVENTS, "join")
         return joined
@@ -198,8 +197,8 @@ class CountingCallers:
     async def find(self, call_id: str) -> WaitingCaller | None:
         return await self.store.find(call_id)
 
-    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
-        gone = await self.store.leave(departure, events)
+    async def leave(self, departure: Departure, announce: bool = False) -> bool:
+        gone = await self.store.leave(departure, announce)
         if gone:
             self.metrics.count(EVENTS, departure.outcome.value)
         return gone

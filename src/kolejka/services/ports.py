@@ -45,21 +45,27 @@ class QueueDirectory(Protocol):
 class WaitingCallerStore(Protocol):
     """The live waiting lists, and the record of callers who left (for wait estimates)."""
 
-    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+    async def join(self, caller: WaitingCaller, announce: bool = False) -> Joined:
         """Adds `caller`; if its call already waits, changes nothing and returns the stored one.
 
         `created` says whether this very write stored it: of two joins of one call, exactly one
-        is told it did. `events` enter the webhooks' outbox atomically with the join, and only
-        when this write stored it.
+        is told it did. `announce`: the join's webhook event (domain.webhooks.caller_joined)
+        enters the outbox atomically with the join, and only when this write stored it.
         """
         ...
 
     async def find(self, call_id: str) -> WaitingCaller | None: ...
 
-    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
+    async def leave(self, departure: Departure, announce: bool = False) -> bool:
         """Removes the call (`departure` says which and how); False if it was not waiting.
 
-        `events` enter the outbox in the same transaction, only when the call left.
+        `announce`: the departure's webhook event (domain.webhooks.caller_left) enters the
+        outbox in the same transaction, only when the call left.
+
+        The store makes the callers' events itself, not the service: the AMI listener's path
+        (a join or a departure for most of its events), where SQLite writes the outbox's row
+        from the caller's own values, and making and unpacking an event for each was about a
+        quarter of what webhooks cost the listener (bench/ami_instructions.py --webhooks).
         """
         ...
 

@@ -23,7 +23,7 @@ from kolejka.domain.queues import (
     newest_first,
 )
 from kolejka.domain.wait_estimate import SAMPLE, WINDOW, approx_wait_time
-from kolejka.domain.webhooks import Action, NewEvent, caller_joined, caller_left
+from kolejka.domain.webhooks import Action
 from kolejka.services.history import CallHistory
 from kolejka.services.ports import (
     Change,
@@ -115,15 +115,12 @@ class WaitingLists:
         call id changes nothing, and says so (`created` is False)."""
         await self.queue(caller.queue_id)
         caller = caller.trimmed()
-        events: list[NewEvent] = []
         wanted = self._known_wanted(Action.CALLER_JOINED)
         if wanted is None:
             wanted = await self._wanted(Action.CALLER_JOINED)
-        if wanted:
-            # Only what the join knows: the CRM's match and the number as shown are added when
-            # the event is first delivered (Webhooks.completed), off the AMI listener's path.
-            events.append(caller_joined(caller))
-        joined = await self._callers.join(caller, events)
+        # The event says only what the join knows: the CRM's match and the number as shown are
+        # added when it is first delivered (Webhooks.completed), off the AMI listener's path.
+        joined = await self._callers.join(caller, wanted)
         if joined.caller.queue_id != caller.queue_id:
             raise CallerAlreadyWaiting(caller.call_id, joined.caller.queue_id)
         if joined.created:
@@ -148,13 +145,10 @@ class WaitingLists:
         if caller is None or (queue_id is not None and caller.queue_id != queue_id):
             raise UnknownCaller(call_id)
         gone = departure(caller, outcome, self._clock.now(), hold_time)
-        events: list[NewEvent] = []
         wanted = self._known_wanted(Action.CALLER_LEFT)
         if wanted is None:
             wanted = await self._wanted(Action.CALLER_LEFT)
-        if wanted:
-            events.append(caller_left(gone, caller.phone_number))
-        if not await self._callers.leave(gone, events):
+        if not await self._callers.leave(gone, wanted):
             raise UnknownCaller(call_id)
         if self._history is not None:
             self._history.departed(

@@ -27,7 +27,7 @@ from kolejka.domain.connections import Connection as CallRecord
 from kolejka.domain.connections import ConnectionPage, ConnectionQuery
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
-from kolejka.domain.webhooks import NewEvent
+from kolejka.domain.webhooks import caller_joined, caller_left
 from kolejka.services.ports import HistoryWrite, JournalEntry, Journalled, StoredApiUser
 
 
@@ -68,7 +68,7 @@ class PostgresWaitingCallers:
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
-    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+    async def join(self, caller: WaitingCaller, announce: bool = False) -> Joined:
         async def insert(sql: Connection) -> bool:
             # Join numbers order callers who joined in the same microsecond; taking turns keeps
             # two instances from handing out the same one.
@@ -86,8 +86,8 @@ class PostgresWaitingCallers:
                 caller.caller_name,
                 to_micros(caller.started_at),
             )
-            if inserted is not None:
-                await write_events(sql, events)
+            if inserted is not None and announce:
+                await write_events(sql, [caller_joined(caller)])
             return inserted is not None
 
         created = await self.db.transaction(insert)
@@ -102,7 +102,7 @@ class PostgresWaitingCallers:
         )
         return WaitingCaller(row[0], row[1], row[2], row[3], from_micros(row[4])) if row else None
 
-    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
+    async def leave(self, departure: Departure, announce: bool = False) -> bool:
         async def move(sql: Connection) -> bool:
             gone = await sql.fetchval(
                 "DELETE FROM waiting_callers WHERE call_id = $1 RETURNING call_id",
@@ -110,7 +110,8 @@ class PostgresWaitingCallers:
             )
             if gone is None:
                 return False
-            await write_events(sql, events)
+            if announce:
+                await write_events(sql, [caller_left(departure)])
             return True
 
         return await self.db.transaction(move)

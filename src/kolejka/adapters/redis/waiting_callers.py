@@ -30,7 +30,7 @@ from kolejka.adapters.redis.connection import Client, RedisConnection
 from kolejka.adapters.sql.times import from_micros, to_micros
 from kolejka.adapters.sql.webhooks import SqlWebhooks, event_text, relayed_row
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
-from kolejka.domain.webhooks import NewEvent
+from kolejka.domain.webhooks import caller_joined, caller_left
 from kolejka.services.ports import QueueDirectory
 
 # KEYS: callers, join_seq, queue:<id>, webhook_events; ARGV: call_id, record, events...
@@ -100,14 +100,16 @@ class RedisWaitingCallers:
         self._leave = _Script(_LEAVE)
         self._waiting = _Script(_WAITING)
 
-    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+    async def join(self, caller: WaitingCaller, announce: bool = False) -> Joined:
         keys = [
             self.callers_key,
             self.redis.key("join_seq"),
             self._queue(caller.queue_id),
             self.events_key,
         ]
-        args = [caller.call_id, _record(caller), *(event_text(event) for event in events)]
+        args = [caller.call_id, _record(caller)]
+        if announce:
+            args.append(event_text(caller_joined(caller)))
         created, stored = await self.redis.run(lambda client: self._join(client, keys, args))
         return Joined(_caller(caller.call_id, stored), created == 1)
 
@@ -115,12 +117,14 @@ class RedisWaitingCallers:
         record = await self.redis.run(lambda client: client.hget(self.callers_key, call_id))
         return _caller(call_id, record) if record is not None else None
 
-    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
+    async def leave(self, departure: Departure, announce: bool = False) -> bool:
         stored = await self.find(departure.call_id)
         if stored is None:
             return False
         keys = [self.callers_key, self._queue(stored.queue_id), self.events_key]
-        args: list[object] = [departure.call_id, *(event_text(event) for event in events)]
+        args: list[object] = [departure.call_id]
+        if announce:
+            args.append(event_text(caller_left(departure)))
         gone = await self.redis.run(lambda client: self._leave(client, keys, args))
         return bool(gone)
 

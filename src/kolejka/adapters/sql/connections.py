@@ -275,7 +275,7 @@ def abandoned_calls(abandons: Iterable[Any], callbacks: Iterable[Any]) -> Abando
 @dataclass(slots=True)
 class Statement:
     """One statement of a batch of writes, run for each row of `rows` (asyncpg's `executemany`;
-    SQLite's store writes many rows a statement, `stores.insert_rows`). With `events`, it has
+    SQLite's store writes many rows a statement, `database.insert_rows`). With `events`, it has
     one row, and the events go to the outbox only when that row was stored."""
 
     sql: str

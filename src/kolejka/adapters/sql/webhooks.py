@@ -17,6 +17,7 @@ from json.encoder import encode_basestring
 from typing import Any, Protocol, TypeVar
 
 from kolejka.adapters.sql.times import from_micros, to_micros
+from kolejka.domain.queues import Departure, WaitingCaller
 from kolejka.domain.webhooks import Action, NewEvent, StoredEvent, Subscription
 from kolejka.services.ports import DeliveryAttempt, ParkedEvent
 
@@ -87,8 +88,36 @@ CALLER_FIELDS = {
     Action.CALLER_LEFT: ("queue_id", "call_id", "phone_number", "outcome", "started_at", "waited"),
 }
 _JOINED, _LEFT = Action.CALLER_JOINED, Action.CALLER_LEFT
-_INSERT_JOINED = _caller_insert(_JOINED, CALLER_FIELDS[_JOINED])
-_INSERT_LEFT = _caller_insert(_LEFT, CALLER_FIELDS[_LEFT])
+INSERT_JOINED = _caller_insert(_JOINED, CALLER_FIELDS[_JOINED])
+INSERT_LEFT = _caller_insert(_LEFT, CALLER_FIELDS[_LEFT])
+
+
+def joined_row(caller: WaitingCaller, started_micros: int) -> tuple[object, ...]:
+    """INSERT_JOINED's values for `caller`'s join (`caller_joined`), straight from the caller:
+    for a store that writes the event with the join on the AMI listener's path, which converted
+    the start to microseconds already. `event_insert` of `caller_joined(caller)` gives the same
+    (a contract test compares them)."""
+    return (
+        started_micros,
+        caller.queue_id,
+        caller.call_id,
+        caller.phone_number,
+        caller.caller_name,
+        started_micros,
+    )
+
+
+def left_row(departure: Departure, left_micros: int, started_micros: int) -> tuple[object, ...]:
+    """INSERT_LEFT's values for `departure` (`caller_left`), as `joined_row` gives a join's."""
+    return (
+        left_micros,
+        departure.queue_id,
+        departure.call_id,
+        departure.phone_number,
+        str(departure.outcome),  # str() of a StrEnum is its value, cheaper than `.value`
+        started_micros,
+        int(departure.hold_time.total_seconds()),
+    )
 
 
 def _micros(instant: object) -> int:
@@ -97,30 +126,19 @@ def _micros(instant: object) -> int:
     return to_micros(instant)
 
 
-def event_insert(
-    event: NewEvent,
-    at: datetime | None = None,
-    at_micros: int = 0,
-    start: datetime | None = None,
-    start_micros: int = 0,
-) -> tuple[str, Sequence[object]]:
+def event_insert(event: NewEvent) -> tuple[str, Sequence[object]]:
     """The statement that adds `event` to the outbox, and its values: a caller's event in its
     columns (occurred_at, then CALLER_FIELDS' values), any other with its fields as JSON.
 
-    `at`/`start` with their microseconds: instants the store has already converted for its own
-    row (a departure's end and its call's start), which a caller's event holds again: the same
-    objects are not converted twice.
-
-    Spelt out field by field: this runs on the AMI listener's path for every caller who joins or
-    leaves. A field the domain adds to a caller's event and not here is caught by the outbox's
-    contract test, which reads every caller's event back whole."""
+    A field the domain adds to a caller's event and not here is caught by the outbox's contract
+    test, which reads every caller's event back whole."""
     action = event.action
     occurred_at = event.occurred_at
     fields = event.fields
     if action is _JOINED:
-        micros = at_micros if occurred_at is at else to_micros(occurred_at)
+        micros = to_micros(occurred_at)
         started_at = fields["started_at"]
-        return _INSERT_JOINED, (
+        return INSERT_JOINED, (
             micros,
             fields["queue_id"],
             fields["call_id"],
@@ -130,14 +148,13 @@ def event_insert(
             micros if started_at is occurred_at else _micros(started_at),
         )
     if action is _LEFT:
-        started_at = fields["started_at"]
-        return _INSERT_LEFT, (
-            at_micros if occurred_at is at else to_micros(occurred_at),
+        return INSERT_LEFT, (
+            to_micros(occurred_at),
             fields["queue_id"],
             fields["call_id"],
             fields["phone_number"],
             fields["outcome"],
-            start_micros if started_at is start else _micros(started_at),
+            _micros(fields["started_at"]),
             fields["waited"],
         )
     # str() of a StrEnum is its value, without the Python-level property `.value` goes through.

@@ -156,7 +156,7 @@ class SqliteCallbacks:
             return False
         if record is not None:
             self.sql.execute(self._record, history_sql.values(record))
-        write_events(self.sql, events)
+        write_events(self.db, events)
         return True
 
     async def due_next(self, queue_id: int, limit: int) -> Sequence[Callback]:

@@ -129,7 +129,7 @@ class SqliteCrm:
                 return None
             updated = await self.customer(customer_id)  # on this thread: still in the write
             if updated is not None and events is not None:
-                write_events(self.sql, events(updated))
+                write_events(self.db, events(updated))
         return updated
 
     async def remove_customer(self, customer_id: int, events: Sequence[NewEvent] = ()) -> bool:
@@ -138,7 +138,7 @@ class SqliteCrm:
                 "DELETE FROM customers WHERE customer_id = ?", (customer_id,)
             ).rowcount
             if deleted:
-                write_events(self.sql, events)
+                write_events(self.db, events)
         return deleted > 0
 
     async def company_of_card(self, customer_id: int) -> int | None:

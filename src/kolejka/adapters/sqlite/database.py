@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
+from itertools import chain
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from kolejka.adapters.sql.schema import migrations, render
 from kolejka.domain.errors import StoreUnavailable
@@ -85,6 +87,55 @@ def _data_version(connection: sqlite3.Connection) -> int:
     return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
 
+# The most rows one statement of many writes: 64 x 13 values, below the 999 values an SQLite
+# older than 3.32 takes in one statement (32,766 since).
+_MOST_ROWS = 64
+
+
+def insert_rows(sql: sqlite3.Connection, one_row: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """`one_row` for each of `rows`, in order, as statements of many rows each (64, 32, ..., 1:
+    few texts, each prepared once). Not `executemany`: SQLite opens the table and each of its
+    indexes again for every run of a statement, which made a call's row cost half as much again
+    as its share of one statement of many rows (42.6k instructions against 28.9k at 40 rows a
+    commit: bench/connections_insert.py, docs/pbx-asterisk.md)."""
+    if rows:
+        insert_flat(sql, one_row, len(rows[0]), list(chain.from_iterable(rows)))
+
+
+def insert_flat(sql: sqlite3.Connection, one_row: str, width: int, values: list[object]) -> None:
+    """`insert_rows` for rows of `width` values each, given one after another in `values`."""
+    rows = len(values) // width
+    done, size = 0, _MOST_ROWS
+    while done < rows:
+        while size > rows - done:
+            size >>= 1
+        sql.execute(_many_rows(one_row, size), values[done * width : (done + size) * width])
+        done += size
+
+
+@cache
+def _many_rows(one_row: str, count: int) -> str:
+    """`one_row` (an INSERT of one row of values) as the same INSERT of `count` rows. Rows of
+    one statement are written in order, each meeting its ON CONFLICT as `executemany`'s would."""
+    if count == 1:
+        return one_row
+    head, rest = one_row.split(" VALUES (", 1)
+    marks, tail = rest.split(")", 1)
+    return f"{head} VALUES {', '.join([f'({marks})'] * count)}{tail}"
+
+
+class Held(Protocol):
+    """Writes kept for the commit of each transaction a `Database.writing` begins (`holds`)."""
+
+    def write(self, sql: sqlite3.Connection) -> None:
+        """Writes what is held, inside the open transaction, and forgets it."""
+        ...
+
+    def drop(self) -> None:
+        """Forgets what is held: its transaction rolled back."""
+        ...
+
+
 class Database:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -105,6 +156,10 @@ class Database:
         # in rounds of sleep, for the lock that transaction holds (the call history's batches).
         self._apart_idle: asyncio.Event | None = None
         self._trace: Callable[[str], object] | None = None
+        # What keeps writes for the commit of the transaction a `writing` began (`holds`), and
+        # whether such a transaction is open.
+        self._held: list[Held] = []
+        self.holding = False
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -182,6 +237,21 @@ class Database:
         """
         return _Writing(self)
 
+    def holds(self, held: Held) -> None:
+        """`held` keeps writes for the commit of each transaction a `writing` begins (while
+        `holding`): they are written just before it commits, and dropped if it rolls back."""
+        self._held.append(held)
+
+    @property
+    def held(self) -> tuple[Held, ...]:
+        return tuple(self._held)
+
+    def write_held(self) -> None:
+        """Writes what is held now, inside the open transaction: for a write that must come
+        after it, or a read that must see it."""
+        for held in self._held:
+            held.write(self.connection)
+
     async def writing_apart(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(connection)` in one write transaction, run on a thread and a connection of its own.
 
@@ -194,6 +264,7 @@ class Database:
         """
         if self.path == ":memory:":
             async with self.writing():
+                self.write_held()  # `work` writes at once: after what was held before it
                 return work(self.connection)
         if self._apart_turn is None:
             self._apart_turn = asyncio.Lock()
@@ -306,6 +377,10 @@ class Database:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 
+    def _drop_held(self) -> None:
+        for held in self._held:
+            held.drop()
+
     def close(self) -> None:
         if self._apart is not None:
             self._apart.close()
@@ -329,18 +404,24 @@ class _Writing:
         if not self.db.connection.in_transaction:
             await self.db._begin()
             self.began = True
+            self.db.holding = True
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: object
     ) -> None:
         if not self.began:
             return
-        sql = self.db.connection
+        db = self.db
+        db.holding = False
+        sql = db.connection
         if kind is not None:
+            db._drop_held()
             sql.rollback()
             return
         try:
+            db.write_held()
             sql.commit()
         except BaseException:
+            db._drop_held()
             sql.rollback()
             raise

@@ -6,18 +6,16 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import cache
-from itertools import chain
 
 from kolejka.adapters.sql import connections as history_sql
 from kolejka.adapters.sql.times import from_micros, to_micros
-from kolejka.adapters.sqlite.database import Database
-from kolejka.adapters.sqlite.webhooks import write_events
+from kolejka.adapters.sql.webhooks import INSERT_JOINED, INSERT_LEFT, joined_row, left_row
+from kolejka.adapters.sqlite.database import Database, insert_rows
+from kolejka.adapters.sqlite.webhooks import held_events, write_events
 from kolejka.domain.abandoned import AbandonedCalls
 from kolejka.domain.connections import Connection, ConnectionPage, ConnectionQuery, Disposition
 from kolejka.domain.customers import CustomerKind, CustomerMatch, customer_label
 from kolejka.domain.queues import Departure, Joined, Queue, WaitingCaller
-from kolejka.domain.webhooks import NewEvent
 from kolejka.services.ports import HistoryWrite, JournalEntry, Journalled, StoredApiUser
 
 
@@ -61,12 +59,10 @@ class SqliteWaitingCallers:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.sql = db.connection
-        # The callers' events go through a cursor of their own, kept: the AMI listener writes
-        # one for every caller who joins or leaves, and a new cursor each was a measurable part
-        # of it (callgrind, bench/ami_instructions.py --webhooks).
-        self._outbox = db.connection.cursor()
+        # The callers' events, held to the commit of the AMI listener's burst (`HeldEvents`).
+        self._events = held_events(db)
 
-    async def join(self, caller: WaitingCaller, events: Sequence[NewEvent] = ()) -> Joined:
+    async def join(self, caller: WaitingCaller, announce: bool = False) -> Joined:
         started = to_micros(caller.started_at)
         async with self.db.writing():
             inserted = self.sql.execute(
@@ -81,8 +77,8 @@ class SqliteWaitingCallers:
                     started,
                 ),
             ).rowcount
-            if inserted == 1:
-                write_events(self._outbox, events, caller.started_at, started)
+            if inserted == 1 and announce:
+                self._events.add(INSERT_JOINED, joined_row(caller, started))
         stored = await self.find(caller.call_id)
         assert stored is not None
         return Joined(stored, inserted == 1)
@@ -94,19 +90,17 @@ class SqliteWaitingCallers:
         ).fetchone()
         return _caller(row) if row else None
 
-    async def leave(self, departure: Departure, events: Sequence[NewEvent] = ()) -> bool:
+    async def leave(self, departure: Departure, announce: bool = False) -> bool:
         async with self.db.writing():
             gone = self.sql.execute(
                 "DELETE FROM waiting_callers WHERE call_id = ?", (departure.call_id,)
             ).rowcount
-            if gone and events:
-                write_events(
-                    self._outbox,
-                    events,
-                    departure.left_at,
-                    to_micros(departure.left_at),
-                    departure.started_at,
-                    to_micros(departure.started_at),
+            if gone and announce:
+                self._events.add(
+                    INSERT_LEFT,
+                    left_row(
+                        departure, to_micros(departure.left_at), to_micros(departure.started_at)
+                    ),
                 )
         return gone > 0
 
@@ -246,7 +240,7 @@ class SqliteConnections:
             return
         batch = history_sql.statements(writes, numbered=False)
         async with self.db.writing():
-            _run(self.sql, batch)
+            _run(self.db, batch)
             if settles:
                 self.sql.execute(_EMPTY_JOURNAL)
 
@@ -382,43 +376,14 @@ _SETTLE_WHOLE = (
 # No WHERE: SQLite empties the table whole, its pages back to the free list.
 _EMPTY_JOURNAL = "DELETE FROM connections_journal"
 
-# The most rows one statement of a batch writes: 64 x 13 values, below the 999 values an SQLite
-# older than 3.32 takes in one statement (32,766 since).
-_MOST_ROWS = 64
 
-
-def _run(sql: sqlite3.Connection, batch: Sequence[history_sql.Statement]) -> None:
+def _run(db: Database, batch: Sequence[history_sql.Statement]) -> None:
+    sql = db.connection
     for statement in batch:
         if statement.events:
             if sql.execute(statement.sql, statement.rows[0]).rowcount > 0:
-                write_events(sql, statement.events)
+                write_events(db, statement.events)
         elif len(statement.rows) == 1:
             sql.execute(statement.sql, statement.rows[0])
         else:
             insert_rows(sql, statement.sql, statement.rows)
-
-
-def insert_rows(sql: sqlite3.Connection, one_row: str, rows: Sequence[tuple[object, ...]]) -> None:
-    """`one_row` for each of `rows`, in order, as statements of many rows each (64, 32, ..., 1:
-    few texts, each prepared once). Not `executemany`: SQLite opens the table and each of its
-    indexes again for every run of a statement, which made a call's row cost half as much again
-    as its share of one statement of many rows (42.6k instructions against 28.9k at 40 rows a
-    commit: bench/connections_insert.py, docs/pbx-asterisk.md)."""
-    done, size = 0, _MOST_ROWS
-    while done < len(rows):
-        while size > len(rows) - done:
-            size >>= 1
-        part = rows[done : done + size]
-        sql.execute(_many_rows(one_row, size), tuple(chain.from_iterable(part)))
-        done += size
-
-
-@cache
-def _many_rows(one_row: str, count: int) -> str:
-    """`one_row` (an INSERT of one row of values) as the same INSERT of `count` rows. Rows of
-    one statement are written in order, each meeting its ON CONFLICT as `executemany`'s would."""
-    if count == 1:
-        return one_row
-    head, rest = one_row.split(" VALUES (", 1)
-    marks, tail = rest.split(")", 1)
-    return f"{head} VALUES {', '.join([f'({marks})'] * count)}{tail}"
