@@ -13,10 +13,14 @@
    listener's event loop). Each round's arms run in turns (first in one round, last in the
    next), and each round's ratio to the round without webhooks is reported, with their median,
    which a noisy machine moves less than the ratio of two medians. Bar: within 10% (>= 0.90).
+   `--pin` puts this process (the listener and its Asterisk) on core 0 and the receivers and
+   delivery processes on core 1: the listener has a core of its own in every arm, as it has
+   when delivery runs on another core or machine, instead of sharing two cores with a delivery
+   process that runs flat out (at the listener's full rate, ten deliveries an event).
 
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhooks [--rate 1000]
         [--seconds 20] [--subscribers 10] [--events 60000] [--rounds 3] [--workers 1]
-        [--inline]
+        [--inline] [--pin]
     flock /tmp/kolejka-bench.lock .venv/bin/python -m bench.webhooks --drain 10000
 
 3. With --drain N: delivery alone, draining an outbox of N events to the subscribers.
@@ -50,6 +54,8 @@ from kolejka.domain.webhooks import caller_joined
 from kolejka.settings import Settings
 
 KEY = "bench-webhook-key-0123456789abcdef"
+# What runs the receivers and the delivery processes: with --pin, on core 1 (this process on 0).
+HELPERS_ON: list[str] = []
 WEBHOOK_ENV = {
     "KOLEJKA_WEBHOOK_KEY": KEY,
     "KOLEJKA_WEBHOOK_ALLOW_HTTP": "1",
@@ -137,7 +143,7 @@ class Receivers:
 
     def __enter__(self) -> Receivers:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.webhooks", "--receive", str(self.out)]
+            [*HELPERS_ON, sys.executable, "-m", "bench.webhooks", "--receive", str(self.out)]
             + [str(p) for p in self.ports]
         )
         while not self.out.with_suffix(".ready").exists():
@@ -254,8 +260,9 @@ def delivery_process(database: str, workers: int, subscribers: int) -> Iterator[
         "KOLEJKA_DATABASE_URL": database,
         "KOLEJKA_LOG_LEVEL": "WARNING",
     }
+    command = [sys.executable, "-m", "kolejka", "webhooks", "deliver", "--workers", str(workers)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "kolejka", "webhooks", "deliver", "--workers", str(workers)],
+        [*HELPERS_ON, *command],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -468,8 +475,16 @@ def main() -> None:
         action="store_true",
         help="throughput rounds without webhooks and with the outbox only (no delivery)",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the listener on core 0, the receivers and delivery processes on core 1",
+    )
     parser.add_argument("--receive", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {0})
+        HELPERS_ON[:] = ["taskset", "-c", "1"]
     if args.receive:
         out, *ports = args.receive
         # On uvloop, as kolejka's side runs: the receivers stand in for subscribers on other
@@ -543,6 +558,8 @@ def main() -> None:
         )
 
     how = "inline" if args.inline else f"{args.workers} delivery process(es)"
+    if args.pin:
+        how += "; listener on core 0, receivers and delivery on core 1"
     print(
         "AMI listener, socket -> SQLite, events/s: without webhooks "
         f"{', '.join(f'{r:,.0f}' for r in without)} (median {a:,.0f}); "
