@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
-from sqlite3 import Connection, Cursor
+from sqlite3 import Connection
 from typing import Any, TypeVar
 
 from kolejka.adapters.sql.webhooks import Sql, SqlWebhooks, event_insert, event_inserts
@@ -14,7 +14,7 @@ from kolejka.domain.webhooks import NewEvent
 T = TypeVar("T")
 
 
-def write_events(sql: Database | Connection | Cursor, events: Sequence[NewEvent]) -> None:
+def write_events(sql: Database | Connection, events: Sequence[NewEvent]) -> None:
     """Adds `events` to the outbox inside the caller's write transaction: on the service's own
     connection (`sql` the Database) held to its commit (`HeldEvents`), on a connection apart (a
     batch on its thread) at once."""
